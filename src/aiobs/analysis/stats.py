@@ -1,0 +1,136 @@
+"""``aiobs stats``: what is in the store and how well it is instrumented — the "why can't I see X".
+
+Must not import typer, rich or textual.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from aiobs.semantic.fields import CONVENTIONS
+
+if TYPE_CHECKING:
+    from aiobs.store.connection import Store
+
+
+def _records(store: Store, sql: str) -> list[dict[str, Any]]:
+    cur = store.con.execute(sql)
+    cols = [d[0] for d in cur.description or []]
+    return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
+
+
+# Content attributes per convention: an LLM step "has content" when any of these is present.
+_CONTENT_KEYS = (
+    "gen_ai.input.messages",
+    "gen_ai.output.messages",
+    "gen_ai.prompt.0.content",
+    "gen_ai.completion.0.content",
+    "gen_ai.prompt",
+    "llm.input_messages.0.message.content",
+    "llm.input_messages.0.message.role",
+    "input.value",
+    "output.value",
+    "traceloop.entity.input",
+    "langfuse.observation.input",
+    "ai.prompt",
+    "ai.prompt.messages",
+)
+
+
+def store_stats(store: Store) -> dict[str, Any]:
+    signal_sql = " UNION ALL ".join(
+        f"SELECT '{name}' AS signal, count(*) AS count, min({ts}) AS first, max({ts}) AS last"
+        f" FROM {table}"
+        for name, table, ts in (
+            ("spans", "otel_traces", "Timestamp"),
+            ("log_records", "otel_logs", "Timestamp"),
+            ("metric_points (gauge)", "otel_metrics_gauge", "TimeUnix"),
+            ("metric_points (sum)", "otel_metrics_sum", "TimeUnix"),
+            ("metric_points (histogram)", "otel_metrics_histogram", "TimeUnix"),
+            ("metric_points (exp_histogram)", "otel_metrics_exp_histogram", "TimeUnix"),
+            ("metric_points (summary)", "otel_metrics_summary", "TimeUnix"),
+        )
+    )
+    signals = _records(store, signal_sql)
+    traces_row = store.con.execute("SELECT count(DISTINCT TraceId) FROM otel_traces").fetchone()
+    events_row = store.con.execute(
+        "SELECT count(*) FROM otel_logs WHERE EventName <> ''"
+    ).fetchone()
+    signals.insert(1, {"signal": "traces", "count": traces_row[0] if traces_row else 0})
+    signals.append(
+        {
+            "signal": "events (log records with an event name)",
+            "count": events_row[0] if events_row else 0,
+        }
+    )
+
+    services = _records(
+        store,
+        "SELECT service_name, service_version, count(*) AS spans, count(DISTINCT trace_id) AS traces"
+        " FROM ai_spans GROUP BY ALL ORDER BY spans DESC",
+    )
+    models = _records(
+        store,
+        "SELECT provider, model, count(*) AS calls, sum(input_tokens) AS input_tokens,"
+        " sum(output_tokens) AS output_tokens, round(sum(cost_usd), 6) AS cost_usd"
+        " FROM ai_spans WHERE step_kind IN ('llm', 'embedding') GROUP BY ALL ORDER BY calls DESC",
+    )
+    step_kinds = _records(
+        store, "SELECT step_kind, count(*) AS spans FROM ai_spans GROUP BY ALL ORDER BY spans DESC"
+    )
+    content = " OR ".join(f"attributes['{k}'] IS NOT NULL" for k in _CONTENT_KEYS)
+    cov_row = store.con.execute(
+        f"""
+        SELECT count(*) AS n,
+          count(model), count(input_tokens), count(output_tokens), count(cost_usd),
+          count(prompt_version), count(session_id), count(user_id), count_if({content})
+        FROM ai_spans WHERE step_kind = 'llm'
+        """
+    ).fetchone()
+    names = [
+        "model",
+        "input_tokens",
+        "output_tokens",
+        "cost_usd",
+        "prompt_version",
+        "session_id",
+        "user_id",
+        "message_content",
+    ]
+    n = int(cov_row[0]) if cov_row else 0
+    fields = [
+        {
+            "field": name,
+            "steps": int(cov_row[i + 1]) if cov_row else 0,
+            "share": round(int(cov_row[i + 1]) / n, 4) if cov_row and n else None,
+        }
+        for i, name in enumerate(names)
+    ]
+    conv_cases = ", ".join(
+        "count_if(len(list_filter(map_keys(SpanAttributes), lambda k: "
+        + " OR ".join(f"starts_with(k, '{p}')" for p in prefixes)
+        + f')) > 0) AS "{name}"'
+        for name, prefixes in CONVENTIONS
+    )
+    conv_row = store.con.execute(f"SELECT {conv_cases} FROM otel_traces").fetchone()
+    conventions = [
+        {"convention": name, "spans": int(conv_row[i]) if conv_row else 0}
+        for i, (name, _) in enumerate(CONVENTIONS)
+        if conv_row and conv_row[i]
+    ]
+    ingest_row = store.con.execute(
+        "SELECT count(*), coalesce(sum(rejected), 0) FROM aiobs_ingests"
+    ).fetchone()
+    return {
+        "store": str(store.path),
+        "schema_version": store.schema_version,
+        "signals": signals,
+        "services": services,
+        "models": models,
+        "step_kinds": step_kinds,
+        "coverage": {"llm_steps": n, "fields": fields, "conventions": conventions},
+        "ingests": {
+            "files": int(ingest_row[0]) if ingest_row else 0,
+            "rejected": int(ingest_row[1]) if ingest_row else 0,
+        },
+    }

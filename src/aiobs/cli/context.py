@@ -1,0 +1,94 @@
+"""Global options shared by every command, and the consoles they configure.
+
+Must not import duckdb, polars, pyarrow, sqlglot, textual, httpx or opentelemetry.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from enum import StrEnum
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from aiobs.store.connection import Store
+
+
+class ColorMode(StrEnum):
+    auto = "auto"
+    always = "always"
+    never = "never"
+
+
+class OutputFormat(StrEnum):
+    table = "table"
+    json = "json"
+    jsonl = "jsonl"
+    csv = "csv"
+    markdown = "markdown"
+
+
+@dataclass
+class Settings:
+    db: str | None = None
+    backend: str | None = None
+    color: ColorMode = ColorMode.auto
+    quiet: bool = False
+
+    @property
+    def db_path(self) -> Path:
+        from aiobs.config import resolve_db_path
+
+        return resolve_db_path(self.db)
+
+    def _console(self, stderr: bool) -> Console:
+        from rich.console import Console
+
+        no_color = self.color == ColorMode.never or (
+            self.color == ColorMode.auto and "NO_COLOR" in os.environ
+        )
+        force = True if self.color == ColorMode.always else None
+        return Console(
+            stderr=stderr,
+            no_color=no_color,
+            force_terminal=force,
+            highlight=False,
+            soft_wrap=stderr,
+        )
+
+    @cached_property
+    def out(self) -> Console:
+        return self._console(stderr=False)
+
+    @cached_property
+    def err(self) -> Console:
+        return self._console(stderr=True)
+
+    @property
+    def stderr_is_tty(self) -> bool:
+        return sys.stderr.isatty()
+
+    def open_store(self, *, read_only: bool = True, create: bool = False) -> Store:
+        if self.backend:
+            from aiobs.errors import UsageError
+
+            raise UsageError(
+                f"--backend {self.backend}: only the embedded DuckDB store is available in this build"
+            )
+        from aiobs.store.connection import open_store
+
+        return open_store(self.db_path, read_only=read_only, create=create)
+
+
+def settings(ctx: typer.Context) -> Settings:
+    obj = ctx.find_root().obj
+    if isinstance(obj, Settings):
+        return obj
+    return Settings()

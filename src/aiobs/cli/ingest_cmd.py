@@ -1,0 +1,126 @@
+"""``aiobs ingest``: load OTLP exports (files, dirs, globs, stdin) into the store.
+
+Must not import duckdb, pyarrow or the decoders at module level.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from aiobs.cli.context import OutputFormat, settings
+from aiobs.errors import ExitCode
+
+if TYPE_CHECKING:
+    from aiobs.ingest.pipeline import IngestSummary
+
+
+def register(app: typer.Typer) -> None:
+    app.command("ingest", help=ingest.__doc__)(ingest)
+
+
+def ingest(
+    ctx: typer.Context,
+    paths: Annotated[
+        list[str],
+        typer.Argument(
+            help="Files, directories (recursive), globs, or - for stdin. "
+            "OTLP JSON / JSON Lines / protobuf, .gz/.zst, Langfuse exports.",
+            show_default=False,
+        ),
+    ],
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Exit 2 if any record was rejected.")
+    ] = False,
+    fmt: Annotated[
+        OutputFormat, typer.Option("--format", "-f", help="Summary format.")
+    ] = OutputFormat.table,
+) -> None:
+    """Load exported OpenTelemetry telemetry into the store (idempotent; one transaction per file)."""
+    from aiobs.ingest.pipeline import ingest_paths
+
+    s = settings(ctx)
+    store = s.open_store(read_only=False, create=True)
+    show_progress = s.stderr_is_tty and not s.quiet
+    try:
+        if show_progress:
+            summary = _ingest_with_progress(s, store, paths)
+        else:
+            summary = ingest_paths(store, paths)
+    finally:
+        store.close()
+    _report(s, summary, fmt)
+    if summary.errors or summary.parsed == 0 or (strict and summary.rejected):
+        raise typer.Exit(int(ExitCode.USAGE))
+
+
+def _ingest_with_progress(s: Any, store: Any, paths: list[str]) -> IngestSummary:
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TransferSpeedColumn,
+    )
+
+    from aiobs.ingest.pipeline import ingest_paths
+
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TextColumn("{task.fields[records]:,} records ({task.fields[rate]:,.0f}/s)"),
+        TimeElapsedColumn(),
+        console=s.err,
+        transient=False,
+    )
+    state: dict[str, Any] = {}
+
+    def on_file_start(inp: Any, size: int | None) -> None:
+        import time
+
+        from rich.markup import escape
+
+        state["task"] = progress.add_task(escape(inp.name), total=size, records=0, rate=0.0)
+        state["t0"] = time.perf_counter()
+
+    def on_progress(done: int, records: int) -> None:
+        import time
+
+        elapsed = max(time.perf_counter() - state["t0"], 1e-6)
+        progress.update(state["task"], completed=done, records=records, rate=records / elapsed)
+
+    with progress:
+        return ingest_paths(store, paths, progress=on_progress, on_file_start=on_file_start)
+
+
+def _report(s: Any, summary: IngestSummary, fmt: OutputFormat) -> None:
+    from aiobs.cli.render import render_json, render_rows
+
+    for message in summary.errors:
+        s.err.print(f"aiobs: {message}", markup=False, highlight=False)
+    for f in summary.per_file:
+        if f.rejected and not s.quiet and not f.error:
+            s.err.print(
+                f"aiobs: {f.source}: {f.rejected} record(s) rejected"
+                ' (aiobs query "select * from aiobs_rejects")',
+                markup=False,
+                highlight=False,
+            )
+    data = summary.to_dict()
+    if fmt == OutputFormat.json:
+        render_json(s, data)
+        return
+    columns = [
+        "files",
+        "spans",
+        "log_records",
+        "metric_points",
+        "duplicates",
+        "rejected",
+        "seconds",
+    ]
+    render_rows(s, fmt, columns, [data], title=None if fmt != OutputFormat.table else "ingested")

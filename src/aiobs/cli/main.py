@@ -1,0 +1,113 @@
+"""The ``aiobs`` Typer app: global options, command registration, error rendering, exit codes.
+
+Must not import duckdb, polars, pyarrow, sqlglot, textual, httpx or opentelemetry at module level.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+from typer.core import TyperGroup
+
+from aiobs import __version__
+from aiobs.cli.context import ColorMode, Settings
+from aiobs.errors import AiobsError, ExitCode
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
+
+
+def _render_error(exc: AiobsError) -> None:
+    from aiobs.cli.safe import inert
+
+    sys.stderr.write(f"aiobs: error: {inert(exc.message)}\n")
+    if exc.hint:
+        sys.stderr.write(f"aiobs: hint: {inert(exc.hint)}\n")
+
+
+class AiobsGroup(TyperGroup):
+    """Renders every ``AiobsError`` raised by a command to stderr and exits with its code."""
+
+    def invoke(self, ctx: typer.Context) -> object:  # type: ignore[override]
+        try:
+            return super().invoke(ctx)
+        except AiobsError as exc:
+            _render_error(exc)
+            raise typer.Exit(int(exc.exit_code)) from None
+
+
+app = typer.Typer(
+    name="aiobs",
+    cls=AiobsGroup,
+    help=(
+        "Replay and investigate AI applications from exported OpenTelemetry telemetry, "
+        "in the terminal."
+    ),
+    context_settings=CONTEXT_SETTINGS,
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"aiobs {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db",
+            envvar="AIOBS_DB",
+            help="Store file (DuckDB). Default: aiobs.duckdb under the user data dir.",
+            show_envvar=True,
+        ),
+    ] = None,
+    backend: Annotated[
+        str | None,
+        typer.Option("--backend", envvar="AIOBS_BACKEND", help="Scale-out backend URL."),
+    ] = None,
+    color: Annotated[
+        ColorMode,
+        typer.Option("--color", help="Colour output: auto honours NO_COLOR and the terminal."),
+    ] = ColorMode.auto,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress bars or notes on stderr.")
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
+    ] = False,
+) -> None:
+    """Replay and investigate AI applications from exported OpenTelemetry telemetry."""
+    ctx.obj = Settings(db=db, backend=backend, color=color, quiet=quiet)
+
+
+def _register() -> None:
+    from aiobs.cli import ingest_cmd, query_cmd, stats_cmd
+
+    for module in (ingest_cmd, stats_cmd, query_cmd):
+        module.register(app)
+
+
+_register()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: run the app, turn ``AiobsError`` into a message and exit code."""
+    try:
+        app(args=argv, prog_name="aiobs", standalone_mode=True)
+    except AiobsError as exc:
+        _render_error(exc)
+        sys.exit(int(exc.exit_code))
+    except KeyboardInterrupt:
+        sys.stderr.write("aiobs: interrupted\n")
+        sys.exit(130)
+    except BrokenPipeError:
+        sys.exit(int(ExitCode.OK))

@@ -1,0 +1,33 @@
+"""``aiobs query``: read-only SQL over the store (a single SELECT/WITH, checked with sqlglot)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from aiobs.cli.context import OutputFormat, settings
+
+
+def register(app: typer.Typer) -> None:
+    app.command("query", help=query.__doc__)(query)
+
+
+def query(
+    ctx: typer.Context,
+    sql: Annotated[str, typer.Argument(help="One SELECT (or WITH … SELECT) statement.")],
+    fmt: Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")] = (
+        OutputFormat.table
+    ),
+    limit: Annotated[
+        int | None, typer.Option("--limit", help="Show at most this many rows.")
+    ] = None,
+) -> None:
+    """Run read-only SQL over the store: otel_* tables, ai_spans, ai_traces, aiobs_* bookkeeping."""
+    from aiobs.analysis.query import run_query
+    from aiobs.cli.render import render_rows
+
+    s = settings(ctx)
+    with s.open_store() as store:
+        columns, rows = run_query(store, sql, limit=limit)
+    render_rows(s, fmt, columns, rows)

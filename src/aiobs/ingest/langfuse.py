@@ -1,0 +1,143 @@
+"""Langfuse trace exports (``{"trace": …, "observations": […]}``) → OTLP-shaped documents.
+
+Langfuse keeps each observation's original OTel attributes (stringified) under
+``metadata.attributes``, with ``resourceAttributes`` and ``scope`` beside them; the keys it lifted into
+``input``/``output`` are removed. We restore the original attributes, put the lifted content and
+Langfuse's own derived values (usage, cost, level, prompt, trace user/session) under the ``langfuse.*``
+attribute names Langfuse itself reads, and let the semantic layer map them like any other span.
+
+Must not import duckdb, typer, rich or textual.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from aiobs.ingest.otlp import RecordError, iso_to_ns
+
+
+def _json_obj(value: Any) -> dict[str, Any]:
+    if isinstance(value, dict):
+        return value
+    if isinstance(value, str) and value.strip().startswith("{"):
+        try:
+            parsed = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            return {}
+        return parsed if isinstance(parsed, dict) else {}
+    return {}
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return orjson.dumps(value).decode()
+
+
+def _kv(attrs: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        {"key": str(k), "value": {"stringValue": _text(v)}}
+        for k, v in attrs.items()
+        if v is not None and v != "" and v != {} and v != []
+    ]
+
+
+def _hex_span_id(value: Any) -> str:
+    text = str(value or "")
+    if len(text) == 16 and all(c in "0123456789abcdefABCDEF" for c in text):
+        return text
+    # Langfuse-native observation ids are UUIDs or arbitrary strings: derive a stable 8-byte id.
+    import hashlib
+
+    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+
+
+def _hex_trace_id(value: Any) -> str:
+    text = str(value or "").replace("-", "")
+    if len(text) == 32 and all(c in "0123456789abcdefABCDEF" for c in text):
+        return text
+    import hashlib
+
+    return hashlib.blake2b(str(value).encode(), digest_size=16).hexdigest()
+
+
+def langfuse_to_otlp(doc: dict[str, Any]) -> dict[str, Any]:
+    trace = doc.get("trace") or {}
+    observations = doc.get("observations")
+    if not isinstance(trace, dict) or not isinstance(observations, list):
+        raise RecordError("expected {trace: {...}, observations: [...]}")
+    trace_id = _hex_trace_id(
+        trace.get("id") or (observations[0].get("traceId") if observations else "")
+    )
+    trace_attrs = {
+        "langfuse.trace.name": trace.get("name"),
+        "langfuse.user.id": trace.get("userId"),
+        "langfuse.session.id": trace.get("sessionId"),
+        "langfuse.environment": trace.get("environment"),
+        "langfuse.release": trace.get("release"),
+        "langfuse.version": trace.get("version"),
+        "langfuse.trace.tags": trace.get("tags") or None,
+    }
+    resource_spans = []
+    for obs in observations:
+        if not isinstance(obs, dict):
+            raise RecordError("observation is not an object")
+        meta = _json_obj(obs.get("metadata"))
+        attrs: dict[str, Any] = dict(_json_obj(meta.get("attributes")))
+        usage = obs.get("usageDetails") or None
+        cost = obs.get("costDetails") or None
+        attrs.update(
+            {
+                "langfuse.observation.input": obs.get("input"),
+                "langfuse.observation.output": obs.get("output"),
+                "langfuse.observation.level": obs.get("level"),
+                "langfuse.observation.status_message": obs.get("statusMessage"),
+                "langfuse.observation.usage_details": usage,
+                "langfuse.observation.cost_details": cost,
+                "langfuse.observation.prompt.name": obs.get("promptName"),
+                "langfuse.observation.prompt.version": obs.get("promptVersion"),
+                "langfuse.observation.completion_start_time": obs.get("completionStartTime"),
+                **{k: v for k, v in trace_attrs.items() if k not in attrs},
+            }
+        )
+        start = obs.get("startTime")
+        if not start:
+            raise RecordError(f"observation {obs.get('id')!r} has no startTime")
+        start_ns = iso_to_ns(str(start))
+        end_ns = iso_to_ns(str(obs["endTime"])) if obs.get("endTime") else start_ns
+        level = str(obs.get("level") or "").upper()
+        scope = _json_obj(meta.get("scope"))
+        resource = _json_obj(meta.get("resourceAttributes"))
+        span = {
+            "traceId": _hex_trace_id(obs.get("traceId") or trace_id),
+            "spanId": _hex_span_id(obs.get("id")),
+            "parentSpanId": (
+                _hex_span_id(obs["parentObservationId"]) if obs.get("parentObservationId") else ""
+            ),
+            "name": obs.get("name") or "",
+            "kind": 1,
+            "startTimeUnixNano": start_ns,
+            "endTimeUnixNano": end_ns,
+            "attributes": _kv(attrs),
+            "status": {
+                "code": 2 if level == "ERROR" else 0,
+                "message": obs.get("statusMessage") or "",
+            },
+        }
+        resource_spans.append(
+            {
+                "resource": {"attributes": _kv(resource)},
+                "scopeSpans": [
+                    {
+                        "scope": {
+                            "name": scope.get("name") or "",
+                            "version": scope.get("version") or "",
+                        },
+                        "spans": [span],
+                    }
+                ],
+            }
+        )
+    return {"resourceSpans": resource_spans}

@@ -1,0 +1,308 @@
+"""Finding inputs and taking them apart: paths, dirs, globs, stdin; gzip/zstd; JSON, JSON Lines, proto.
+
+``expand_inputs`` turns command-line arguments into a list of ``Input``. ``iter_units`` reads one input
+and yields its documents one by one — ``(line, offset, document)`` — or ``Unreadable`` markers for the
+parts that cannot be decoded, so that a bad line or frame costs only itself.
+
+Format detection looks at bytes, not names: gzip and zstd by magic number; JSON by its first
+non-blank byte; otherwise the collector file exporter's 4-byte big-endian length-prefixed stream
+(each message optionally zstd-compressed), else a single protobuf message.
+
+Must not import duckdb, typer, rich or textual.
+"""
+
+from __future__ import annotations
+
+import glob
+import gzip
+import hashlib
+import io
+import os
+import struct
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+from aiobs.errors import BadInputError
+
+GZIP_MAGIC = b"\x1f\x8b"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+# Largest single message accepted from a length-prefixed stream (the collector's default max is
+# far below this); a bigger prefix means the bytes are not that framing.
+MAX_FRAME = 512 * 1024 * 1024
+SKIP_SUFFIXES = (".md", ".txt", ".py", ".toml", ".yaml", ".yml", ".lock", ".duckdb", ".wal")
+
+
+@dataclass(frozen=True)
+class Input:
+    name: str  # as shown to the user and recorded in aiobs_ingests
+    path: Path | None  # None for stdin
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    line: int | None
+    offset: int | None
+    reason: str
+    excerpt: str = ""
+
+
+def expand_inputs(args: list[str]) -> tuple[list[Input], list[str]]:
+    """Resolve paths, directories (recursively) and globs. Returns (inputs, problems)."""
+    inputs: list[Input] = []
+    problems: list[str] = []
+    seen: set[str] = set()
+
+    def add(path: Path) -> None:
+        key = str(path.resolve())
+        if key not in seen:
+            seen.add(key)
+            inputs.append(Input(str(path), path))
+
+    for arg in args:
+        if arg == "-":
+            inputs.append(Input("<stdin>", None))
+            continue
+        path = Path(arg).expanduser()
+        if path.is_dir():
+            files = sorted(
+                p
+                for p in path.rglob("*")
+                if p.is_file()
+                and not p.name.startswith(".")
+                and not p.name.lower().endswith(SKIP_SUFFIXES)
+            )
+            if not files:
+                problems.append(f"{arg}: directory has no files")
+            for p in files:
+                add(p)
+        elif path.exists():
+            add(path)
+        elif glob.has_magic(arg):
+            matches = sorted(glob.glob(os.path.expanduser(arg), recursive=True))
+            files = [Path(m) for m in matches if Path(m).is_file()]
+            if not files:
+                problems.append(f"{arg}: no files match")
+            for p in files:
+                add(p)
+        else:
+            problems.append(f"{arg}: no such file or directory")
+    return inputs, problems
+
+
+class CountingReader(io.RawIOBase):
+    """Wraps a binary stream; counts bytes and hashes them as they are read (one pass)."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self.raw = raw
+        self.bytes_read = 0
+        self.sha256 = hashlib.sha256()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.raw.read(len(buffer))
+        n = len(data)
+        buffer[:n] = data
+        self.bytes_read += n
+        self.sha256.update(data)
+        return n
+
+
+def open_input(inp: Input) -> tuple[CountingReader, int | None]:
+    """Open an input for reading; returns the counting reader and the size if known."""
+    if inp.path is None:
+        return CountingReader(sys.stdin.buffer), None
+    try:
+        fh = inp.path.open("rb")
+    except OSError as exc:
+        raise BadInputError(f"{inp.name}: cannot read ({exc.strerror or exc})") from exc
+    try:
+        size: int | None = inp.path.stat().st_size
+    except OSError:
+        size = None
+    return CountingReader(fh), size
+
+
+Unit = tuple[int | None, int | None, Any] | Unreadable
+
+
+def iter_units(stream: Any) -> Iterator[Unit]:
+    """Yield ``(line, offset, document)`` for each document in the stream, detecting its format.
+
+    ``stream`` is any readable binary file object (file, stdin buffer, gzip or zstd reader).
+    """
+    buffered: Any = (
+        stream if isinstance(stream, io.BufferedReader) else io.BufferedReader(stream, 1 << 20)
+    )
+    head = buffered.peek(64)[:64]
+    if not head:
+        yield Unreadable(None, 0, "empty input")
+        return
+    if head.startswith(GZIP_MAGIC):
+        yield from _guard_decompress(iter_units(gzip.GzipFile(fileobj=buffered)), "gzip")
+        return
+    if head.startswith(ZSTD_MAGIC):
+        import zstandard
+
+        reader = zstandard.ZstdDecompressor().stream_reader(buffered, read_across_frames=True)
+        yield from _guard_decompress(iter_units(io.BufferedReader(reader, 1 << 20)), "zstd")
+        return
+    first = head.lstrip()[:1]
+    if first in (b"{", b"["):
+        yield from _iter_json(buffered)
+        return
+    if not head.lstrip():
+        # Only whitespace in the first 64 bytes: read on as JSON (blank lines are skipped).
+        yield from _iter_json(buffered)
+        return
+    yield from _iter_binary(buffered)
+
+
+def _guard_decompress(units: Iterator[Unit], codec: str) -> Iterator[Unit]:
+    """Pass units through; a truncated or corrupt compressed stream ends the file with a reject."""
+    last_line: int | None = None
+    try:
+        for unit in units:
+            if isinstance(unit, tuple):
+                last_line = unit[0]
+            yield unit
+    except (EOFError, OSError, gzip.BadGzipFile) as exc:
+        where = f" after line {last_line}" if last_line else ""
+        yield Unreadable(last_line, None, f"truncated or corrupt {codec} stream{where}: {exc}")
+    except Exception as exc:  # zstandard.ZstdError has no stable import path across versions
+        if type(exc).__name__ == "ZstdError":
+            where = f" after line {last_line}" if last_line else ""
+            yield Unreadable(last_line, None, f"corrupt {codec} stream{where}: {exc}")
+        else:
+            raise
+
+
+def _iter_json(
+    stream: io.BufferedReader,
+) -> Iterator[tuple[int | None, int | None, Any] | Unreadable]:
+    first = stream.readline()
+    line_no = 1
+    offset = 0
+    while first and not first.strip():
+        offset += len(first)
+        first = stream.readline()
+        line_no += 1
+    try:
+        doc = orjson.loads(first)
+    except orjson.JSONDecodeError:
+        doc = _NOT_JSON
+    if doc is not _NOT_JSON:
+        # JSON Lines (the collector file exporter): one document per line, signals mixed.
+        yield (line_no, offset, doc)
+        offset += len(first)
+        for raw in stream:
+            line_no += 1
+            if raw.strip():
+                try:
+                    yield (line_no, offset, orjson.loads(raw))
+                except orjson.JSONDecodeError as exc:
+                    yield Unreadable(line_no, offset, f"invalid JSON: {exc}", _excerpt(raw))
+            offset += len(raw)
+        return
+    # A pretty-printed whole document (or JSON Lines whose first line is broken).
+    rest = stream.read()
+    whole = first + rest
+    try:
+        yield (1, 0, orjson.loads(whole))
+        return
+    except orjson.JSONDecodeError as exc:
+        whole_error = exc
+    lines = whole.split(b"\n")
+    parsed = []
+    for i, raw in enumerate(lines):
+        if not raw.strip():
+            continue
+        try:
+            parsed.append((i + line_no, orjson.loads(raw)))
+        except orjson.JSONDecodeError:
+            parsed.append((i + line_no, _NOT_JSON))
+    good = [p for p in parsed if p[1] is not _NOT_JSON]
+    if len(good) == 0 or len(lines) <= 2:
+        yield Unreadable(line_no, offset, f"invalid JSON: {whole_error}", _excerpt(whole))
+        return
+    pos = offset
+    offsets = []
+    for raw in lines:
+        offsets.append(pos)
+        pos += len(raw) + 1
+    for number, doc in parsed:
+        at = offsets[number - line_no]
+        if doc is _NOT_JSON:
+            yield Unreadable(number, at, "invalid JSON line", _excerpt(lines[number - line_no]))
+        else:
+            yield (number, at, doc)
+
+
+_NOT_JSON: Any = object()
+
+
+def _excerpt(raw: bytes, limit: int = 300) -> str:
+    return raw[:limit].decode("utf-8", "replace")
+
+
+def _iter_binary(stream: Any) -> Iterator[Unit]:
+    from aiobs.ingest.proto import decode_message
+
+    head = stream.peek(8)[:8]
+    framed = False
+    if len(head) >= 5:
+        (length,) = struct.unpack(">I", head[:4])
+        framed = 0 < length <= MAX_FRAME and (head[4:5] == b"\x0a" or head[4:8] == ZSTD_MAGIC)
+        # A bare protobuf message starts with a field tag (0x0a), not a 4-byte length.
+        framed = framed and head[:1] != b"\x0a"
+    if not framed:
+        data = stream.read()
+        try:
+            yield (None, 0, decode_message(data))
+        except ValueError as exc:
+            yield Unreadable(None, 0, f"not OTLP JSON or protobuf: {exc}", _excerpt(data, 80))
+        return
+    offset = 0
+    index = 0
+    while True:
+        prefix = stream.read(4)
+        if not prefix:
+            return
+        index += 1
+        if len(prefix) < 4:
+            yield Unreadable(index, offset, "truncated length prefix at end of stream")
+            return
+        (length,) = struct.unpack(">I", prefix)
+        if length > MAX_FRAME:
+            yield Unreadable(
+                index, offset, f"frame length {length} is implausible; stream is corrupt"
+            )
+            return
+        payload = stream.read(length)
+        if len(payload) < length:
+            yield Unreadable(index, offset, f"truncated frame: {len(payload)} of {length} bytes")
+            return
+        if payload.startswith(ZSTD_MAGIC):
+            import zstandard
+
+            try:
+                payload = zstandard.ZstdDecompressor().decompressobj().decompress(payload)
+            except zstandard.ZstdError as exc:
+                yield Unreadable(index, offset, f"corrupt zstd frame: {exc}")
+                offset += 4 + length
+                continue
+        stripped = payload.lstrip()
+        try:
+            if stripped[:1] in (b"{", b"["):
+                yield (index, offset, orjson.loads(payload))
+            else:
+                yield (index, offset, decode_message(payload))
+        except (orjson.JSONDecodeError, ValueError) as exc:
+            yield Unreadable(index, offset, f"undecodable frame: {exc}", _excerpt(payload, 80))
+        offset += 4 + length

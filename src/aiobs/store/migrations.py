@@ -1,0 +1,77 @@
+"""Schema migrations: an ordered list, each applied once and recorded in ``aiobs_schema_migrations``.
+
+A store whose recorded version is higher than ``len(MIGRATIONS)`` was written by a newer aiobs and is
+refused (exit 3) rather than half-understood. Never edit or reorder a released migration: append.
+The semantic views are not migrations; they are (re)created from ``aiobs.semantic`` on every open.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from aiobs.store import schema
+
+if TYPE_CHECKING:
+    import duckdb
+
+Migration = tuple[str, Callable[["duckdb.DuckDBPyConnection"], None]]
+
+
+def _m001_exporter_tables(con: duckdb.DuckDBPyConnection) -> None:
+    for table in schema.TELEMETRY_TABLES:
+        con.execute(table.ddl())
+
+
+def _m002_bookkeeping(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(schema.AIOBS_INGESTS.ddl())
+    con.execute(schema.AIOBS_REJECTS.ddl())
+    con.execute("CREATE SEQUENCE IF NOT EXISTS aiobs_ingest_seq START 1")
+
+
+MIGRATIONS: list[Migration] = [
+    ("exporter tables", _m001_exporter_tables),
+    ("bookkeeping tables", _m002_bookkeeping),
+]
+
+LATEST = len(MIGRATIONS)
+
+_MIGRATIONS_DDL = """
+CREATE TABLE IF NOT EXISTS aiobs_schema_migrations (
+  version INTEGER PRIMARY KEY, name VARCHAR, applied_at TIMESTAMP, aiobs_version VARCHAR
+)"""
+
+
+def current_version(con: duckdb.DuckDBPyConnection) -> int:
+    """The store's recorded schema version; 0 for a blank file."""
+    exists = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'aiobs_schema_migrations'"
+        " AND database_name = current_database()"
+    ).fetchone()
+    if not exists or not exists[0]:
+        return 0
+    row = con.execute("SELECT coalesce(max(version), 0) FROM aiobs_schema_migrations").fetchone()
+    return int(row[0]) if row else 0
+
+
+def migrate(con: duckdb.DuckDBPyConnection, *, target: int = LATEST) -> list[int]:
+    """Apply every pending migration up to ``target``, each in its own transaction. Returns versions."""
+    from aiobs import __version__
+
+    con.execute(_MIGRATIONS_DDL)
+    applied: list[int] = []
+    for version in range(current_version(con) + 1, target + 1):
+        name, step = MIGRATIONS[version - 1]
+        con.execute("BEGIN TRANSACTION")
+        try:
+            step(con)
+            con.execute(
+                "INSERT INTO aiobs_schema_migrations VALUES (?, ?, now()::TIMESTAMP, ?)",
+                [version, name, __version__],
+            )
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        applied.append(version)
+    return applied

@@ -1,0 +1,64 @@
+"""The CLI contract: every command has help (and -h), is in the README, and completions are current."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.main import get_command
+from typer.testing import CliRunner
+
+from aiobs.cli.completions import SHELLS, completion_script
+from aiobs.cli.main import app
+
+REPO = Path(__file__).resolve().parents[1]
+COMMANDS = sorted(get_command(app).commands)  # type: ignore[attr-defined]
+
+
+def test_there_are_commands() -> None:
+    assert {"ingest", "stats", "query"} <= set(COMMANDS)
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_every_command_has_help_and_is_documented(name: str) -> None:
+    runner = CliRunner()
+    for flag in ("--help", "-h"):
+        result = runner.invoke(app, [name, flag])
+        assert result.exit_code == 0, result.output
+        assert "Usage" in result.output
+    command = get_command(app).commands[name]  # type: ignore[attr-defined]
+    assert command.help and len(command.help) > 20
+    assert f"aiobs {name}" in (REPO / "README.md").read_text()
+
+
+@pytest.mark.parametrize("shell", sorted(SHELLS))
+def test_completion_scripts_are_current(shell: str) -> None:
+    committed = (REPO / "completions" / SHELLS[shell]).read_text()
+    assert committed == completion_script(shell), (
+        "completions/ is stale: run `python -m aiobs.cli.completions completions/`"
+    )
+
+
+def test_completion_answers_from_the_real_program() -> None:
+    env = {"_AIOBS_COMPLETE": "complete_bash", "COMP_WORDS": "aiobs in", "COMP_CWORD": "1"}
+    import os
+
+    out = subprocess.run(
+        [sys.executable, "-m", "aiobs"], env={**os.environ, **env}, capture_output=True, text=True
+    )
+    assert "ingest" in out.stdout.split()
+
+
+def test_version_and_no_args() -> None:
+    runner = CliRunner()
+    assert runner.invoke(app, ["--version"]).output.startswith("aiobs ")
+    result = runner.invoke(app, [])
+    assert "Usage" in result.output
+
+
+def test_missing_store_is_exit_3(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["--db", str(tmp_path / "none.duckdb"), "stats"])
+    assert result.exit_code == 3
+    assert "no store at" in result.stderr and "none.duckdb" in result.stderr
