@@ -55,8 +55,14 @@ class Settings:
             self.color == ColorMode.auto and "NO_COLOR" in os.environ
         )
         force = True if self.color == ColorMode.always else None
+        # Piped table output (less, files) is not cut to 80 columns: COLUMNS or 200.
+        width = None
+        stream = sys.stderr if stderr else sys.stdout
+        if not stream.isatty():
+            width = int(os.environ.get("COLUMNS", "0") or 0) or 200
         return Console(
             stderr=stderr,
+            width=width,
             no_color=no_color,
             force_terminal=force,
             highlight=False,

@@ -52,9 +52,11 @@ def cell_text(value: Any) -> str:
     if isinstance(value, float):
         if not math.isfinite(value):
             return str(value)
-        if value.is_integer() and abs(value) < 1e15:
-            return f"{value:.1f}"
-        return f"{value:.6g}" if abs(value) < 1e-3 else f"{value:,.3f}".rstrip("0").rstrip(".")
+        if abs(value) >= 1000:
+            return f"{value:,.1f}"
+        if abs(value) >= 1:
+            return f"{value:.3f}".rstrip("0").rstrip(".")
+        return f"{value:.6g}"
     if isinstance(value, datetime):
         return str(jsonable(value))
     if isinstance(value, Mapping | list | tuple):
@@ -91,8 +93,11 @@ def render_rows(
         from rich.text import Text
 
         table = Table(title=title, show_lines=False, header_style="bold")
+        # One line per row: long cells are cut with an ellipsis (use -f json/csv for whole values).
         for c in columns:
-            table.add_column(c, overflow="fold")
+            table.add_column(
+                c, no_wrap=True, overflow="ellipsis", min_width=min(len(c), 10), max_width=48
+            )
         for r in rows:
             table.add_row(*(Text(inert(cell_text(r.get(c)))) for c in columns))
         out.print(table)

@@ -175,9 +175,11 @@ SELECT
   sum(input_tokens) FILTER (WHERE {_MODEL_CALL}) AS input_tokens,
   sum(output_tokens) FILTER (WHERE {_MODEL_CALL}) AS output_tokens,
   sum(cost_usd) FILTER (WHERE {_MODEL_CALL}) AS cost_usd,
-  list_sort(list_distinct(list(model) FILTER (WHERE model IS NOT NULL))) AS models,
-  list_sort(list_distinct(list(prompt_version) FILTER (WHERE prompt_version IS NOT NULL)))
-    AS prompt_versions,
+  coalesce(list_sort(list_distinct(list(model) FILTER (WHERE model IS NOT NULL))), [])
+    AS models,
+  coalesce(
+    list_sort(list_distinct(list(prompt_version) FILTER (WHERE prompt_version IS NOT NULL))), []
+  ) AS prompt_versions,
   arg_min(session_id, start_time) FILTER (WHERE session_id IS NOT NULL) AS session_id,
   arg_min(user_id, start_time) FILTER (WHERE user_id IS NOT NULL) AS user_id
 FROM ai_spans
