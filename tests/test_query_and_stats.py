@@ -1,0 +1,133 @@
+"""`aiobs query` (read-only guard, formats) and `aiobs stats` on the committed fixture journey."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from aiobs.analysis.query import check_read_only
+from aiobs.errors import UsageError
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "support-agent.otlp.jsonl"
+
+
+@pytest.fixture
+def loaded(cli):  # type: ignore[no-untyped-def]
+    result = cli("ingest", str(FIXTURE), "-f", "json")
+    assert result.exit_code == 0, result.output
+    return cli
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "insert into otel_traces select * from otel_traces",
+        "delete from otel_logs",
+        "drop table otel_logs",
+        "create table x as select 1",
+        "copy (select 1) to '/tmp/x.csv'",
+        "attach '/tmp/other.duckdb' as o",
+        "install httpfs",
+        "set memory_limit = '1GB'",
+        "pragma database_list",
+        "select 1; select 2",
+        "",
+        "selec 1",
+    ],
+)
+def test_query_refuses_everything_but_one_read(loaded, sql: str) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(UsageError):
+        check_read_only(sql)
+    result = loaded("query", sql)
+    assert result.exit_code == 2
+    assert "aiobs: error:" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "select 1",
+        "with t as (select 1 as a) select a from t",
+        "select 1 union all select 2",
+        "select count(*) from ai_spans;",
+    ],
+)
+def test_query_allows_reads(sql: str) -> None:
+    assert check_read_only(sql)
+
+
+def test_query_formats_agree(loaded) -> None:  # type: ignore[no-untyped-def]
+    sql = "select step_kind, count(*) as n from ai_spans group by 1 order by 1"
+    as_json = loaded.query(sql)
+    expected = {
+        "agent": 1,
+        "handoff": 1,
+        "llm": 3,
+        "retrieval": 1,
+        "tool": 1,
+    }
+    assert {r["step_kind"]: r["n"] for r in as_json} == expected
+    jsonl = loaded("query", sql, "-f", "jsonl").stdout.strip().splitlines()
+    assert [json.loads(x) for x in jsonl] == as_json
+    rows = list(csv.DictReader(io.StringIO(loaded("query", sql, "-f", "csv").stdout)))
+    assert {r["step_kind"]: int(r["n"]) for r in rows} == expected
+    md = loaded("query", sql, "-f", "markdown").stdout
+    assert md.splitlines()[0] == "| step_kind | n |"
+    assert "| llm | 3 |" in md
+    table = loaded("query", sql).stdout
+    assert "handoff" in table and "retrieval" in table
+
+
+def test_ai_traces_of_the_fixture_journey(loaded) -> None:  # type: ignore[no-untyped-def]
+    rows = loaded.query(
+        "select * exclude (start_time, end_time) from ai_traces order by trace_id desc"
+    )
+    failed = rows[0]
+    assert failed["trace_id"] == "7f3a9c2e5b8d4f10a1c3e5f7092b4d6e"
+    assert failed["root_name"] == "invoke_agent support-agent"
+    assert failed["status"] == "error" and failed["error_count"] == 1
+    assert failed["span_count"] == 6 and failed["llm_calls"] == 2 and failed["tool_calls"] == 1
+    assert failed["input_tokens"] == 1840 + 1990 and failed["output_tokens"] == 64 + 88
+    # gpt-4.1 list price: $2 in / $8 out per 1M tokens.
+    assert failed["cost_usd"] == pytest.approx((3830 * 2.0 + 152 * 8.0) / 1e6)
+    assert failed["duration_ms"] == 6400.0
+    assert failed["session_id"] == "sess-42" and failed["user_id"] == "u123"
+    assert failed["prompt_versions"] == ["v7"]
+    assert failed["service_name"] == "support-chat" and failed["service_version"] == "2.3.0"
+    other = rows[1]
+    assert other["models"] == ["claude-sonnet-4-5"] and other["prompt_versions"] == []
+
+
+def test_tool_error_fields(loaded) -> None:  # type: ignore[no-untyped-def]
+    (tool,) = loaded.query("select * from ai_spans where step_kind = 'tool'")
+    assert tool["tool_name"] == "payments_refund"
+    assert tool["status"] == "error" and tool["error_type"] == "503"
+    assert tool["error_message"].startswith("payments-api returned 503")
+    assert tool["duration_ms"] == 2100.0
+
+
+def test_config_prices_override_shipped(loaded, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "config.toml").write_text('[prices."gpt-4.1"]\ninput = 1.0\noutput = 0.0\n')
+    (row,) = loaded.query("select cost_usd from ai_traces where llm_calls = 2")
+    assert row["cost_usd"] == pytest.approx(3830 * 1.0 / 1e6)
+
+
+def test_stats_reports_coverage(loaded) -> None:  # type: ignore[no-untyped-def]
+    stats = loaded.json("stats")
+    signals = {s["signal"]: s["count"] for s in stats["signals"]}
+    assert signals["spans"] == 7 and signals["traces"] == 2 and signals["log_records"] == 3
+    assert signals["metric_points (gauge)"] == 5 and signals["metric_points (histogram)"] == 1
+    assert signals["events (log records with an event name)"] == 2
+    coverage = {f["field"]: f for f in stats["coverage"]["fields"]}
+    assert stats["coverage"]["llm_steps"] == 3
+    assert coverage["model"]["share"] == 1.0
+    assert coverage["prompt_version"]["steps"] == 2
+    assert coverage["message_content"]["steps"] == 3
+    conventions = {c["convention"]: c["spans"] for c in stats["coverage"]["conventions"]}
+    assert conventions == {"otel-genai": 6, "openinference": 1}
+    for fmt in ("table", "markdown", "csv", "jsonl"):
+        assert loaded("stats", "-f", fmt).exit_code == 0
