@@ -300,10 +300,13 @@ FIELDS: tuple[Field, ...] = (
         "VARCHAR",
         Lower(
             First(
+                # OpenInference's llm.provider outranks the legacy gen_ai.system: frameworks that
+                # emit both put their own name in gen_ai.system (Google ADK writes
+                # ``gcp.vertex.agent`` beside ``llm.provider=google`` on its Gemini calls).
                 _attrs(
                     "gen_ai.provider.name",
-                    "gen_ai.system",
                     "llm.provider",
+                    "gen_ai.system",
                     "llm.system",
                     "ai.model.provider",
                 )
