@@ -131,3 +131,11 @@ def test_stats_reports_coverage(loaded) -> None:  # type: ignore[no-untyped-def]
     assert conventions == {"otel-genai": 6, "openinference": 1}
     for fmt in ("table", "markdown", "csv", "jsonl"):
         assert loaded("stats", "-f", fmt).exit_code == 0
+
+
+def test_json_keeps_nanoseconds(loaded) -> None:  # type: ignore[no-untyped-def]
+    (row,) = loaded.query(
+        "select TIMESTAMP_NS '2025-11-16 14:02:00.123456789' as t, epoch_ns(t) as ns"
+    )
+    assert row["t"] == "2025-11-16T14:02:00.123456789Z"
+    assert row["ns"] == 1_763_301_720_123_456_789

@@ -66,6 +66,21 @@ def run_query(
         cur = store.con.execute(text)
     except duckdb.Error as exc:
         raise UsageError(f"query failed: {str(exc).splitlines()[0]}") from exc
-    columns = [d[0] for d in cur.description or []]
+    description = cur.description or []
+    columns = [d[0] for d in description]
+    ns_columns = [d[0] for d in description if str(d[1]) == "TIMESTAMP_NS"]
+    if ns_columns and len(set(columns)) == len(columns):
+        # Python datetimes hold microseconds: render nanosecond timestamps as ISO text in SQL
+        # rather than silently dropping the last three digits.
+        exprs = ", ".join(
+            (
+                f"strftime(q.\"{c}\", '%Y-%m-%dT%H:%M:%S.')"
+                f" || lpad((epoch_ns(q.\"{c}\") % 1000000000)::VARCHAR, 9, '0') || 'Z' AS \"{c}\""
+            )
+            if c in ns_columns
+            else f'q."{c}"'
+            for c in columns
+        )
+        cur = store.con.execute(f"SELECT {exprs} FROM ({text}) AS q")
     rows = [dict(zip(columns, r, strict=True)) for r in cur.fetchall()]
     return columns, rows
