@@ -218,11 +218,16 @@ def attributes(kvs: Any) -> list[tuple[str, str]]:
         return []
     if isinstance(kvs, dict):
         return [(str(k), any_value_text(v)) for k, v in kvs.items()]
+    if not isinstance(kvs, list):
+        raise RecordError(f"attributes must be a list of {{key, value}}, got {type(kvs).__name__}")
     out = []
     for kv in kvs:
         if not isinstance(kv, dict) or "key" not in kv:
             raise RecordError(f"attribute entry {str(kv)[:60]!r} has no key")
         out.append((str(kv["key"]), any_value_text(kv.get("value"))))
+    if len(out) > 1 and len({k for k, _ in out}) != len(out):
+        # Duplicate keys are invalid OTLP but seen in the wild; a MAP cannot hold them: last wins.
+        out = list(dict(out).items())
     return out
 
 
@@ -358,6 +363,8 @@ class Decoder:
                     handler(block, line)
                 except RecordError as exc:
                     self.reject(line, offset, f"{keys[0]}: {exc}", block)
+                except (TypeError, AttributeError, ValueError) as exc:
+                    self.reject(line, offset, f"{keys[0]}: malformed block ({exc})", block)
         if not found:
             if "trace" in doc and "observations" in doc:
                 from aiobs.ingest.langfuse import langfuse_to_otlp
@@ -531,11 +538,10 @@ class Decoder:
             base = name.rstrip("0123456789")
             if base not in _SEVERITY_NAMES and name != "UNSPECIFIED":
                 raise RecordError(f"unknown severity number {severity!r}")
-            sev = (
-                0
-                if name == "UNSPECIFIED"
-                else _SEVERITY_NAMES.index(base) * 4 + int(name[len(base) :] or 1)
-            )
+            step = name[len(base) :] or "1"
+            if name != "UNSPECIFIED" and step not in ("1", "2", "3", "4"):
+                raise RecordError(f"unknown severity number {severity!r}")
+            sev = 0 if name == "UNSPECIFIED" else _SEVERITY_NAMES.index(base) * 4 + int(step)
         else:
             sev = to_int(severity, "severityNumber")
             if not 0 <= sev <= 24:

@@ -243,13 +243,45 @@ class _FileWriter:
     def _insert(self, table: schema.Table, rows: list[tuple[Any, ...]]) -> int:
         if not rows:
             return 0
-        batch = rows_to_arrow(table, rows)
+        batch = self._to_arrow(table, rows)
+        if batch.num_rows == 0:
+            return 0
         self.con.register("aiobs_batch", batch)
         try:
             row = self.con.execute(_anti_join_sql(table)).fetchone()
         finally:
             self.con.unregister("aiobs_batch")
         return int(row[0]) if row else 0
+
+    def _to_arrow(self, table: schema.Table, rows: list[tuple[Any, ...]]) -> pa.Table:
+        """Arrow batch of ``rows``; a value that does not fit its column refuses only its row.
+
+        Conversion errors must be caught here, before DuckDB: a failed statement would abort the
+        file's whole transaction.
+        """
+        import pyarrow as pa
+
+        errors = (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, TypeError, ValueError)
+        try:
+            return rows_to_arrow(table, rows)
+        except errors:
+            pass
+        good, bad = [], []
+        for row in rows:
+            try:
+                rows_to_arrow(table, [row])
+                good.append(row)
+            except errors as exc:
+                bad.append(
+                    Reject(
+                        None,
+                        None,
+                        f"{table.name}: a value does not fit its column ({exc})",
+                        repr(row[:3])[:300],
+                    )
+                )
+        self.reject(self.result.source, bad)
+        return rows_to_arrow(table, good)
 
 
 def ingest_file(store: Store, inp: Input, *, progress: ProgressFn | None = None) -> FileResult:

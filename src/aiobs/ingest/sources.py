@@ -145,7 +145,10 @@ def iter_units(stream: Any) -> Iterator[Unit]:
         yield Unreadable(None, 0, "empty input")
         return
     if head.startswith(GZIP_MAGIC):
-        yield from _guard_decompress(iter_units(gzip.GzipFile(fileobj=buffered)), "gzip")
+        tolerant = _TolerantReader(gzip.GzipFile(fileobj=buffered))
+        yield from iter_units(tolerant)
+        if tolerant.error is not None:
+            yield Unreadable(None, None, f"truncated or corrupt gzip stream: {tolerant.error}")
         return
     if head.startswith(ZSTD_MAGIC):
         import zstandard
@@ -162,6 +165,32 @@ def iter_units(stream: Any) -> Iterator[Unit]:
         yield from _iter_json(buffered)
         return
     yield from _iter_binary(buffered)
+
+
+class _TolerantReader(io.RawIOBase):
+    """A decompressing stream that ends cleanly at a truncation, remembering the error.
+
+    Everything decoded before the cut is still read (and ingested); the caller reports the cut.
+    """
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.error: Exception | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self.error is not None:
+            return 0
+        try:
+            data = self.inner.read(len(buffer))
+        except (EOFError, OSError) as exc:
+            self.error = exc
+            return 0
+        n = len(data)
+        buffer[:n] = data
+        return n
 
 
 def _guard_decompress(units: Iterator[Unit], codec: str) -> Iterator[Unit]:
