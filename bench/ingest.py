@@ -83,7 +83,7 @@ def generate(path: Path, spans: int, per_line: int = 500, seed: int = 7) -> None
                                 [
                                     {
                                         "role": "user",
-                                        "parts": [{"type": "text", "content": _text(rng, 40)}],
+                                        "parts": [{"type": "text", "content": _text(rng, 14)}],
                                     }
                                 ]
                             ),
@@ -96,7 +96,7 @@ def generate(path: Path, spans: int, per_line: int = 500, seed: int = 7) -> None
                                 [
                                     {
                                         "role": "assistant",
-                                        "parts": [{"type": "text", "content": _text(rng, 60)}],
+                                        "parts": [{"type": "text", "content": _text(rng, 20)}],
                                     }
                                 ]
                             ),

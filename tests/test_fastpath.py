@@ -1,0 +1,240 @@
+"""The vectorised ingest path gives exactly the rows the general decoder gives, or steps aside.
+
+Each case ingests the same file twice — once with ``fast=True`` (vectorised when it can be), once
+with ``fast=False`` (the general decoder) — into two fresh stores and compares every column of
+every table, plus the bookkeeping counts.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from aiobs.ingest.pipeline import ingest_paths
+from aiobs.store.connection import open_store
+from aiobs.store.schema import TELEMETRY_TABLES
+from conftest import CONFORMANCE
+
+T0 = 1_763_000_000_000_000_000
+
+
+def _value(rng: random.Random) -> dict[str, Any]:
+    kind = rng.choice(["s", "s", "s", "i", "d", "b", "a", "bytes", "empty"])
+    if kind == "s":
+        return {"stringValue": rng.choice(["x", "", "ünïcode ✓", 'quote " and \\ slash', "a\nb"])}
+    if kind == "i":
+        return {"intValue": str(rng.choice([0, -3, 42, 2**62]))}
+    if kind == "d":
+        return {"doubleValue": rng.choice([0.5, 3.0, 1e-7, 1e16, -2.25, 123456789.0])}
+    if kind == "b":
+        return {"boolValue": rng.choice([True, False])}
+    if kind == "a":
+        return {
+            "arrayValue": {
+                "values": [{"stringValue": "stop"}, {"intValue": "7"}, {"doubleValue": 1.5}][
+                    : rng.randint(0, 3)
+                ]
+            }
+        }
+    if kind == "bytes":
+        return {"bytesValue": "AAEC"}
+    return {}
+
+
+def _attrs(rng: random.Random, n: int) -> list[dict[str, Any]]:
+    keys = rng.sample(["gen_ai.request.model", "a", "b.c", "session.id", "n", "x.y.z", "k"], n)
+    return [{"key": k, "value": _value(rng)} for k in keys]
+
+
+def _span(rng: random.Random, i: int, trace: str, parent: str) -> dict[str, Any]:
+    start = T0 + i * 1_000_003
+    span: dict[str, Any] = {
+        "traceId": trace.upper() if rng.random() < 0.2 else trace,
+        "spanId": f"{rng.getrandbits(64) | 1:016x}",
+        "parentSpanId": parent,
+        "name": rng.choice(["chat gpt-4o", "execute_tool refund", ""]),
+        "kind": rng.randint(0, 5),
+        "startTimeUnixNano": str(start),
+        "attributes": _attrs(rng, rng.randint(0, 5)),
+    }
+    if rng.random() < 0.9:
+        span["endTimeUnixNano"] = str(start + rng.randint(-5, 10**9))
+    if rng.random() < 0.7:
+        span["status"] = {"code": rng.randint(0, 2), "message": rng.choice(["", "boom"])}
+    if rng.random() < 0.3:
+        span["events"] = [
+            {
+                "timeUnixNano": str(rng.choice([start + 5, 0])),
+                "name": "exception",
+                "attributes": _attrs(rng, 2),
+            }
+        ]
+    if rng.random() < 0.2:
+        span["links"] = [
+            {"traceId": f"{rng.getrandbits(128):032x}", "spanId": f"{rng.getrandbits(64):016x}"}
+        ]
+    if rng.random() < 0.1:
+        span["flags"] = 256
+    return span
+
+
+def _regular_lines(seed: int, lines: int = 30) -> list[dict[str, Any]]:
+    rng = random.Random(seed)
+    docs = []
+    i = 0
+    for _ in range(lines):
+        resources = []
+        for _ in range(rng.randint(1, 2)):
+            scopes = []
+            for _ in range(rng.randint(1, 2)):
+                trace = f"{rng.getrandbits(128) | 1:032x}"
+                spans = []
+                parent = rng.choice(["", "0000000000000000"])
+                for _ in range(rng.randint(0, 6)):
+                    span = _span(rng, i, trace, parent)
+                    spans.append(span)
+                    parent = span["spanId"] if rng.random() < 0.5 else parent
+                    i += 1
+                scopes.append({"scope": {"name": "s", "version": "1"}, "spans": spans})
+            attrs = _attrs(rng, rng.randint(0, 3))
+            if rng.random() < 0.8:
+                attrs.append({"key": "service.name", "value": {"stringValue": "svc"}})
+            resources.append({"resource": {"attributes": attrs}, "scopeSpans": scopes})
+        docs.append({"resourceSpans": resources})
+    return docs
+
+
+def _write(path: Path, docs: list[Any], extra_lines: list[str] = ()) -> Path:  # type: ignore[assignment]
+    text = "\n".join([json.dumps(d) for d in docs] + list(extra_lines)) + "\n"
+    if path.suffix == ".gz":
+        path.write_bytes(gzip.compress(text.encode()))
+    else:
+        path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _dump(db: Path) -> dict[str, Any]:
+    with open_store(db) as store:
+        out: dict[str, Any] = {}
+        for table in TELEMETRY_TABLES:
+            cols = ", ".join(f'"{c}"::VARCHAR' for c in table.column_names)
+            out[table.name] = sorted(
+                store.con.execute(f"SELECT {cols} FROM {table.name}").fetchall()
+            )
+        out["counts"] = store.con.execute(
+            "SELECT spans, log_records, metric_points, duplicates, rejected FROM aiobs_ingests"
+            " ORDER BY ingest_id"
+        ).fetchall()
+        out["rejects"] = store.con.execute(
+            "SELECT line, reason FROM aiobs_rejects ORDER BY ALL"
+        ).fetchall()
+        out["formats"] = [
+            r[0] for r in store.con.execute("SELECT format FROM aiobs_ingests").fetchall()
+        ]
+    return out
+
+
+def _both(tmp_path: Path, *paths: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    results = []
+    for fast in (True, False):
+        db = tmp_path / f"{fast}.duckdb"
+        with open_store(db, read_only=False, create=True) as store:
+            ingest_paths(store, [str(p) for p in paths], fast=fast)
+        results.append(_dump(db))
+    return results[0], results[1]
+
+
+def _same_rows(fast: dict[str, Any], general: dict[str, Any]) -> None:
+    for key in [t.name for t in TELEMETRY_TABLES] + ["counts", "rejects"]:
+        assert fast[key] == general[key], key
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_regular_files_take_the_fast_path_and_match(tmp_path: Path, seed: int) -> None:
+    suffix = ".jsonl.gz" if seed % 2 else ".jsonl"
+    path = _write(tmp_path / f"t{seed}{suffix}", _regular_lines(seed))
+    fast, general = _both(tmp_path, path)
+    assert fast["formats"] == ["otlp-json-lines (vectorised)"]
+    assert general["formats"] == ["otlp"]
+    assert len(fast["otel_traces"]) > 20
+    _same_rows(fast, general)
+
+
+def test_reingest_and_duplicates_match(tmp_path: Path) -> None:
+    docs = _regular_lines(11)
+    a = _write(tmp_path / "a.jsonl", docs + docs[:3])  # duplicates inside the file
+    b = _write(tmp_path / "b.jsonl", docs[5:])  # overlapping export
+    again = _write(tmp_path / "again.jsonl", docs)  # the same export under another name
+    fast, general = _both(tmp_path, a, b, again)
+    _same_rows(fast, general)
+    assert fast["formats"] == ["otlp-json-lines (vectorised)"] * 3
+    assert fast["counts"][2][0] == 0  # re-ingesting adds nothing
+
+
+IRREGULAR: dict[str, Any] = {
+    "kvlist value": {"kvlistValue": {"values": [{"key": "a", "value": {"stringValue": "b"}}]}},
+    "int as number": {"intValue": 5},
+}
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        "kvlist value",
+        "int as number",
+        "enum name",
+        "base64 id",
+        "duplicate key",
+        "self parent",
+        "cycle",
+        "bad line",
+        "log line",
+        "absurd time",
+    ],
+)
+def test_irregular_files_fall_back_and_match(tmp_path: Path, mutate: str) -> None:
+    docs = _regular_lines(3)
+    span = docs[0]["resourceSpans"][0]["scopeSpans"][0]["spans"]
+    while not span:
+        docs.pop(0)
+        span = docs[0]["resourceSpans"][0]["scopeSpans"][0]["spans"]
+    first = span[0]
+    extra: list[str] = []
+    if mutate in IRREGULAR:
+        first["attributes"].append({"key": "irregular", "value": IRREGULAR[mutate]})
+    elif mutate == "enum name":
+        first["kind"] = "SPAN_KIND_CLIENT"
+    elif mutate == "base64 id":
+        first["spanId"] = "AAECAwQFBgc="
+    elif mutate == "duplicate key":
+        first["attributes"] += [{"key": "dup", "value": {"stringValue": v}} for v in "12"]
+    elif mutate == "self parent":
+        first["parentSpanId"] = first["spanId"]
+    elif mutate == "cycle":
+        second = dict(first, spanId="b" * 16, parentSpanId=first["spanId"])
+        first["parentSpanId"] = "b" * 16
+        span.append(second)
+    elif mutate == "bad line":
+        extra.append("{not json")
+    elif mutate == "log line":
+        extra.append(json.dumps({"resourceLogs": []}))
+    elif mutate == "absurd time":
+        first["startTimeUnixNano"] = str(32_503_680_000 * 10**9)  # year 3000
+    path = _write(tmp_path / "t.jsonl", docs, extra)
+    fast, general = _both(tmp_path, path)
+    assert fast["formats"] == ["otlp"], "an irregular file must use the general decoder"
+    _same_rows(fast, general)
+
+
+def test_collector_capture_falls_back_and_matches(tmp_path: Path) -> None:
+    capture = CONFORMANCE / "otel-tui" / "test_data.json"
+    if not capture.exists():
+        pytest.skip("conformance corpus missing")
+    fast, general = _both(tmp_path, capture)
+    _same_rows(fast, general)
+    assert len(fast["otel_traces"]) == 547
