@@ -68,9 +68,8 @@ def langfuse_to_otlp(doc: dict[str, Any]) -> dict[str, Any]:
     observations = doc.get("observations")
     if not isinstance(trace, dict) or not isinstance(observations, list):
         raise RecordError("expected {trace: {...}, observations: [...]}")
-    trace_id = _hex_trace_id(
-        trace.get("id") or (observations[0].get("traceId") if observations else "")
-    )
+    first = observations[0] if observations and isinstance(observations[0], dict) else {}
+    trace_id = _hex_trace_id(trace.get("id") or first.get("traceId") or "")
     trace_attrs = {
         "langfuse.trace.name": trace.get("name"),
         "langfuse.user.id": trace.get("userId"),

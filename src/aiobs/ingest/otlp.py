@@ -20,6 +20,7 @@ import binascii
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -64,6 +65,15 @@ def _enum(value: Any, lookup: dict[Any, int], what: str) -> int:
         return lookup[value]
     except (KeyError, TypeError):
         raise RecordError(f"unknown {what} {value!r}") from None
+
+
+def _str(value: Any, what: str) -> str:
+    """A string field; absent → ``''``; any other JSON type refuses the record."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    raise RecordError(f"{what}: expected a string, got {type(value).__name__}")
 
 
 def _get(d: dict[str, Any], camel: str, snake: str) -> Any:
@@ -145,13 +155,17 @@ def to_id(value: Any, size: int, what: str) -> str:
 
 
 def _float_text(value: float) -> str:
+    """A double as the exporter writes it (Go ``strconv.FormatFloat(v, 'f', -1, 64)``):
+    shortest round-trip digits, never an exponent: 1e16 → ``10000000000000000``, 1e-05 →
+    ``0.00001``, 3.0 → ``3``."""
     if math.isnan(value):
         return "NaN"
     if math.isinf(value):
         return "+Inf" if value > 0 else "-Inf"
-    if value.is_integer() and abs(value) < 1e16:
-        return str(int(value))
-    return repr(value)
+    text = format(Decimal(repr(value)), "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text
 
 
 def any_value_native(value: Any) -> Any:
@@ -173,7 +187,10 @@ def any_value_native(value: Any) -> Any:
     for key in ("doubleValue", "double_value"):
         if key in value:
             number = to_float(value[key], "doubleValue")
-            return number if number is None or math.isfinite(number) else _float_text(number)
+            if number is None or not math.isfinite(number):
+                return None if number is None else _float_text(number)
+            # Inside arrays and maps the exporter writes JSON numbers as Go does: 1.0 → 1.
+            return int(number) if number.is_integer() and abs(number) < 1e21 else number
     for key in ("arrayValue", "array_value"):
         if key in value:
             return [any_value_native(v) for v in (value[key] or {}).get("values") or []]
@@ -301,8 +318,8 @@ def _scope(block: dict[str, Any]) -> tuple[str, str, list[tuple[str, str]], int,
         block.get("scope") or _get(block, "instrumentationLibrary", "instrumentation_library") or {}
     )
     return (
-        scope.get("name") or "",
-        scope.get("version") or "",
+        _str(scope.get("name"), "scope name"),
+        _str(scope.get("version"), "scope version"),
         attributes(scope.get("attributes")),
         to_int(_get(scope, "droppedAttributesCount", "dropped_attributes_count"), "dropped"),
         _get(block, "schemaUrl", "schema_url") or "",
@@ -446,7 +463,7 @@ class Decoder:
                 raise RecordError("event is not an object")
             ts = to_int(_get(event, "timeUnixNano", "time_unix_nano"), "event timeUnixNano")
             ev_ts.append(ts if MIN_TS_NS <= ts < MAX_TS_NS else start)
-            ev_names.append(event.get("name") or "")
+            ev_names.append(_str(event.get("name"), "event name"))
             ev_attrs.append(attributes(event.get("attributes")))
         lk_trace, lk_span, lk_state, lk_attrs = [], [], [], []
         for link in span.get("links") or ():
@@ -454,15 +471,15 @@ class Decoder:
                 raise RecordError("link is not an object")
             lk_trace.append(to_id(_get(link, "traceId", "trace_id"), 16, "link traceId"))
             lk_span.append(to_id(_get(link, "spanId", "span_id"), 8, "link spanId"))
-            lk_state.append(_get(link, "traceState", "trace_state") or "")
+            lk_state.append(_str(_get(link, "traceState", "trace_state"), "link traceState"))
             lk_attrs.append(attributes(link.get("attributes")))
         return (
             start,
             trace_id,
             span_id,
             parent,
-            _get(span, "traceState", "trace_state") or "",
-            span.get("name") or "",
+            _str(_get(span, "traceState", "trace_state"), "traceState"),
+            _str(span.get("name"), "name"),
             kind,
             service,
             res_attrs,
@@ -471,7 +488,7 @@ class Decoder:
             attributes(span.get("attributes")),
             duration,
             code,
-            status.get("message") or "",
+            _str(status.get("message"), "status message"),
             ev_ts,
             ev_names,
             ev_attrs,
@@ -560,7 +577,7 @@ class Decoder:
             to_id(_get(record, "traceId", "trace_id"), 16, "traceId"),
             to_id(_get(record, "spanId", "span_id"), 8, "spanId"),
             flags,
-            _get(record, "severityText", "severity_text") or "",
+            _str(_get(record, "severityText", "severity_text"), "severityText"),
             sev,
             service,
             any_value_text(record.get("body")),
@@ -605,7 +622,7 @@ class Decoder:
     ) -> None:
         if not isinstance(metric, dict):
             raise RecordError("not an object")
-        name = metric.get("name") or ""
+        name = _str(metric.get("name"), "metric name")
         if not name:
             raise RecordError("metric has no name")
         scope_name, scope_version, scope_attrs, scope_dropped, scope_schema = scope
@@ -619,8 +636,8 @@ class Decoder:
             scope_schema,
             service,
             name,
-            metric.get("description") or "",
-            metric.get("unit") or "",
+            _str(metric.get("description"), "description"),
+            _str(metric.get("unit"), "unit"),
         )
         kinds = (
             ("gauge", "gauge"),

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from aiobs.store.connection import Store
 
 BATCH_ROWS = 20_000
+INGEST_MEMORY_LIMIT = "512MB"
 MAX_PARENT_WALK = 10_000
 
 ProgressFn = Callable[[int, int], None]  # (bytes read so far in this file, records decoded so far)
@@ -320,6 +321,9 @@ def _ingest_fast(store: Store, inp: Input, progress: ProgressFn | None) -> FileR
 
     path = inp.path
     assert path is not None
+    # The system allocator hands freed block buffers back; Arrow's default pool keeps them
+    # (peak RSS on 1M spans: 1.55 GB -> 1.37 GB, same speed).
+    pa.set_memory_pool(pa.system_memory_pool())
     started = time.perf_counter()
     started_at = datetime.now(UTC).replace(tzinfo=None)
     result = FileResult(source=inp.name, format="otlp-json-lines (vectorised)")
@@ -500,6 +504,9 @@ def ingest_paths(
 ) -> IngestSummary:
     """Ingest every input named by ``args`` (paths, dirs, globs, ``-``)."""
     started = time.perf_counter()
+    # Bound DuckDB's buffer pool while one big transaction is open (peak RSS on bench/ingest.py,
+    # 1M spans: 1.85 GB unbounded, 1.55 GB at 512 MB); it spills to disk past that.
+    store.con.execute(f"SET memory_limit = '{INGEST_MEMORY_LIMIT}'")
     inputs, problems = expand_inputs(args)
     summary = IngestSummary(errors=list(problems))
     for inp in inputs:
@@ -511,6 +518,13 @@ def ingest_paths(
         except BadInputError as exc:
             summary.errors.append(exc.message)
             summary.per_file.append(FileResult(source=inp.name, error=exc.message))
+            continue
+        except OSError as exc:
+            # A read error mid-file (I/O error, file vanished): that file is rolled back, the
+            # others still land.
+            message = f"{inp.name}: read failed ({exc.strerror or exc}); nothing from it was kept"
+            summary.errors.append(message)
+            summary.per_file.append(FileResult(source=inp.name, error=message))
             continue
         summary.per_file.append(res)
         if res.records + res.duplicates == 0:

@@ -184,7 +184,9 @@ class _TolerantReader(io.RawIOBase):
         if self.error is not None:
             return 0
         try:
-            data = self.inner.read(len(buffer))
+            # read1, not read: read() loops to fill the buffer and drops what it decoded when the
+            # stream breaks; read1 returns each decoded piece, and the next call meets the error.
+            data = self.inner.read1(len(buffer))
         except (EOFError, OSError) as exc:
             self.error = exc
             return 0
