@@ -46,7 +46,7 @@ app = typer.Typer(
     ),
     context_settings=CONTEXT_SETTINGS,
     no_args_is_help=True,
-    rich_markup_mode="rich",
+    rich_markup_mode=None,
     pretty_exceptions_enable=False,
 )
 
