@@ -2,8 +2,8 @@
 
 The three ``Export*ServiceRequest`` messages share their outer wire shape (field 1: repeated resource
 block; in it, field 2: repeated scope block), so a bare message does not say which signal it holds.
-We parse it as each and keep the reading whose innermost records are well-formed: spans carry a
-16-byte trace id and an 8-byte span id; metrics a name and a data kind; logs a time or a body.
+We parse it as each and keep the reading whose innermost records are well-formed: a span with a
+16-byte trace id, an 8-byte span id and a start time; metrics a name and a data kind; logs a time or a body.
 
 Must not import duckdb, typer, rich or textual.
 """
@@ -14,8 +14,12 @@ from typing import Any
 
 
 def _looks_like_traces(msg: Any) -> bool:
+    # One well-formed span is enough (a bad one is refused later, on its own). A start time is
+    # required: metrics misread as spans put name/description into the id fields but never set it.
     spans = [s for rs in msg.resource_spans for ss in rs.scope_spans for s in ss.spans]
-    return bool(spans) and all(len(s.trace_id) == 16 and len(s.span_id) == 8 for s in spans)
+    return any(
+        len(s.trace_id) == 16 and len(s.span_id) == 8 and s.start_time_unix_nano > 0 for s in spans
+    )
 
 
 def _looks_like_metrics(msg: Any) -> bool:

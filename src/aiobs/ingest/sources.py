@@ -220,8 +220,10 @@ def _iter_json(
     first = stream.readline()
     line_no = 1
     offset = 0
+    skipped = b""
     while first and not first.strip():
         offset += len(first)
+        skipped += first
         first = stream.readline()
         line_no += 1
     try:
@@ -260,6 +262,13 @@ def _iter_json(
             parsed.append((i + line_no, _NOT_JSON))
     good = [p for p in parsed if p[1] is not _NOT_JSON]
     if len(good) == 0 or len(lines) <= 2:
+        if (skipped + whole)[:1] in b"\t\n\r\x0b\x0c ":
+            # Looked like JSON only after skipping "whitespace" — but 0x0a is also a protobuf field
+            # tag, and the next byte a length that may be '{' (123) or '[' (91). Try protobuf.
+            units = list(_iter_binary(io.BufferedReader(io.BytesIO(skipped + whole))))
+            if units and not any(isinstance(u, Unreadable) for u in units):
+                yield from units
+                return
         yield Unreadable(line_no, offset, f"invalid JSON: {whole_error}", _excerpt(whole))
         return
     pos = offset
@@ -328,12 +337,24 @@ def _iter_binary(stream: Any) -> Iterator[Unit]:
                 yield Unreadable(index, offset, f"corrupt zstd frame: {exc}")
                 offset += 4 + length
                 continue
-        stripped = payload.lstrip()
-        try:
-            if stripped[:1] in (b"{", b"["):
-                yield (index, offset, orjson.loads(payload))
-            else:
-                yield (index, offset, decode_message(payload))
-        except (orjson.JSONDecodeError, ValueError) as exc:
-            yield Unreadable(index, offset, f"undecodable frame: {exc}", _excerpt(payload, 80))
+        yield _decode_frame(payload, index, offset)
         offset += 4 + length
+
+
+def _decode_frame(payload: bytes, index: int, offset: int) -> Unit:
+    """One frame: JSON (``format: json``) or protobuf. A protobuf message can look like JSON after
+    its first byte (0x0a, a field tag, is also a newline), so a failed JSON read tries protobuf."""
+    from aiobs.ingest.proto import decode_message
+
+    if payload.lstrip()[:1] in (b"{", b"["):
+        try:
+            return (index, offset, orjson.loads(payload))
+        except orjson.JSONDecodeError as exc:
+            json_error: Exception = exc
+    else:
+        json_error = ValueError("not JSON")
+    try:
+        return (index, offset, decode_message(payload))
+    except ValueError as exc:
+        error = json_error if payload.lstrip()[:1] in (b"{", b"[") else exc
+        return Unreadable(index, offset, f"undecodable frame: {error}", _excerpt(payload, 80))
