@@ -11,6 +11,7 @@ Must not import duckdb, typer, rich or textual.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -63,7 +64,11 @@ def _hex_trace_id(value: Any) -> str:
     return hashlib.blake2b(str(value).encode(), digest_size=16).hexdigest()
 
 
-def langfuse_to_otlp(doc: dict[str, Any]) -> dict[str, Any]:
+def langfuse_to_otlp(
+    doc: dict[str, Any], on_reject: Callable[[str, Any], None] | None = None
+) -> dict[str, Any]:
+    """The export as one OTLP traces document. A bad observation is passed to ``on_reject``
+    (reason, observation) and left out; the rest of the trace still lands."""
     trace = doc.get("trace") or {}
     observations = doc.get("observations")
     if not isinstance(trace, dict) or not isinstance(observations, list):
@@ -81,62 +86,69 @@ def langfuse_to_otlp(doc: dict[str, Any]) -> dict[str, Any]:
     }
     resource_spans = []
     for obs in observations:
-        if not isinstance(obs, dict):
-            raise RecordError("observation is not an object")
-        meta = _json_obj(obs.get("metadata"))
-        attrs: dict[str, Any] = dict(_json_obj(meta.get("attributes")))
-        usage = obs.get("usageDetails") or None
-        cost = obs.get("costDetails") or None
-        attrs.update(
-            {
-                "langfuse.observation.input": obs.get("input"),
-                "langfuse.observation.output": obs.get("output"),
-                "langfuse.observation.level": obs.get("level"),
-                "langfuse.observation.status_message": obs.get("statusMessage"),
-                "langfuse.observation.usage_details": usage,
-                "langfuse.observation.cost_details": cost,
-                "langfuse.observation.prompt.name": obs.get("promptName"),
-                "langfuse.observation.prompt.version": obs.get("promptVersion"),
-                "langfuse.observation.completion_start_time": obs.get("completionStartTime"),
-                **{k: v for k, v in trace_attrs.items() if k not in attrs},
-            }
-        )
-        start = obs.get("startTime")
-        if not start:
-            raise RecordError(f"observation {obs.get('id')!r} has no startTime")
-        start_ns = iso_to_ns(str(start))
-        end_ns = iso_to_ns(str(obs["endTime"])) if obs.get("endTime") else start_ns
-        level = str(obs.get("level") or "").upper()
-        scope = _json_obj(meta.get("scope"))
-        resource = _json_obj(meta.get("resourceAttributes"))
-        span = {
-            "traceId": _hex_trace_id(obs.get("traceId") or trace_id),
-            "spanId": _hex_span_id(obs.get("id")),
-            "parentSpanId": (
-                _hex_span_id(obs["parentObservationId"]) if obs.get("parentObservationId") else ""
-            ),
-            "name": obs.get("name") or "",
-            "kind": 1,
-            "startTimeUnixNano": start_ns,
-            "endTimeUnixNano": end_ns,
-            "attributes": _kv(attrs),
-            "status": {
-                "code": 2 if level == "ERROR" else 0,
-                "message": obs.get("statusMessage") or "",
-            },
-        }
-        resource_spans.append(
-            {
-                "resource": {"attributes": _kv(resource)},
-                "scopeSpans": [
-                    {
-                        "scope": {
-                            "name": scope.get("name") or "",
-                            "version": scope.get("version") or "",
-                        },
-                        "spans": [span],
-                    }
-                ],
-            }
-        )
+        try:
+            resource_spans.append(_observation(obs, trace_id, trace_attrs))
+        except (RecordError, TypeError, ValueError, AttributeError) as exc:
+            if on_reject is None:
+                raise RecordError(str(exc)) from exc
+            on_reject(str(exc), obs)
     return {"resourceSpans": resource_spans}
+
+
+def _observation(obs: Any, trace_id: str, trace_attrs: dict[str, Any]) -> dict[str, Any]:
+    if not isinstance(obs, dict):
+        raise RecordError("observation is not an object")
+    meta = _json_obj(obs.get("metadata"))
+    attrs: dict[str, Any] = dict(_json_obj(meta.get("attributes")))
+    usage = obs.get("usageDetails") or None
+    cost = obs.get("costDetails") or None
+    attrs.update(
+        {
+            "langfuse.observation.input": obs.get("input"),
+            "langfuse.observation.output": obs.get("output"),
+            "langfuse.observation.level": obs.get("level"),
+            "langfuse.observation.status_message": obs.get("statusMessage"),
+            "langfuse.observation.usage_details": usage,
+            "langfuse.observation.cost_details": cost,
+            "langfuse.observation.prompt.name": obs.get("promptName"),
+            "langfuse.observation.prompt.version": obs.get("promptVersion"),
+            "langfuse.observation.completion_start_time": obs.get("completionStartTime"),
+            **{k: v for k, v in trace_attrs.items() if k not in attrs},
+        }
+    )
+    start = obs.get("startTime")
+    if not start:
+        raise RecordError(f"observation {obs.get('id')!r} has no startTime")
+    start_ns = iso_to_ns(str(start))
+    end_ns = iso_to_ns(str(obs["endTime"])) if obs.get("endTime") else start_ns
+    level = str(obs.get("level") or "").upper()
+    scope = _json_obj(meta.get("scope"))
+    resource = _json_obj(meta.get("resourceAttributes"))
+    span = {
+        "traceId": _hex_trace_id(obs.get("traceId") or trace_id),
+        "spanId": _hex_span_id(obs.get("id")),
+        "parentSpanId": (
+            _hex_span_id(obs["parentObservationId"]) if obs.get("parentObservationId") else ""
+        ),
+        "name": obs.get("name") or "",
+        "kind": 1,
+        "startTimeUnixNano": start_ns,
+        "endTimeUnixNano": end_ns,
+        "attributes": _kv(attrs),
+        "status": {
+            "code": 2 if level == "ERROR" else 0,
+            "message": obs.get("statusMessage") or "",
+        },
+    }
+    return {
+        "resource": {"attributes": _kv(resource)},
+        "scopeSpans": [
+            {
+                "scope": {
+                    "name": scope.get("name") or "",
+                    "version": scope.get("version") or "",
+                },
+                "spans": [span],
+            }
+        ],
+    }

@@ -387,7 +387,12 @@ class Decoder:
                 from aiobs.ingest.langfuse import langfuse_to_otlp
 
                 try:
-                    converted = langfuse_to_otlp(doc)
+                    converted = langfuse_to_otlp(
+                        doc,
+                        lambda reason, obs: self.reject(
+                            line, offset, f"Langfuse observation: {reason}", obs
+                        ),
+                    )
                 except RecordError as exc:
                     self.reject(line, offset, f"Langfuse export: {exc}", doc)
                     return
