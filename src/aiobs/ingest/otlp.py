@@ -269,6 +269,8 @@ class Rows:
     """Rows decoded from one or more documents, per table, as tuples in the table's column order."""
 
     traces: list[tuple[Any, ...]] = field(default_factory=list)
+    # (TraceId, SpanId) → line it came from, for rejects found after decoding (parent cycles).
+    span_lines: dict[tuple[str, str], int] = field(default_factory=dict)
     logs: list[tuple[Any, ...]] = field(default_factory=list)
     metrics: dict[str, list[tuple[Any, ...]]] = field(
         default_factory=lambda: {
@@ -287,6 +289,7 @@ class Rows:
 
     def clear(self) -> None:
         self.traces.clear()
+        self.span_lines.clear()
         self.logs.clear()
         for rows in self.metrics.values():
             rows.clear()
@@ -421,9 +424,10 @@ class Decoder:
             scope_name, scope_version, _, _, _ = _scope(scope_block)
             for span in _list(scope_block, "spans"):
                 try:
-                    self.rows.traces.append(
-                        self._span(span, res_attrs, service, scope_name, scope_version)
-                    )
+                    row = self._span(span, res_attrs, service, scope_name, scope_version)
+                    self.rows.traces.append(row)
+                    if line is not None:
+                        self.rows.span_lines.setdefault((row[1], row[2]), line)
                 except RecordError as exc:
                     self.reject(line, None, f"span: {exc}", span)
                 except (TypeError, AttributeError, ValueError) as exc:

@@ -185,7 +185,7 @@ def _break_cycles(rows: list[tuple[Any, ...]], decoder: Decoder) -> list[tuple[A
         if cycle:
             decoder.rows.rejects.append(
                 Reject(
-                    None,
+                    decoder.rows.span_lines.get((trace_id, span_id)),
                     None,
                     f"span: {span_id} in trace {trace_id} closes a parent cycle via {parent}",
                     f'{{"traceId":"{trace_id}","spanId":"{span_id}","parentSpanId":"{parent}"}}',
