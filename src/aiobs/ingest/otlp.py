@@ -113,6 +113,14 @@ def to_int(value: Any, what: str) -> int:
     raise RecordError(f"{what}: expected an integer, got {type(value).__name__}")
 
 
+def _ranged(value: Any, what: str, low: int, high: int) -> int:
+    """An integer that must fit its exporter column (UInt64 counts, UInt32 flags, Int32 scale)."""
+    number = to_int(value, what)
+    if not low <= number <= high:
+        raise RecordError(f"{what} {number} is outside {low}..{high}")
+    return number
+
+
 def to_float(value: Any, what: str) -> float | None:
     if value is None or value == "":
         return None
@@ -155,17 +163,25 @@ def to_id(value: Any, size: int, what: str) -> str:
 
 
 def _float_text(value: float) -> str:
-    """A double as the exporter writes it (Go ``strconv.FormatFloat(v, 'f', -1, 64)``):
-    shortest round-trip digits, never an exponent: 1e16 → ``10000000000000000``, 1e-05 →
-    ``0.00001``, 3.0 → ``3``."""
+    """A double as the exporter writes it: pcommon ``AsString`` formats like Go's encoding/json
+    (ES6 number-to-string): shortest round-trip digits, fixed notation unless |v| < 1e-6 or
+    |v| >= 1e21, exponent without zero padding. 1e16 → ``10000000000000000``, 3.0 → ``3``,
+    1e-07 → ``1e-7``, 1e21 → ``1e+21``."""
     if math.isnan(value):
         return "NaN"
     if math.isinf(value):
         return "+Inf" if value > 0 else "-Inf"
+    magnitude = abs(value)
+    if magnitude != 0 and (magnitude < 1e-6 or magnitude >= 1e21):
+        text = repr(value)  # Python uses exponent notation throughout these ranges
+        mantissa, _, exponent = text.partition("e")
+        sign = exponent[:1]
+        digits = exponent[1:].lstrip("0") or "0"
+        return f"{mantissa}e{sign}{digits}"
     text = format(Decimal(repr(value)), "f")
     if "." in text:
         text = text.rstrip("0").rstrip(".")
-    return "0" if text == "-0" else text
+    return text
 
 
 def any_value_native(value: Any) -> Any:
@@ -189,8 +205,7 @@ def any_value_native(value: Any) -> Any:
             number = to_float(value[key], "doubleValue")
             if number is None or not math.isfinite(number):
                 return None if number is None else _float_text(number)
-            # Inside arrays and maps the exporter writes JSON numbers as Go does: 1.0 → 1.
-            return int(number) if number.is_integer() and abs(number) < 1e21 else number
+            return GoFloat(number)
     for key in ("arrayValue", "array_value"):
         if key in value:
             return [any_value_native(v) for v in (value[key] or {}).get("values") or []]
@@ -226,7 +241,19 @@ def any_value_text(value: Any) -> str:
         return str(native)
     if isinstance(native, float):
         return _float_text(native)
-    return orjson.dumps(native).decode()
+    return orjson.dumps(native, default=_go_json, option=orjson.OPT_PASSTHROUGH_SUBCLASS).decode()
+
+
+class GoFloat(float):
+    """A double from an AnyValue: inside arrays and maps it is written as Go's encoding/json
+    writes numbers (``_float_text``: 1.0 → 1, 5.09246404381241e16 → 50924640438124100), which
+    orjson's own float formatting does not match."""
+
+
+def _go_json(obj: Any) -> Any:
+    if isinstance(obj, GoFloat):
+        return orjson.Fragment(_float_text(obj).encode())
+    raise TypeError(f"cannot encode {type(obj).__name__}")
 
 
 def attributes(kvs: Any) -> list[tuple[str, str]]:
@@ -573,7 +600,7 @@ class Decoder:
             if not 0 <= sev <= 24:
                 raise RecordError(f"severityNumber {sev} is outside 0..24")
         attrs = attributes(record.get("attributes"))
-        event_name = _get(record, "eventName", "event_name") or ""
+        event_name = _str(_get(record, "eventName", "event_name"), "eventName")
         if not event_name:
             for k, v in attrs:
                 if k == "event.name":
@@ -696,7 +723,7 @@ class Decoder:
         )
         if start and not MIN_TS_NS <= start < MAX_TS_NS:
             raise RecordError(f"startTimeUnixNano {start} is outside 2000..2100 (absurd timestamp)")
-        flags = to_int(point.get("flags"), "flags")
+        flags = _ranged(point.get("flags"), "flags", 0, 2**32 - 1)
         common = (*head, attributes(point.get("attributes")), start, ts)
         if table in ("gauge", "sum"):
             value = _number_value(point)
@@ -707,10 +734,10 @@ class Decoder:
         if table == "histogram":
             return (
                 *common,
-                to_int(point.get("count"), "count"),
+                _ranged(point.get("count"), "count", 0, 2**64 - 1),
                 to_float(point.get("sum"), "sum"),
                 [
-                    to_int(c, "bucketCounts")
+                    _ranged(c, "bucketCounts", 0, 2**64 - 1)
                     for c in _get(point, "bucketCounts", "bucket_counts") or ()
                 ],
                 [
@@ -728,18 +755,18 @@ class Decoder:
             negative = point.get("negative") or {}
             return (
                 *common,
-                to_int(point.get("count"), "count"),
+                _ranged(point.get("count"), "count", 0, 2**64 - 1),
                 to_float(point.get("sum"), "sum"),
-                to_int(point.get("scale"), "scale"),
-                to_int(_get(point, "zeroCount", "zero_count"), "zeroCount"),
-                to_int(positive.get("offset"), "positive.offset"),
+                _ranged(point.get("scale"), "scale", -(2**31), 2**31 - 1),
+                _ranged(_get(point, "zeroCount", "zero_count"), "zeroCount", 0, 2**64 - 1),
+                _ranged(positive.get("offset"), "positive.offset", -(2**31), 2**31 - 1),
                 [
-                    to_int(c, "bucketCounts")
+                    _ranged(c, "bucketCounts", 0, 2**64 - 1)
                     for c in _get(positive, "bucketCounts", "bucket_counts") or ()
                 ],
-                to_int(negative.get("offset"), "negative.offset"),
+                _ranged(negative.get("offset"), "negative.offset", -(2**31), 2**31 - 1),
                 [
-                    to_int(c, "bucketCounts")
+                    _ranged(c, "bucketCounts", 0, 2**64 - 1)
                     for c in _get(negative, "bucketCounts", "bucket_counts") or ()
                 ],
                 *_exemplars(point),
@@ -751,7 +778,7 @@ class Decoder:
         quantiles = _get(point, "quantileValues", "quantile_values") or ()
         return (
             *common,
-            to_int(point.get("count"), "count"),
+            _ranged(point.get("count"), "count", 0, 2**64 - 1),
             to_float(point.get("sum"), "sum"),
             [to_float(q.get("quantile"), "quantile") or 0.0 for q in quantiles],
             [to_float(q.get("value"), "value") for q in quantiles],
