@@ -238,3 +238,24 @@ def test_collector_capture_falls_back_and_matches(tmp_path: Path) -> None:
     fast, general = _both(tmp_path, capture)
     _same_rows(fast, general)
     assert len(fast["otel_traces"]) == 547
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_shared_span_id_in_two_traces_is_two_spans(tmp_path: Path, fast: bool) -> None:
+    """The span-key probe is only a hint: equal span ids in different traces are both kept."""
+    docs = _regular_lines(5, lines=2)
+    spans = [
+        s for r in docs[0]["resourceSpans"] for sc in r["scopeSpans"] for s in sc["spans"]
+    ] or [_span(random.Random(1), 0, "a" * 32, "")]
+    first = spans[0]
+    other = dict(first, traceId="c" * 32, parentSpanId="")
+    a = _write(tmp_path / "a.jsonl", [{"resourceSpans": [{"scopeSpans": [{"spans": [first]}]}]}])
+    b = _write(tmp_path / "b.jsonl", [{"resourceSpans": [{"scopeSpans": [{"spans": [other]}]}]}])
+    db = tmp_path / "s.duckdb"
+    with open_store(db, read_only=False, create=True) as store:
+        one = ingest_paths(store, [str(a), str(b)], fast=fast)
+        again = ingest_paths(store, [str(b)], fast=fast)
+        keys = store.con.execute("SELECT count(DISTINCT span) FROM aiobs_span_keys").fetchone()
+    assert (one.spans, one.duplicates) == (2, 0)
+    assert (again.spans, again.duplicates) == (0, 1)
+    assert keys == (1,)

@@ -1451,19 +1451,25 @@ def test_migrations_from_an_older_store(cli: Cli, db: Path, write_jsonl: WriteFn
 
     path = write_jsonl("a.jsonl", traces_doc(span(1)))
     assert ingest(cli, path).exit_code == 0
-    # Simulate a store written before the last migration: forget it and drop what it created.
+    # Simulate a store written by the first release (schema version 1): forget every later
+    # migration and drop what they created.
     con = duckdb.connect(str(db))
-    con.execute("DELETE FROM aiobs_schema_migrations WHERE version = ?", [LATEST])
+    con.execute("DELETE FROM aiobs_schema_migrations WHERE version > 1")
     con.execute("DROP TABLE aiobs_ingests")
     con.execute("DROP TABLE aiobs_rejects")
     con.execute("DROP SEQUENCE aiobs_ingest_seq")
+    con.execute("DROP TABLE aiobs_span_keys")
     con.close()
-    assert rows(db, "SELECT max(version) FROM aiobs_schema_migrations") == [(LATEST - 1,)]
+    assert rows(db, "SELECT max(version) FROM aiobs_schema_migrations") == [(1,)]
     reader = cli("query", "select count(*) as n from otel_traces", "-f", "json")
     assert reader.exit_code == 0, reader.output
     assert json.loads(reader.stdout) == [{"n": 1}]  # old data kept
     assert rows(db, "SELECT max(version) FROM aiobs_schema_migrations") == [(LATEST,)]
     assert rows(db, "SELECT count(*) FROM aiobs_ingests") == [(0,)]
+    # The span-key index was backfilled from the spans already stored: re-ingesting adds nothing.
+    assert rows(db, "SELECT count(*) FROM aiobs_span_keys") == [(1,)]
+    again = ingest(cli, path)
+    assert again.exit_code == 0 and totals(again) == (1, 0, 0, 0, 1, 0)
     more = write_jsonl("b.jsonl", traces_doc(span(2)), raw_lines=["bad"])
     result = ingest(cli, more)
     assert result.exit_code == 0, result.output

@@ -29,9 +29,19 @@ def _m002_bookkeeping(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("CREATE SEQUENCE IF NOT EXISTS aiobs_ingest_seq START 1")
 
 
+def _m003_span_keys(con: duckdb.DuckDBPyConnection) -> None:
+    # Span ids as 64-bit integers: ingest's cheap "seen before?" probe (ingest/pipeline.py,
+    # insert_spans). Not unique: two spans may share a random span id; the exact check follows.
+    con.execute("CREATE TABLE IF NOT EXISTS aiobs_span_keys (span UBIGINT)")
+    con.execute(
+        "INSERT INTO aiobs_span_keys SELECT DISTINCT ('0x' || SpanId)::UBIGINT FROM otel_traces"
+    )
+
+
 MIGRATIONS: list[Migration] = [
     ("exporter tables", _m001_exporter_tables),
     ("bookkeeping tables", _m002_bookkeeping),
+    ("span keys", _m003_span_keys),
 ]
 
 LATEST = len(MIGRATIONS)
