@@ -2,6 +2,7 @@
 
     python bench/ingest.py                 # 1M spans (~650 MB), the issue's reference size
     python bench/ingest.py --spans 200000  # quicker
+    python bench/ingest.py --logs 300000   # log records / user events instead
 
 Prints spans/s end to end and the child's peak RSS. The file is cached in bench/out/ by size.
 """
@@ -134,16 +135,62 @@ def generate(path: Path, spans: int, per_line: int = 500, seed: int = 7) -> None
             fh.write(json.dumps(doc, separators=(",", ":")) + "\n")
 
 
+def generate_logs(path: Path, records: int, per_line: int = 500, seed: int = 11) -> None:
+    """User-behaviour events and app logs: the other big signal of the demo world."""
+    rng = random.Random(seed)
+    t0 = 1_763_000_000_000_000_000
+    written = 0
+    with path.open("w", encoding="utf-8") as fh:
+        while written < records:
+            batch = []
+            for _ in range(min(per_line, records - written)):
+                event = rng.random() < 0.5
+                batch.append(
+                    {
+                        "timeUnixNano": str(t0 + written * 1_000_000),
+                        "severityNumber": 9 if event else rng.choice((9, 13, 17)),
+                        "body": {"stringValue": _text(rng, 12)},
+                        "traceId": f"{rng.getrandbits(128):032x}",
+                        "attributes": [
+                            _kv("session.id", f"sess-{rng.randint(1, 50000)}"),
+                            _kv("user.id", f"u{rng.randint(1, 9000)}"),
+                        ],
+                        **(
+                            {"eventName": rng.choice(("chat.message_sent", "chat.thumbs_down"))}
+                            if event
+                            else {}
+                        ),
+                    }
+                )
+                written += 1
+            doc = {
+                "resourceLogs": [
+                    {
+                        "resource": {"attributes": [_kv("service.name", "web")]},
+                        "scopeLogs": [{"scope": {"name": "bench"}, "logRecords": batch}],
+                    }
+                ]
+            }
+            fh.write(json.dumps(doc, separators=(",", ":")) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--spans", type=int, default=1_000_000)
-    parser.add_argument("--keep-store", action="store_true")
+    parser.add_argument(
+        "--logs", type=int, default=0, help="benchmark log records instead of spans"
+    )
     args = parser.parse_args()
     OUT.mkdir(exist_ok=True)
-    data = OUT / f"genai-{args.spans}.jsonl"
+    kind = "logs" if args.logs else "genai"
+    count = args.logs or args.spans
+    data = OUT / f"{kind}-{count}.jsonl"
     if not data.exists():
         t = time.perf_counter()
-        generate(data, args.spans)
+        if args.logs:
+            generate_logs(data, args.logs)
+        else:
+            generate(data, args.spans)
         print(
             f"generated {data} ({data.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - t:.1f}s"
         )
@@ -169,9 +216,10 @@ def main() -> None:
             print(proc.stderr, file=sys.stderr)
             sys.exit(proc.returncode)
         summary = json.loads(proc.stdout)
+        unit = "log_records" if args.logs else "spans"
         print(
-            f"ingest {args.spans:,} spans ({data.stat().st_size / 1e6:.0f} MB): {seconds:.2f} s wall, "
-            f"{summary['spans'] / seconds:,.0f} spans/s, peak RSS {peak_mb:,.0f} MB, "
+            f"ingest {count:,} {unit} ({data.stat().st_size / 1e6:.0f} MB): {seconds:.2f} s wall, "
+            f"{summary[unit] / seconds:,.0f} {unit}/s, peak RSS {peak_mb:,.0f} MB, "
             f"store {db.stat().st_size / 1e6:.0f} MB"
         )
 

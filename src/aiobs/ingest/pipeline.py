@@ -155,6 +155,10 @@ def _dedupe_in_batch(table: schema.Table, rows: list[tuple[Any, ...]]) -> tuple[
 
 
 def _anti_join_sql(table: schema.Table) -> str:
+    """Insert the batch's records that the store does not hold yet (logs and metric points).
+
+    bench/ingest.py --logs 300000: 26-28k records/s whole process; restricting the stored side to
+    the batch's time range measured no faster (DuckDB already narrows the probe), so it is plain."""
     types = dict(table.columns)
     conds = []
     for key in schema.DEDUPE_KEYS[table.name]:
