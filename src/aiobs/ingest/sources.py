@@ -151,10 +151,10 @@ def iter_units(stream: Any) -> Iterator[Unit]:
             yield Unreadable(None, None, f"truncated or corrupt gzip stream: {tolerant.error}")
         return
     if head.startswith(ZSTD_MAGIC):
-        import zstandard
-
-        reader = zstandard.ZstdDecompressor().stream_reader(buffered, read_across_frames=True)
-        yield from _guard_decompress(iter_units(io.BufferedReader(reader, 1 << 20)), "zstd")
+        frames = _ZstdFrames(buffered)
+        yield from iter_units(io.BufferedReader(frames, 1 << 20))
+        if frames.error is not None:
+            yield Unreadable(None, None, f"truncated or corrupt zstd stream: {frames.error}")
         return
     first = head.lstrip()[:1]
     if first in (b"{", b"["):
@@ -165,6 +165,56 @@ def iter_units(stream: Any) -> Iterator[Unit]:
         yield from _iter_json(buffered)
         return
     yield from _iter_binary(buffered)
+
+
+class _ZstdFrames(io.RawIOBase):
+    """Decompresses a sequence of zstd frames (whole-file zstd, or a rotated exporter file whose
+    writes are each a frame) and notices a frame cut short, which zstandard's stream reader
+    passes over in silence. Data before the cut is read as usual; ``error`` says what broke."""
+
+    def __init__(self, raw: Any) -> None:
+        import zstandard
+
+        self.raw = raw
+        self.dctx = zstandard.ZstdDecompressor()
+        self.dobj = self.dctx.decompressobj()
+        self.in_frame = False
+        self.pending = b""
+        self.error: str | None = None
+        self.done = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        import zstandard
+
+        while not self.pending and not self.done:
+            chunk = self.raw.read(1 << 20)
+            if not chunk:
+                self.done = True
+                if self.in_frame:
+                    self.error = "the last frame is cut short"
+                break
+            try:
+                out = []
+                while chunk:
+                    out.append(self.dobj.decompress(chunk))
+                    self.in_frame = True
+                    if self.dobj.eof:
+                        chunk = self.dobj.unused_data
+                        self.dobj = self.dctx.decompressobj()
+                        self.in_frame = False
+                    else:
+                        chunk = b""
+                self.pending = b"".join(out)
+            except zstandard.ZstdError as exc:
+                self.error = str(exc)
+                self.done = True
+        n = min(len(buffer), len(self.pending))
+        buffer[:n] = self.pending[:n]
+        self.pending = self.pending[n:]
+        return n
 
 
 class _TolerantReader(io.RawIOBase):
@@ -193,25 +243,6 @@ class _TolerantReader(io.RawIOBase):
         n = len(data)
         buffer[:n] = data
         return n
-
-
-def _guard_decompress(units: Iterator[Unit], codec: str) -> Iterator[Unit]:
-    """Pass units through; a truncated or corrupt compressed stream ends the file with a reject."""
-    last_line: int | None = None
-    try:
-        for unit in units:
-            if isinstance(unit, tuple):
-                last_line = unit[0]
-            yield unit
-    except (EOFError, OSError, gzip.BadGzipFile) as exc:
-        where = f" after line {last_line}" if last_line else ""
-        yield Unreadable(last_line, None, f"truncated or corrupt {codec} stream{where}: {exc}")
-    except Exception as exc:  # zstandard.ZstdError has no stable import path across versions
-        if type(exc).__name__ == "ZstdError":
-            where = f" after line {last_line}" if last_line else ""
-            yield Unreadable(last_line, None, f"corrupt {codec} stream{where}: {exc}")
-        else:
-            raise
 
 
 def _iter_json(
