@@ -214,7 +214,8 @@ def _clean_value(value: Any) -> dict[str, Any]:
 
 
 def _maps(lists: pa.Array) -> pa.Array:
-    """list<KV> → map<string, string> with the general decoder's value rendering."""
+    """list<KV> → list of {key, value} entries (a MAP once inserted), values rendered as the
+    general decoder renders them."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -223,7 +224,10 @@ def _maps(lists: pa.Array) -> pa.Array:
     if keys.null_count:
         raise Unsupported("attribute without a key")
     values = _value_text(_field(kvs, "value"))
-    return pa.MapArray.from_arrays(_offsets(lists), keys, pc.cast(values, pa.string()))
+    entries = pa.StructArray.from_arrays(
+        [keys, pc.cast(values, pa.string())], names=["key", "value"]
+    )
+    return pa.ListArray.from_arrays(_offsets(lists), entries)
 
 
 def _ids(raw: pa.Array, size: int, what: str, *, required: bool) -> pa.Array:
@@ -279,7 +283,7 @@ def spans_table(batch: pa.RecordBatch) -> pa.Table:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from aiobs.ingest.pipeline import arrow_schema
+    from aiobs.ingest.pipeline import arrow_schema, entries_type
     from aiobs.store import schema
 
     rs_lists = batch.column("resourceSpans")
@@ -300,8 +304,7 @@ def spans_table(batch: pa.RecordBatch) -> pa.Table:
         kv = attributes([_clean_kv(a) for a in ((res or {}).get("attributes") or [])])
         res_attrs_py.append(kv)
         services.append(next((v for k, v in kv if k == "service.name"), ""))
-    map_type = pa.map_(pa.string(), pa.string())
-    res_maps = pa.array(res_attrs_py, type=map_type)
+    res_maps = pa.array(res_attrs_py, type=entries_type())
     scope_py = _field(scopes, "scope").to_pylist()
     scope_names = pa.array([(s or {}).get("name") or "" for s in scope_py], type=pa.string())
     scope_versions = pa.array([(s or {}).get("version") or "" for s in scope_py], type=pa.string())
