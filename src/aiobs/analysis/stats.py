@@ -64,27 +64,37 @@ def store_stats(store: Store) -> dict[str, Any]:
         }
     )
 
+    # Every section below reads the same few canonical columns: compute the view once into a
+    # temp table (aiobs stats on 1M spans: 6.2 s when each section evaluated ai_spans itself).
+    content = " OR ".join(f"attributes['{k}'] IS NOT NULL" for k in _CONTENT_KEYS)
+    store.con.execute(
+        "CREATE OR REPLACE TEMP TABLE aiobs_stats_spans AS SELECT service_name,"
+        " service_version, trace_id, step_kind, provider, model, input_tokens, output_tokens,"
+        f" cost_usd, prompt_version, session_id, user_id, ({content}) AS has_content"
+        " FROM ai_spans"
+    )
     services = _records(
         store,
         "SELECT service_name, service_version, count(*) AS spans, count(DISTINCT trace_id) AS traces"
-        " FROM ai_spans GROUP BY ALL ORDER BY spans DESC",
+        " FROM aiobs_stats_spans GROUP BY ALL ORDER BY spans DESC",
     )
     models = _records(
         store,
         "SELECT provider, model, count(*) AS calls, sum(input_tokens) AS input_tokens,"
         " sum(output_tokens) AS output_tokens, round(sum(cost_usd), 6) AS cost_usd"
-        " FROM ai_spans WHERE step_kind IN ('llm', 'embedding') GROUP BY ALL ORDER BY calls DESC",
+        " FROM aiobs_stats_spans WHERE step_kind IN ('llm', 'embedding')"
+        " GROUP BY ALL ORDER BY calls DESC",
     )
     step_kinds = _records(
-        store, "SELECT step_kind, count(*) AS spans FROM ai_spans GROUP BY ALL ORDER BY spans DESC"
+        store,
+        "SELECT step_kind, count(*) AS spans FROM aiobs_stats_spans GROUP BY ALL ORDER BY spans DESC",
     )
-    content = " OR ".join(f"attributes['{k}'] IS NOT NULL" for k in _CONTENT_KEYS)
     cov_row = store.con.execute(
-        f"""
+        """
         SELECT count(*) AS n,
           count(model), count(input_tokens), count(output_tokens), count(cost_usd),
-          count(prompt_version), count(session_id), count(user_id), count_if({content})
-        FROM ai_spans WHERE step_kind = 'llm'
+          count(prompt_version), count(session_id), count(user_id), count_if(has_content)
+        FROM aiobs_stats_spans WHERE step_kind = 'llm'
         """
     ).fetchone()
     names = [
