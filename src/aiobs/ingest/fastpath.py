@@ -22,7 +22,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from aiobs.ingest.otlp import MAX_TS_NS, MIN_TS_NS, SPAN_KINDS, STATUS_CODES, attributes
+from aiobs.ingest.otlp import (
+    MAX_PARENT_WALK,
+    MAX_TS_NS,
+    MIN_TS_NS,
+    SPAN_KINDS,
+    STATUS_CODES,
+    RecordError,
+    attributes,
+)
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -119,7 +127,8 @@ def read_batches(source: Any) -> Iterator[pa.RecordBatch]:
             ),
         )
         yield from reader
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, OSError) as exc:
+        # OSError: e.g. a truncated gzip; the general decoder keeps what precedes the cut.
         raise Unsupported(str(exc)) from exc
 
 
@@ -220,6 +229,8 @@ def _maps(lists: pa.Array) -> pa.Array:
     import pyarrow.compute as pc
 
     kvs = _flatten(lists)
+    if kvs.null_count:
+        raise Unsupported("null attribute entry")
     keys = _field(kvs, "key")
     if keys.null_count:
         raise Unsupported("attribute without a key")
@@ -296,16 +307,34 @@ def spans_table(batch: pa.RecordBatch) -> pa.Table:
     span_scope = pc.list_parent_indices(sp_lists)
     span_res = scope_res.take(span_scope)
     n = len(spans)
+    # A null where an object belongs ({} or {"resourceSpans": null} lines, null list entries) is a
+    # reject for the general decoder, so it is not this path's to decide.
+    for arr, what in (
+        (rs_lists, "resourceSpans"),
+        (resources, "resource block"),
+        (scopes, "scope block"),
+        (spans, "span"),
+    ):
+        if arr.null_count:
+            raise Unsupported(f"null {what}")
 
     # Resources and scopes are few (one per export request): decode them with the general code.
     res_attrs_py = []
     services = []
     for res in _field(resources, "resource").to_pylist():
-        kv = attributes([_clean_kv(a) for a in ((res or {}).get("attributes") or [])])
+        try:
+            kv = attributes([_clean_kv(a) for a in ((res or {}).get("attributes") or [])])
+        except RecordError as exc:
+            raise Unsupported(f"resource attributes: {exc}") from exc
         res_attrs_py.append(kv)
         services.append(next((v for k, v in kv if k == "service.name"), ""))
     res_maps = pa.array(res_attrs_py, type=entries_type())
     scope_py = _field(scopes, "scope").to_pylist()
+    for scope in scope_py:
+        try:
+            attributes([_clean_kv(a) for a in ((scope or {}).get("attributes") or [])])
+        except RecordError as exc:
+            raise Unsupported(f"scope attributes: {exc}") from exc
     scope_names = pa.array([(s or {}).get("name") or "" for s in scope_py], type=pa.string())
     scope_versions = pa.array([(s or {}).get("version") or "" for s in scope_py], type=pa.string())
 
@@ -327,11 +356,15 @@ def spans_table(batch: pa.RecordBatch) -> pa.Table:
 
     events = _field(spans, "events")
     ev = _flatten(events)
+    if ev.null_count:
+        raise Unsupported("null event")
     ev_parent = pc.list_parent_indices(events)
     ev_ts = _times(_field(ev, "timeUnixNano"), "event timeUnixNano")
     ev_ts = pc.if_else(_in_range(ev_ts), ev_ts, start.take(ev_parent))
     links = _field(spans, "links")
     lk = _flatten(links)
+    if lk.null_count:
+        raise Unsupported("null link")
 
     def text(arr: pa.Array) -> pa.Array:
         return pc.fill_null(arr, "")
@@ -395,7 +428,7 @@ def find_cycles(table: pa.Table) -> bool:
     parent_of = dict(zip(zip(trace, span, strict=True), par, strict=True))
     for t, s, p in zip(trace, span, par, strict=True):
         node = p
-        for _ in range(10_000):
+        for _ in range(MAX_PARENT_WALK):
             if node == s:
                 return True
             node = parent_of.get((t, node), "")

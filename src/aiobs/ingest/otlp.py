@@ -28,6 +28,8 @@ import orjson
 # Timestamps outside this window are refused as absurd (clock bugs, seconds-vs-nanoseconds mixups).
 MIN_TS_NS = 946_684_800 * 10**9  # 2000-01-01
 MAX_TS_NS = 4_102_444_800 * 10**9  # 2100-01-01
+# How far up a parent chain the cycle check walks before it stops looking.
+MAX_PARENT_WALK = 10_000
 
 SPAN_KINDS = {
     0: "SPAN_KIND_UNSPECIFIED",
@@ -185,39 +187,41 @@ def _float_text(value: float) -> str:
 
 
 def any_value_native(value: Any) -> Any:
-    """An OTLP AnyValue as a plain Python value (for JSON rendering of arrays and maps)."""
+    """An OTLP AnyValue as a plain Python value (for JSON rendering of arrays and maps).
+
+    A member that is JSON null counts as absent, as in proto3's JSON mapping."""
     if not isinstance(value, dict):
         return value
     for key in ("stringValue", "string_value"):
-        if key in value:
+        if value.get(key) is not None:
             return value[key]
     for key in ("boolValue", "bool_value"):
-        if key in value:
+        if value.get(key) is not None:
             return bool(value[key])
     for key in ("intValue", "int_value"):
-        if key in value:
+        if value.get(key) is not None:
             try:
                 return to_int(value[key], "intValue")
             except RecordError:
                 return value[key]
     for key in ("doubleValue", "double_value"):
-        if key in value:
+        if value.get(key) is not None:
             number = to_float(value[key], "doubleValue")
             if number is None or not math.isfinite(number):
                 return None if number is None else _float_text(number)
             return GoFloat(number)
     for key in ("arrayValue", "array_value"):
-        if key in value:
+        if value.get(key) is not None:
             return [any_value_native(v) for v in (value[key] or {}).get("values") or []]
     for key in ("kvlistValue", "kvlist_value"):
-        if key in value:
+        if value.get(key) is not None:
             return {
                 str(kv.get("key")): any_value_native(kv.get("value"))
                 for kv in (value[key] or {}).get("values") or []
                 if isinstance(kv, dict)
             }
     for key in ("bytesValue", "bytes_value"):
-        if key in value:
+        if value.get(key) is not None:
             return value[key]
     return None
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aiobs.errors import BadInputError
-from aiobs.ingest.otlp import Decoder, Reject
+from aiobs.ingest.otlp import MAX_PARENT_WALK, Decoder, Reject
 from aiobs.ingest.sources import Input, Unreadable, expand_inputs, iter_units, open_input
 from aiobs.store import schema
 
@@ -33,7 +33,6 @@ if TYPE_CHECKING:
 BATCH_ROWS = 20_000
 SPAN_KEY_SQL = "('0x' || {col})::UBIGINT"
 INGEST_MEMORY_LIMIT = "512MB"
-MAX_PARENT_WALK = 10_000
 
 ProgressFn = Callable[[int, int], None]  # (bytes read so far in this file, records decoded so far)
 
@@ -243,9 +242,13 @@ def insert_spans(con: duckdb.DuckDBPyConnection, batch: pa.Table) -> int:
     return added
 
 
-def _break_cycles(rows: list[tuple[Any, ...]], decoder: Decoder) -> list[tuple[Any, ...]]:
-    """Refuse each span that would close a parent cycle within the batch (rows in file order)."""
-    parent_of: dict[tuple[str, str], str] = {}
+def _break_cycles(
+    rows: list[tuple[Any, ...]], decoder: Decoder, parent_of: dict[tuple[str, str], str]
+) -> list[tuple[Any, ...]]:
+    """Refuse each span that would close a parent cycle among the file's spans so far.
+
+    ``parent_of`` lives as long as the file, so a cycle across batches is caught too (not one
+    across files: that would need the store's parents)."""
     kept = []
     for row in rows:
         trace_id, span_id, parent = row[1], row[2], row[3]
@@ -283,12 +286,13 @@ class _FileWriter:
         self.con = con
         self.result = result
         self.ingest_id = ingest_id
+        self.parent_of: dict[tuple[str, str], str] = {}
 
     def flush(self, decoder: Decoder, source: str) -> None:
         rows = decoder.rows
         if rows.traces:
             traces, dup = _dedupe_in_batch(schema.OTEL_TRACES, rows.traces)
-            traces = _break_cycles(traces, decoder)
+            traces = _break_cycles(traces, decoder, self.parent_of)
             self.result.duplicates += dup
             new = self._insert_spans(traces)
             self.result.spans += new

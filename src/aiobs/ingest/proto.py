@@ -2,7 +2,7 @@
 
 The three ``Export*ServiceRequest`` messages share their outer wire shape (field 1: repeated resource
 block; in it, field 2: repeated scope block), so a bare message does not say which signal it holds.
-We parse it as each and keep the reading whose innermost records are well-formed: a span with a
+We parse it as each and keep the reading in which some innermost record is well-formed (a bad one is refused on its own later): a span with a
 16-byte trace id, an 8-byte span id and a start time; metrics a name and a data kind; logs a time or a body.
 
 Must not import duckdb, typer, rich or textual.
@@ -24,14 +24,12 @@ def _looks_like_traces(msg: Any) -> bool:
 
 def _looks_like_metrics(msg: Any) -> bool:
     metrics = [m for rm in msg.resource_metrics for sm in rm.scope_metrics for m in sm.metrics]
-    return bool(metrics) and all(m.name and m.WhichOneof("data") for m in metrics)
+    return any(m.name and m.WhichOneof("data") for m in metrics)
 
 
 def _looks_like_logs(msg: Any) -> bool:
     records = [r for rl in msg.resource_logs for sl in rl.scope_logs for r in sl.log_records]
-    return bool(records) and all(
-        r.time_unix_nano or r.observed_time_unix_nano or r.HasField("body") for r in records
-    )
+    return any(r.time_unix_nano or r.observed_time_unix_nano or r.HasField("body") for r in records)
 
 
 def decode_message(data: bytes) -> dict[str, Any]:

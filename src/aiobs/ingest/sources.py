@@ -20,6 +20,7 @@ import io
 import os
 import struct
 import sys
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -237,7 +238,7 @@ class _TolerantReader(io.RawIOBase):
             # read1, not read: read() loops to fill the buffer and drops what it decoded when the
             # stream breaks; read1 returns each decoded piece, and the next call meets the error.
             data = self.inner.read1(len(buffer))
-        except (EOFError, OSError) as exc:
+        except (EOFError, OSError, zlib.error) as exc:  # zlib.error: a corrupt deflate stream
             self.error = exc
             return 0
         n = len(data)
