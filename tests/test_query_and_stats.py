@@ -139,3 +139,49 @@ def test_json_keeps_nanoseconds(loaded) -> None:  # type: ignore[no-untyped-def]
     )
     assert row["t"] == "2025-11-16T14:02:00.123456789Z"
     assert row["ns"] == 1_763_301_720_123_456_789
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "select content from read_text('/etc/hostname')",
+        "select * from glob('/*')",
+        "select * from read_csv('pyproject.toml')",
+    ],
+)
+def test_query_cannot_reach_outside_the_store(loaded, sql: str) -> None:  # type: ignore[no-untyped-def]
+    result = loaded("query", sql)
+    assert result.exit_code == 2
+    assert "disabled" in result.stderr
+
+
+def test_query_renders_zoned_timestamps_as_utc(loaded) -> None:  # type: ignore[no-untyped-def]
+    (row,) = loaded.query("select TIMESTAMPTZ '2025-11-16 16:02:00+02:00' as t")
+    assert row["t"] == "2025-11-16T14:02:00.000000Z"
+
+
+def test_hostile_column_names_are_inert(loaded) -> None:  # type: ignore[no-untyped-def]
+    name = "\x1b]0;pwned\x07\x1b[31mred[bold]x"
+    sql = 'select 1 as "' + name + '"'
+    for fmt in ("table", "markdown"):
+        out = loaded("query", sql, "-f", fmt).stdout
+        assert "\x1b" not in out and "\x07" not in out
+        assert "\\x1b]0;pwned\\x07" in out
+        assert "[bold]x" in out  # shown literally, not taken as Rich markup
+
+
+def test_closed_pipe_is_not_an_error(db: Path, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    ingest = subprocess.run(
+        [sys.executable, "-m", "aiobs", "--db", str(db), "-q", "ingest", str(FIXTURE)],
+        capture_output=True,
+    )
+    assert ingest.returncode == 0
+    script = (
+        f"{sys.executable} -m aiobs --db {db} query "
+        "'select * from range(200000)' -f jsonl | head -1; echo rc=${PIPESTATUS[0]}"
+    )
+    out = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.stdout.splitlines()[-1] == "rc=0", out.stderr

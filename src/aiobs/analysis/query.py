@@ -54,6 +54,30 @@ def check_read_only(sql: str) -> str:
     return text
 
 
+# Reader connections for user SQL may read the store and nothing else: no files, no network, no
+# extension downloads, and no way to turn that back on (SET is refused by the guard as well).
+_LOCKDOWN = (
+    "SET enable_external_access = false",
+    "SET autoinstall_known_extensions = false",
+    "SET autoload_known_extensions = false",
+    "SET lock_configuration = true",
+)
+
+
+def _text_column(name: str, duck_type: str) -> str | None:
+    """SQL that renders a column as ISO-8601 UTC text, for the types Python would mangle:
+    TIMESTAMP_NS (datetime keeps microseconds) and TIMESTAMPTZ (needs pytz, and a zone)."""
+    col = f'q."{name}"'
+    if duck_type == "TIMESTAMP_NS":
+        return (
+            f"strftime({col}, '%Y-%m-%dT%H:%M:%S.')"
+            f" || lpad((epoch_ns({col}) % 1000000000)::VARCHAR, 9, '0') || 'Z'"
+        )
+    if duck_type == "TIMESTAMP WITH TIME ZONE":
+        return f"strftime(timezone('UTC', {col}), '%Y-%m-%dT%H:%M:%S.%fZ')"
+    return None
+
+
 def run_query(
     store: Store, sql: str, *, limit: int | None = None
 ) -> tuple[list[str], list[dict[str, Any]]]:
@@ -62,25 +86,22 @@ def run_query(
     text = check_read_only(sql)
     if limit is not None:
         text = f"SELECT * FROM ({text}) AS q LIMIT {int(limit)}"
+    for setting in _LOCKDOWN:
+        store.con.execute(setting)
     try:
-        cur = store.con.execute(text)
+        described = [
+            (str(r[0]), str(r[1])) for r in store.con.execute(f"DESCRIBE {text}").fetchall()
+        ]
+        columns = [name for name, _ in described]
+        rendered = {name: _text_column(name, duck_type) for name, duck_type in described}
+        if any(rendered.values()) and len(set(columns)) == len(columns):
+            exprs = ", ".join(
+                f'{rendered[c]} AS "{c}"' if rendered[c] else f'q."{c}"' for c in columns
+            )
+            cur = store.con.execute(f"SELECT {exprs} FROM ({text}) AS q")
+        else:
+            cur = store.con.execute(text)
+        rows = [dict(zip(columns, r, strict=True)) for r in cur.fetchall()]
     except duckdb.Error as exc:
         raise UsageError(f"query failed: {str(exc).splitlines()[0]}") from exc
-    description = cur.description or []
-    columns = [d[0] for d in description]
-    ns_columns = [d[0] for d in description if str(d[1]) == "TIMESTAMP_NS"]
-    if ns_columns and len(set(columns)) == len(columns):
-        # Python datetimes hold microseconds: render nanosecond timestamps as ISO text in SQL
-        # rather than silently dropping the last three digits.
-        exprs = ", ".join(
-            (
-                f"strftime(q.\"{c}\", '%Y-%m-%dT%H:%M:%S.')"
-                f" || lpad((epoch_ns(q.\"{c}\") % 1000000000)::VARCHAR, 9, '0') || 'Z' AS \"{c}\""
-            )
-            if c in ns_columns
-            else f'q."{c}"'
-            for c in columns
-        )
-        cur = store.con.execute(f"SELECT {exprs} FROM ({text}) AS q")
-    rows = [dict(zip(columns, r, strict=True)) for r in cur.fetchall()]
     return columns, rows

@@ -35,6 +35,14 @@ class AiobsGroup(TyperGroup):
         except AiobsError as exc:
             _render_error(exc)
             raise typer.Exit(int(exc.exit_code)) from None
+        except BrokenPipeError:
+            # `aiobs … | head`: the reader has what it wanted. Exit 0 (1 means findings), and
+            # point stdout at /dev/null so the final flush does not raise again.
+            import os
+
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            raise typer.Exit(int(ExitCode.OK)) from None
 
 
 app = typer.Typer(
@@ -109,5 +117,3 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         sys.stderr.write("aiobs: interrupted\n")
         sys.exit(130)
-    except BrokenPipeError:
-        sys.exit(int(ExitCode.OK))

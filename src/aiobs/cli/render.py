@@ -96,7 +96,11 @@ def render_rows(
         # One line per row: long cells are cut with an ellipsis (use -f json/csv for whole values).
         for c in columns:
             table.add_column(
-                c, no_wrap=True, overflow="ellipsis", min_width=min(len(c), 10), max_width=48
+                Text(inert(c)),
+                no_wrap=True,
+                overflow="ellipsis",
+                min_width=min(len(c), 10),
+                max_width=48,
             )
         for r in rows:
             table.add_row(*(Text(inert(cell_text(r.get(c)))) for c in columns))
@@ -113,7 +117,7 @@ def markdown_table(
     lines = []
     if title:
         lines += [f"### {inert(title)}", ""]
-    lines.append("| " + " | ".join(columns) + " |")
+    lines.append("| " + " | ".join(_md_cell(c) for c in columns) + " |")
     lines.append("|" + "|".join("---" for _ in columns) + "|")
     for r in rows:
         lines.append("| " + " | ".join(_md_cell(r.get(c)) for c in columns) + " |")
