@@ -495,7 +495,7 @@ def test_parent_cycle_reject_names_its_line(cli: Cli, db: Path, write_jsonl: Wri
 
 @pytest.mark.xfail(
     strict=True,
-    reason="bug: a parent cycle split across two files (or two batches) is not detected",
+    reason="bug: a parent cycle split across two files is not detected (within a file it is)",
 )
 def test_parent_cycle_across_files_is_refused(cli: Cli, db: Path, write_jsonl: WriteFn) -> None:
     a, b = "a" * 16, "b" * 16

@@ -347,14 +347,20 @@ def _resource(block: dict[str, Any]) -> tuple[list[tuple[str, str]], str, str]:
     return attrs, service, schema_url
 
 
-def _scope(block: dict[str, Any]) -> tuple[str, str, list[tuple[str, str]], int, str]:
+def _scope(
+    block: dict[str, Any], *, attributes_too: bool = True
+) -> tuple[str, str, list[tuple[str, str]], int, str]:
+    if not isinstance(block, dict):
+        raise RecordError("scope block is not an object")
     scope = (
         block.get("scope") or _get(block, "instrumentationLibrary", "instrumentation_library") or {}
     )
+    if not isinstance(scope, dict):
+        raise RecordError("scope is not an object")
     return (
         _str(scope.get("name"), "scope name"),
         _str(scope.get("version"), "scope version"),
-        attributes(scope.get("attributes")),
+        attributes(scope.get("attributes")) if attributes_too else [],
         to_int(_get(scope, "droppedAttributesCount", "dropped_attributes_count"), "dropped"),
         _get(block, "schemaUrl", "schema_url") or "",
     )
@@ -452,8 +458,14 @@ class Decoder:
             "instrumentationLibrarySpans",
             "instrumentation_library_spans",
         ):
-            scope_name, scope_version, _, _, _ = _scope(scope_block)
-            for span in _list(scope_block, "spans"):
+            try:
+                # otel_traces keeps no scope attributes, so they are not checked here.
+                scope_name, scope_version, _, _, _ = _scope(scope_block, attributes_too=False)
+                spans = _list(scope_block, "spans")
+            except (RecordError, TypeError, AttributeError, ValueError) as exc:
+                self.reject(line, None, f"scope block: {exc}", scope_block)
+                continue
+            for span in spans:
                 try:
                     row = self._span(span, res_attrs, service, scope_name, scope_version)
                     self.rows.traces.append(row)
@@ -549,8 +561,13 @@ class Decoder:
             "instrumentationLibraryLogs",
             "instrumentation_library_logs",
         ):
-            scope_name, scope_version, scope_attrs, _, scope_schema = _scope(scope_block)
-            for record in _list(scope_block, "logRecords", "log_records"):
+            try:
+                scope_name, scope_version, scope_attrs, _, scope_schema = _scope(scope_block)
+                records = _list(scope_block, "logRecords", "log_records")
+            except (RecordError, TypeError, AttributeError, ValueError) as exc:
+                self.reject(line, None, f"scope block: {exc}", scope_block)
+                continue
+            for record in records:
                 try:
                     self.rows.logs.append(
                         self._log(
@@ -642,8 +659,13 @@ class Decoder:
             "instrumentationLibraryMetrics",
             "instrumentation_library_metrics",
         ):
-            scope = _scope(scope_block)
-            for metric in _list(scope_block, "metrics"):
+            try:
+                scope = _scope(scope_block)
+                metrics = _list(scope_block, "metrics")
+            except (RecordError, TypeError, AttributeError, ValueError) as exc:
+                self.reject(line, None, f"scope block: {exc}", scope_block)
+                continue
+            for metric in metrics:
                 try:
                     self._metric(metric, res_attrs, res_schema, service, scope, line)
                 except RecordError as exc:

@@ -32,6 +32,7 @@ from aiobs.errors import BadInputError
 
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+UTF8_BOM = b"\xef\xbb\xbf"
 # Largest single message accepted from a length-prefixed stream (the collector's default max is
 # far below this); a bigger prefix means the bytes are not that framing.
 MAX_FRAME = 512 * 1024 * 1024
@@ -157,12 +158,14 @@ def iter_units(stream: Any) -> Iterator[Unit]:
         if frames.error is not None:
             yield Unreadable(None, None, f"truncated or corrupt zstd stream: {frames.error}")
         return
+    if head.startswith(UTF8_BOM):
+        buffered.read(len(UTF8_BOM))
+        head = buffered.peek(64)[:64]
     first = head.lstrip()[:1]
-    if first in (b"{", b"["):
-        yield from _iter_json(buffered)
-        return
-    if not head.lstrip():
-        # Only whitespace in the first 64 bytes: read on as JSON (blank lines are skipped).
+    sample = buffered.peek(1 << 16)
+    if first in (b"{", b"[") or not head.lstrip() or (b"\x00" not in sample and b"\n{" in sample):
+        # JSON, or text whose first line is damaged but later lines are JSON objects (a file cut
+        # mid-record, a stray header line). _iter_json still tries protobuf if no JSON is found.
         yield from _iter_json(buffered)
         return
     yield from _iter_binary(buffered)
@@ -293,14 +296,13 @@ def _iter_json(
         except orjson.JSONDecodeError:
             parsed.append((i + line_no, _NOT_JSON))
     good = [p for p in parsed if p[1] is not _NOT_JSON]
-    if len(good) == 0 or len(lines) <= 2:
-        if (skipped + whole)[:1] in b"\t\n\r\x0b\x0c ":
-            # Looked like JSON only after skipping "whitespace" — but 0x0a is also a protobuf field
-            # tag, and the next byte a length that may be '{' (123) or '[' (91). Try protobuf.
-            units = list(_iter_binary(io.BufferedReader(io.BytesIO(skipped + whole))))
-            if units and not any(isinstance(u, Unreadable) for u in units):
-                yield from units
-                return
+    if not good:
+        # No JSON anywhere. Protobuf can look like JSON to the sniffing above (0x0a, a field tag,
+        # is also a newline, and a length byte may be '{' or '['): try it before giving up.
+        units = list(_iter_binary(io.BufferedReader(io.BytesIO(skipped + whole))))
+        if units and not any(isinstance(u, Unreadable) for u in units):
+            yield from units
+            return
         yield Unreadable(line_no, offset, f"invalid JSON: {whole_error}", _excerpt(whole))
         return
     pos = offset

@@ -224,12 +224,16 @@ DEDUPE_KEYS: dict[str, tuple[str, ...]] = {
         "ServiceName",
         "TraceId",
         "SpanId",
+        "TraceFlags",
         "SeverityNumber",
         "SeverityText",
         "Body",
         "EventName",
         "LogAttributes",
         "ResourceAttributes",
+        "ScopeName",
+        "ScopeVersion",
+        "ScopeAttributes",
     ),
     **{
         t.name: (
@@ -237,9 +241,13 @@ DEDUPE_KEYS: dict[str, tuple[str, ...]] = {
             "StartTimeUnix",
             "ServiceName",
             "MetricName",
+            "MetricDescription",
+            "MetricUnit",
             "Attributes",
             "ResourceAttributes",
             "ScopeName",
+            "ScopeVersion",
+            "ScopeAttributes",
         )
         for t in METRIC_TABLES.values()
     },
