@@ -185,3 +185,64 @@ def test_closed_pipe_is_not_an_error(db: Path, tmp_path: Path) -> None:
     )
     out = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=120)
     assert out.stdout.splitlines()[-1] == "rc=0", out.stderr
+
+
+def _priced(cli, tmp_path: Path, spans: list[tuple[str, dict[str, object]]]) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    from conftest import otlp_span, traces_doc
+
+    doc = traces_doc(
+        *(
+            otlp_span(span_id=f"{i + 1:016x}", name=name, attrs=attrs)
+            for i, (name, attrs) in enumerate(spans)
+        )
+    )
+    path = tmp_path / "priced.json"
+    path.write_text(json.dumps(doc))
+    assert cli("ingest", str(path)).exit_code == 0
+    return {r["name"]: r["cost_usd"] for r in cli.query("select name, cost_usd from ai_spans")}
+
+
+def test_price_lookup_exact_then_normalised(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    def call(model: str, tokens: bool = True) -> dict[str, object]:
+        attrs: dict[str, object] = {"gen_ai.operation.name": "chat", "gen_ai.request.model": model}
+        if tokens:
+            attrs |= {"gen_ai.usage.input_tokens": 1_000_000, "gen_ai.usage.output_tokens": 0}
+        return attrs
+
+    costs = _priced(
+        cli,
+        tmp_path,
+        [
+            ("dated", call("gpt-4o-2024-08-06")),
+            ("prefixed", call("openai/gpt-4o-mini")),
+            ("mistral", call("mistral-large-2411")),
+            ("embedding", call("text-embedding-3-small")),
+            ("unknown", call("my-own-model")),
+            ("no tokens", call("gpt-4o", tokens=False)),
+        ],
+    )
+    assert costs["dated"] == pytest.approx(2.5)  # gpt-4o input, $ per 1M
+    assert costs["prefixed"] == pytest.approx(0.15)
+    assert costs["mistral"] == pytest.approx(2.0)
+    assert costs["embedding"] == pytest.approx(0.02)
+    assert costs["unknown"] is None
+    assert costs["no tokens"] is None  # no usage: unknown cost, not $0
+
+
+def test_model_key_matches_the_sql_normalisation(cli) -> None:  # type: ignore[no-untyped-def]
+    from aiobs.semantic.prices import MODEL_KEY_PATTERN, model_key
+
+    names = [
+        "gpt-4o-2024-08-06",
+        "anthropic.claude-3-haiku-20240307-v1:0",
+        "models/gemini-2.5-flash",
+        "mistral-large-2411",
+        "claude-sonnet-4-5@20250929",
+        "text-embedding-004",
+    ]
+    con = __import__("duckdb").connect()
+    for name in names:
+        (sql,) = con.execute(
+            "select regexp_replace(lower(trim(?)), ?, '', 'g')", [name, MODEL_KEY_PATTERN]
+        ).fetchone()
+        assert sql == model_key(name), name

@@ -486,8 +486,22 @@ FIELDS_BY_NAME: dict[str, Field] = {f.name: f for f in FIELDS}
 # Which attribute prefixes identify a convention (for `aiobs stats` coverage).
 CONVENTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("otel-genai", ("gen_ai.",)),
-    ("openinference", ("openinference.", "llm.", "retrieval.documents", "input.value")),
-    ("openllmetry", ("traceloop.",)),
+    (
+        "openinference",
+        (
+            "openinference.",
+            "llm.model_name",
+            "llm.token_count.",
+            "llm.input_messages",
+            "llm.output_messages",
+            "llm.invocation_parameters",
+            "llm.provider",
+            "llm.system",
+            "retrieval.documents",
+            "input.value",
+        ),
+    ),
+    ("openllmetry", ("traceloop.", "llm.request.type", "llm.usage.", "llm.is_streaming")),
     ("langfuse", ("langfuse.",)),
     ("vercel-ai", ("ai.",)),
 )
@@ -552,19 +566,22 @@ def _present(value: Any) -> Any:
 
 
 def _cast(value: Any, cast: FieldType) -> Any:
+    """Python twin of ``TRY_CAST(TRY_CAST(x AS DOUBLE) AS BIGINT)`` / ``TRY_CAST(x AS DOUBLE)``:
+    ASCII numbers only, round half to even, NULL outside BIGINT's range (checked against DuckDB)."""
     if value is None or cast == "VARCHAR":
         return value
+    if isinstance(value, str) and not value.isascii():
+        return None  # float() reads other scripts' digits; DuckDB does not
     try:
         number = float(value)
     except (TypeError, ValueError):
         return None
-    if math.isnan(number):
-        return None if cast == "BIGINT" else number
-    if cast == "BIGINT":
-        if math.isinf(number):
-            return None
-        return int(number)
-    return number
+    if cast == "DOUBLE":
+        return number
+    if math.isnan(number) or math.isinf(number):
+        return None
+    rounded = round(number)
+    return rounded if -(2**63) <= rounded < 2**63 else None
 
 
 def evaluate(expr: Expr, span: SpanRow, cast: FieldType = "VARCHAR") -> Any:
@@ -578,14 +595,26 @@ def evaluate(expr: Expr, span: SpanRow, cast: FieldType = "VARCHAR") -> Any:
     return _cast(_eval_raw(expr, span), cast)
 
 
+def _first_key_wins(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        out.setdefault(key, value)
+    return out
+
+
 def _json_path(text: str, path: str) -> Any:
+    """Python twin of ``json_extract_string``: numeric parts index arrays only, and with duplicate
+    keys the first one wins."""
     try:
-        value: Any = json.loads(text)
+        value: Any = json.loads(text, object_pairs_hook=_first_key_wins)
     except (ValueError, TypeError):
         return None
     for part in path.split("."):
-        if isinstance(value, list) and part.isdigit() and int(part) < len(value):
-            value = value[int(part)]
+        if part.isdigit():
+            if isinstance(value, list) and int(part) < len(value):
+                value = value[int(part)]
+            else:
+                return None
         elif isinstance(value, dict) and part in value:
             value = value[part]
         else:

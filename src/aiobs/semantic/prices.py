@@ -15,10 +15,12 @@ from typing import Any
 from aiobs.errors import UsageError
 
 # Provider prefix ("openai/", "models/", "anthropic.") and date/version suffixes
-# ("-2024-08-06", "-20241022", "-latest", "@20240229", ":0", "-v1:0", "-001", "-preview…").
+# ("-2024-08-06", "-20241022", "-2411", "-latest", "@20240229", ":0", "-v1:0", "-001", "-preview…").
+# Lookups try the exact (lower-cased) name first, so a name that merely looks suffixed
+# (text-embedding-004) keeps its own price.
 MODEL_KEY_PATTERN = (
     r"^([a-z0-9_.-]*/|anthropic\.|us\.anthropic\.|eu\.anthropic\.)"
-    r"|(-\d{4}-\d{2}-\d{2}|-\d{8}|-latest|@.*|-v\d+(:\d+)?|:\d+|-\d{3}|-preview.*|-exp.*)+$"
+    r"|(-\d{4}-\d{2}-\d{2}|-\d{8}|-\d{4}|-latest|@.*|-v\d+(:\d+)?|:\d+|-\d{3}|-preview.*|-exp.*)+$"
 )
 _MODEL_KEY_RE = re.compile(MODEL_KEY_PATTERN)
 
@@ -42,7 +44,7 @@ def _parse(table: dict[str, Any], origin: str) -> dict[str, Price]:
             raise UsageError(f"{origin}: prices.{model} must be a table with input/output")
         try:
             cached = entry.get("cached_input")
-            out[model_key(model)] = Price(
+            out[model.strip().lower()] = Price(
                 float(entry["input"]),
                 float(entry["output"]),
                 None if cached is None else float(cached),
@@ -68,12 +70,3 @@ def load_prices(config: dict[str, Any] | None = None) -> dict[str, Price]:
             raise UsageError("config: `prices` must be a table")
         prices.update(_parse(user, "config"))
     return prices
-
-
-def cost_usd(price: Price, input_tokens: int, output_tokens: int, cache_read: int = 0) -> float:
-    """Cost of one call; cached input is priced at the cache rate when the table has one."""
-    cached = min(cache_read, input_tokens)
-    cached_rate = price.cached_input if price.cached_input is not None else price.input
-    return (
-        (input_tokens - cached) * price.input + cached * cached_rate + output_tokens * price.output
-    ) / 1e6

@@ -137,15 +137,21 @@ SELECT
   b.reasoning_tokens,
   coalesce(
     b.recorded_cost_usd,
-    (greatest(coalesce(b.input_tokens, 0) - coalesce(b.cache_read_tokens, 0), 0) * p.input
-     + least(coalesce(b.cache_read_tokens, 0), coalesce(b.input_tokens, 0))
-       * coalesce(p.cached_input, p.input)
-     + coalesce(b.output_tokens, 0) * p.output) / 1e6
+    CASE WHEN b.input_tokens IS NOT NULL OR b.output_tokens IS NOT NULL THEN
+      (greatest(coalesce(b.input_tokens, 0) - coalesce(b.cache_read_tokens, 0), 0)
+         * coalesce(pe.input, p.input)
+       + least(coalesce(b.cache_read_tokens, 0), coalesce(b.input_tokens, 0))
+         * coalesce(pe.cached_input, pe.input, p.cached_input, p.input)
+       + coalesce(b.output_tokens, 0) * coalesce(pe.output, p.output)) / 1e6
+    END
   ) AS cost_usd,
   b.ttft_ms_raw * 1000 AS ttft_ms,
   b.prompt_name, b.prompt_version, b.agent_name, b.tool_name, b.session_id, b.user_id,
   b.finish_reason, b.attributes, b.resource_attributes
 FROM base b
+-- The exact model name first (text-embedding-004 is not text-embedding), then its normalised
+-- form (gpt-4o-2024-08-06 -> gpt-4o).
+LEFT JOIN aiobs_prices pe ON pe.model_key = lower(trim(b.model))
 LEFT JOIN aiobs_prices p
   ON p.model_key = regexp_replace(lower(trim(b.model)), '{pattern}', '', 'g')
 """
