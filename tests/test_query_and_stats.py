@@ -246,3 +246,49 @@ def test_model_key_matches_the_sql_normalisation(cli) -> None:  # type: ignore[n
             "select regexp_replace(lower(trim(?)), ?, '', 'g')", [name, MODEL_KEY_PATTERN]
         ).fetchone()
         assert sql == model_key(name), name
+
+
+def test_langfuse_native_export_keeps_its_fields(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """An export from Langfuse's own SDK has no OTel attributes: type, model, timing carry it."""
+    doc = {
+        "trace": {"id": "t-1", "name": "support", "userId": "u9", "sessionId": "s9"},
+        "observations": [
+            {
+                "id": "o-1",
+                "traceId": "t-1",
+                "type": "GENERATION",
+                "name": "answer",
+                "model": "gpt-4o",
+                "startTime": "2025-11-16T14:02:00.000Z",
+                "completionStartTime": "2025-11-16T14:02:00.350Z",
+                "endTime": "2025-11-16T14:02:01.000Z",
+                "usageDetails": {"input": 1000, "output": 100},
+                "metadata": "{}",
+            },
+            {
+                "id": "o-2",
+                "traceId": "t-1",
+                "parentObservationId": "o-1",
+                "type": "TOOL",
+                "name": "lookup_order",
+                "startTime": "2025-11-16T14:02:00.100Z",
+                "endTime": "2025-11-16T14:02:00.200Z",
+            },
+        ],
+    }
+    path = tmp_path / "native.trace.json"
+    path.write_text(json.dumps(doc))
+    assert cli("ingest", str(path), "--strict").exit_code == 0
+    rows = {r["name"]: r for r in cli.query("select * from ai_spans")}
+    gen, tool = rows["answer"], rows["lookup_order"]
+    assert (gen["step_kind"], gen["model"], gen["input_tokens"], gen["output_tokens"]) == (
+        "llm",
+        "gpt-4o",
+        1000,
+        100,
+    )
+    assert gen["ttft_ms"] == pytest.approx(350.0)
+    assert gen["cost_usd"] == pytest.approx((1000 * 2.5 + 100 * 10.0) / 1e6)
+    assert (gen["session_id"], gen["user_id"]) == ("s9", "u9")
+    assert (tool["step_kind"], tool["tool_name"]) == ("tool", "lookup_order")
+    assert tool["parent_span_id"] == gen["span_id"]

@@ -100,6 +100,15 @@ def _observation(obs: Any, trace_id: str, trace_attrs: dict[str, Any]) -> dict[s
         raise RecordError("observation is not an object")
     meta = _json_obj(obs.get("metadata"))
     attrs: dict[str, Any] = dict(_json_obj(meta.get("attributes")))
+    if not attrs:
+        # Created with Langfuse's own SDK, not OpenTelemetry: Langfuse's fields are all there is.
+        # (For OTel-derived observations they are Langfuse's reading of the attributes we keep,
+        # e.g. it calls Vercel's wrapper span a generation; we read the attributes ourselves.)
+        kind = str(obs.get("type") or "").lower()
+        attrs["langfuse.observation.type"] = kind or None
+        attrs["langfuse.observation.model.name"] = obs.get("model")
+        if kind == "tool":
+            attrs["gen_ai.tool.name"] = obs.get("name")
     usage = obs.get("usageDetails") or None
     cost = obs.get("costDetails") or None
     attrs.update(
@@ -120,6 +129,10 @@ def _observation(obs: Any, trace_id: str, trace_attrs: dict[str, Any]) -> dict[s
     if not start:
         raise RecordError(f"observation {obs.get('id')!r} has no startTime")
     start_ns = iso_to_ns(str(start))
+    if obs.get("completionStartTime") and "gen_ai.response.time_to_first_chunk" not in attrs:
+        first_chunk = iso_to_ns(str(obs["completionStartTime"])) - start_ns
+        if first_chunk >= 0:
+            attrs["gen_ai.response.time_to_first_chunk"] = first_chunk / 1e9
     end_ns = iso_to_ns(str(obs["endTime"])) if obs.get("endTime") else start_ns
     level = str(obs.get("level") or "").upper()
     scope = _json_obj(meta.get("scope"))
