@@ -292,3 +292,14 @@ def test_langfuse_native_export_keeps_its_fields(cli, tmp_path: Path) -> None:  
     assert (gen["session_id"], gen["user_id"]) == ("s9", "u9")
     assert (tool["step_kind"], tool["tool_name"]) == ("tool", "lookup_order")
     assert tool["parent_span_id"] == gen["span_id"]
+
+
+def test_view_columns_are_the_documented_contract(loaded) -> None:  # type: ignore[no-untyped-def]
+    from aiobs.semantic.views import AI_SPANS_COLUMNS, AI_TRACES_COLUMNS
+
+    for view, expected in (("ai_spans", AI_SPANS_COLUMNS), ("ai_traces", AI_TRACES_COLUMNS)):
+        rows = loaded.query(f"select column_name from (describe {view})")
+        assert tuple(r["column_name"] for r in rows) == expected
+        readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+        for column in expected:
+            assert column in readme, column

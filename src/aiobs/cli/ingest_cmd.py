@@ -41,6 +41,12 @@ def ingest(
     from aiobs.ingest.pipeline import ingest_paths
 
     s = settings(ctx)
+    import pyarrow as pa
+
+    # A process-wide choice, so it is made here, not in the library: the system allocator hands
+    # freed Arrow block buffers back to the OS; Arrow's default pool keeps them (bench/ingest.py,
+    # 1M spans: peak RSS 1.55 GB -> 1.37 GB, same speed).
+    pa.set_memory_pool(pa.system_memory_pool())
     store = s.open_store(read_only=False, create=True)
     show_progress = s.stderr_is_tty and not s.quiet
     try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from aiobs.errors import StoreUnavailableError
 from aiobs.store import migrations
@@ -39,9 +39,6 @@ class Store:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    def sql(self, query: str, params: list[Any] | None = None) -> duckdb.DuckDBPyConnection:
-        return self.con.execute(query, params or [])
 
 
 _LOCK_PATTERNS = ("could not set lock", "conflicting lock", "database is locked")

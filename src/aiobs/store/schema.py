@@ -213,7 +213,6 @@ METRIC_TABLES: dict[str, Table] = {
 }
 
 TELEMETRY_TABLES: tuple[Table, ...] = (OTEL_TRACES, OTEL_LOGS, *METRIC_TABLES.values())
-ALL_TABLES: tuple[Table, ...] = (*TELEMETRY_TABLES, AIOBS_INGESTS, AIOBS_REJECTS)
 
 # The identity a re-ingested record is recognised by (DESIGN.md: spans on (TraceId, SpanId); logs and
 # points on their full identity). Map columns are compared through their text form.
