@@ -152,23 +152,19 @@ def rows_to_arrow(table: schema.Table, rows: Sequence[tuple[Any, ...]]) -> pa.Ta
 # ------------------------------------------------------------------------------------ dedupe
 
 
-def _hashable(value: Any) -> Any:
-    if isinstance(value, list):
-        return tuple(_hashable(v) for v in value)
-    return value
-
-
-def _key_indexes(table: schema.Table) -> list[int]:
-    names = table.column_names
-    return [names.index(k) for k in schema.DEDUPE_KEYS[table.name]]
-
-
 def _dedupe_in_batch(table: schema.Table, rows: list[tuple[Any, ...]]) -> tuple[list[Any], int]:
-    idx = _key_indexes(table)
+    """Drop repeats of a record within the batch (first occurrence wins).
+
+    Map columns arrive as lists of (key, value) tuples: ``tuple()`` makes them hashable."""
+    names = table.column_names
+    types = dict(table.columns)
+    keys = schema.DEDUPE_KEYS[table.name]
+    plain = [names.index(k) for k in keys if types[k] != schema.MAP]
+    maps = [names.index(k) for k in keys if types[k] == schema.MAP]
     seen: set[Any] = set()
     out = []
     for row in rows:
-        key = tuple(_hashable(row[i]) for i in idx)
+        key = (tuple([row[i] for i in plain]), tuple([tuple(row[i]) for i in maps]))
         if key in seen:
             continue
         seen.add(key)
