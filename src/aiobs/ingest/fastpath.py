@@ -35,7 +35,8 @@ from aiobs.ingest.otlp import (
 if TYPE_CHECKING:
     import pyarrow as pa
 
-BLOCK_BYTES = 16 << 20
+BLOCK_BYTES = 16 << 20  # span lines handed to the parser at a time
+PARSE_BLOCK_BYTES = 2 << 20  # pyarrow's unit of parallel parsing within that chunk
 
 
 class Unsupported(Exception):
@@ -103,33 +104,37 @@ def _schema() -> pa.Schema:
 
 
 def eligible(first_line: bytes) -> bool:
-    """Whether a file whose first line is ``first_line`` may be a traces-only OTLP JSON Lines file."""
+    """Whether a file whose first line is ``first_line`` is OTLP JSON Lines (any signal mix)."""
     import orjson
 
     try:
         doc = orjson.loads(first_line)
     except orjson.JSONDecodeError:
         return False
-    return isinstance(doc, dict) and list(doc) == ["resourceSpans"]
+    signals = {"resourceSpans", "resourceLogs", "resourceMetrics"}
+    return isinstance(doc, dict) and bool(doc) and set(doc) <= signals
 
 
-def read_batches(source: Any) -> Iterator[pa.RecordBatch]:
-    """Parse ``source`` (a path or Arrow input stream) block by block; ``Unsupported`` on mismatch."""
+def read_batches(data: bytes) -> Iterator[pa.RecordBatch]:
+    """Parse a chunk of JSON Lines; ``Unsupported`` on any mismatch with the OTLP schema.
+
+    ``read_json`` on the whole chunk parses its blocks on every core; the streaming reader
+    parses one block at a time (1M spans end to end: 17.8 s with the reader's own read-ahead,
+    28-30 s when fed chunk by chunk, 18 s with read_json)."""
     import pyarrow as pa
     import pyarrow.json as pj
 
     try:
-        reader = pj.open_json(
-            source,
-            read_options=pj.ReadOptions(block_size=BLOCK_BYTES, use_threads=True),
+        table = pj.read_json(
+            pa.BufferReader(data),
+            read_options=pj.ReadOptions(block_size=PARSE_BLOCK_BYTES, use_threads=True),
             parse_options=pj.ParseOptions(
                 explicit_schema=_schema(), unexpected_field_behavior="error"
             ),
         )
-        yield from reader
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, OSError) as exc:
-        # OSError: e.g. a truncated gzip; the general decoder keeps what precedes the cut.
         raise Unsupported(str(exc)) from exc
+    yield from table.combine_chunks().to_batches()
 
 
 # ------------------------------------------------------------------------------------ columns
@@ -400,9 +405,10 @@ def _clean_kv(kv: Any) -> Any:
     return {"key": kv.get("key"), "value": _clean_value(kv.get("value"))}
 
 
-def tables(source: Any) -> Iterator[pa.Table]:
-    """``otel_traces``-shaped tables, block by block; ``Unsupported`` as soon as one is irregular."""
-    for batch in read_batches(source):
+def tables(data: bytes) -> Iterator[pa.Table]:
+    """``otel_traces``-shaped tables from a chunk of resourceSpans lines; ``Unsupported`` as soon
+    as anything in it is irregular."""
+    for batch in read_batches(data):
         table = spans_table(batch)
         if find_cycles(table):
             raise Unsupported("parent cycle")

@@ -12,12 +12,14 @@ Must not import typer, rich or textual (progress is reported through a callback)
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable, Sequence
+import zlib
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from aiobs.errors import BadInputError
 from aiobs.ingest.otlp import MAX_PARENT_WALK, Decoder, Reject
@@ -29,6 +31,8 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from aiobs.store.connection import Store
+
+T = TypeVar("T")
 
 BATCH_ROWS = 20_000
 SPAN_KEY_SQL = "('0x' || {col})::UBIGINT"
@@ -389,15 +393,122 @@ def _fast_path_source(path: Path) -> bool:
     return first.endswith(b"\n") and eligible(first)
 
 
+SPANS_LINE = b'{"resourceSpans":'
+
+
+def _split_lines(fh: Any) -> Iterator[tuple[str, Any]]:
+    """A JSON Lines file as ("spans", chunk of compact resourceSpans lines) for the vectorised
+    reader and ("other", (line, offset, bytes)) for everything else (logs, metrics, anything
+    written differently), which the general decoder takes line by line."""
+    from aiobs.ingest.fastpath import BLOCK_BYTES
+
+    chunk: list[bytes] = []
+    size = 0
+    offset = 0
+    for line_no, raw in enumerate(fh, start=1):
+        if raw.startswith(SPANS_LINE):
+            chunk.append(raw if raw.endswith(b"\n") else raw + b"\n")
+            size += len(raw)
+            if size >= BLOCK_BYTES:
+                yield ("spans", b"".join(chunk))
+                chunk, size = [], 0
+        elif raw.strip():
+            yield ("other", (line_no, offset, raw))
+        offset += len(raw)
+    if chunk:
+        yield ("spans", b"".join(chunk))
+
+
+def _parsed(parts: Iterator[tuple[str, Any]]) -> Iterator[tuple[str, Any]]:
+    """Span chunks parsed into tables (in the producer thread, beside the inserts)."""
+    from aiobs.ingest import fastpath
+
+    for kind, payload in parts:
+        yield (kind, list(fastpath.tables(payload))) if kind == "spans" else (kind, payload)
+
+
+def _prefetch(items: Iterator[T], depth: int = 2) -> Iterator[T]:
+    """Run ``items`` in a background thread, ``depth`` ahead of the consumer; its exceptions are
+    re-raised in the consumer. Parsing (pyarrow) and inserting (DuckDB) both release the GIL."""
+    import queue
+    import threading
+
+    q: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        q.put(("item", item), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(("done", None))
+        except BaseException as exc:
+            q.put(("error", exc))
+
+    worker = threading.Thread(target=produce, daemon=True, name="aiobs-ingest-parse")
+    worker.start()
+    try:
+        while True:
+            kind, value = q.get()
+            if kind == "done":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        stop.set()
+        while worker.is_alive():
+            with contextlib.suppress(queue.Empty):
+                q.get(timeout=0.1)
+        worker.join()
+
+
+def _record_ingest(
+    con: duckdb.DuckDBPyConnection,
+    ingest_id: int,
+    inp: Input,
+    result: FileResult,
+    sha256: str,
+    started_at: datetime,
+) -> None:
+    from aiobs import __version__
+
+    con.execute(
+        "INSERT INTO aiobs_ingests VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            ingest_id,
+            inp.name if inp.path is None else str(Path(inp.name).resolve()),
+            result.size_bytes,
+            sha256,
+            result.format,
+            started_at,
+            result.seconds,
+            result.spans,
+            result.log_records,
+            result.metric_points,
+            result.duplicates,
+            result.rejected,
+            __version__,
+        ],
+    )
+
+
 def _ingest_fast(store: Store, inp: Input, progress: ProgressFn | None) -> FileResult:
-    """The vectorised path (``fastpath``) in one transaction; ``Unsupported`` leaves no trace."""
+    """A JSON Lines file in one transaction: resourceSpans lines through the vectorised reader
+    (``fastpath``), all other lines through the general decoder. ``Unsupported`` leaves no trace."""
+    import gzip
     import hashlib
     import threading
 
     import duckdb
-    import pyarrow as pa
+    import orjson
 
-    from aiobs import __version__
     from aiobs.ingest import fastpath
     from aiobs.ingest.sources import GZIP_MAGIC
 
@@ -406,7 +517,7 @@ def _ingest_fast(store: Store, inp: Input, progress: ProgressFn | None) -> FileR
     started = time.perf_counter()
     started_at = datetime.now(UTC).replace(tzinfo=None)
     result = FileResult(source=inp.name, format="otlp-json-lines (vectorised)")
-    size = path.stat().st_size
+    result.size_bytes = path.stat().st_size
     digest = hashlib.sha256()
 
     def hash_file() -> None:
@@ -420,42 +531,49 @@ def _ingest_fast(store: Store, inp: Input, progress: ProgressFn | None) -> FileR
     con = store.con
     row = con.execute("SELECT nextval('aiobs_ingest_seq')").fetchone()
     ingest_id = int(row[0]) if row else 0
-    raw = pa.OSFile(str(path))
-    with path.open("rb") as probe:
-        gz = probe.read(2) == GZIP_MAGIC
-    source = pa.CompressedInputStream(raw, "gzip") if gz else raw
+    writer = _FileWriter(con, result, ingest_id)
+    decoder = Decoder()
+    unreadable: list[Unreadable] = []
+    raw_file = path.open("rb")
+    gz = raw_file.read(2) == GZIP_MAGIC
+    raw_file.seek(0)
+    lines: Any = gzip.GzipFile(fileobj=raw_file) if gz else raw_file
     con.execute("BEGIN TRANSACTION")
     try:
         decoded = 0
-        for table in fastpath.tables(source):
-            n = table.num_rows
-            new = insert_spans(con, table)
-            result.spans += new
-            result.duplicates += n - new
-            decoded += n
+        for kind, payload in _prefetch(_parsed(_split_lines(lines))):
+            if kind == "spans":
+                for table in payload:
+                    new = insert_spans(con, table)
+                    result.spans += new
+                    result.duplicates += table.num_rows - new
+                    decoded += table.num_rows
+            else:
+                line_no, offset, raw = payload
+                try:
+                    doc = orjson.loads(raw)
+                except orjson.JSONDecodeError as exc:
+                    unreadable.append(
+                        Unreadable(
+                            line_no,
+                            offset,
+                            f"invalid JSON: {exc}",
+                            raw[:300].decode("utf-8", "replace"),
+                        )
+                    )
+                    continue
+                before = decoder.rows.size
+                decoder.feed(doc, line_no, offset)
+                decoded += decoder.rows.size - before
+                if decoder.rows.size >= BATCH_ROWS:
+                    writer.flush(decoder, inp.name)
             if progress is not None:
-                progress(raw.tell(), decoded)
+                progress(raw_file.tell(), decoded)
+        writer.flush(decoder, inp.name)
+        writer.reject(inp.name, unreadable)
         hasher.join()
-        result.size_bytes = size
         result.seconds = time.perf_counter() - started
-        con.execute(
-            "INSERT INTO aiobs_ingests VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                ingest_id,
-                str(Path(inp.name).resolve()),
-                size,
-                digest.hexdigest(),
-                result.format,
-                started_at,
-                result.seconds,
-                result.spans,
-                0,
-                0,
-                result.duplicates,
-                0,
-                __version__,
-            ],
-        )
+        _record_ingest(con, ingest_id, inp, result, digest.hexdigest(), started_at)
         con.execute("COMMIT")
     except fastpath.Unsupported:
         con.execute("ROLLBACK")
@@ -464,11 +582,15 @@ def _ingest_fast(store: Store, inp: Input, progress: ProgressFn | None) -> FileR
         # e.g. duplicate attribute keys in a MAP: the general decoder handles those record by record.
         con.execute("ROLLBACK")
         raise fastpath.Unsupported(f"store refused a block: {exc}") from exc
+    except (OSError, EOFError, zlib.error) as exc:
+        # A truncated or corrupt gzip: the general decoder keeps what precedes the damage.
+        con.execute("ROLLBACK")
+        raise fastpath.Unsupported(f"read failed: {exc}") from exc
     except BaseException:
         con.execute("ROLLBACK")
         raise
     finally:
-        raw.close()
+        raw_file.close()
         hasher.join()
     return result
 
@@ -485,7 +607,6 @@ def ingest_file(
     ``fast``: None picks the vectorised path for large regular trace files, True tries it for any
     file (tests), False never. Either way the result is the same rows.
     """
-    from aiobs import __version__
 
     if (
         fast is not False
@@ -531,24 +652,7 @@ def ingest_file(
         result.size_bytes = size if size is not None else reader.bytes_read
         result.seconds = time.perf_counter() - started
         result.format = "otlp"
-        con.execute(
-            "INSERT INTO aiobs_ingests VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                ingest_id,
-                inp.name if inp.path is None else str(Path(inp.name).resolve()),
-                result.size_bytes,
-                reader.sha256.hexdigest(),
-                result.format,
-                started_at,
-                result.seconds,
-                result.spans,
-                result.log_records,
-                result.metric_points,
-                result.duplicates,
-                result.rejected,
-                __version__,
-            ],
-        )
+        _record_ingest(con, ingest_id, inp, result, reader.sha256.hexdigest(), started_at)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
