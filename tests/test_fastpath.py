@@ -7,6 +7,7 @@ every table, plus the bookkeeping counts.
 
 from __future__ import annotations
 
+import copy
 import gzip
 import json
 import random
@@ -266,3 +267,53 @@ def test_shared_span_id_in_two_traces_is_two_spans(tmp_path: Path, fast: bool) -
     assert (one.spans, one.duplicates) == (2, 0)
     assert (again.spans, again.duplicates) == (0, 1)
     assert keys == (1,)
+
+
+_ODD_VALUES: list[Any] = [
+    None,
+    "",
+    0,
+    -1,
+    2**64,
+    1.5,
+    "x",
+    "SPAN_KIND_CLIENT",
+    [],
+    {},
+    [None],
+    {"a": 1},
+    True,
+]
+
+
+def _mutate(doc: Any, rng: random.Random) -> None:
+    """Set one random field somewhere in the document to an odd value."""
+    node = doc
+    for _ in range(12):
+        if isinstance(node, dict) and node:
+            key = rng.choice(sorted(node))
+            if rng.random() < 0.3 or not isinstance(node[key], dict | list) or not node[key]:
+                node[key] = copy.deepcopy(rng.choice(_ODD_VALUES))
+                return
+            node = node[key]
+        elif isinstance(node, list) and node:
+            i = rng.randrange(len(node))
+            if rng.random() < 0.2 or not isinstance(node[i], dict | list) or not node[i]:
+                node[i] = copy.deepcopy(rng.choice(_ODD_VALUES))
+                return
+            node = node[i]
+        else:
+            return
+
+
+@pytest.mark.parametrize(
+    "seed", range(int(__import__("os").environ.get("AIOBS_DAMAGE_SEEDS", "40")))
+)
+def test_random_damage_is_handled_the_same_on_both_paths(tmp_path: Path, seed: int) -> None:
+    rng = random.Random(1000 + seed)
+    docs = _regular_lines(seed, lines=6)
+    for _ in range(rng.randint(1, 3)):
+        _mutate(docs[rng.randrange(len(docs))], rng)
+    path = _write(tmp_path / "t.jsonl", docs)
+    fast, general = _both(tmp_path, path)
+    _same_rows(fast, general)

@@ -270,7 +270,7 @@ def attributes(kvs: Any) -> list[tuple[str, str]]:
         raise RecordError(f"attributes must be a list of {{key, value}}, got {type(kvs).__name__}")
     out = []
     for kv in kvs:
-        if not isinstance(kv, dict) or "key" not in kv:
+        if not isinstance(kv, dict) or kv.get("key") is None:
             raise RecordError(f"attribute entry {str(kv)[:60]!r} has no key")
         out.append((str(kv["key"]), any_value_text(kv.get("value"))))
     if len(out) > 1 and len({k for k, _ in out}) != len(out):
