@@ -288,6 +288,16 @@ class _FileWriter:
         self.ingest_id = ingest_id
         self.parent_of: dict[tuple[str, str], str] = {}
 
+    def feed(self, decoder: Decoder, doc: Any, line: int | None, offset: int | None) -> int:
+        """Decode one document; write a batch once enough rows are waiting. Returns records."""
+        before = decoder.rows.size
+        decoder.feed(doc, line, offset)
+        if decoder.rows.size >= BATCH_ROWS:
+            added = decoder.rows.size - before
+            self.flush(decoder, self.result.source)
+            return added
+        return decoder.rows.size - before
+
     def flush(self, decoder: Decoder, source: str) -> None:
         rows = decoder.rows
         if rows.traces:
@@ -469,6 +479,11 @@ def _prefetch(items: Iterator[T], depth: int = 2) -> Iterator[T]:
         worker.join()
 
 
+def _next_ingest_id(con: duckdb.DuckDBPyConnection) -> int:
+    row = con.execute("SELECT nextval('aiobs_ingest_seq')").fetchone()
+    return int(row[0]) if row else 0
+
+
 def _record_ingest(
     con: duckdb.DuckDBPyConnection,
     ingest_id: int,
@@ -529,9 +544,7 @@ def _ingest_fast(store: Store, inp: Input, progress: ProgressFn | None) -> FileR
     hasher = threading.Thread(target=hash_file, daemon=True)
     hasher.start()
     con = store.con
-    row = con.execute("SELECT nextval('aiobs_ingest_seq')").fetchone()
-    ingest_id = int(row[0]) if row else 0
-    writer = _FileWriter(con, result, ingest_id)
+    writer = _FileWriter(con, result, _next_ingest_id(con))
     decoder = Decoder()
     unreadable: list[Unreadable] = []
     raw_file = path.open("rb")
@@ -562,18 +575,14 @@ def _ingest_fast(store: Store, inp: Input, progress: ProgressFn | None) -> FileR
                         )
                     )
                     continue
-                before = decoder.rows.size
-                decoder.feed(doc, line_no, offset)
-                decoded += decoder.rows.size - before
-                if decoder.rows.size >= BATCH_ROWS:
-                    writer.flush(decoder, inp.name)
+                decoded += writer.feed(decoder, doc, line_no, offset)
             if progress is not None:
                 progress(raw_file.tell(), decoded)
         writer.flush(decoder, inp.name)
         writer.reject(inp.name, unreadable)
         hasher.join()
         result.seconds = time.perf_counter() - started
-        _record_ingest(con, ingest_id, inp, result, digest.hexdigest(), started_at)
+        _record_ingest(con, writer.ingest_id, inp, result, digest.hexdigest(), started_at)
         con.execute("COMMIT")
     except fastpath.Unsupported:
         con.execute("ROLLBACK")
@@ -627,9 +636,7 @@ def ingest_file(
     result = FileResult(source=inp.name)
     reader, size = open_input(inp)
     con = store.con
-    row = con.execute("SELECT nextval('aiobs_ingest_seq')").fetchone()
-    ingest_id = int(row[0]) if row else 0
-    writer = _FileWriter(con, result, ingest_id)
+    writer = _FileWriter(con, result, _next_ingest_id(con))
     decoder = Decoder()
     unreadable: list[Unreadable] = []
     con.execute("BEGIN TRANSACTION")
@@ -640,11 +647,7 @@ def ingest_file(
                 unreadable.append(unit)
                 continue
             line, offset, doc = unit
-            before = decoder.rows.size
-            decoder.feed(doc, line, offset)
-            decoded += decoder.rows.size - before
-            if decoder.rows.size >= BATCH_ROWS:
-                writer.flush(decoder, inp.name)
+            decoded += writer.feed(decoder, doc, line, offset)
             if progress is not None:
                 progress(reader.bytes_read, decoded)
         writer.flush(decoder, inp.name)
@@ -652,7 +655,7 @@ def ingest_file(
         result.size_bytes = size if size is not None else reader.bytes_read
         result.seconds = time.perf_counter() - started
         result.format = "otlp"
-        _record_ingest(con, ingest_id, inp, result, reader.sha256.hexdigest(), started_at)
+        _record_ingest(con, writer.ingest_id, inp, result, reader.sha256.hexdigest(), started_at)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
