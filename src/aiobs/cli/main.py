@@ -35,6 +35,10 @@ class AiobsGroup(TyperGroup):
         except AiobsError as exc:
             _render_error(exc)
             raise typer.Exit(int(exc.exit_code)) from None
+        except KeyboardInterrupt:
+            # Ctrl-C: the running transaction was rolled back on the way out; say so, exit 130.
+            sys.stderr.write("aiobs: interrupted\n")
+            raise typer.Exit(130) from None
         except BrokenPipeError:
             # `aiobs … | head`: the reader has what it wanted. Exit 0 (1 means findings), and
             # point stdout at /dev/null so the final flush does not raise again.
