@@ -468,18 +468,8 @@ def test_langfuse_vercel_ai_sdk(cli: Cli, conformance: Path) -> None:
 
 
 def _span_attributes(path: Path) -> dict[str, str]:
-    """A flat attribute map rendered to strings the way ingest stores attribute values."""
-
-    def text(value: Any) -> str:
-        if isinstance(value, str):
-            return value
-        if isinstance(value, bool):
-            return "true" if value else "false"
-        if isinstance(value, int):
-            return str(value)
-        if isinstance(value, float):
-            return repr(value)
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    """A flat attribute map rendered to strings by ingest's own attribute-value renderer."""
+    from aiobs.ingest.otlp import any_value_text as text
 
     doc = json.loads(path.read_text(encoding="utf-8"))
     return {key: text(value) for key, value in doc.items()}
