@@ -35,7 +35,8 @@ def test_package_root_is_lazy() -> None:
 def test_lower_layers_import_no_ui() -> None:
     code = (
         "import aiobs.ingest.pipeline, aiobs.store.connection, aiobs.semantic.views, "
-        "aiobs.analysis.stats, aiobs.analysis.query, aiobs.ingest.proto, aiobs.ingest.langfuse"
+        "aiobs.analysis.stats, aiobs.analysis.query, aiobs.ingest.proto, aiobs.ingest.langfuse, "
+        "aiobs.demo.build, aiobs.demo.tour"
     )
     loaded = _modules_after(code)
     ui = sorted(m for m in loaded if m.split(".")[0] in ("typer", "rich", "textual", "click"))

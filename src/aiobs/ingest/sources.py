@@ -37,6 +37,9 @@ UTF8_BOM = b"\xef\xbb\xbf"
 # far below this); a bigger prefix means the bytes are not that framing.
 MAX_FRAME = 512 * 1024 * 1024
 SKIP_SUFFIXES = (".md", ".txt", ".py", ".toml", ".yaml", ".yml", ".lock", ".duckdb", ".wal")
+# Not telemetry, though JSON: the ground truth `aiobs demo --out DIR` writes beside its files, so
+# `aiobs ingest DIR` works. Named explicitly, it is still read (and refused).
+SKIP_NAMES = ("manifest.json",)
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,7 @@ def expand_inputs(args: list[str]) -> tuple[list[Input], list[str]]:
                 if p.is_file()
                 and not p.name.startswith(".")
                 and not p.name.lower().endswith(SKIP_SUFFIXES)
+                and p.name not in SKIP_NAMES
             )
             if not files:
                 problems.append(f"{arg}: directory has no files")

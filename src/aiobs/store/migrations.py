@@ -38,10 +38,19 @@ def _m003_span_keys(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def _m004_meta(con: duckdb.DuckDBPyConnection) -> None:
+    # Facts about the store as a whole, e.g. ``demo.manifest``: the ground truth of a demo store.
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS aiobs_meta (key VARCHAR PRIMARY KEY, value VARCHAR,"
+        " updated_at TIMESTAMP)"
+    )
+
+
 MIGRATIONS: list[Migration] = [
     ("exporter tables", _m001_exporter_tables),
     ("bookkeeping tables", _m002_bookkeeping),
     ("span keys", _m003_span_keys),
+    ("store metadata", _m004_meta),
 ]
 
 LATEST = len(MIGRATIONS)

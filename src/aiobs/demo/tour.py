@@ -1,0 +1,183 @@
+"""The guided tour printed after ``aiobs demo``: commands to try, with ids and times from the built store.
+
+Every command is printed exactly as it must be typed (``--db`` included when the store is not the
+default), and a test runs each one. Commands only use what aiobs has today; as replay, diff and scan
+land, their steps replace the SQL stand-ins here.
+
+Must not import typer, rich or textual.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass
+from typing import Any
+
+from aiobs.demo.world import HOUR_NS, NS
+
+
+@dataclass(frozen=True)
+class TourStep:
+    title: str
+    why: str
+    args: tuple[str, ...]  # after ``aiobs [--db …]``
+
+    def command(self, prefix: tuple[str, ...]) -> str:
+        return " ".join(shell_quote(a) for a in ("aiobs", *prefix, *self.args))
+
+
+def shell_quote(arg: str) -> str:
+    """Quote for a POSIX shell the way a person would: SQL goes in double quotes, so its single
+    quotes stay readable; anything double quotes cannot hold safely gets shlex's single quotes."""
+    if re.fullmatch(r"[\w@%+=:,./-]+", arg):
+        return arg
+    if not re.search(r'["$`\\!]', arg):
+        return f'"{arg}"'
+    return shlex.quote(arg)
+
+
+def _one(con: Any, sql: str, params: list[Any] | None = None) -> Any:
+    row = con.execute(sql, params or []).fetchone()
+    return row[0] if row else None
+
+
+def _iso_minute(t_ns: int) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(t_ns // NS, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _ns(iso: str) -> int:
+    from datetime import datetime
+
+    return int(datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()) * NS
+
+
+def tour(con: Any, manifest: dict[str, Any]) -> list[TourStep]:
+    """Tour steps for the demo store open on ``con`` (ai_spans/ai_traces views installed)."""
+    incidents = {i["id"]: i for i in manifest.get("incidents", [])}
+    steps = [
+        TourStep(
+            "What is in the store",
+            "signals, services, models, step kinds and how well the LLM steps are instrumented",
+            ("stats",),
+        )
+    ]
+
+    failed = _one(
+        con,
+        """
+        SELECT t.trace_id FROM ai_traces t
+        WHERE t.status = 'error' AND t.service_name = 'support-chat'
+          AND EXISTS (SELECT 1 FROM ai_spans s WHERE s.trace_id = t.trace_id
+                      AND s.step_kind = 'handoff')
+          AND EXISTS (SELECT 1 FROM otel_logs l WHERE l.TraceId = t.trace_id
+                      AND l.EventName = 'user.feedback'
+                      AND l.LogAttributes['feedback.rating'] = 'thumbs_down')
+        ORDER BY (SELECT count(*) FROM ai_spans s WHERE s.trace_id = t.trace_id
+                  AND s.tool_name = 'lookup_charge_v1') DESC, t.start_time, t.trace_id
+        LIMIT 1
+        """,
+    )
+    if failed:
+        steps.append(
+            TourStep(
+                "A failed journey, step by step",
+                "a customer's payment question: the tool call fails, the model apologises and hands "
+                "off to a human, the customer gives a thumbs-down",
+                (
+                    "query",
+                    "select name, step_kind, status, round(duration_ms) as ms, tool_name, "
+                    "error_message from ai_spans "
+                    f"where trace_id = '{failed}' order by start_time",
+                ),
+            )
+        )
+    steps.append(
+        TourStep(
+            "Prompt versions compared",
+            "latency, errors and handoffs of support-chat under each system-prompt version"
+            + (" (v7 is the bad one)" if "deprecated-tool-503" in incidents else ""),
+            (
+                "query",
+                "select prompt_versions[1] as prompt_version, count(*) as traces, "
+                "round(quantile_cont(duration_ms, 0.95)) as p95_ms, "
+                "round(100.0 * count_if(status = 'error') / count(*), 1) as error_pct "
+                "from ai_traces where service_name = 'support-chat' group by 1 order by 1",
+            ),
+        )
+    )
+    steps.append(
+        TourStep(
+            "Tokens per conversation, by release",
+            "order-assistant's tokens and cost per trace before and after 1.9.0",
+            (
+                "query",
+                "select service_version, count(*) as traces, "
+                "round(avg(input_tokens + output_tokens)) as tokens_per_trace, "
+                "round(avg(llm_calls), 1) as llm_calls, round(sum(cost_usd), 2) as cost_usd "
+                "from ai_traces where service_name = 'order-assistant' group by 1 order by 1",
+            ),
+        )
+    )
+    rebuild = incidents.get("vector-index-rebuild")
+    if rebuild is not None:
+        lo = _iso_minute(_ns(rebuild["start"]) - HOUR_NS)
+        hi = _iso_minute(_ns(rebuild["end"]) + HOUR_NS)
+        steps.append(
+            TourStep(
+                "Vector-DB latency around a deployment",
+                "p95 query latency in 10-minute buckets, with the retrieval spans beside it",
+                (
+                    "query",
+                    "select time_bucket(interval 10 minute, TimeUnix) as t, "
+                    "round(max(Value)) as vectordb_p95_ms, "
+                    "(select round(avg(duration_ms)) from ai_spans where step_kind = 'retrieval' "
+                    "and time_bucket(interval 10 minute, start_time) = t) as retrieval_avg_ms "
+                    "from otel_metrics_gauge where MetricName = 'vectordb.query.duration' "
+                    f"and TimeUnix between '{lo}' and '{hi}' group by 1 order by 1",
+                ),
+            )
+        )
+    steps.append(
+        TourStep(
+            "Answers that show hidden reasoning, by model",
+            "LLM answers whose text contains a <thinking> block",
+            (
+                "query",
+                "select model, count(*) as answers, "
+                "count_if(attributes['gen_ai.output.messages'] like '%<thinking>%') as leaked "
+                "from ai_spans where step_kind = 'llm' and service_name = 'support-chat' "
+                "and finish_reason = 'stop' group by 1 order by 1",
+            ),
+        )
+    )
+    steps.append(
+        TourStep(
+            "What users did, day by day",
+            "sessions, thumbs-down, retries and abandonment from the browser events",
+            (
+                "query",
+                "select date_trunc('day', Timestamp) as day, "
+                "count_if(EventName = 'chat.opened') as sessions, "
+                "count_if(EventName = 'user.feedback' "
+                "and LogAttributes['feedback.rating'] = 'thumbs_down') as thumbs_down, "
+                "count_if(EventName = 'chat.retry') as retries, "
+                "count_if(EventName = 'session.abandoned') as abandoned "
+                "from otel_logs where ServiceName = 'acme-web' group by 1 order by 1",
+            ),
+        )
+    )
+    steps.append(
+        TourStep(
+            "Deployments and config changes",
+            "the change events a good investigation lines incidents up against",
+            (
+                "query",
+                "select Timestamp, ServiceName, EventName, Body from otel_logs "
+                "where EventName in ('deployment', 'config.change') order by Timestamp",
+            ),
+        )
+    )
+    return steps
