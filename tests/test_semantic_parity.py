@@ -29,6 +29,8 @@ KEYS = sorted(
         "openinference.span.kind",
         "gen_ai.operation.name",
         "gen_ai.response.time_to_first_chunk",
+        "traceloop.span.kind",
+        "traceloop.entity.name",
     }
 )
 
@@ -89,10 +91,12 @@ def con() -> duckdb.DuckDBPyConnection:
 )
 @given(st.dictionaries(st.sampled_from(KEYS), TEXT, max_size=6))
 @example({"gen_ai.usage.input_tokens": "12.7"})
+@example({"traceloop.span.kind": "TOOL", "traceloop.entity.name": "lookup_charge"})
 @example({"gen_ai.usage.input_tokens": "1e20"})
 @example({"langfuse.observation.usage_details": '{"input": 5, "input": 9}'})
 @example({"gen_ai.usage.input_tokens": "٣"})
 @example({"gen_ai.response.finish_reasons": '{"0": "Stop"}'})
+@example({"gen_ai.response.finish_reasons": '["Tool-Calls"]'})
 def test_sql_and_python_agree(con: duckdb.DuckDBPyConnection, attrs: dict[str, str]) -> None:
     span = {"SpanAttributes": attrs, "ResourceAttributes": {}, "SpanName": "", "StatusMessage": ""}
     sql = _sql_row(con, attrs)

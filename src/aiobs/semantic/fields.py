@@ -82,6 +82,16 @@ class Present(Expr):
 
 
 @dataclass(frozen=True)
+class When(Expr):
+    """``then`` when ``test`` (lower-cased) equals ``equals``, else missing — for attributes whose
+    meaning depends on another, like OpenLLMetry's ``traceloop.entity.name`` on a tool span."""
+
+    test: Expr
+    equals: str
+    then: Expr
+
+
+@dataclass(frozen=True)
 class NamePrefix(Expr):
     """``value`` when the span name starts with ``prefix`` (case-insensitive)."""
 
@@ -91,6 +101,14 @@ class NamePrefix(Expr):
 
 @dataclass(frozen=True)
 class Lower(Expr):
+    inner: Expr
+
+
+@dataclass(frozen=True)
+class Token(Expr):
+    """Lower-cased with ``-`` as ``_``: one spelling for enum-like values (Vercel's ``tool-calls``
+    is everyone else's ``tool_calls``)."""
+
     inner: Expr
 
 
@@ -432,7 +450,12 @@ FIELDS: tuple[Field, ...] = (
     Field(
         "tool_name",
         "VARCHAR",
-        First(_attrs("gen_ai.tool.name", "tool.name", "ai.toolCall.name")),
+        First(
+            (
+                *_attrs("gen_ai.tool.name", "tool.name", "ai.toolCall.name"),
+                When(Attr("traceloop.span.kind"), "tool", Attr("traceloop.entity.name")),
+            )
+        ),
         "Tool invoked by this step.",
     ),
     Field(
@@ -466,7 +489,7 @@ FIELDS: tuple[Field, ...] = (
     Field(
         "finish_reason",
         "VARCHAR",
-        Lower(
+        Token(
             First(
                 (
                     JsonPath(Attr("gen_ai.response.finish_reasons"), "0"),
@@ -544,6 +567,11 @@ def _sql_raw(expr: Expr) -> str:
         return f"(CASE lower({_sql_raw(expr.inner)}) {whens} END)"
     if isinstance(expr, Present):
         return f"(CASE WHEN {_sql_raw(expr.inner)} IS NOT NULL THEN {_q(expr.value)} END)"
+    if isinstance(expr, When):
+        return (
+            f"(CASE WHEN lower({_sql_raw(expr.test)}) = {_q(expr.equals)}"
+            f" THEN {_sql_raw(expr.then)} END)"
+        )
     if isinstance(expr, NamePrefix):
         return (
             f'(CASE WHEN starts_with(lower("SpanName"), {_q(expr.prefix.lower())})'
@@ -551,6 +579,8 @@ def _sql_raw(expr: Expr) -> str:
         )
     if isinstance(expr, Lower):
         return f"lower({_sql_raw(expr.inner)})"
+    if isinstance(expr, Token):
+        return f"replace(lower({_sql_raw(expr.inner)}), '-', '_')"
     if isinstance(expr, Const):
         return _q(expr.value)
     raise TypeError(f"unknown expression {expr!r}")
@@ -651,12 +681,22 @@ def _eval_raw(expr: Expr, span: SpanRow) -> Any:
         return dict(expr.table).get(str(inner).lower())
     if isinstance(expr, Present):
         return expr.value if _eval_raw(expr.inner, span) is not None else None
+    if isinstance(expr, When):
+        test = _eval_raw(expr.test, span)
+        return (
+            _eval_raw(expr.then, span)
+            if test is not None and str(test).lower() == expr.equals
+            else None
+        )
     if isinstance(expr, NamePrefix):
         name = span.get("SpanName") or ""
         return expr.value if name.lower().startswith(expr.prefix.lower()) else None
     if isinstance(expr, Lower):
         inner = _eval_raw(expr.inner, span)
         return None if inner is None else str(inner).lower()
+    if isinstance(expr, Token):
+        inner = _eval_raw(expr.inner, span)
+        return None if inner is None else str(inner).lower().replace("-", "_")
     if isinstance(expr, Const):
         return expr.value
     raise TypeError(f"unknown expression {expr!r}")

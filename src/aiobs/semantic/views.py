@@ -157,7 +157,7 @@ LEFT JOIN aiobs_prices p
 """
 
 
-# Token and cost totals count model calls only: wrappers (Vercel's ai.generateText, agent spans)
+# Token and cost totals count model calls only (models: the LLM calls' models): wrappers (Vercel's ai.generateText, agent spans)
 # often repeat their children's usage, and summing both would double it.
 _MODEL_CALL = "step_kind IN ('llm', 'embedding', 'rerank')"
 
@@ -181,7 +181,7 @@ SELECT
   sum(input_tokens) FILTER (WHERE {_MODEL_CALL}) AS input_tokens,
   sum(output_tokens) FILTER (WHERE {_MODEL_CALL}) AS output_tokens,
   sum(cost_usd) FILTER (WHERE {_MODEL_CALL}) AS cost_usd,
-  coalesce(list_sort(list_distinct(list(model) FILTER (WHERE model IS NOT NULL))), [])
+  coalesce(list_sort(list_distinct(list(model) FILTER (WHERE step_kind = 'llm' AND model IS NOT NULL))), [])
     AS models,
   coalesce(
     list_sort(list_distinct(list(prompt_version) FILTER (WHERE prompt_version IS NOT NULL))), []
