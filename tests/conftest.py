@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,24 @@ def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AIOBS_CONFIG", str(tmp_path / "config.toml"))
     monkeypatch.delenv("AIOBS_DB", raising=False)
     monkeypatch.setenv("NO_COLOR", "1")
+
+
+DEMO_END = "2026-11-15T00:00Z"
+DEMO_SCALE = "0.25"
+
+
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict[str, Any]]]:
+    """One demo store for the session (a week at a quarter of the default traffic), built by the
+    real CLI: (path, the `aiobs demo -f json` summary with manifest and tour)."""
+    base = tmp_path_factory.mktemp("demo")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AIOBS_CONFIG", str(base / "config.toml"))
+        mp.delenv("AIOBS_DB", raising=False)
+        db = base / "demo.duckdb"
+        result = Cli(db)("demo", "--scale", DEMO_SCALE, "--end", DEMO_END, "-f", "json")
+        assert result.exit_code == 0, result.output
+        yield db, json.loads(result.stdout)
 
 
 @pytest.fixture

@@ -16,22 +16,10 @@ from typing import Any
 
 import pytest
 
+from aiobs.demo.conventions import RENDERINGS
+from conftest import DEMO_END as END
+from conftest import DEMO_SCALE as SCALE
 from conftest import REPO, Cli
-
-END = "2026-11-15T00:00Z"
-SCALE = "0.25"
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict[str, Any]]]:
-    base = tmp_path_factory.mktemp("demo")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("AIOBS_CONFIG", str(base / "config.toml"))
-        mp.delenv("AIOBS_DB", raising=False)
-        db = base / "demo.duckdb"
-        result = Cli(db)("demo", "--scale", SCALE, "--end", END, "-f", "json")
-        assert result.exit_code == 0, result.output
-        yield db, json.loads(result.stdout)
 
 
 @pytest.fixture(scope="module")
@@ -102,6 +90,12 @@ def test_demo_store_holds_all_four_layers(demo: tuple[Path, dict[str, Any]]) -> 
         "WHERE l.EventName = 'chat.response_shown' AND l.LogAttributes['session.id'] = t.session_id",
     )
     assert linked == events["chat.response_shown"]
+    started = one(
+        db,
+        "SELECT count(*) FROM otel_logs l JOIN ai_traces t ON l.TraceId = t.trace_id "
+        "WHERE l.EventName = 'chat.message_sent' AND l.Timestamp < t.start_time",
+    )
+    assert started == events["chat.message_sent"]  # the message that started each trace
     # Application layer: levelled logs with trace context, HTTP spans, deployments.
     levels = dict(
         sql(
@@ -617,16 +611,7 @@ def test_convention_files_are_reproduced_byte_for_byte() -> None:
         assert (committed / name).read_bytes() == data, name
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        "otel-genai.otlp.json",
-        "openinference.otlp.json",
-        "openllmetry.otlp.json",
-        "vercel-ai.otlp.json",
-        "langfuse.trace.json",
-    ],
-)
+@pytest.mark.parametrize("name", sorted(RENDERINGS))
 def test_every_convention_reads_as_the_same_journey(cli: Cli, name: str) -> None:
     from aiobs.demo.conventions import J
 

@@ -12,6 +12,7 @@ import csv
 import io
 import json
 import math
+import re
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime, time
 from decimal import Decimal
@@ -75,10 +76,10 @@ def render_rows(
     """Render a list of records in the requested format on stdout."""
     out = settings.out
     if fmt == OutputFormat.json:
-        out.file.write(json.dumps([jsonable(dict(r)) for r in rows], ensure_ascii=False) + "\n")
+        out.file.write(json_text([dict(r) for r in rows]) + "\n")
     elif fmt == OutputFormat.jsonl:
         for r in rows:
-            out.file.write(json.dumps(jsonable(dict(r)), ensure_ascii=False) + "\n")
+            out.file.write(json_text(dict(r)) + "\n")
     elif fmt == OutputFormat.csv:
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
@@ -124,5 +125,20 @@ def markdown_table(
     return "\n".join(lines) + "\n"
 
 
+# JSON escapes C0 controls itself; C1 controls (U+009B is a one-character CSI) and bidi overrides
+# are valid unescaped in JSON strings, so they are escaped here before reaching a terminal.
+_JSON_UNSAFE = re.compile(r"[\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def json_text(obj: Any, *, indent: int | None = None) -> str:
+    text = json.dumps(jsonable(obj), ensure_ascii=False, indent=indent)
+    return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group(0)):04x}", text)
+
+
 def render_json(settings: Settings, obj: Any) -> None:
-    settings.out.file.write(json.dumps(jsonable(obj), ensure_ascii=False, indent=2) + "\n")
+    settings.out.file.write(json_text(obj, indent=2) + "\n")
+
+
+def render_jsonl(settings: Settings, rows: Sequence[Any]) -> None:
+    for row in rows:
+        settings.out.file.write(json_text(row) + "\n")

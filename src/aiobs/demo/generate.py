@@ -407,7 +407,7 @@ class World:
         session: str,
         user: str,
         attrs: dict[str, Any] | None = None,
-        trace: Outcome | None = None,
+        trace: tuple[str, str] | None = None,
         body: str | None = None,
     ) -> None:
         record: dict[str, Any] = {
@@ -421,8 +421,7 @@ class World:
         if body is not None:
             record["body"] = {"stringValue": body}
         if trace is not None:
-            record["traceId"] = trace.trace_id
-            record["spanId"] = trace.root_span
+            record["traceId"], record["spanId"] = trace
         self.em.log("acme-web", self.plan.version("acme-web", at), WEB_SCOPE, record)
 
     def _session(self, rng: random.Random, irng: random.Random, start: int) -> None:
@@ -450,14 +449,18 @@ class World:
         resolved = abandoned = handed_off = False
         for turn in range(4):
             t += int(rng.uniform(8, 45) * NS)
+            # The browser learns the trace id when the chat API accepts the message.
+            ids = (_hex(rng, 128), _hex(rng, 64))
             self._event(
                 t,
                 "chat.message_sent",
                 session,
                 user,
                 {"chat.message.index": turn, "chat.message.length": len(message)},
+                trace=ids,
             )
             out = self._trace(
+                ids,
                 rng,
                 irng,
                 t + int(rng.uniform(40, 160) * MS),
@@ -468,7 +471,6 @@ class World:
                 user,
                 slots,
             )
-            # _event records the trace id of the message it belongs to
             self._event(
                 out.end_ns + int(rng.uniform(60, 200) * MS),
                 "chat.response_shown",
@@ -478,7 +480,7 @@ class World:
                     "chat.response.length": len(out.answer),
                     "chat.response.latency_ms": round(out.duration_ms),
                 },
-                trace=out,
+                trace=ids,
             )
             history.append((message, out.answer))
             t = out.end_ns + int(rng.uniform(4, 40) * NS)
@@ -494,11 +496,16 @@ class World:
             u = rng.random()
             if u < p_down:
                 self._event(
-                    t, "user.feedback", session, user, {"feedback.rating": "thumbs_down"}, trace=out
+                    t,
+                    "user.feedback",
+                    session,
+                    user,
+                    {"feedback.rating": "thumbs_down"},
+                    trace=ids,
                 )
             elif u < p_down + p_up:
                 self._event(
-                    t, "user.feedback", session, user, {"feedback.rating": "thumbs_up"}, trace=out
+                    t, "user.feedback", session, user, {"feedback.rating": "thumbs_up"}, trace=ids
                 )
             # What the user does next.
             r = rng.random()
@@ -524,11 +531,11 @@ class World:
                 abandoned = True
                 break
             if r < cuts[1]:
-                self._event(t, "chat.retry", session, user, trace=out)
+                self._event(t, "chat.retry", session, user, trace=ids)
                 continue
             if r < cuts[2]:
                 message = rng.choice(intent.rephrases).format(**slots)
-                self._event(t, "chat.rephrase", session, user, trace=out)
+                self._event(t, "chat.rephrase", session, user, trace=ids)
                 continue
             if r < cuts[3]:
                 # A new question in the same conversation (same assistant, same customer).
@@ -562,6 +569,7 @@ class World:
 
     def _trace(
         self,
+        ids: tuple[str, str],
         rng: random.Random,
         irng: random.Random,
         start: int,
@@ -572,12 +580,12 @@ class World:
         user: str,
         slots: dict[str, str],
     ) -> Outcome:
-        tr = Trace(_hex(rng, 128), rng, self.em)
+        tr = Trace(ids[0], rng, self.em)
         if intent.service == "order-assistant":
-            out = self._orders_trace(tr, irng, start, intent, message, session, user, slots)
+            out = self._orders_trace(tr, ids[1], irng, start, intent, message, session, user, slots)
         else:
             out = self._support_trace(
-                tr, irng, start, intent, message, history, session, user, slots
+                tr, ids[1], irng, start, intent, message, history, session, user, slots
             )
         tr.emit()
         self.minutes.traces[(start - self.cfg.start_ns) // MINUTE_NS] += 1
@@ -686,6 +694,7 @@ class World:
     def _support_trace(
         self,
         tr: Trace,
+        root: str,
         irng: random.Random,
         start: int,
         intent: cat.Intent,
@@ -723,7 +732,6 @@ class World:
         slow_index = rebuild is not None and rebuild.active(start)
         unsupported_inc = plan.incident("unsupported-answers")
 
-        root = tr.span_id()
         t = start + int(rng.uniform(2, 6) * MS)
 
         # Input guardrail.
@@ -1183,6 +1191,7 @@ class World:
     def _orders_trace(
         self,
         tr: Trace,
+        root: str,
         irng: random.Random,
         start: int,
         intent: cat.Intent,
@@ -1197,7 +1206,6 @@ class World:
         loop_inc = plan.incident("retry-loop-tokens")
         loops = loop_inc is not None and loop_inc.active(start)
         irng.random()  # keep the incident stream aligned with support traces
-        root = tr.span_id()
         model = "gemini-2.5-flash"
         common = {"session.id": session, "user.id": user}
         t = start + int(rng.uniform(2, 6) * MS)

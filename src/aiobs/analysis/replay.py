@@ -1,0 +1,452 @@
+"""Replay: one AI journey (a trace, or every trace of a session) as plain data, step by step.
+
+``load_trace`` returns a dict with the JSON contract of ``aiobs replay -f json``:
+
+- ``trace``: the ``ai_traces`` row plus environment, total duration, the first error (where it
+  failed) and the critical path;
+- ``steps``: every span in causal and time order (depth-first from the root, children by start
+  time), each with kind, name, offset and duration, status and error, the canonical LLM fields, and
+  the content normalised across conventions (messages, tool call, retrieval documents, handoff,
+  http, db, guardrail) by ``aiobs.semantic.content``;
+- ``context``: the trace's logs, the user's session events around it, online evaluations, infra
+  metrics of the services involved (at the time vs the hour before), and deployments/config changes
+  or first-seen service versions in the preceding hours.
+
+Must not import typer, rich or textual.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from aiobs.errors import NotFoundError, UsageError
+from aiobs.semantic import content as c
+
+if TYPE_CHECKING:
+    import duckdb
+
+    from aiobs.store.connection import Store
+
+# How far around a trace the cross-layer context looks.
+SESSION_WINDOW = timedelta(minutes=30)
+METRIC_WINDOW = timedelta(minutes=10)
+METRIC_BASELINE = timedelta(hours=1)
+CHANGES_WINDOW = timedelta(hours=6)
+MAX_CANDIDATES = 10
+
+
+def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> list[dict[str, Any]]:
+    cur = con.execute(sql, params)
+    names = [d[0] for d in cur.description or ()]
+    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+
+def resolve_trace_id(con: duckdb.DuckDBPyConnection, given: str) -> str:
+    """A full trace id from a unique prefix (like git). Exit 4 if none matches, 2 if several do."""
+    prefix = given.strip().lower()
+    if not prefix or any(ch not in "0123456789abcdef" for ch in prefix):
+        raise UsageError(f"{given!r} is not a trace id (hex digits, or a unique prefix of one)")
+    if len(prefix) == 32:
+        found = con.execute(
+            "SELECT 1 FROM otel_traces WHERE TraceId = ? LIMIT 1", [prefix]
+        ).fetchone()
+        if found:
+            return prefix
+        raise NotFoundError(f"no trace {prefix} in the store")
+    candidates = con.execute(
+        "SELECT DISTINCT TraceId FROM otel_traces WHERE starts_with(TraceId, ?) ORDER BY 1 LIMIT ?",
+        [prefix, MAX_CANDIDATES + 1],
+    ).fetchall()
+    if not candidates:
+        raise NotFoundError(f"no trace id starts with {prefix}")
+    if len(candidates) > 1:
+        shown = ", ".join(r[0] for r in candidates[:MAX_CANDIDATES])
+        more = " …" if len(candidates) > MAX_CANDIDATES else ""
+        raise UsageError(
+            f"trace id prefix {prefix} is ambiguous: {shown}{more}",
+            hint="give more characters of the id",
+        )
+    return str(candidates[0][0])
+
+
+def _iso(ts: datetime | None) -> str | None:
+    return None if ts is None else ts.isoformat(timespec="microseconds") + "Z"
+
+
+def _ms(a: datetime, b: datetime) -> float:
+    return round((b - a).total_seconds() * 1000, 3)
+
+
+_STEP_COLUMNS = (
+    "span_id, parent_span_id, service_name, service_version, name, step_kind, start_time, end_time,"
+    " duration_ms, status, error_type, error_message, provider, model, input_tokens, output_tokens,"
+    " cache_read_tokens, reasoning_tokens, cost_usd, ttft_ms, prompt_name, prompt_version,"
+    " agent_name, tool_name, finish_reason, session_id, user_id, attributes, resource_attributes"
+)
+
+
+def _order(spans: list[dict[str, Any]]) -> list[tuple[dict[str, Any], int]]:
+    """Depth-first from the roots, children by start time; spans whose parent is missing are roots."""
+    ids = {s["span_id"] for s in spans}
+    children: dict[str | None, list[dict[str, Any]]] = defaultdict(list)
+    for s in spans:
+        parent = s["parent_span_id"] if s["parent_span_id"] in ids else None
+        children[parent].append(s)
+    for kids in children.values():
+        kids.sort(key=lambda s: (s["start_time"], s["span_id"]))
+    out: list[tuple[dict[str, Any], int]] = []
+    stack = [(s, 0) for s in reversed(children[None])]
+    seen: set[str] = set()
+    while stack:
+        span, depth = stack.pop()
+        if span["span_id"] in seen:
+            continue
+        seen.add(span["span_id"])
+        out.append((span, depth))
+        stack.extend((k, depth + 1) for k in reversed(children.get(span["span_id"], [])))
+    # Anything unreachable (a parent cycle that ingest did not break) still shows, at the end.
+    out += [
+        (s, 0) for s in sorted(spans, key=lambda s: s["start_time"]) if s["span_id"] not in seen
+    ]
+    return out
+
+
+def critical_path(spans: list[dict[str, Any]]) -> list[str]:
+    """Span ids on the critical path: from the root, the child that finished last, then the one
+    that finished last before that child started, and so on, recursively."""
+    by_id = {s["span_id"]: s for s in spans}
+    children: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for s in spans:
+        if s["parent_span_id"] in by_id:
+            children[s["parent_span_id"]].append(s)
+    roots = [s for s in spans if s["parent_span_id"] not in by_id]
+    if not roots:
+        return []
+    root = max(roots, key=lambda s: (s["end_time"] - s["start_time"], s["span_id"]))
+    path: list[str] = []
+
+    def walk(span: dict[str, Any], depth: int) -> None:
+        path.append(span["span_id"])
+        if depth > 200:
+            return
+        kids = sorted(children.get(span["span_id"], []), key=lambda k: k["end_time"], reverse=True)
+        limit = span["end_time"]
+        chosen = []
+        for kid in kids:
+            if kid["end_time"] <= limit:
+                chosen.append(kid)
+                limit = kid["start_time"]
+        for kid in reversed(chosen):
+            walk(kid, depth + 1)
+
+    walk(root, 0)
+    return path
+
+
+def _events(con: duckdb.DuckDBPyConnection, trace_id: str) -> dict[str, list[c.Event]]:
+    rows = con.execute(
+        'SELECT SpanId, "Events.Timestamp", "Events.Name", "Events.Attributes" FROM otel_traces'
+        ' WHERE TraceId = ? AND len("Events.Name") > 0',
+        [trace_id],
+    ).fetchall()
+    out: dict[str, list[c.Event]] = {}
+    for span_id, times, names, attrs in rows:
+        out[span_id] = [
+            c.Event(str(n), int(t.timestamp() * 1e9) if t else 0, dict(a or {}))
+            for t, n, a in zip(times, names, attrs, strict=False)
+        ]
+    return out
+
+
+def _content(step: dict[str, Any], attrs: dict[str, str], events: list[c.Event]) -> dict[str, Any]:
+    kind = step["step_kind"]
+    out: dict[str, Any] = {}
+    if kind in ("llm", "embedding"):
+        inputs, outputs = c.messages(attrs, events)
+        out["messages"] = [m.to_json() for m in inputs]
+        out["output"] = [m.to_json() for m in outputs]
+    if kind == "tool" or step.get("tool_name"):
+        out["tool"] = c.tool_call(attrs)
+    if kind in ("retrieval", "rerank"):
+        out["retrieval"] = c.retrieval(attrs)
+    if kind == "handoff":
+        out["handoff"] = c.handoff(attrs, step["name"])
+    if kind == "http":
+        out["http"] = c.http(attrs)
+    if kind == "db":
+        out["db"] = c.db(attrs)
+    if kind == "guardrail":
+        out["guardrail"] = c.guardrail(attrs)
+    if kind in ("agent", "chain", "other", "evaluator"):
+        io = c.step_input_output(attrs)
+        if io["input"] is not None or io["output"] is not None:
+            out["io"] = io
+    return out
+
+
+def load_trace(store: Store, trace_id: str, *, context: bool = True) -> dict[str, Any]:
+    """The replay of one trace (``trace_id`` must be a full id; see ``resolve_trace_id``)."""
+    con = store.con
+    spans = _rows(con, f"SELECT {_STEP_COLUMNS} FROM ai_spans WHERE trace_id = ?", [trace_id])
+    if not spans:
+        raise NotFoundError(f"no trace {trace_id} in the store")
+    (trace,) = _rows(con, "SELECT * FROM ai_traces WHERE trace_id = ?", [trace_id])
+    events = _events(con, trace_id)
+    start: datetime = trace["start_time"]
+    path = critical_path(spans)
+    on_path = set(path)
+    steps = []
+    for span, depth in _order(spans):
+        attrs = dict(span.pop("attributes") or {})
+        resource = span.pop("resource_attributes") or {}
+        span_events = events.get(span["span_id"], [])
+        step = {
+            "span_id": span["span_id"],
+            "parent_span_id": span["parent_span_id"],
+            "depth": depth,
+            "kind": span["step_kind"],
+            "name": span["name"],
+            "service_name": span["service_name"],
+            "service_version": span["service_version"],
+            "offset_ms": _ms(start, span["start_time"]),
+            "duration_ms": span["duration_ms"],
+            "status": span["status"],
+            "error_type": span["error_type"],
+            "error_message": span["error_message"],
+            "on_critical_path": span["span_id"] in on_path,
+            "provider": span["provider"],
+            "model": span["model"],
+            "input_tokens": span["input_tokens"],
+            "output_tokens": span["output_tokens"],
+            "cache_read_tokens": span["cache_read_tokens"],
+            "reasoning_tokens": span["reasoning_tokens"],
+            "cost_usd": span["cost_usd"],
+            "ttft_ms": span["ttft_ms"],
+            "finish_reason": span["finish_reason"],
+            "prompt_name": span["prompt_name"],
+            "prompt_version": span["prompt_version"],
+            "agent_name": span["agent_name"],
+            "tool_name": span["tool_name"],
+            "events": [
+                {
+                    "name": e.name,
+                    "offset_ms": round((e.time_ns - int(start.timestamp() * 1e9)) / 1e6, 3),
+                    "attributes": e.attributes,
+                }
+                for e in span_events
+            ],
+            **_content(span, attrs, span_events),
+            "attributes": attrs,
+            "resource_attributes": dict(resource),
+        }
+        steps.append(step)
+    first_error = next(
+        (
+            s
+            for s in sorted(steps, key=lambda s: (s["offset_ms"] + s["duration_ms"], s["depth"]))
+            if s["status"] == "error" and s["depth"] > 0
+        ),
+        next((s for s in steps if s["status"] == "error"), None),
+    )
+    root = steps[0]
+    summary = {
+        **trace,
+        "environment": next(
+            (
+                s["resource_attributes"].get("deployment.environment.name")
+                for s in steps
+                if s["resource_attributes"].get("deployment.environment.name")
+            ),
+            None,
+        ),
+        "first_error": None
+        if first_error is None
+        else {
+            "span_id": first_error["span_id"],
+            "name": first_error["name"],
+            "kind": first_error["kind"],
+            "offset_ms": first_error["offset_ms"],
+            "error_type": first_error["error_type"],
+            "error_message": first_error["error_message"],
+        },
+        "critical_path": path,
+        "root_span_id": root["span_id"],
+    }
+    result = {"trace": summary, "steps": steps}
+    if context:
+        result["context"] = load_context(con, summary, steps)
+    return result
+
+
+def load_context(
+    con: duckdb.DuckDBPyConnection, trace: dict[str, Any], steps: list[dict[str, Any]]
+) -> dict[str, Any]:
+    start: datetime = trace["start_time"]
+    end: datetime = trace["end_time"]
+    trace_id = trace["trace_id"]
+    logs = _rows(
+        con,
+        "SELECT Timestamp AS time, ServiceName AS service_name, SeverityText AS severity,"
+        " EventName AS event_name, Body AS body, SpanId AS span_id, LogAttributes AS attributes"
+        " FROM otel_logs WHERE TraceId = ? AND EventName NOT IN ('gen_ai.evaluation.result')"
+        " ORDER BY Timestamp",
+        [trace_id],
+    )
+    for log in logs:
+        log["offset_ms"] = _ms(start, log["time"])
+        log["attributes"] = dict(log["attributes"] or {})
+    evaluations = _rows(
+        con,
+        "SELECT Timestamp AS time, SpanId AS span_id,"
+        " LogAttributes['gen_ai.evaluation.name'] AS name,"
+        " TRY_CAST(LogAttributes['gen_ai.evaluation.score.value'] AS DOUBLE) AS score,"
+        " LogAttributes['gen_ai.evaluation.score.label'] AS label,"
+        " LogAttributes['gen_ai.evaluation.explanation'] AS explanation"
+        " FROM otel_logs WHERE TraceId = ? AND EventName = 'gen_ai.evaluation.result'"
+        " ORDER BY Timestamp",
+        [trace_id],
+    )
+    session_events: list[dict[str, Any]] = []
+    if trace.get("session_id"):
+        session_events = _rows(
+            con,
+            "SELECT Timestamp AS time, EventName AS name, TraceId AS trace_id,"
+            " LogAttributes AS attributes, Body AS body FROM otel_logs"
+            " WHERE EventName NOT IN ('', 'gen_ai.evaluation.result') AND LogAttributes['session.id'] = ?"
+            " AND Timestamp BETWEEN ? AND ? ORDER BY Timestamp",
+            [trace["session_id"], start - SESSION_WINDOW, end + SESSION_WINDOW],
+        )
+        for ev in session_events:
+            ev["offset_ms"] = _ms(start, ev["time"])
+            ev["attributes"] = {
+                k: v for k, v in (ev["attributes"] or {}).items() if k not in ("session.id",)
+            }
+            ev["when"] = (
+                "before" if ev["time"] < start else ("during" if ev["time"] <= end else "after")
+            )
+    services = sorted({s["service_name"] for s in steps if s["service_name"]})
+    peers = sorted(
+        {
+            (s.get("http") or s.get("db") or {}).get("server", "").split(".")[0]
+            for s in steps
+            if (s.get("http") or s.get("db") or {}).get("server")
+        }
+        - set(services)
+    )
+    return {
+        "logs": logs,
+        "session_events": session_events,
+        "evaluations": evaluations,
+        "metrics": _metrics(con, [*services, *peers], start, end),
+        "changes": _changes(con, services, start),
+    }
+
+
+def _metrics(
+    con: duckdb.DuckDBPyConnection, services: list[str], start: datetime, end: datetime
+) -> list[dict[str, Any]]:
+    """Gauges and means of histograms for ``services`` around the trace vs the hour before."""
+    if not services:
+        return []
+    rows = _rows(
+        con,
+        """
+        WITH points AS (
+          SELECT ServiceName, MetricName, MetricUnit, Attributes, TimeUnix, Value FROM otel_metrics_gauge
+          WHERE ServiceName IN (SELECT unnest(?)) AND TimeUnix BETWEEN ? AND ?
+          UNION ALL
+          SELECT ServiceName, MetricName, MetricUnit, Attributes, TimeUnix, Sum / nullif(Count, 0)
+          FROM otel_metrics_histogram
+          WHERE ServiceName IN (SELECT unnest(?)) AND TimeUnix BETWEEN ? AND ?)
+        SELECT ServiceName AS service_name, MetricName AS name, any_value(MetricUnit) AS unit,
+               Attributes AS attributes,
+               median(Value) FILTER (WHERE TimeUnix < ?) AS baseline,
+               avg(Value) FILTER (WHERE TimeUnix >= ?) AS around,
+               max(Value) FILTER (WHERE TimeUnix >= ?) AS peak
+        FROM points GROUP BY ServiceName, MetricName, Attributes
+        HAVING count(*) FILTER (WHERE TimeUnix >= ?) > 0
+        ORDER BY 1, 2
+        """,
+        [
+            services,
+            start - METRIC_BASELINE,
+            end + METRIC_WINDOW,
+            services,
+            start - METRIC_BASELINE,
+            end + METRIC_WINDOW,
+            start - METRIC_WINDOW,
+            start - METRIC_WINDOW,
+            start - METRIC_WINDOW,
+            start - METRIC_WINDOW,
+        ],
+    )
+    for r in rows:
+        r["attributes"] = dict(r["attributes"] or {})
+        base, around = r["baseline"], r["around"]
+        r["ratio"] = round(around / base, 2) if base and around is not None else None
+    return rows
+
+
+def _changes(
+    con: duckdb.DuckDBPyConnection, services: list[str], start: datetime
+) -> list[dict[str, Any]]:
+    """Deployment/config events in the preceding hours (any service), and service versions of the
+    trace's services first seen in that window (for stores without deployment events)."""
+    events = _rows(
+        con,
+        "SELECT Timestamp AS time, ServiceName AS service_name, EventName AS kind,"
+        " coalesce(nullif(LogAttributes['service.version'], ''), ResourceAttributes['service.version']) AS version,"
+        " Body AS description FROM otel_logs"
+        " WHERE (EventName IN ('deployment', 'config.change') OR map_contains(LogAttributes, 'deployment.id'))"
+        " AND Timestamp BETWEEN ? AND ? ORDER BY Timestamp",
+        [start - CHANGES_WINDOW, start],
+    )
+    if services:
+        first_seen = _rows(
+            con,
+            "SELECT min(Timestamp) AS time, ServiceName AS service_name,"
+            " ResourceAttributes['service.version'] AS version FROM otel_traces"
+            " WHERE ServiceName IN (SELECT unnest(?)) GROUP BY 2, 3"
+            " HAVING min(Timestamp) BETWEEN ? AND ?",
+            [services, start - CHANGES_WINDOW, start],
+        )
+        known = {(e["service_name"], e["version"]) for e in events}
+        for row in first_seen:
+            if (row["service_name"], row["version"]) not in known and row["version"]:
+                events.append(
+                    {
+                        **row,
+                        "kind": "version first seen",
+                        "description": f"{row['service_name']} {row['version']} first seen",
+                    }
+                )
+    for e in events:
+        e["minutes_before"] = round((start - e["time"]).total_seconds() / 60, 1)
+    return sorted(events, key=lambda e: e["time"])
+
+
+def load_session(store: Store, session_id: str, *, context: bool = True) -> dict[str, Any]:
+    """Every trace of a session, in order, as one journey."""
+    con = store.con
+    ids = [
+        r[0]
+        for r in con.execute(
+            "SELECT trace_id FROM ai_traces WHERE session_id = ? ORDER BY start_time, trace_id",
+            [session_id],
+        ).fetchall()
+    ]
+    if not ids:
+        raise NotFoundError(f"no session {session_id} in the store")
+    traces = [load_trace(store, t, context=context) for t in ids]
+    return {
+        "session": {
+            "session_id": session_id,
+            "user_id": next((t["trace"]["user_id"] for t in traces if t["trace"]["user_id"]), None),
+            "traces": len(traces),
+            "start_time": traces[0]["trace"]["start_time"],
+            "end_time": max(t["trace"]["end_time"] for t in traces),
+        },
+        "traces": traces,
+    }

@@ -1,0 +1,169 @@
+"""``aiobs replay``: one failed AI journey (a trace, or a whole session), step by step.
+
+Must not import duckdb, polars, pyarrow or sqlglot at module level.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Any
+
+import typer
+
+from aiobs.cli.context import OutputFormat, Settings, settings
+from aiobs.errors import UsageError
+
+
+def register(app: typer.Typer) -> None:
+    app.command("replay", help=replay.__doc__)(replay)
+
+
+def replay(
+    ctx: typer.Context,
+    trace: Annotated[
+        str | None,
+        typer.Argument(help="Trace id, or a unique prefix of one (like git).", show_default=False),
+    ] = None,
+    session: Annotated[
+        str | None,
+        typer.Option(
+            "--session", help="Replay every trace of this session, in order, as one journey."
+        ),
+    ] = None,
+    step: Annotated[
+        bool,
+        typer.Option(
+            "--step", help="One step at a time on a terminal (Enter/n next, p previous, q quit)."
+        ),
+    ] = False,
+    full: Annotated[
+        bool, typer.Option("--full", help="Show long content whole instead of truncated.")
+    ] = False,
+    no_context: Annotated[
+        bool,
+        typer.Option("--no-context", help="Skip logs, user events, metrics and deployments."),
+    ] = False,
+    fmt: Annotated[
+        OutputFormat,
+        typer.Option(
+            "--format",
+            "-f",
+            help="text (table), markdown, json (trace/steps/context), jsonl (steps).",
+        ),
+    ] = OutputFormat.table,
+) -> None:
+    """Replay a trace step by step: messages, retrieved documents, tool calls, errors, handoffs, and what happened around it."""
+    from aiobs.analysis.replay import load_session, load_trace, resolve_trace_id
+
+    s = settings(ctx)
+    if (trace is None) == (session is None):
+        raise UsageError("give a trace id or --session SESSION (one of them)")
+    if fmt == OutputFormat.csv:
+        raise UsageError("replay prints text, markdown, json or jsonl (-f csv is for lists)")
+    with s.open_store() as store:
+        if session is not None:
+            data = load_session(store, session, context=not no_context)
+            replays = data["traces"]
+        else:
+            assert trace is not None
+            data = load_trace(store, resolve_trace_id(store.con, trace), context=not no_context)
+            replays = [data]
+    if fmt == OutputFormat.json:
+        from aiobs.cli.render import render_json
+
+        render_json(s, data)
+    elif fmt == OutputFormat.jsonl:
+        from aiobs.cli.render import render_jsonl
+
+        render_jsonl(
+            s, [{"trace_id": r["trace"]["trace_id"], **st} for r in replays for st in r["steps"]]
+        )
+    elif fmt == OutputFormat.markdown:
+        from aiobs.cli.replay_view import markdown
+
+        if session is not None:
+            s.out.file.write(f"# Session `{session}` — {len(replays)} traces\n\n")
+        for r in replays:
+            s.out.file.write(markdown(r, full))
+    else:
+        _text(s, data if session is not None else None, replays, full, step)
+
+
+def _text(
+    s: Settings,
+    session: dict[str, Any] | None,
+    replays: list[dict[str, Any]],
+    full: bool,
+    step: bool,
+) -> None:
+    from rich.rule import Rule
+    from rich.text import Text
+
+    from aiobs.cli.replay_view import trace_blocks
+    from aiobs.cli.safe import inert
+
+    out = s.out
+    if session is not None:
+        info = session["session"]
+        out.print(
+            Text.assemble(
+                ("session ", "bold"),
+                (inert(info["session_id"]), "bold"),
+                inert(f" · user {info.get('user_id') or '-'} · {info['traces']} traces"),
+            )
+        )
+    interactive = step and sys.stdin.isatty() and sys.stdout.isatty()
+    for i, r in enumerate(replays):
+        if session is not None:
+            out.print(Rule(f"trace {i + 1} of {len(replays)}"))
+        blocks = trace_blocks(r, full)
+        if interactive:
+            if not _step_through(s, blocks):
+                return
+        else:
+            for block in blocks:
+                for item in block:
+                    out.print(item, soft_wrap=False, overflow="fold")
+
+
+QUIT, PREVIOUS = ("q", "\x03", "\x04", "\x1b"), ("p", "k")
+
+
+def _step_through(s: Settings, blocks: list[list[Any]]) -> bool:
+    """Print one block per key: Enter/n/space next, p previous, q quit. False if the user quit."""
+    from rich.text import Text
+
+    def show(block: list[Any]) -> None:
+        for item in block:
+            s.out.print(item, soft_wrap=False, overflow="fold")
+
+    i = 0
+    show(blocks[0])
+    s.err.print(Text("Enter/n next · p previous · q quit", style="dim"))
+    while True:
+        key = _getkey()
+        if key in QUIT:
+            return False
+        if key in PREVIOUS:
+            if i > 0:
+                i -= 1
+                s.out.print(Text("↑ back to", style="dim"))
+                show(blocks[i])
+            continue
+        i += 1
+        if i >= len(blocks):
+            return True
+        show(blocks[i])
+
+
+def _getkey() -> str:
+    import termios
+    import tty
+
+    fd = sys.stdin.fileno()
+    old = termios.tcgetattr(fd)
+    try:
+        tty.setcbreak(fd)
+        return sys.stdin.read(1)
+    finally:
+        termios.tcsetattr(fd, termios.TCSADRAIN, old)

@@ -1,0 +1,555 @@
+"""Rendering a replay (``aiobs.analysis.replay``) as Rich text or a Markdown incident document.
+
+Every string that came from telemetry goes through ``inert`` and into ``rich.text.Text`` objects
+(never markup strings), so escape sequences and Rich markup in prompts are shown, not obeyed.
+
+Must not import duckdb, polars, pyarrow or sqlglot.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+from rich.console import Group, RenderableType
+from rich.padding import Padding
+from rich.text import Text
+
+from aiobs.cli.safe import inert
+
+BAR_WIDTH = 24
+DETAIL_INDENT = 47  # offset (12) + bar (24) + duration (11): details start under the step name
+TRUNCATE = 400
+KIND_STYLE = {
+    "llm": "bold magenta",
+    "tool": "bold cyan",
+    "retrieval": "bold green",
+    "rerank": "green",
+    "embedding": "green",
+    "agent": "bold",
+    "handoff": "bold yellow",
+    "guardrail": "blue",
+    "http": "dim cyan",
+    "db": "dim green",
+}
+
+
+def clip(value: Any, full: bool, limit: int = TRUNCATE) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    text = inert(text, keep_newlines=True)
+    if full or len(text) <= limit:
+        return text
+    return text[:limit] + f"… (+{len(text) - limit:,} chars; --full shows all)"
+
+
+def seconds(ms: float | None) -> str:
+    if ms is None:
+        return "-"
+    if ms < 1000:
+        return f"{ms:.0f} ms"
+    return f"{ms / 1000:.2f} s"
+
+
+def when(ts: Any) -> str:
+    if isinstance(ts, datetime):
+        return ts.strftime("%Y-%m-%d %H:%M:%S") + "Z"
+    return str(ts)
+
+
+def offset(ms: float) -> str:
+    sign = "-" if ms < 0 else "+"
+    ms = abs(ms)
+    if ms >= 60_000:
+        return f"{sign}{ms / 60_000:.1f} min"
+    return f"{sign}{ms / 1000:.3f} s"
+
+
+def money(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if 0 < value < 0.000001:
+        return "<$0.000001"
+    return f"${value:.4f}" if value >= 0.01 or value == 0 else f"${value:.6f}"
+
+
+def bar(step: dict[str, Any], total_ms: float) -> str:
+    total = max(float(total_ms), 1e-6)
+    start = max(0, min(BAR_WIDTH - 1, int(float(step["offset_ms"]) / total * BAR_WIDTH)))
+    width = max(1, round(float(step["duration_ms"]) / total * BAR_WIDTH))
+    width = min(width, BAR_WIDTH - start)
+    return " " * start + "█" * width + " " * (BAR_WIDTH - start - width)
+
+
+def _kv_line(pairs: list[tuple[str, Any]]) -> str:
+    return " · ".join(f"{k} {v}" if k else str(v) for k, v in pairs if v not in (None, "", [], "-"))
+
+
+# --- text -------------------------------------------------------------------------------------------
+
+
+def header(trace: dict[str, Any]) -> RenderableType:
+    status = trace["status"].upper()
+    lines = [
+        Text.assemble(
+            ("trace ", "bold"),
+            (trace["trace_id"], "bold"),
+            "  ",
+            (status, "bold red" if status == "ERROR" else "bold green"),
+        ),
+        Text(
+            inert(
+                _kv_line(
+                    [
+                        ("", f"{trace['service_name']}@{trace['service_version'] or '?'}"),
+                        ("env", trace.get("environment")),
+                        ("start", when(trace["start_time"])),
+                        ("took", seconds(trace["duration_ms"])),
+                        ("steps", trace["span_count"]),
+                    ]
+                )
+            )
+        ),
+        Text(
+            inert(
+                _kv_line(
+                    [
+                        ("user", trace.get("user_id")),
+                        ("session", trace.get("session_id")),
+                        ("models", ", ".join(trace.get("models") or [])),
+                        ("prompt", ", ".join(trace.get("prompt_versions") or [])),
+                        (
+                            "tokens",
+                            f"{trace['input_tokens'] or 0:,} in / {trace['output_tokens'] or 0:,} out",
+                        ),
+                        ("cost", money(trace.get("cost_usd"))),
+                    ]
+                )
+            )
+        ),
+    ]
+    err = trace.get("first_error")
+    if err:
+        lines.append(
+            Text.assemble(
+                ("failed at ", "bold red"),
+                inert(f"{offset(err['offset_ms'])}: {err['kind']} {err['name']}"),
+                " — ",
+                (
+                    inert(
+                        " ".join(x for x in (err.get("error_type"), err.get("error_message")) if x)
+                    ),
+                    "red",
+                ),
+            )
+        )
+    return Group(*lines)
+
+
+def critical_path_line(trace: dict[str, Any], steps: list[dict[str, Any]]) -> Text:
+    names = {s["span_id"]: s["name"] for s in steps}
+    path = [names.get(sid, sid) for sid in trace.get("critical_path", [])]
+    shown = path if len(path) <= 8 else [*path[:4], "…", *path[-3:]]
+    return Text.assemble(("critical path ", "bold"), inert(" → ".join(shown)))
+
+
+def step_lines(step: dict[str, Any], total_ms: float, full: bool) -> Iterator[RenderableType]:
+    indent = "  " * step["depth"]
+    status_style = "bold red" if step["status"] == "error" else "green"
+    yield Text.assemble(
+        (f"{offset(step['offset_ms']):>11} ", "dim"),
+        (
+            bar(step, total_ms),
+            "red"
+            if step["status"] == "error"
+            else ("yellow" if step["on_critical_path"] else "blue"),
+        ),
+        f" {seconds(step['duration_ms']):>9} ",
+        indent,
+        (f"{step['kind']:<9}", KIND_STYLE.get(step["kind"], "")),
+        " ",
+        (inert(step["name"]), "bold" if step["depth"] == 0 else ""),
+        "  ",
+        (step["status"].upper() if step["status"] == "error" else "", status_style),
+        (
+            f"  {inert(step['service_name'])}"
+            if step["depth"] and step.get("_service_changed")
+            else "",
+            "dim",
+        ),
+    )
+    for line in detail_lines(step, full):
+        # Padding keeps wrapped and multi-line content under its step, not at column 0.
+        yield Padding(line, (0, 0, 0, DETAIL_INDENT + len(indent) + 2), expand=False)
+
+
+def detail_lines(step: dict[str, Any], full: bool) -> Iterator[Text]:
+    kind = step["kind"]
+    if step["status"] == "error" and (step.get("error_type") or step.get("error_message")):
+        yield Text(
+            "✗ "
+            + clip(
+                " ".join(str(x) for x in (step.get("error_type"), step.get("error_message")) if x),
+                full,
+            ),
+            style="red",
+        )
+    if kind in ("llm", "embedding") and (step.get("model") or step.get("input_tokens")):
+        if step.get("output_tokens") is not None:
+            tokens = f"{step['input_tokens'] or 0:,}→{step['output_tokens']:,} tok"
+        elif step.get("input_tokens") is not None:
+            tokens = f"{step['input_tokens']:,} tok"
+        else:
+            tokens = None
+        yield Text(
+            inert(
+                _kv_line(
+                    [
+                        ("", step.get("model")),
+                        ("", tokens),
+                        (
+                            "cost",
+                            money(step.get("cost_usd"))
+                            if step.get("cost_usd") is not None
+                            else None,
+                        ),
+                        (
+                            "ttft",
+                            seconds(step.get("ttft_ms"))
+                            if step.get("ttft_ms") is not None
+                            else None,
+                        ),
+                        ("finish", step.get("finish_reason")),
+                        (
+                            "prompt",
+                            " ".join(
+                                x
+                                for x in (step.get("prompt_name"), step.get("prompt_version"))
+                                if x
+                            )
+                            or None,
+                        ),
+                    ]
+                )
+            ),
+            style="dim",
+        )
+    for m in step.get("messages", []):
+        yield from _message(m, full, "")
+    for m in step.get("output", []):
+        yield from _message(m, full, "→ ")
+    tool = step.get("tool")
+    if tool:
+        if tool.get("arguments") is not None:
+            yield Text.assemble(("args ", "cyan"), clip(tool["arguments"], full))
+        if tool.get("result") is not None:
+            yield Text.assemble(
+                ("result ", "red" if step["status"] == "error" else "cyan"),
+                clip(tool["result"], full),
+            )
+    ret = step.get("retrieval")
+    if ret:
+        if ret.get("query"):
+            yield Text.assemble(("query ", "green"), clip(ret["query"], full))
+        for d in ret.get("documents", []):
+            score = "   -" if d.get("score") is None else f"{d['score']:.2f}"
+            yield Text.assemble(
+                (f"{score} ", "green"),
+                (inert(str(d.get("id") or "?")), "bold"),
+                (f"  {clip(d['content'], full, 120)}" if d.get("content") else "", "dim"),
+            )
+    hand = step.get("handoff")
+    if hand:
+        yield Text(
+            inert(
+                _kv_line(
+                    [
+                        ("→", hand.get("target") or "human"),
+                        ("queue", hand.get("queue")),
+                        ("reason", hand.get("reason")),
+                        ("ticket", hand.get("ticket")),
+                    ]
+                )
+            ),
+            style="yellow",
+        )
+    http = step.get("http")
+    if http and http.get("target"):
+        yield Text(
+            inert(
+                f"{http.get('method') or ''} {http['target']} → {http.get('status_code') or '?'}"
+            ),
+            style="dim",
+        )
+    db = step.get("db")
+    if db and db.get("system"):
+        yield Text(
+            inert(
+                _kv_line(
+                    [("", db.get("system")), ("", db.get("operation")), ("", db.get("collection"))]
+                )
+            ),
+            style="dim",
+        )
+        if db.get("query"):
+            yield Text(clip(db["query"], full), style="dim")
+    guard = step.get("guardrail")
+    if guard and guard.get("decision"):
+        yield Text(
+            inert(
+                _kv_line(
+                    [
+                        ("", guard.get("name")),
+                        ("decision", guard.get("decision")),
+                        ("", guard.get("categories")),
+                    ]
+                )
+            ),
+            style="blue",
+        )
+    io = step.get("io")
+    if io:
+        if io.get("input") is not None:
+            yield Text.assemble(("in  ", "dim"), clip(io["input"], full, 200))
+        if io.get("output") is not None:
+            yield Text.assemble(("out ", "dim"), clip(io["output"], full, 200))
+    for e in step.get("events", []):
+        if e["name"] == "exception":
+            a = e["attributes"]
+            yield Text(
+                "! "
+                + clip(
+                    f"{a.get('exception.type', 'exception')}: {a.get('exception.message', '')}",
+                    full,
+                ),
+                style="red",
+            )
+
+
+def _message(m: dict[str, Any], full: bool, arrow: str) -> Iterator[Text]:
+    role = m.get("role", "?")
+    style = {"system": "dim", "user": "bold", "assistant": "magenta", "tool": "cyan"}.get(role, "")
+    label = f"{arrow}{role}"
+    if m.get("tool_call_id"):
+        label += f" [{m['tool_call_id']}]"
+    if m.get("content"):
+        yield Text.assemble((inert(label) + ": ", style), clip(m["content"], full))
+    for call in m.get("tool_calls", []):
+        args = call.get("arguments")
+        yield Text.assemble(
+            (inert(label) + " ⇒ ", style),
+            (inert(str(call.get("name"))), "bold cyan"),
+            clip(
+                f"({json.dumps(args, ensure_ascii=False) if not isinstance(args, str) else args})",
+                full,
+                200,
+            ),
+        )
+
+
+def context_renderables(context: dict[str, Any], full: bool) -> Iterator[RenderableType]:
+    logs = context.get("logs") or []
+    if logs:
+        yield Text("logs", style="bold underline")
+        for log in logs:
+            if log.get("event_name"):
+                continue
+            sev = log.get("severity") or ""
+            yield Text.assemble(
+                (f"{offset(log['offset_ms']):>11} ", "dim"),
+                (
+                    f"{sev:<5} ",
+                    "red" if sev in ("ERROR", "FATAL") else ("yellow" if sev == "WARN" else "dim"),
+                ),
+                (inert(log.get("service_name") or ""), "dim"),
+                "  ",
+                clip(log.get("body") or "", full, 300),
+            )
+    events = context.get("session_events") or []
+    if events:
+        yield Text("user session (±30 min)", style="bold underline")
+        for ev in events:
+            attrs = ", ".join(f"{k}={v}" for k, v in ev["attributes"].items() if k != "user.id")
+            marker = "◆" if ev.get("trace_id") else " "
+            name_style = (
+                "bold red" if ev["name"] in ("session.abandoned",) or "thumbs_down" in attrs else ""
+            )
+            yield Text.assemble(
+                (f"{offset(ev['offset_ms']):>11} ", "dim"),
+                f"{marker} ",
+                (inert(ev["name"]), name_style),
+                ("  " + clip(attrs, full, 160) if attrs else "", "dim"),
+            )
+    evals = context.get("evaluations") or []
+    if evals:
+        yield Text("evaluations", style="bold underline")
+        for e in evals:
+            yield Text.assemble(
+                f"  {inert(str(e.get('name')))} ",
+                (
+                    f"{e['score']:.2f} {e.get('label') or ''}"
+                    if e.get("score") is not None
+                    else str(e.get("label")),
+                    "red" if e.get("label") == "fail" else "green",
+                ),
+                ("  " + clip(e.get("explanation") or "", full, 200), "dim"),
+            )
+    metrics = [
+        m
+        for m in context.get("metrics") or []
+        if m.get("ratio") is not None or m.get("around") is not None
+    ]
+    notable = sorted(
+        metrics,
+        key=lambda m: (
+            -abs((m["ratio"] or 1) - 1)
+            if (m["ratio"] or 1) >= 1
+            else -abs(1 / max(m["ratio"], 1e-9) - 1)
+        ),
+    )[:8]
+    if notable:
+        yield Text("infrastructure around the trace (vs the hour before)", style="bold underline")
+        for m in notable:
+            attrs = ",".join(f"{v}" for v in m["attributes"].values())
+            ratio = m.get("ratio")
+            style = "bold red" if ratio is not None and (ratio >= 2 or ratio <= 0.5) else ""
+            yield Text.assemble(
+                f"  {inert(m['name'])}",
+                (f"{{{inert(attrs)}}}" if attrs else "", "dim"),
+                (f" ({inert(m['service_name'])})", "dim"),
+                f"  {_num(m.get('around'))}"
+                + ("" if m.get("unit") in (None, "", "1") else f" {inert(m['unit'])}"),
+                (
+                    f"  typical {_num(m.get('baseline'))}" if m.get("baseline") is not None else "",
+                    "dim",
+                ),
+                (f"  ×{ratio}" if ratio is not None else "", style),
+            )
+    changes = context.get("changes") or []
+    if changes:
+        yield Text("changes in the preceding 6 h", style="bold underline")
+        for ch in changes:
+            yield Text.assemble(
+                (f"  {ch['minutes_before']:>6} min before  ", "dim"),
+                (inert(str(ch.get("kind"))), "yellow"),
+                "  ",
+                clip(
+                    ch.get("description") or f"{ch.get('service_name')} {ch.get('version')}",
+                    full,
+                    200,
+                ),
+            )
+
+
+def _num(v: Any) -> str:
+    if v is None:
+        return "-"
+    if abs(v) >= 100:
+        return f"{v:,.0f}"
+    return f"{v:.3g}"
+
+
+def trace_blocks(replay: dict[str, Any], full: bool) -> list[list[RenderableType]]:
+    """The replay as blocks: the header, then one block per step (its line and details), then
+    the cross-layer context — the unit ``--step`` advances by."""
+    trace, steps = replay["trace"], replay["steps"]
+    blocks: list[list[RenderableType]] = [
+        [header(trace), critical_path_line(trace, steps), Text("")]
+    ]
+    prev_service = None
+    for step in steps:
+        step["_service_changed"] = step["service_name"] != prev_service
+        prev_service = step["service_name"]
+        blocks.append(list(step_lines(step, trace["duration_ms"], full)))
+        del step["_service_changed"]
+    if replay.get("context"):
+        context = list(context_renderables(replay["context"], full))
+        if context:
+            blocks.append([Text(""), *context])
+    return blocks
+
+
+# --- markdown ---------------------------------------------------------------------------------------------
+
+
+def _fence(text: str) -> str:
+    """A code fence longer than any run of backticks in ``text``, so content cannot close it."""
+    ticks = run = 0
+    for ch in text:
+        run = run + 1 if ch == "`" else 0
+        ticks = max(ticks, run)
+    return "`" * max(3, ticks + 1)
+
+
+def _md(text: Any) -> str:
+    """Inline Markdown cell: inert, pipes and newlines escaped."""
+    return inert(str(text if text is not None else "")).replace("|", "\\|").replace("\n", " ")
+
+
+def _block(text: str, full: bool) -> str:
+    body = clip(text, full, 2000)
+    fence = _fence(body)
+    return f"{fence}\n{body}\n{fence}"
+
+
+def markdown(replay: dict[str, Any], full: bool) -> str:
+    trace, steps = replay["trace"], replay["steps"]
+    lines = [
+        f"# Trace `{trace['trace_id']}` — {trace['status'].upper()}",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| service | {_md(trace['service_name'])}@{_md(trace['service_version'])} ({_md(trace.get('environment'))}) |",
+        f"| start | {when(trace['start_time'])} |",
+        f"| duration | {seconds(trace['duration_ms'])} |",
+        f"| user / session | {_md(trace.get('user_id'))} / {_md(trace.get('session_id'))} |",
+        f"| models | {_md(', '.join(trace.get('models') or []))} |",
+        f"| prompt versions | {_md(', '.join(trace.get('prompt_versions') or []))} |",
+        f"| tokens | {trace['input_tokens'] or 0:,} in / {trace['output_tokens'] or 0:,} out |",
+        f"| cost | {money(trace.get('cost_usd'))} |",
+        f"| steps | {trace['span_count']} ({trace['llm_calls']} LLM calls, {trace['tool_calls']} tool calls) |",
+        "",
+    ]
+    err = trace.get("first_error")
+    if err:
+        lines += [
+            "## Where it failed",
+            "",
+            f"At {offset(err['offset_ms'])}, **{_md(err['kind'])} `{_md(err['name'])}`**: "
+            f"{_md(' '.join(x for x in (err.get('error_type'), err.get('error_message')) if x))}",
+            "",
+        ]
+    names = {s["span_id"]: s["name"] for s in steps}
+    lines += [
+        "**Critical path:** "
+        + " → ".join(f"`{_md(names.get(s, s))}`" for s in trace.get("critical_path", [])),
+        "",
+        "## Steps",
+        "",
+        "| offset | duration | step | name | status |",
+        "|---:|---:|---|---|---|",
+    ]
+    for s in steps:
+        name = ("&nbsp;&nbsp;" * s["depth"]) + f"`{_md(s['name'])}`"
+        status = f"**{s['status'].upper()}**" if s["status"] == "error" else s["status"]
+        lines.append(
+            f"| {offset(s['offset_ms'])} | {seconds(s['duration_ms'])} | {_md(s['kind'])} | {name} | {status} |"
+        )
+    lines += ["", "## Step details", ""]
+    for s in steps:
+        details = [inert(t.plain, keep_newlines=True) for t in detail_lines(s, full)]
+        if not details:
+            continue
+        lines.append(f"### {offset(s['offset_ms'])} {_md(s['kind'])} `{_md(s['name'])}`")
+        lines.append("")
+        lines.append(_block("\n".join(details), full))
+        lines.append("")
+    ctx = replay.get("context")
+    if ctx:
+        sections = [
+            (t.plain if isinstance(t, Text) else str(t)) for t in context_renderables(ctx, full)
+        ]
+        if sections:
+            lines += ["## Context", "", _block("\n".join(sections), True), ""]
+    return "\n".join(lines) + "\n"

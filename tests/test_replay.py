@@ -1,0 +1,320 @@
+"""``aiobs replay``: the demo's incident journeys, every convention's content, hostile content,
+trace-id prefixes, sessions — through the real CLI on real stores."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from aiobs.demo.conventions import RENDERINGS
+from conftest import REPO, Cli, WriteFn, otlp_span, traces_doc
+
+
+def _one(db: Path, sql: str, params: list[Any] | None = None) -> Any:
+    from aiobs.store.connection import open_store
+
+    with open_store(db) as store:
+        row = store.con.execute(sql, params or []).fetchone()
+    assert row is not None, sql
+    return row[0]
+
+
+def _incident_trace(db: Path, summary: dict[str, Any]) -> str:
+    """A deprecated-tool journey: the tool failed, the customer was handed off and gave a thumbs-down."""
+    inc = next(i for i in summary["manifest"]["incidents"] if i["id"] == "deprecated-tool-503")
+    return str(
+        _one(
+            db,
+            """
+            SELECT t.trace_id FROM ai_traces t
+            WHERE t.start_time >= ?::TIMESTAMP AND t.start_time < ?::TIMESTAMP
+              AND EXISTS (SELECT 1 FROM ai_spans s WHERE s.trace_id = t.trace_id AND s.tool_name = 'lookup_charge_v1')
+              AND EXISTS (SELECT 1 FROM ai_spans s WHERE s.trace_id = t.trace_id AND s.step_kind = 'handoff')
+              AND EXISTS (SELECT 1 FROM otel_logs l WHERE l.TraceId = t.trace_id AND l.EventName = 'user.feedback')
+            ORDER BY t.start_time LIMIT 1
+            """,
+            [inc["start"].rstrip("Z"), inc["end"].rstrip("Z")],
+        )
+    )
+
+
+def test_incident_journey_replays_with_every_element(demo: tuple[Path, dict[str, Any]]) -> None:
+    db, summary = demo
+    cli = Cli(db)
+    trace_id = _incident_trace(db, summary)
+    data = cli.json("replay", trace_id[:10])
+    trace = data["trace"]
+    assert trace["trace_id"] == trace_id
+    assert trace["service_name"] == "support-chat" and trace["service_version"] == "2.4.0"
+    assert trace["environment"] == "prod" and trace["status"] == "error"
+    assert trace["user_id"].startswith("u") and trace["session_id"].startswith("sess-")
+    assert trace["prompt_versions"] == ["v7"] and trace["models"]
+    assert trace["input_tokens"] > 0 and trace["cost_usd"] > 0
+    assert trace["first_error"]["error_type"] == "503"
+    assert trace["critical_path"][0] == trace["root_span_id"]
+    assert trace["start_time"].endswith("Z")
+
+    steps = data["steps"]
+    by_kind: dict[str, list[dict[str, Any]]] = {}
+    for s in steps:
+        by_kind.setdefault(s["kind"], []).append(s)
+    assert steps[0]["depth"] == 0 and all(s["depth"] >= 1 for s in steps[1:])
+    assert [s["offset_ms"] for s in steps if s["depth"] == 1] == sorted(
+        s["offset_ms"] for s in steps if s["depth"] == 1
+    )
+    llm = by_kind["llm"][0]
+    assert llm["model"] and llm["input_tokens"] > 0 and llm["ttft_ms"] > 0
+    assert llm["prompt_version"] == "v7" and llm["finish_reason"] == "tool_calls"
+    roles = [m["role"] for m in llm["messages"]]
+    assert roles[0] == "system" and "user" in roles
+    calls = [c for m in llm["output"] for c in m.get("tool_calls", [])]
+    assert calls and calls[0]["name"] == "lookup_charge_v1" and "order_id" in calls[0]["arguments"]
+    retrieval = by_kind["retrieval"][0]["retrieval"]
+    assert retrieval["query"] and len(retrieval["documents"]) == 4
+    assert all(
+        d["id"].startswith("kb-") and d["score"] is not None and d["content"]
+        for d in retrieval["documents"]
+    )
+    tool = by_kind["tool"][0]
+    assert tool["status"] == "error" and tool["tool"]["name"] == "lookup_charge_v1"
+    assert (
+        tool["tool"]["arguments"]["order_id"].startswith("A-") and "503" in tool["tool"]["result"]
+    )
+    handoff = by_kind["handoff"][0]["handoff"]
+    assert (
+        handoff["target"] == "human"
+        and handoff["queue"].startswith("billing")
+        and "503" in handoff["reason"]
+    )
+    assert any(s["http"]["status_code"] == "503" for s in by_kind["http"])
+    final = by_kind["llm"][-1]
+    assert any(
+        m["role"] == "tool" and "503" in m["content"] for m in final["messages"]
+    )  # how the model read the error
+    assert "colleague" in final["output"][0]["content"]
+
+    ctx = data["context"]
+    assert any(
+        log["severity"] == "ERROR" and log["service_name"] == "payments-api" for log in ctx["logs"]
+    )
+    names = [e["name"] for e in ctx["session_events"]]
+    assert "chat.message_sent" in names and "user.feedback" in names
+    sent = [
+        e
+        for e in ctx["session_events"]
+        if e["name"] == "chat.message_sent" and e["trace_id"] == trace_id
+    ]
+    assert sent and sent[0]["when"] == "before"
+    assert any(m["name"] == "system.cpu.utilization" for m in ctx["metrics"])
+    assert any(ch["kind"] == "deployment" and "2.4.0" in ch["description"] for ch in ctx["changes"])
+
+    text = cli("replay", trace_id)
+    assert text.exit_code == 0, text.output
+    for needle in (
+        trace_id,
+        "support-chat@2.4.0",
+        "failed at",
+        "critical path",
+        "lookup_charge_v1",
+        "503",
+        "queue billing",
+        "kb-",
+        "system:",
+        "user session",
+        "changes in the preceding",
+    ):
+        assert needle in text.stdout, needle
+    md = cli("replay", trace_id, "-f", "markdown")
+    assert md.exit_code == 0
+    for needle in (
+        "# Trace",
+        "## Where it failed",
+        "## Steps",
+        "## Step details",
+        "## Context",
+        "lookup_charge_v1",
+    ):
+        assert needle in md.stdout, needle
+    lines = cli("replay", trace_id, "-f", "jsonl").stdout.splitlines()
+    assert len(lines) == len(steps) and all(json.loads(x)["trace_id"] == trace_id for x in lines)
+
+
+def test_other_incidents_are_visible_in_replay(demo: tuple[Path, dict[str, Any]]) -> None:
+    db, _ = demo
+    cli = Cli(db)
+    leaked = _one(
+        db,
+        "SELECT trace_id FROM ai_spans WHERE attributes['gen_ai.output.messages'] LIKE '%<thinking>%' ORDER BY start_time LIMIT 1",
+    )
+    assert "<thinking>" in cli("replay", leaked).stdout
+    looped = _one(
+        db,
+        "SELECT trace_id FROM ai_spans WHERE error_type = 'OutputParserException' GROUP BY 1 HAVING count(*) = 12 LIMIT 1",
+    )
+    data = cli.json("replay", looped)
+    assert sum(s["kind"] == "llm" for s in data["steps"]) == 13
+    assert all(
+        s["events"][0]["attributes"]["exception.type"] == "OutputParserException"
+        for s in data["steps"]
+        if s["error_type"]
+    )
+    assert data["steps"][1]["messages"][0]["role"] == "system"  # OpenInference messages read
+
+
+@pytest.mark.parametrize("name", sorted(RENDERINGS))
+def test_each_conventions_content_replays(cli: Cli, name: str) -> None:
+    from aiobs.demo.conventions import J
+
+    assert cli("ingest", str(REPO / "fixtures" / "conventions" / name)).exit_code == 0
+    data = cli.json("replay", J.trace_id[:8], "--no-context")
+    llms = [s for s in data["steps"] if s["kind"] == "llm"]
+    assert len(llms) == 2
+    first, final = llms
+    assert any(J.question in m["content"] for m in first["messages"] if m["role"] == "user"), first[
+        "messages"
+    ]
+    asked = [(c["name"], c["arguments"]) for m in first["output"] for c in m.get("tool_calls", [])]
+    if name != "langfuse.trace.json" or asked:
+        assert asked == [(t.name, t.arguments) for t in J.tools]
+    assert J.answer in " ".join(m["content"] for m in final["output"])
+    tools = [s["tool"] for s in data["steps"] if s["kind"] == "tool"]
+    assert [(t["name"], t["arguments"], t["result"]) for t in tools] == [
+        (t.name, t.arguments, t.result) for t in J.tools
+    ]
+    docs = [s for s in data["steps"] if s["kind"] == "retrieval"]
+    if name in ("otel-genai.otlp.json", "openinference.otlp.json", "langfuse.trace.json"):
+        assert [(d["id"], d["score"]) for d in docs[0]["retrieval"]["documents"]] == list(J.docs)
+    assert "Trace" in cli("replay", J.trace_id, "-f", "markdown").stdout
+
+
+HOSTILE = (
+    "\x1b]0;pwned\x07\x1b[2J\x1b[31mred[bold magenta]markup[/]\x9b31m\u202eevil\u202c\x00\x07 end"
+)
+
+
+def test_hostile_content_is_inert_in_every_format(cli: Cli, write_jsonl: WriteFn) -> None:
+    huge = "A" * 300_000
+    attrs = {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.request.model": HOSTILE,
+        "gen_ai.input.messages": json.dumps(
+            [{"role": "user", "parts": [{"type": "text", "content": HOSTILE}]}]
+        ),
+        "gen_ai.output.messages": json.dumps(
+            [{"role": "assistant", "parts": [{"type": "text", "content": huge}]}]
+        ),
+        "user.id": HOSTILE,
+    }
+    span = otlp_span(name=f"chat {HOSTILE}", attrs=attrs, status={"code": 2, "message": HOSTILE})
+    assert cli("ingest", str(write_jsonl("hostile.jsonl", traces_doc(span)))).exit_code == 0
+    for color in ("always", "never"):
+        for fmt in ("table", "markdown", "json", "jsonl"):
+            result = cli.runner.invoke(
+                __import__("aiobs.cli.main", fromlist=["app"]).app,
+                [
+                    "--db",
+                    str(cli.db),
+                    "--color",
+                    color,
+                    "replay",
+                    "0af7651916cd43dd8448eb211c80319c",
+                    "-f",
+                    fmt,
+                ],
+            )
+            assert result.exit_code == 0, result.output
+            out = result.stdout
+            # Rich's own styling may use ESC with --color always; the content's sequences may not.
+            for raw in ("\x1b]0;pwned", "\x1b[2J", "\x1b[31mred", "\x9b", "\u202e", "\x00", "\x07"):
+                assert raw not in out, (color, fmt, repr(raw))
+            if fmt in ("table", "markdown"):
+                assert "[bold magenta]markup[/]" in out  # markup shown, not obeyed
+                assert "\\x1b]0;pwned" in out
+                assert len(out) < 100_000  # the huge answer is truncated
+            else:
+                assert "\\u001b]0;pwned" in out or "\\u001b" in out
+    full = cli("replay", "0af7651916cd43dd8448eb211c80319c", "--full")
+    assert full.exit_code == 0 and full.stdout.count("A") >= 300_000  # --full: all of it
+
+
+def test_binary_ish_and_malformed_content_does_not_crash(cli: Cli, write_jsonl: WriteFn) -> None:
+    attrs = {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.input.messages": '[{"role": "user", "parts": [{"type": "blob", "mime_type": "image/png", "content": "iVBORw0K"}]}, 42, "x"]',
+        "gen_ai.output.messages": "{not json",
+        "gen_ai.retrieval.documents": "[1, {}, null]",
+    }
+    span = otlp_span(attrs=attrs)
+    tool = otlp_span(
+        span_id="b7ad6b7169203332",
+        parent="b7ad6b7169203331",
+        name="execute_tool x",
+        attrs={
+            "gen_ai.tool.name": "x",
+            "gen_ai.tool.call.arguments": "\x00\x01{",
+            "gen_ai.operation.name": "execute_tool",
+        },
+    )
+    assert cli("ingest", str(write_jsonl("odd.jsonl", traces_doc(span, tool)))).exit_code == 0
+    for fmt in ("table", "markdown", "json"):
+        result = cli("replay", "0af76519", "-f", fmt)
+        assert result.exit_code == 0, result.output
+    data = cli.json("replay", "0af76519")
+    llm = data["steps"][0]
+    assert llm["messages"][0]["content"] == "[blob image/png]"
+    assert llm["output"][0]["content"] == "{not json"
+
+
+def test_trace_id_prefixes(cli: Cli, write_jsonl: WriteFn) -> None:
+    a = otlp_span(trace_id="abc12300000000000000000000000001", span_id="0000000000000001")
+    b = otlp_span(trace_id="abc12400000000000000000000000002", span_id="0000000000000002")
+    assert cli("ingest", str(write_jsonl("ab.jsonl", traces_doc(a, b)))).exit_code == 0
+    assert cli.json("replay", "abc123")["trace"]["trace_id"] == "abc12300000000000000000000000001"
+    assert cli.json("replay", "ABC124")["trace"]["trace_id"] == "abc12400000000000000000000000002"
+    ambiguous = cli("replay", "abc12")
+    assert ambiguous.exit_code == 2
+    assert (
+        "ambiguous" in ambiguous.stderr and "abc12300000000000000000000000001" in ambiguous.stderr
+    )
+    assert "abc12400000000000000000000000002" in ambiguous.stderr
+    unknown = cli("replay", "ffff")
+    assert unknown.exit_code == 4 and "no trace id starts with ffff" in unknown.stderr
+    assert cli("replay", "f" * 32).exit_code == 4
+    assert cli("replay", "not-hex").exit_code == 2
+    assert cli("replay").exit_code == 2  # neither a trace nor --session
+    assert cli("replay", "abc123", "--session", "s").exit_code == 2
+    assert cli("replay", "--session", "nope").exit_code == 4
+
+
+def test_session_replay(demo: tuple[Path, dict[str, Any]]) -> None:
+    db, _ = demo
+    cli = Cli(db)
+    session = _one(
+        db, "SELECT session_id FROM ai_traces GROUP BY 1 HAVING count(*) >= 3 ORDER BY 1 LIMIT 1"
+    )
+    data = cli.json("replay", "--session", session)
+    assert (
+        data["session"]["session_id"] == session
+        and data["session"]["traces"] == len(data["traces"]) >= 3
+    )
+    starts = [t["trace"]["start_time"] for t in data["traces"]]
+    assert starts == sorted(starts)
+    assert {t["trace"]["session_id"] for t in data["traces"]} == {session}
+    text = cli("replay", "--session", session)
+    assert text.exit_code == 0
+    assert f"trace {len(starts)} of {len(starts)}" in text.stdout and session in text.stdout
+    md = cli("replay", "--session", session, "-f", "markdown").stdout
+    assert md.startswith(f"# Session `{session}`") and md.count("# Trace `") == len(starts)
+
+
+def test_step_mode_without_a_terminal_prints_everything(demo: tuple[Path, dict[str, Any]]) -> None:
+    db, summary = demo
+    trace_id = _incident_trace(db, summary)
+    stepped = Cli(db)("replay", trace_id, "--step")
+    assert stepped.exit_code == 0
+    plain = Cli(db)("replay", trace_id)
+    assert re.sub(r"\s+", " ", stepped.stdout) == re.sub(r"\s+", " ", plain.stdout)
