@@ -367,7 +367,7 @@ def _metrics(
                max(Value) FILTER (WHERE TimeUnix >= ?) AS peak
         FROM points GROUP BY ServiceName, MetricName, Attributes
         HAVING count(*) FILTER (WHERE TimeUnix >= ?) > 0
-        ORDER BY 1, 2
+        ORDER BY 1, 2, CAST(Attributes AS VARCHAR)
         """,
         [
             services,

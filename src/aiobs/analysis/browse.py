@@ -1,0 +1,193 @@
+"""``traces`` and ``sessions``: filtered, sorted lists over ``ai_traces``.
+
+One ``TraceFilter`` (time window, service, model, prompt version, status, minimum duration,
+session, user, ``--where``) renders to SQL over ``ai_traces t`` (and ``ai_spans s`` for span-level
+``--where`` fields); ``list_traces`` returns ``ai_traces``-shaped rows, ``list_sessions`` one row
+per session with its user signals.
+
+Must not import typer, rich or textual.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from aiobs.analysis.where import Where
+from aiobs.errors import UsageError
+from aiobs.semantic.prices import MODEL_KEY_PATTERN
+from aiobs.semantic.signals import session_signals_sql
+from aiobs.semantic.views import AI_TRACES_COLUMNS
+
+if TYPE_CHECKING:
+    from aiobs.store.connection import Store
+
+SESSION_COLUMNS = (
+    "session_id",
+    "user_id",
+    "start_time",
+    "end_time",
+    "duration_ms",
+    "traces",
+    "errors",
+    "services",
+    "models",
+    "input_tokens",
+    "output_tokens",
+    "cost_usd",
+    "thumbs_down",
+    "retries",
+    "rephrases",
+    "abandoned",
+    "resolved",
+    "csat",
+)
+
+
+@dataclass
+class TraceFilter:
+    since: datetime | None = None
+    until: datetime | None = None
+    services: list[str] = field(default_factory=list)
+    models: list[str] = field(default_factory=list)
+    prompt_versions: list[str] = field(default_factory=list)
+    status: str | None = None
+    min_duration_ms: float | None = None
+    session: str | None = None
+    user: str | None = None
+    where: Where | None = None
+
+    def sql(self) -> tuple[str, list[Any]]:
+        """A WHERE clause over ``ai_traces t`` and its parameters."""
+        conds: list[str] = []
+        params: list[Any] = []
+        if self.since is not None:
+            conds.append("t.start_time >= ?")
+            params.append(self.since)
+        if self.until is not None:
+            conds.append("t.start_time < ?")
+            params.append(self.until)
+        if self.services:
+            conds.append("t.service_name IN (SELECT unnest(?))")
+            params.append(self.services)
+        if self.models:
+            # A model matches by name or by its dated/prefixed variants: --model gpt-4.1 finds
+            # gpt-4.1-2025-04-14 (not gpt-4.1-mini).
+            def key(col: str) -> str:
+                return f"regexp_replace(lower(trim({col})), '{MODEL_KEY_PATTERN}', '', 'g')"
+
+            conds.append(
+                "EXISTS (SELECT 1 FROM unnest(t.models) u(m), unnest(?) w(x)"
+                f" WHERE u.m = w.x OR {key('u.m')} = {key('w.x')})"
+            )
+            params.append(self.models)
+        if self.prompt_versions:
+            conds.append("list_has_any(t.prompt_versions, ?)")
+            params.append(self.prompt_versions)
+        if self.status is not None:
+            if self.status not in ("ok", "error"):
+                raise UsageError(f"--status {self.status!r}: expected ok or error")
+            conds.append("t.status = ?")
+            params.append(self.status)
+        if self.min_duration_ms is not None:
+            conds.append("t.duration_ms >= ?")
+            params.append(self.min_duration_ms)
+        if self.session is not None:
+            conds.append("t.session_id = ?")
+            params.append(self.session)
+        if self.user is not None:
+            conds.append("t.user_id = ?")
+            params.append(self.user)
+        if self.where is not None:
+            if self.where.needs_spans:
+                conds.append(
+                    "EXISTS (SELECT 1 FROM ai_spans s WHERE s.trace_id = t.trace_id"
+                    f" AND ({self.where.sql}))"
+                )
+            else:
+                conds.append(f"({self.where.sql})")
+        return (" AND ".join(conds) or "TRUE"), params
+
+
+def _order_by(sort: str | None, columns: tuple[str, ...], default: str) -> str:
+    spec = sort or default
+    parts = []
+    for item in spec.split(","):
+        item = item.strip()
+        desc = item.startswith("-")
+        name = item.lstrip("-+")
+        if name not in columns:
+            raise UsageError(
+                f"--sort {sort!r}: {name} is not a column", hint="columns: " + ", ".join(columns)
+            )
+        parts.append(f'"{name}" {"DESC" if desc else "ASC"} NULLS LAST')
+    return ", ".join(parts)
+
+
+def _rows(
+    store: Store, sql: str, params: list[Any], where: Where | None = None
+) -> list[dict[str, Any]]:
+    import duckdb
+
+    try:
+        cur = store.con.execute(sql, params)
+    except (
+        duckdb.ParserException,
+        duckdb.BinderException,
+        duckdb.ConversionException,
+        duckdb.InvalidInputException,
+        duckdb.OutOfRangeException,
+    ) as exc:
+        # A checked --where can still compare a number with text; that is the user's to fix.
+        if where is None:
+            raise
+        first = str(exc).strip().splitlines()[0]
+        raise UsageError(f"--where {where.text!r} cannot be evaluated: {first}") from None
+    names = [d[0] for d in cur.description or ()]
+    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+
+def list_traces(
+    store: Store, filt: TraceFilter, *, sort: str | None = None, limit: int = 50
+) -> list[dict[str, Any]]:
+    where, params = filt.sql()
+    order = _order_by(sort, AI_TRACES_COLUMNS, "-start_time")
+    columns = ", ".join(f"t.{c}" for c in AI_TRACES_COLUMNS)
+    return _rows(
+        store,
+        f"SELECT {columns} FROM ai_traces t WHERE {where} ORDER BY {order}, trace_id LIMIT ?",
+        [*params, limit],
+        filt.where,
+    )
+
+
+def list_sessions(
+    store: Store, filt: TraceFilter, *, sort: str | None = None, limit: int = 50
+) -> list[dict[str, Any]]:
+    """Sessions having at least one trace that matches ``filt``; totals over all their traces."""
+    where, params = filt.sql()
+    order = _order_by(sort, SESSION_COLUMNS, "-start_time")
+    sql = f"""
+WITH picked AS (SELECT DISTINCT t.session_id FROM ai_traces t WHERE {where} AND t.session_id IS NOT NULL),
+per AS (
+  SELECT t.session_id,
+    arg_min(t.user_id, t.start_time) FILTER (WHERE t.user_id IS NOT NULL) AS user_id,
+    min(t.start_time) AS start_time, max(t.end_time) AS end_time,
+    (epoch_ns(max(t.end_time)) - epoch_ns(min(t.start_time))) / 1e6 AS duration_ms,
+    count(*) AS traces, count_if(t.status = 'error') AS errors,
+    list_sort(list_distinct(list(t.service_name))) AS services,
+    list_sort(list_distinct(flatten(list(t.models)))) AS models,
+    sum(t.input_tokens) AS input_tokens, sum(t.output_tokens) AS output_tokens,
+    sum(t.cost_usd) AS cost_usd
+  FROM ai_traces t JOIN picked USING (session_id) GROUP BY t.session_id),
+sig AS ({session_signals_sql()})
+SELECT per.session_id, per.user_id, per.start_time, per.end_time, per.duration_ms, per.traces,
+  per.errors, per.services, per.models, per.input_tokens, per.output_tokens, per.cost_usd,
+  coalesce(sig.thumbs_down, 0) AS thumbs_down, coalesce(sig.retry, 0) AS retries,
+  coalesce(sig.rephrase, 0) AS rephrases, coalesce(sig.abandoned, 0) > 0 AS abandoned,
+  coalesce(sig.resolved, 0) > 0 AS resolved, sig.csat_score AS csat
+FROM per LEFT JOIN sig USING (session_id)
+ORDER BY {order}, session_id LIMIT ?
+"""
+    return _rows(store, sql, [*params, limit], filt.where)
