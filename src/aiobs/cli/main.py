@@ -102,9 +102,17 @@ def root(
 
 
 def _register() -> None:
-    from aiobs.cli import browse_cmd, demo_cmd, ingest_cmd, query_cmd, replay_cmd, stats_cmd
+    from aiobs.cli import (
+        browse_cmd,
+        demo_cmd,
+        export_cmd,
+        ingest_cmd,
+        query_cmd,
+        replay_cmd,
+        stats_cmd,
+    )
 
-    for module in (demo_cmd, ingest_cmd, browse_cmd, replay_cmd, stats_cmd, query_cmd):
+    for module in (demo_cmd, ingest_cmd, browse_cmd, replay_cmd, export_cmd, stats_cmd, query_cmd):
         module.register(app)
 
 

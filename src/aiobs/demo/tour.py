@@ -85,15 +85,44 @@ def tour(con: Any, manifest: dict[str, Any]) -> list[TourStep]:
             TourStep(
                 "A failed journey, step by step",
                 "a customer's payment question: the tool call fails, the model apologises and hands "
-                "off to a human, the customer gives a thumbs-down",
+                "off to a human, the customer gives a thumbs-down — with the logs, user events, "
+                "metrics and deployment around it",
+                ("replay", failed[:12]),
+            )
+        )
+        steps.append(
+            TourStep(
+                "The same journey in a paragraph",
+                "a summary within a token budget, for a ticket or a coding agent",
+                ("describe", failed[:12], "--max-tokens", "400"),
+            )
+        )
+    deprecated = incidents.get("deprecated-tool-503")
+    if deprecated is not None:
+        steps.append(
+            TourStep(
+                "Every journey that hit the deprecated tool",
+                "traces whose steps include lookup_charge_v1, slowest first",
                 (
-                    "query",
-                    "select name, step_kind, status, round(duration_ms) as ms, tool_name, "
-                    "error_message from ai_spans "
-                    f"where trace_id = '{failed}' order by start_time",
+                    "traces",
+                    "--since",
+                    f"{deprecated['start']}..{deprecated['end']}",
+                    "--where",
+                    "tool_name = 'lookup_charge_v1'",
+                    "--sort",
+                    "-duration_ms",
+                    "-n",
+                    "10",
                 ),
             )
         )
+    steps.append(
+        TourStep(
+            "Unhappy conversations",
+            "sessions with the most thumbs-down, with retries, abandonment and CSAT",
+            ("sessions", "--status", "error", "--sort", "-thumbs_down", "-n", "10"),
+        )
+    )
     steps.append(
         TourStep(
             "Prompt versions compared",

@@ -1,0 +1,160 @@
+"""``aiobs describe`` and ``aiobs export``: a trace for a ticket; a selection for elsewhere.
+
+Must not import duckdb, polars, pyarrow or sqlglot at module level.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from aiobs.cli import browse_cmd as b
+from aiobs.cli.context import settings
+from aiobs.errors import UsageError
+
+
+class ExportFormat(StrEnum):
+    otlp_json = "otlp-json"
+    parquet = "parquet"
+    markdown = "markdown"
+
+
+def register(app: typer.Typer) -> None:
+    app.command("describe", help=describe.__doc__)(describe)
+    app.command("export", help=export.__doc__)(export)
+
+
+def describe(
+    ctx: typer.Context,
+    trace: Annotated[str, typer.Argument(help="Trace id or a unique prefix.", show_default=False)],
+    max_tokens: Annotated[
+        int,
+        typer.Option(
+            "--max-tokens", min=50, help="Budget for the summary (≈ 4 characters a token)."
+        ),
+    ] = 800,
+) -> None:
+    """A compact plain-text summary of one trace, for a ticket or a coding agent."""
+    from aiobs.analysis.describe import describe as summarise
+    from aiobs.analysis.replay import load_trace, resolve_trace_id
+    from aiobs.cli.safe import inert
+
+    s = settings(ctx)
+    with s.open_store() as store:
+        data = load_trace(store, resolve_trace_id(store.con, trace))
+    s.out.file.write(inert(summarise(data, max_tokens), keep_newlines=True))
+
+
+def export(
+    ctx: typer.Context,
+    to: Annotated[
+        ExportFormat,
+        typer.Option("--to", help="otlp-json (JSON Lines), parquet (a directory), markdown."),
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", help="File (otlp-json, markdown) or directory (parquet).")
+    ],
+    since: b.Since = None,
+    until: b.Until = None,
+    service: b.Service = None,
+    model: b.Model = None,
+    prompt_version: b.PromptVersion = None,
+    status: b.Status = None,
+    min_duration: b.MinDuration = None,
+    session: b.Session = None,
+    user: b.User = None,
+    where: b.Where = None,
+    limit: Annotated[
+        int | None, typer.Option("--limit", "-n", min=1, help="At most this many traces (newest).")
+    ] = None,
+) -> None:
+    """Export the selected traces (default: all) as OTLP JSON Lines, Parquet tables, or a Markdown report."""
+    from aiobs.analysis.export import export_otlp, export_parquet, select_traces
+
+    s = settings(ctx)
+    filt = b._filter(
+        since, until, service, model, prompt_version, status, min_duration, session, user, where
+    )
+    if to != ExportFormat.parquet and out.is_dir():
+        raise UsageError(f"--out {out} is a directory; --to {to.value} writes a file")
+    everything = not any(
+        (
+            since,
+            until,
+            service,
+            model,
+            prompt_version,
+            status,
+            min_duration,
+            session,
+            user,
+            where,
+            limit,
+        )
+    )
+    with s.open_store() as store:
+        selected = select_traces(store, filt, limit)
+        if to == ExportFormat.otlp_json:
+            counts = export_otlp(store, out)
+            note = f"{selected} traces → {out} ({counts['span_lines']} span lines, {counts['log_lines']} log lines)"
+        elif to == ExportFormat.parquet:
+            tables = export_parquet(store, out, everything=everything)
+            note = (
+                f"{selected} traces → {out}/ ("
+                + ", ".join(f"{k} {v}" for k, v in tables.items() if v)
+                + ")"
+            )
+        else:
+            out.write_text(_report(store, selected), encoding="utf-8")
+            note = f"{selected} traces → {out}"
+    if not s.quiet:
+        s.err.print(f"exported {note}", highlight=False, markup=False)
+
+
+REPORT_DETAILED = 3
+
+
+def _report(store: object, selected: int) -> str:
+    """A Markdown incident report: what was selected, the traces, and the first failed ones whole."""
+    from aiobs.analysis.replay import load_trace
+    from aiobs.cli.render import markdown_table
+    from aiobs.cli.replay_view import markdown
+
+    con = store.con  # type: ignore[attr-defined]
+    cur = con.execute(
+        "SELECT t.* FROM ai_traces t JOIN aiobs_export_ids USING (trace_id) ORDER BY t.start_time"
+    )
+    names = [d[0] for d in cur.description]
+    rows = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+    errors = [r for r in rows if r["status"] == "error"]
+    lines = [
+        "# Incident report",
+        "",
+        f"{selected} traces from {rows[0]['start_time']:%Y-%m-%d %H:%M}Z to {rows[-1]['start_time']:%Y-%m-%d %H:%M}Z"
+        f" — {len(errors)} failed."
+        if rows
+        else "No traces selected.",
+        "",
+    ]
+    if rows:
+        lines.append(
+            markdown_table(
+                [
+                    "trace_id",
+                    "start_time",
+                    "duration_ms",
+                    "service_name",
+                    "status",
+                    "models",
+                    "user_id",
+                ],
+                rows[:200],
+                title="Traces" + (" (first 200)" if len(rows) > 200 else ""),
+            )
+        )
+    for r in (errors or rows)[:REPORT_DETAILED]:
+        lines.append(markdown(load_trace(store, r["trace_id"]), full=False))  # type: ignore[arg-type]
+    return "\n".join(lines) + "\n"
