@@ -1456,6 +1456,7 @@ def test_migrations_from_an_older_store(cli: Cli, db: Path, write_jsonl: WriteFn
     con.execute("DROP SEQUENCE aiobs_ingest_seq")
     con.execute("DROP TABLE aiobs_span_keys")
     con.execute("DROP TABLE aiobs_meta")
+    con.execute("DROP TABLE aiobs_spans")
     con.close()
     assert rows(db, "SELECT max(version) FROM aiobs_schema_migrations") == [(1,)]
     reader = cli("query", "select count(*) as n from otel_traces", "-f", "json")

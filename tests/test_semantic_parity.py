@@ -103,3 +103,42 @@ def test_sql_and_python_agree(con: duckdb.DuckDBPyConnection, attrs: dict[str, s
     for field in FIELDS:
         py = evaluate(field.expr, span, field.type)
         assert _same(sql[field.name], py), (field.name, attrs, sql[field.name], py)
+
+
+def test_materialised_fields_equal_the_computed_ones(cli: Any, tmp_path: Any) -> None:
+    """ai_spans reads the canonical fields from aiobs_spans (filled at ingest); they must be
+    exactly what the definitions compute from the attributes, for every convention we ship."""
+    from aiobs.semantic.views import ai_spans_sql
+    from aiobs.store.connection import open_store
+    from conftest import REPO
+
+    for path in sorted((REPO / "fixtures" / "conventions").iterdir()):
+        assert cli("ingest", str(path)).exit_code == 0
+    assert cli("ingest", str(REPO / "fixtures" / "demo")).exit_code == 0
+    with open_store(cli.db) as store:
+        con = store.con
+        materialised = con.execute(f"SELECT * FROM ({ai_spans_sql(True)}) ORDER BY 1, 2").fetchall()
+        computed = con.execute(f"SELECT * FROM ({ai_spans_sql(False)}) ORDER BY 1, 2").fetchall()
+        assert len(materialised) > 3000
+        assert materialised == computed
+
+
+def test_changed_definitions_are_rematerialised_on_open(cli: Any) -> None:
+    """A store materialised under other field definitions (another aiobs) is recomputed."""
+    import duckdb
+
+    from conftest import REPO
+
+    assert (
+        cli("ingest", str(REPO / "fixtures" / "conventions" / "otel-genai.otlp.json")).exit_code
+        == 0
+    )
+    con = duckdb.connect(str(cli.db))
+    con.execute("UPDATE aiobs_spans SET model = 'stale'")
+    con.execute("UPDATE aiobs_meta SET value = 'older-aiobs' WHERE key = 'semantic.fingerprint'")
+    con.close()
+    rows = cli.query("select distinct model from ai_spans where step_kind = 'llm'")
+    assert rows == [{"model": "gpt-4.1-2025-04-14"}]
+    con = duckdb.connect(str(cli.db), read_only=True)
+    assert con.execute("SELECT count(*) FROM aiobs_spans WHERE model = 'stale'").fetchone() == (0,)
+    con.close()

@@ -287,6 +287,10 @@ class _FileWriter:
         self.result = result
         self.ingest_id = ingest_id
         self.parent_of: dict[tuple[str, str], str] = {}
+        # Where this file's spans will start in otel_traces (append-only): the canonical columns
+        # are materialised for rows from here on when the file is done.
+        row = con.execute("SELECT count(*) FROM otel_traces").fetchone()
+        self.span_rows_before = int(row[0]) if row else 0
 
     def feed(self, decoder: Decoder, doc: Any, line: int | None, offset: int | None) -> int:
         """Decode one document; write a batch once enough rows are waiting. Returns records."""
@@ -486,18 +490,21 @@ def _next_ingest_id(con: duckdb.DuckDBPyConnection) -> int:
 
 def _record_ingest(
     con: duckdb.DuckDBPyConnection,
-    ingest_id: int,
+    writer: _FileWriter,
     inp: Input,
     result: FileResult,
     sha256: str,
     started_at: datetime,
 ) -> None:
     from aiobs import __version__
+    from aiobs.semantic.views import materialise
 
+    if result.spans:
+        materialise(con, from_row=writer.span_rows_before)
     con.execute(
         "INSERT INTO aiobs_ingests VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
-            ingest_id,
+            writer.ingest_id,
             inp.name if inp.path is None else str(Path(inp.name).resolve()),
             result.size_bytes,
             sha256,
@@ -582,7 +589,7 @@ def _ingest_fast(store: Store, inp: Input, progress: ProgressFn | None) -> FileR
         writer.reject(inp.name, unreadable)
         hasher.join()
         result.seconds = time.perf_counter() - started
-        _record_ingest(con, writer.ingest_id, inp, result, digest.hexdigest(), started_at)
+        _record_ingest(con, writer, inp, result, digest.hexdigest(), started_at)
         con.execute("COMMIT")
     except fastpath.Unsupported:
         con.execute("ROLLBACK")
@@ -655,7 +662,7 @@ def ingest_file(
         result.size_bytes = size if size is not None else reader.bytes_read
         result.seconds = time.perf_counter() - started
         result.format = "otlp"
-        _record_ingest(con, writer.ingest_id, inp, result, reader.sha256.hexdigest(), started_at)
+        _record_ingest(con, writer, inp, result, reader.sha256.hexdigest(), started_at)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")

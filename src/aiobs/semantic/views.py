@@ -15,6 +15,8 @@ from aiobs.semantic.fields import FIELDS_BY_NAME, to_sql
 from aiobs.semantic.prices import MODEL_KEY_PATTERN, Price, load_prices
 
 if TYPE_CHECKING:
+    import duckdb
+
     from aiobs.store.connection import Store
 
 # Public columns of ai_spans, in order (the `--where` language and docs use this list).
@@ -83,39 +85,65 @@ def _f(name: str) -> str:
     return f"{to_sql(field.expr, field.type)} AS {name}"
 
 
-def ai_spans_sql() -> str:
+# Canonical fields computed from the attributes. They are materialised at ingest into
+# ``aiobs_spans`` (one row per span, keyed like otel_traces): computing them from the attribute maps
+# costs ~3 µs a span per read (3.3 s for `stats` on 1M spans), reading them back ~0.1 µs.
+CANONICAL = (
+    "service_version",
+    "environment",
+    "step_kind",
+    "error_type",
+    "error_message",
+    "provider",
+    "model",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "reasoning_tokens",
+    "recorded_cost_usd",
+    "ttft_ms_raw",
+    "prompt_name",
+    "prompt_version",
+    "agent_name",
+    "tool_name",
+    "session_id",
+    "user_id",
+    "finish_reason",
+)
+
+
+def canonical_select() -> str:
+    """``TraceId, SpanId, <canonical fields>`` over an ``otel_traces`` row."""
+    return '"TraceId", "SpanId", ' + ", ".join(_f(n) for n in CANONICAL)
+
+
+def canonical_ddl() -> str:
+    cols = ", ".join(f"{n} {FIELDS_BY_NAME[n].type}" for n in CANONICAL)
+    return f'CREATE TABLE IF NOT EXISTS aiobs_spans ("TraceId" VARCHAR, "SpanId" VARCHAR, {cols})'
+
+
+def fingerprint() -> str:
+    """Identifies the canonical field definitions: a store materialised under other definitions
+    (an older or newer aiobs) is re-materialised, or read through the computed view."""
+    import hashlib
+
+    return hashlib.sha256(canonical_select().encode()).hexdigest()[:16]
+
+
+def ai_spans_sql(materialised: bool = False) -> str:
     errors = ", ".join(f"'{s}'" for s in ERROR_STATUS)
-    canon = ",\n    ".join(
-        _f(n)
-        for n in (
-            "service_version",
-            "environment",
-            "step_kind",
-            "error_type",
-            "error_message",
-            "provider",
-            "model",
-            "input_tokens",
-            "output_tokens",
-            "cache_read_tokens",
-            "reasoning_tokens",
-            "recorded_cost_usd",
-            "ttft_ms_raw",
-            "prompt_name",
-            "prompt_version",
-            "agent_name",
-            "tool_name",
-            "session_id",
-            "user_id",
-            "finish_reason",
-        )
-    )
+    if materialised:
+        canon = ",\n    ".join(f"a.{n}" for n in CANONICAL)
+        source = 'otel_traces o JOIN aiobs_spans a ON a."TraceId" = o."TraceId" AND a."SpanId" = o."SpanId"'
+    else:
+        canon = ",\n    ".join(_f(n) for n in CANONICAL)
+        source = "otel_traces o"
     pattern = MODEL_KEY_PATTERN.replace("'", "''")
     return f"""
 WITH base AS (
   SELECT
-    "TraceId" AS trace_id,
-    "SpanId" AS span_id,
+    o."TraceId" AS trace_id,
+    o."SpanId" AS span_id,
     nullif("ParentSpanId", '') AS parent_span_id,
     "ServiceName" AS service_name,
     "SpanName" AS name,
@@ -128,7 +156,7 @@ WITH base AS (
     {canon},
     "SpanAttributes" AS attributes,
     "ResourceAttributes" AS resource_attributes
-  FROM otel_traces
+  FROM {source}
 )
 SELECT
   b.trace_id, b.span_id, b.parent_span_id, b.service_name, b.service_version, b.environment,
@@ -209,5 +237,37 @@ def install_views(store: Store, prices: dict[str, Price] | None = None) -> None:
             "INSERT INTO aiobs_prices VALUES (?, ?, ?, ?)",
             [[k, p.input, p.output, p.cached_input] for k, p in prices.items()],
         )
-    con.execute(f"CREATE OR REPLACE TEMP VIEW ai_spans AS {ai_spans_sql()}")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW ai_spans AS {ai_spans_sql(is_materialised(store))}")
     con.execute(f"CREATE OR REPLACE TEMP VIEW ai_traces AS {ai_traces_sql()}")
+
+
+def is_materialised(store: Store) -> bool:
+    """True when ``aiobs_spans`` holds every span under the current field definitions."""
+    con = store.con
+    try:
+        row = con.execute(
+            "SELECT (SELECT value FROM aiobs_meta WHERE key = 'semantic.fingerprint'),"
+            " (SELECT count(*) FROM aiobs_spans), (SELECT count(*) FROM otel_traces)"
+        ).fetchone()
+    except Exception:  # a store from before migration 5 (read-only, not yet migrated)
+        return False
+    return row is not None and row[0] == fingerprint() and row[1] == row[2]
+
+
+def materialise(con: duckdb.DuckDBPyConnection, *, from_row: int | None = None) -> None:
+    """Compute the canonical columns into ``aiobs_spans``: for otel_traces rows from ``from_row``
+    on (rows appended by the ingest in progress), or for every row (``None``: rebuild)."""
+    if from_row is None:
+        con.execute("DELETE FROM aiobs_spans")
+        con.execute(f"INSERT INTO aiobs_spans SELECT {canonical_select()} FROM otel_traces")
+        con.execute(
+            "INSERT OR REPLACE INTO aiobs_meta VALUES ('semantic.fingerprint', ?, now()::TIMESTAMP)",
+            [fingerprint()],
+        )
+    else:
+        # otel_traces is append-only (ingest never deletes), so the rows this file added are the
+        # ones at rowid >= the count before it started.
+        con.execute(
+            f"INSERT INTO aiobs_spans SELECT {canonical_select()} FROM otel_traces WHERE rowid >= ?",
+            [from_row],
+        )

@@ -105,7 +105,40 @@ def open_store(path: Path, *, read_only: bool = True, create: bool = False) -> S
             migrations.migrate(con)
         version = migrations.LATEST
     store = Store(path=path, con=con, read_only=read_only, schema_version=version)
-    from aiobs.semantic.views import install_views
+    from aiobs.semantic.views import install_views, is_materialised
+
+    if version and not is_materialised(store):
+        # Written under other canonical field definitions (another aiobs version): recompute them,
+        # as a brief writer like a migration. If another process holds the write lock, read through
+        # the computed view instead (correct, slower).
+        if not read_only:
+            _rematerialise(con)
+        else:
+            con.close()  # one process cannot hold the file both read-only and read-write
+            upgrader: duckdb.DuckDBPyConnection | None
+            try:
+                upgrader = _connect(path, read_only=False)
+            except StoreUnavailableError:
+                upgrader = None
+            if upgrader is not None:
+                try:
+                    _rematerialise(upgrader)
+                finally:
+                    upgrader.close()
+            con = _connect(path, read_only=True)
+            store = Store(path=path, con=con, read_only=read_only, schema_version=version)
 
     install_views(store)
     return store
+
+
+def _rematerialise(con: duckdb.DuckDBPyConnection) -> None:
+    from aiobs.semantic.views import materialise
+
+    con.execute("BEGIN TRANSACTION")
+    try:
+        materialise(con)
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise

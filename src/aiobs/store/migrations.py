@@ -46,11 +46,21 @@ def _m004_meta(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def _m005_canonical_spans(con: duckdb.DuckDBPyConnection) -> None:
+    # The canonical AI fields of every span, materialised (semantic/views.py); backfilled here,
+    # kept current by ingest, rebuilt when the field definitions change.
+    from aiobs.semantic.views import canonical_ddl, materialise
+
+    con.execute(canonical_ddl())
+    materialise(con)
+
+
 MIGRATIONS: list[Migration] = [
     ("exporter tables", _m001_exporter_tables),
     ("bookkeeping tables", _m002_bookkeeping),
     ("span keys", _m003_span_keys),
     ("store metadata", _m004_meta),
+    ("canonical span fields", _m005_canonical_spans),
 ]
 
 LATEST = len(MIGRATIONS)
