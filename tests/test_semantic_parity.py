@@ -121,6 +121,19 @@ def test_materialised_fields_equal_the_computed_ones(cli: Any, tmp_path: Any) ->
         computed = con.execute(f"SELECT * FROM ({ai_spans_sql(False)}) ORDER BY 1, 2").fetchall()
         assert len(materialised) > 3000
         assert materialised == computed
+        # Traces: every column equal; cost equal up to float summation order.
+        from aiobs.semantic.views import AI_TRACES_COLUMNS, ai_traces_sql
+
+        cost = AI_TRACES_COLUMNS.index("cost_usd")
+        traces_m = con.execute(f"SELECT * FROM ({ai_traces_sql(True)}) ORDER BY 1").fetchall()
+        con.execute(f"CREATE OR REPLACE TEMP VIEW ai_spans AS {ai_spans_sql(False)}")
+        traces_c = con.execute(f"SELECT * FROM ({ai_traces_sql(False)}) ORDER BY 1").fetchall()
+        assert len(traces_m) == len(traces_c) > 300
+        for m, c in zip(traces_m, traces_c, strict=True):
+            assert m[:cost] + m[cost + 1 :] == c[:cost] + c[cost + 1 :]
+            assert (m[cost] is None) == (c[cost] is None), (m, c)
+            if m[cost] is not None:
+                assert math.isclose(m[cost], c[cost], rel_tol=1e-9, abs_tol=1e-12)
 
 
 def test_changed_definitions_are_rematerialised_on_open(cli: Any) -> None:

@@ -127,10 +127,13 @@ def fingerprint() -> str:
     (an older or newer aiobs) is re-materialised, or read through the computed view."""
     import hashlib
 
-    return hashlib.sha256(canonical_select().encode()).hexdigest()[:16]
+    definitions = canonical_select() + _TRACE_AGGREGATES + span_base_sql(True)
+    return hashlib.sha256(definitions.encode()).hexdigest()[:16]
 
 
-def ai_spans_sql(materialised: bool = False) -> str:
+def span_base_sql(materialised: bool, where: str = "") -> str:
+    """Spans with their canonical fields (no prices): from aiobs_spans when ``materialised``,
+    else computed from the attributes."""
     errors = ", ".join(f"'{s}'" for s in ERROR_STATUS)
     if materialised:
         canon = ",\n    ".join(f"a.{n}" for n in CANONICAL)
@@ -138,9 +141,7 @@ def ai_spans_sql(materialised: bool = False) -> str:
     else:
         canon = ",\n    ".join(_f(n) for n in CANONICAL)
         source = "otel_traces o"
-    pattern = MODEL_KEY_PATTERN.replace("'", "''")
     return f"""
-WITH base AS (
   SELECT
     o."TraceId" AS trace_id,
     o."SpanId" AS span_id,
@@ -157,6 +158,13 @@ WITH base AS (
     "SpanAttributes" AS attributes,
     "ResourceAttributes" AS resource_attributes
   FROM {source}
+  {where}"""
+
+
+def ai_spans_sql(materialised: bool = False) -> str:
+    pattern = MODEL_KEY_PATTERN.replace("'", "''")
+    return f"""
+WITH base AS ({span_base_sql(materialised)}
 )
 SELECT
   b.trace_id, b.span_id, b.parent_span_id, b.service_name, b.service_version, b.environment,
@@ -190,17 +198,16 @@ LEFT JOIN aiobs_prices p
 _MODEL_CALL = "step_kind IN ('llm', 'embedding', 'rerank')"
 
 
-def ai_traces_sql() -> str:
-    root_first = "(parent_span_id IS NOT NULL, start_time)"
-    return f"""
-SELECT
+_ROOT_FIRST = "(parent_span_id IS NOT NULL, start_time)"
+# Every ai_traces column but cost_usd (which depends on the price table, so is priced at read).
+_TRACE_AGGREGATES = f"""
   trace_id,
   min(start_time) AS start_time,
   max(end_time) AS end_time,
   (epoch_ns(max(end_time)) - epoch_ns(min(start_time))) / 1e6 AS duration_ms,
-  arg_min(service_name, {root_first}) AS service_name,
-  arg_min(service_version, {root_first}) AS service_version,
-  arg_min(name, {root_first}) AS root_name,
+  arg_min(service_name, {_ROOT_FIRST}) AS service_name,
+  arg_min(service_version, {_ROOT_FIRST}) AS service_version,
+  arg_min(name, {_ROOT_FIRST}) AS root_name,
   CASE WHEN bool_or(status = 'error') THEN 'error' ELSE 'ok' END AS status,
   count_if(status = 'error') AS error_count,
   count(*) AS span_count,
@@ -208,17 +215,91 @@ SELECT
   count_if(step_kind = 'tool') AS tool_calls,
   sum(input_tokens) FILTER (WHERE {_MODEL_CALL}) AS input_tokens,
   sum(output_tokens) FILTER (WHERE {_MODEL_CALL}) AS output_tokens,
-  sum(cost_usd) FILTER (WHERE {_MODEL_CALL}) AS cost_usd,
   coalesce(list_sort(list_distinct(list(model) FILTER (WHERE step_kind = 'llm' AND model IS NOT NULL))), [])
     AS models,
   coalesce(
     list_sort(list_distinct(list(prompt_version) FILTER (WHERE prompt_version IS NOT NULL))), []
   ) AS prompt_versions,
   arg_min(session_id, start_time) FILTER (WHERE session_id IS NOT NULL) AS session_id,
-  arg_min(user_id, start_time) FILTER (WHERE user_id IS NOT NULL) AS user_id
-FROM ai_spans
-GROUP BY trace_id
+  arg_min(user_id, start_time) FILTER (WHERE user_id IS NOT NULL) AS user_id"""
+_TRACE_COLUMNS_NO_COST = tuple(c for c in AI_TRACES_COLUMNS if c != "cost_usd")
+
+
+def ai_traces_sql(materialised: bool = False) -> str:
+    cols = ", ".join("c.cost_usd" if c == "cost_usd" else f"t.{c}" for c in AI_TRACES_COLUMNS)
+    if not materialised:
+        return f"""
+SELECT {cols}
+FROM (SELECT {_TRACE_AGGREGATES} FROM ai_spans GROUP BY trace_id) t
+LEFT JOIN (SELECT trace_id, sum(cost_usd) FILTER (WHERE {_MODEL_CALL}) AS cost_usd
+           FROM ai_spans GROUP BY trace_id) c USING (trace_id)
 """
+    pattern = MODEL_KEY_PATTERN.replace("'", "''")
+    # aiobs_trace_usage holds, per trace and model, the recorded cost and the token sums of the
+    # model calls without one; pricing them here keeps costs current with the user's price table.
+    return f"""
+WITH priced AS (
+  SELECT u.trace_id,
+    CASE WHEN u.recorded IS NULL AND u.priced_calls = 0 THEN NULL ELSE
+      coalesce(u.recorded, 0) + coalesce(
+        (u.uncached_in * coalesce(pe.input, p.input)
+         + u.cached_in * coalesce(pe.cached_input, pe.input, p.cached_input, p.input)
+         + u.output * coalesce(pe.output, p.output)) / 1e6, 0) END AS cost,
+    u.priced_calls > 0 AND coalesce(pe.input, p.input, pe.output, p.output) IS NULL AS unpriced
+  FROM aiobs_trace_usage u
+  LEFT JOIN aiobs_prices pe ON pe.model_key = lower(trim(u.model))
+  LEFT JOIN aiobs_prices p ON p.model_key = regexp_replace(lower(trim(u.model)), '{pattern}', '', 'g')
+),
+c AS (
+  SELECT trace_id,
+    CASE WHEN bool_and(cost IS NULL OR (unpriced AND cost = 0)) THEN NULL ELSE sum(cost) END AS cost_usd
+  FROM priced GROUP BY trace_id
+)
+SELECT {cols} FROM aiobs_traces t LEFT JOIN c USING (trace_id)
+"""
+
+
+TRACE_TABLES_DDL = (
+    "CREATE TABLE IF NOT EXISTS aiobs_traces ("
+    " trace_id VARCHAR, start_time TIMESTAMP_NS, end_time TIMESTAMP_NS, duration_ms DOUBLE,"
+    " service_name VARCHAR, service_version VARCHAR, root_name VARCHAR, status VARCHAR,"
+    " error_count BIGINT, span_count BIGINT, llm_calls BIGINT, tool_calls BIGINT,"
+    " input_tokens HUGEINT, output_tokens HUGEINT, models VARCHAR[], prompt_versions VARCHAR[],"
+    " session_id VARCHAR, user_id VARCHAR)",
+    "CREATE TABLE IF NOT EXISTS aiobs_trace_usage (trace_id VARCHAR, model VARCHAR,"
+    " recorded DOUBLE, uncached_in HUGEINT, cached_in HUGEINT, output HUGEINT, priced_calls BIGINT)",
+)
+
+
+def _materialise_traces(con: duckdb.DuckDBPyConnection, *, only_touched: bool) -> None:
+    """(Re)compute aiobs_traces and aiobs_trace_usage: for every trace, or ``only_touched``, the
+    traces listed in the temp table ``aiobs_touched``."""
+    touched = "trace_id IN (SELECT id FROM aiobs_touched)" if only_touched else "TRUE"
+    con.execute(f"DELETE FROM aiobs_traces WHERE {touched}")
+    con.execute(f"DELETE FROM aiobs_trace_usage WHERE {touched}")
+    base = span_base_sql(
+        True, 'WHERE o."TraceId" IN (SELECT id FROM aiobs_touched)' if only_touched else ""
+    )
+    names = ", ".join(_TRACE_COLUMNS_NO_COST)
+    con.execute(
+        f"INSERT INTO aiobs_traces ({names}) SELECT {_TRACE_AGGREGATES} FROM ({base}) GROUP BY trace_id"
+    )
+    con.execute(
+        f"""
+INSERT INTO aiobs_trace_usage
+SELECT trace_id, model,
+  sum(recorded_cost_usd),
+  sum(greatest(coalesce(input_tokens, 0) - coalesce(cache_read_tokens, 0), 0))
+    FILTER (WHERE recorded_cost_usd IS NULL),
+  sum(least(coalesce(cache_read_tokens, 0), coalesce(input_tokens, 0)))
+    FILTER (WHERE recorded_cost_usd IS NULL),
+  sum(coalesce(output_tokens, 0)) FILTER (WHERE recorded_cost_usd IS NULL),
+  count(*) FILTER (WHERE recorded_cost_usd IS NULL
+                   AND (input_tokens IS NOT NULL OR output_tokens IS NOT NULL))
+FROM ({base}) WHERE {_MODEL_CALL}
+GROUP BY trace_id, model
+"""
+    )
 
 
 def install_views(store: Store, prices: dict[str, Price] | None = None) -> None:
@@ -237,8 +318,9 @@ def install_views(store: Store, prices: dict[str, Price] | None = None) -> None:
             "INSERT INTO aiobs_prices VALUES (?, ?, ?, ?)",
             [[k, p.input, p.output, p.cached_input] for k, p in prices.items()],
         )
-    con.execute(f"CREATE OR REPLACE TEMP VIEW ai_spans AS {ai_spans_sql(is_materialised(store))}")
-    con.execute(f"CREATE OR REPLACE TEMP VIEW ai_traces AS {ai_traces_sql()}")
+    materialised = is_materialised(store)
+    con.execute(f"CREATE OR REPLACE TEMP VIEW ai_spans AS {ai_spans_sql(materialised)}")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW ai_traces AS {ai_traces_sql(materialised)}")
 
 
 def is_materialised(store: Store) -> bool:
@@ -257,17 +339,25 @@ def is_materialised(store: Store) -> bool:
 def materialise(con: duckdb.DuckDBPyConnection, *, from_row: int | None = None) -> None:
     """Compute the canonical columns into ``aiobs_spans``: for otel_traces rows from ``from_row``
     on (rows appended by the ingest in progress), or for every row (``None``: rebuild)."""
+    for ddl in TRACE_TABLES_DDL:
+        con.execute(ddl)
     if from_row is None:
         con.execute("DELETE FROM aiobs_spans")
         con.execute(f"INSERT INTO aiobs_spans SELECT {canonical_select()} FROM otel_traces")
+        _materialise_traces(con, only_touched=False)
         con.execute(
             "INSERT OR REPLACE INTO aiobs_meta VALUES ('semantic.fingerprint', ?, now()::TIMESTAMP)",
             [fingerprint()],
         )
     else:
         # otel_traces is append-only (ingest never deletes), so the rows this file added are the
-        # ones at rowid >= the count before it started.
+        # ones at rowid >= the count before it started; the traces they belong to are recomputed.
         con.execute(
             f"INSERT INTO aiobs_spans SELECT {canonical_select()} FROM otel_traces WHERE rowid >= ?",
             [from_row],
         )
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE aiobs_touched AS"
+            f' SELECT DISTINCT "TraceId" AS id FROM otel_traces WHERE rowid >= {int(from_row)}'
+        )
+        _materialise_traces(con, only_touched=True)
