@@ -404,12 +404,12 @@ def _changes(
         [start - CHANGES_WINDOW, start],
     )
     if services:
+        # Per trace root (one row a trace, not a span): cheap even on a large store.
         first_seen = _rows(
             con,
-            "SELECT min(Timestamp) AS time, ServiceName AS service_name,"
-            " ResourceAttributes['service.version'] AS version FROM otel_traces"
-            " WHERE ServiceName IN (SELECT unnest(?)) GROUP BY 2, 3"
-            " HAVING min(Timestamp) BETWEEN ? AND ?",
+            "SELECT min(start_time) AS time, service_name, service_version AS version"
+            " FROM ai_traces WHERE service_name IN (SELECT unnest(?)) GROUP BY 2, 3"
+            " HAVING min(start_time) BETWEEN ? AND ?",
             [services, start - CHANGES_WINDOW, start],
         )
         known = {(e["service_name"], e["version"]) for e in events}
