@@ -109,10 +109,20 @@ def _register() -> None:
         ingest_cmd,
         query_cmd,
         replay_cmd,
+        segment_cmd,
         stats_cmd,
     )
 
-    for module in (demo_cmd, ingest_cmd, browse_cmd, replay_cmd, export_cmd, stats_cmd, query_cmd):
+    for module in (
+        demo_cmd,
+        ingest_cmd,
+        browse_cmd,
+        replay_cmd,
+        export_cmd,
+        segment_cmd,
+        stats_cmd,
+        query_cmd,
+    ):
         module.register(app)
 
 

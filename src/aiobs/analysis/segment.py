@@ -1,0 +1,237 @@
+"""``segment``: the journey metrics per group of one or more fields, computed in the store.
+
+One row per trace (``trace_metrics_sql``) carries what diff and scan also need: latency, error,
+tokens, cost, LLM and tool calls, tool errors, handoff, time to first token, and the user signals
+joined from events (thumbs-down, retry, rephrase on the trace; abandonment and CSAT on the last
+trace of the session). ``segment`` groups those rows by trace fields (``service_name``,
+``service_version``, ``root_name``, ``status``, ``environment``…), by list fields one value at a time
+(``model``/``models``, ``prompt_version``/``prompt_versions``), or by span fields and
+``attr['key']`` (a trace counts in every group one of its spans belongs to).
+
+Must not import typer, rich or textual.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from aiobs.analysis.browse import TraceFilter, _order_by, _rows
+from aiobs.errors import UsageError
+from aiobs.semantic.signals import SIGNALS
+from aiobs.semantic.views import AI_SPANS_COLUMNS
+
+if TYPE_CHECKING:
+    from aiobs.store.connection import Store
+
+TRACE_DIMS = {
+    "service_name": "t.service_name",
+    "service_version": "t.service_version",
+    "root_name": "t.root_name",
+    "workflow": "t.root_name",
+    "status": "t.status",
+    "user_id": "t.user_id",
+    "session_id": "t.session_id",
+}
+LIST_DIMS = {
+    "models": "models",
+    "model": "models",
+    "prompt_versions": "prompt_versions",
+    "prompt_version": "prompt_versions",
+}
+SPAN_DIMS = frozenset(
+    c for c in AI_SPANS_COLUMNS if c not in ("attributes", "resource_attributes", "trace_id", "span_id", "parent_span_id")
+    and c not in ("start_time", "end_time", "duration_ms", "input_tokens", "output_tokens", "cost_usd", "ttft_ms",
+                  "cache_read_tokens", "reasoning_tokens")
+)  # fmt: skip
+
+METRICS = (
+    "traces",
+    "error_rate",
+    "p50_ms",
+    "p95_ms",
+    "p99_ms",
+    "ttft_p50_ms",
+    "tokens_per_trace",
+    "cost_usd",
+    "cost_per_trace",
+    "llm_calls_per_trace",
+    "tool_calls_per_trace",
+    "tool_error_rate",
+    "handoff_rate",
+    "thumbs_down_rate",
+    "retry_rate",
+    "rephrase_rate",
+    "abandonment_rate",
+    "csat",
+)
+
+
+def trace_metrics_sql(where: str) -> str:
+    """One row per trace selected by ``where`` (over ``ai_traces t``) with its metric inputs."""
+    linked = {name: SIGNALS[name] for name in ("thumbs_down", "retry", "rephrase")}
+    signal_cols = ",\n    ".join(
+        f"count(*) FILTER (WHERE {cond}) AS {name}" for name, cond in linked.items()
+    )
+    return f"""
+WITH sel AS (SELECT t.* FROM ai_traces t WHERE {where}),
+steps AS (
+  SELECT s.trace_id,
+    count_if(s.step_kind = 'tool' AND s.status = 'error') AS tool_errors,
+    bool_or(s.step_kind = 'handoff') AS handoff,
+    arg_min(s.ttft_ms, s.start_time) FILTER (WHERE s.ttft_ms IS NOT NULL) AS ttft_ms
+  FROM ai_spans s WHERE s.trace_id IN (SELECT trace_id FROM sel) GROUP BY 1),
+linked AS (
+  SELECT TraceId AS trace_id,
+    {signal_cols}
+  FROM otel_logs WHERE EventName <> '' AND TraceId IN (SELECT trace_id FROM sel) GROUP BY 1),
+last_of_session AS (
+  SELECT session_id, arg_max(trace_id, start_time) AS trace_id FROM ai_traces
+  WHERE session_id IN (SELECT session_id FROM sel) GROUP BY 1),
+session_signals AS (
+  SELECT LogAttributes['session.id'] AS session_id,
+    bool_or({SIGNALS["abandoned"]}) AS abandoned,
+    avg(TRY_CAST(coalesce(LogAttributes['csat.score'], LogAttributes['score']) AS DOUBLE))
+      FILTER (WHERE {SIGNALS["csat"]}) AS csat
+  FROM otel_logs WHERE EventName <> '' AND LogAttributes['session.id'] IN (SELECT session_id FROM sel)
+  GROUP BY 1)
+SELECT sel.*, coalesce(st.tool_errors, 0) AS tool_errors, coalesce(st.handoff, false) AS handoff,
+  st.ttft_ms, coalesce(l.thumbs_down, 0) > 0 AS thumbs_down, coalesce(l.retry, 0) > 0 AS retried,
+  coalesce(l.rephrase, 0) > 0 AS rephrased,
+  CASE WHEN ls.trace_id IS NULL THEN NULL ELSE coalesce(ss.abandoned, false) END AS abandoned,
+  CASE WHEN ls.trace_id IS NULL THEN NULL ELSE ss.csat END AS csat
+FROM sel
+LEFT JOIN steps st USING (trace_id)
+LEFT JOIN linked l USING (trace_id)
+LEFT JOIN last_of_session ls ON ls.trace_id = sel.trace_id
+LEFT JOIN session_signals ss ON ss.session_id = sel.session_id
+"""
+
+
+_AGGREGATES = """
+  count(*) AS traces,
+  avg((status = 'error')::INT) AS error_rate,
+  quantile_cont(duration_ms, 0.5) AS p50_ms,
+  quantile_cont(duration_ms, 0.95) AS p95_ms,
+  quantile_cont(duration_ms, 0.99) AS p99_ms,
+  quantile_cont(ttft_ms, 0.5) AS ttft_p50_ms,
+  avg(coalesce(input_tokens, 0) + coalesce(output_tokens, 0)) AS tokens_per_trace,
+  sum(cost_usd) AS cost_usd,
+  avg(cost_usd) AS cost_per_trace,
+  avg(llm_calls) AS llm_calls_per_trace,
+  avg(tool_calls) AS tool_calls_per_trace,
+  sum(tool_errors) / nullif(sum(tool_calls), 0) AS tool_error_rate,
+  avg(handoff::INT) AS handoff_rate,
+  avg(thumbs_down::INT) AS thumbs_down_rate,
+  avg(retried::INT) AS retry_rate,
+  avg(rephrased::INT) AS rephrase_rate,
+  avg(abandoned::INT) AS abandonment_rate,
+  avg(csat) AS csat"""
+
+
+@dataclass(frozen=True)
+class Dimension:
+    name: str  # as shown (column name in the output)
+    sql: str  # a value per (trace row ``m``, and for span dims a joined ``d``)
+    kind: str  # trace | list | span
+
+
+_ATTR = re.compile(r"^(attr|resource)\['([^'\]]+)'\]$")
+
+
+def parse_dimensions(by: str) -> list[Dimension]:
+    dims: list[Dimension] = []
+    for raw in (p.strip() for p in by.split(",")):
+        if not raw:
+            continue
+        m = _ATTR.match(raw)
+        if m:
+            column = "attributes" if m.group(1) == "attr" else "resource_attributes"
+            key = m.group(2).replace("'", "''")
+            dims.append(Dimension(raw, f"{column}['{key}']", "span"))
+        elif raw in TRACE_DIMS:
+            dims.append(Dimension(raw, TRACE_DIMS[raw].replace("t.", "m."), "trace"))
+        elif raw in LIST_DIMS:
+            dims.append(Dimension(raw, LIST_DIMS[raw], "list"))
+        elif raw in SPAN_DIMS:
+            dims.append(Dimension(raw, raw, "span"))
+        else:
+            raise UsageError(
+                f"--by {raw!r}: not a field",
+                hint="fields: "
+                + ", ".join(sorted({*TRACE_DIMS, *LIST_DIMS, *SPAN_DIMS}))
+                + ", attr['key']",
+            )
+    if not dims:
+        raise UsageError("--by needs at least one field")
+    return dims
+
+
+def segment(
+    store: Store,
+    filt: TraceFilter,
+    by: str,
+    *,
+    sort: str | None = None,
+    limit: int = 50,
+    buckets: int = 24,
+) -> tuple[list[str], list[dict[str, Any]]]:
+    """(group columns, rows): the metrics per group, each row with a ``sparkline`` of traces per
+    time bucket over the selection's window."""
+    dims = parse_dimensions(by)
+    where, params = filt.sql()
+    metrics = trace_metrics_sql(where)
+    joins, group_cols = [], []
+    for i, d in enumerate(dims):
+        alias = f"g{i}"
+        if d.kind == "trace":
+            group_cols.append(f'{d.sql} AS "{d.name}"')
+        elif d.kind == "list":
+            joins.append(
+                f"CROSS JOIN (SELECT unnest(CASE WHEN len(m.{d.sql}) = 0 THEN [NULL] ELSE m.{d.sql} END) AS v) {alias}"
+            )
+            group_cols.append(f'{alias}.v AS "{d.name}"')
+        else:
+            joins.append(
+                f"LEFT JOIN (SELECT DISTINCT trace_id, {d.sql} AS v FROM ai_spans WHERE {d.sql} IS NOT NULL) {alias}"
+                f" ON {alias}.trace_id = m.trace_id"
+            )
+            group_cols.append(f'{alias}.v AS "{d.name}"')
+    names = [d.name for d in dims]
+    group_list = ", ".join(f'"{n}"' for n in names)
+    order = _order_by(sort, (*names, *METRICS), "-traces")
+    sql = f"""
+WITH m AS ({metrics}),
+g AS (SELECT m.*, {", ".join(group_cols)} FROM m {" ".join(joins)}),
+bounds AS (SELECT min(start_time) AS lo, max(start_time) AS hi FROM m)
+SELECT {group_list}, {_AGGREGATES},
+  list(bucket ORDER BY bucket) AS _buckets
+FROM (
+  SELECT g.*, least({buckets - 1}, floor(
+    (epoch_ns(g.start_time) - epoch_ns(b.lo)) / greatest(epoch_ns(b.hi) - epoch_ns(b.lo), 1) * {buckets}))::INT AS bucket
+  FROM g, bounds b)
+GROUP BY {group_list}
+ORDER BY {order}, {group_list} LIMIT ?
+"""
+    rows = _rows(store, sql, [*params, limit], filt.where)
+    for row in rows:
+        counts = [0] * buckets
+        for b in row.pop("_buckets") or []:
+            if b is not None:
+                counts[int(b)] += 1
+        row["sparkline"] = counts
+    return names, rows
+
+
+SPARK = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(counts: list[int]) -> str:
+    top = max(counts, default=0)
+    if top == 0:
+        return " " * len(counts)
+    return "".join(
+        " " if c == 0 else SPARK[min(len(SPARK) - 1, int(c / top * (len(SPARK) - 1) + 0.5))]
+        for c in counts
+    )
