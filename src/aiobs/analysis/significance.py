@@ -1,0 +1,172 @@
+"""Significance tests for diff (METHODS.md "Diff"), in plain Python on aggregated samples.
+
+- ``mann_whitney``: Mann-Whitney U, two-sided, normal approximation with tie and continuity
+  correction (scipy's ``method="asymptotic"``), with the effect size AUC = U / (n_x·n_y);
+- ``quantile`` (linear interpolation, = DuckDB ``quantile_cont``) and ``bootstrap_diff_ci``
+  (percentile bootstrap of a statistic's difference, resampling whole traces);
+- rates: ``wilson`` interval, ``newcombe_diff`` (method 10) for a difference of proportions,
+  ``two_proportion_z`` (pooled), ``fisher_exact`` (two-sided, as R and scipy), ``risk_ratio``
+  with its log-normal interval (+0.5 to zero cells);
+- ``benjamini_hochberg`` adjusted p-values.
+
+The samples diff hands here are per-trace values (thousands, not millions), so plain Python is
+fast enough and has no dependency (numpy and scipy are not installed).
+
+Must not import typer, rich or textual.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable, Sequence
+
+Z95 = 1.959963984540054
+
+
+def norm_sf(z: float) -> float:
+    """P(Z > z) for a standard normal."""
+    return 0.5 * math.erfc(z / math.sqrt(2.0))
+
+
+def _ranks(values: Sequence[float]) -> tuple[list[float], float]:
+    """Average ranks (1-based) and the tie term Σ(t³ − t)."""
+    order = sorted(range(len(values)), key=lambda i: values[i])
+    ranks = [0.0] * len(values)
+    ties = 0.0
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
+            j += 1
+        rank = (i + j) / 2 + 1
+        for k in range(i, j + 1):
+            ranks[order[k]] = rank
+        t = j - i + 1
+        ties += t**3 - t
+        i = j + 1
+    return ranks, ties
+
+
+def mann_whitney(x: Sequence[float], y: Sequence[float]) -> dict[str, float]:
+    """U of ``x`` (pairs with x > y, ties half), AUC = U/(n_x·n_y), z and two-sided p."""
+    nx, ny = len(x), len(y)
+    if nx == 0 or ny == 0:
+        return {"u": math.nan, "auc": math.nan, "z": math.nan, "p": math.nan}
+    ranks, ties = _ranks([*x, *y])
+    u_x = sum(ranks[:nx]) - nx * (nx + 1) / 2
+    n = nx + ny
+    mu = nx * ny / 2
+    var = nx * ny / 12 * ((n + 1) - ties / (n * (n - 1))) if n > 1 else 0.0
+    if var <= 0:
+        return {"u": u_x, "auc": u_x / (nx * ny), "z": 0.0, "p": 1.0}
+    u = max(u_x, nx * ny - u_x)
+    z = (u - mu - 0.5) / math.sqrt(var)
+    return {"u": u_x, "auc": u_x / (nx * ny), "z": z, "p": min(1.0, 2 * norm_sf(z))}
+
+
+def quantile(values: Sequence[float], q: float) -> float:
+    """Linearly interpolated quantile (numpy's default, DuckDB's ``quantile_cont``)."""
+    if not values:
+        return math.nan
+    s = sorted(values)
+    pos = (len(s) - 1) * q
+    lo = math.floor(pos)
+    hi = min(lo + 1, len(s) - 1)
+    return s[lo] + (s[hi] - s[lo]) * (pos - lo)
+
+
+def bootstrap_diff_ci(
+    x: Sequence[float],
+    y: Sequence[float],
+    stat: Callable[[Sequence[float]], float],
+    *,
+    b: int = 2000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of ``stat(y) − stat(x)``, resampling each side."""
+    if not x or not y:
+        return (math.nan, math.nan)
+    rng = random.Random(seed)
+    diffs = sorted(
+        stat(rng.choices(y, k=len(y))) - stat(rng.choices(x, k=len(x))) for _ in range(b)
+    )
+    alpha = (1 - level) / 2
+    return quantile(diffs, alpha), quantile(diffs, 1 - alpha)
+
+
+def wilson(x: int, n: int, z: float = Z95) -> tuple[float, float]:
+    """Wilson score interval for a proportion x/n."""
+    if n == 0:
+        return (0.0, 1.0)
+    p = x / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def newcombe_diff(x1: int, n1: int, x2: int, n2: int, z: float = Z95) -> tuple[float, float]:
+    """Newcombe's hybrid score interval (method 10) for p1 − p2."""
+    p1, p2 = x1 / n1, x2 / n2
+    l1, u1 = wilson(x1, n1, z)
+    l2, u2 = wilson(x2, n2, z)
+    d = p1 - p2
+    lower = d - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2)
+    upper = d + math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)
+    return (lower, upper)
+
+
+def two_proportion_z(x1: int, n1: int, x2: int, n2: int) -> tuple[float, float]:
+    """(z, two-sided p) of p2 − p1 with the pooled proportion."""
+    if n1 == 0 or n2 == 0:
+        return (math.nan, math.nan)
+    pooled = (x1 + x2) / (n1 + n2)
+    se = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
+    if se == 0:
+        return (0.0, 1.0)
+    z = (x2 / n2 - x1 / n1) / se
+    return (z, min(1.0, 2 * norm_sf(abs(z))))
+
+
+def _log_comb(n: int, k: int) -> float:
+    return math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
+
+
+def fisher_exact(a: int, b: int, c: int, d: int) -> float:
+    """Two-sided p of Fisher's exact test on [[a, b], [c, d]]: the total probability of tables with
+    the same margins that are no more likely than the observed one."""
+    row1, col1, n = a + b, a + c, a + b + c + d
+    lo, hi = max(0, col1 - (n - row1)), min(row1, col1)
+
+    def log_p(k: int) -> float:
+        return _log_comb(col1, k) + _log_comb(n - col1, row1 - k) - _log_comb(n, row1)
+
+    observed = log_p(a)
+    total = 0.0
+    for k in range(lo, hi + 1):
+        lp = log_p(k)
+        if lp <= observed + 1e-7:  # relative tolerance as R uses, for ties in probability
+            total += math.exp(lp)
+    return min(1.0, total)
+
+
+def risk_ratio(x1: int, n1: int, x2: int, n2: int, z: float = Z95) -> tuple[float, float, float]:
+    """(RR, lower, upper) of (x2/n2)/(x1/n1), adding 0.5 to every cell when a count is zero."""
+    if 0 in (x1, x2, n1 - x1, n2 - x2):
+        x1, x2, n1, n2 = x1 + 0.5, x2 + 0.5, n1 + 1, n2 + 1  # type: ignore[assignment]
+    rr = (x2 / n2) / (x1 / n1)
+    se = math.sqrt(1 / x1 - 1 / n1 + 1 / x2 - 1 / n2)
+    return (rr, math.exp(math.log(rr) - z * se), math.exp(math.log(rr) + z * se))
+
+
+def benjamini_hochberg(pvalues: Sequence[float]) -> list[float]:
+    """BH-adjusted p-values (q-values), in the input order; NaN stays NaN."""
+    indexed = [(p, i) for i, p in enumerate(pvalues) if not math.isnan(p)]
+    m = len(indexed)
+    adjusted = [math.nan] * len(pvalues)
+    running = 1.0
+    for rank, (p, i) in reversed(list(enumerate(sorted(indexed), 1))):
+        running = min(running, p * m / rank)
+        adjusted[i] = running
+    return adjusted
