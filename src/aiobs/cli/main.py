@@ -105,6 +105,7 @@ def _register() -> None:
     from aiobs.cli import (
         browse_cmd,
         demo_cmd,
+        diff_cmd,
         export_cmd,
         ingest_cmd,
         query_cmd,
@@ -120,6 +121,7 @@ def _register() -> None:
         replay_cmd,
         export_cmd,
         segment_cmd,
+        diff_cmd,
         stats_cmd,
         query_cmd,
     ):

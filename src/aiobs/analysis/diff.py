@@ -1,0 +1,390 @@
+"""``diff``: what changed between a baseline and a target (two windows or two filters), and why.
+
+Per-trace rows come from the store (``segment.trace_metrics_sql`` plus each trace's span-level
+values); the statistics run here on those rows (``significance``):
+
+- metrics: rates (error, tool error, handoff, thumbs-down, retry, rephrase, abandonment) with a
+  Newcombe interval of the difference and Fisher's exact test when a cell is small, else the
+  two-proportion z test; latency/TTFT quantiles and per-trace means (tokens, cost, LLM calls,
+  CSAT) with Mann-Whitney U and a bootstrap interval of the difference resampling traces; tests
+  and intervals corrected for traces clustered in sessions (``design_effect``);
+  Benjamini-Hochberg across all of them; a regression is a significant change in the bad
+  direction at least ``min_change`` relative.
+- factors: for each field (release, workflow, model, prompt version, tool, step kind, error type,
+  finish reason, provider, agent, tool-call sequence, error message), each value's share of the
+  baseline and target traces, lift, Adtributor surprise, and its part of the change of the primary
+  regressed metric, split into mix (traffic moved to the value) and rate (the value got worse);
+  ``new`` for values only the target has. Each factor carries example trace ids from both sides.
+
+Must not import typer, rich or textual.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from aiobs.analysis import significance as sig
+from aiobs.analysis.browse import TraceFilter, _rows
+from aiobs.analysis.segment import trace_metrics_sql
+from aiobs.analysis.timewindow import parse_window
+from aiobs.analysis.where import Where, parse_where
+from aiobs.errors import UsageError
+
+if TYPE_CHECKING:
+    from aiobs.store.connection import Store
+
+BOOTSTRAP_B = 1000
+BOOTSTRAP_MAX = 2000  # traces per side resampled for interval estimates
+MIN_SUPPORT = 10  # traces with a value, on the side that has more, before it is a factor
+UBIQUITOUS = 0.95  # a value on at least this share of both sides explains nothing
+Q = 0.05
+
+# name, kind, per-trace value, higher_is_worse
+METRICS: tuple[tuple[str, str, str, bool], ...] = (
+    ("error_rate", "rate", "error", True),
+    ("latency_p50_ms", "p50", "duration_ms", True),
+    ("latency_p95_ms", "p95", "duration_ms", True),
+    ("ttft_p50_ms", "p50", "ttft_ms", True),
+    ("tokens_per_trace", "mean", "tokens", True),
+    ("cost_per_trace", "mean", "cost_usd", True),
+    ("llm_calls_per_trace", "mean", "llm_calls", True),
+    ("tool_error_rate", "ratio", "tool", True),
+    ("handoff_rate", "rate", "handoff", True),
+    ("thumbs_down_rate", "rate", "thumbs_down", True),
+    ("retry_rate", "rate", "retried", True),
+    ("rephrase_rate", "rate", "rephrased", True),
+    ("abandonment_rate", "rate", "abandoned", True),
+    ("csat", "mean", "csat", False),
+)
+FACTOR_FIELDS = (
+    "service_version",
+    "workflow",
+    "model",
+    "prompt_version",
+    "tool_name",
+    "tool_sequence",
+    "step_kind",
+    "error_type",
+    "error_message",
+    "finish_reason",
+    "provider",
+    "agent_name",
+)
+
+
+@dataclass(frozen=True)
+class Side:
+    label: str  # baseline | target
+    text: str  # as given
+    where: Where | None
+    since: Any = None
+    until: Any = None
+
+    def filter(self, base: TraceFilter) -> TraceFilter:
+        wheres = [w for w in (base.where, self.where) if w is not None]
+        where = None
+        if wheres:
+            where = Where(
+                " and ".join(w.text for w in wheres),
+                " AND ".join(f"({w.sql})" for w in wheres),
+                any(w.needs_spans for w in wheres),
+            )
+        return TraceFilter(
+            since=self.since if self.since is not None else base.since,
+            until=self.until if self.until is not None else base.until,
+            services=base.services,
+            models=base.models,
+            prompt_versions=base.prompt_versions,
+            status=base.status,
+            min_duration_ms=base.min_duration_ms,
+            user=base.user,
+            where=where,
+        )
+
+    def describe(self) -> dict[str, Any]:
+        if self.where is None:
+            return {"kind": "window", "text": self.text, "since": self.since, "until": self.until}
+        return {"kind": "filter", "text": self.text}
+
+
+def parse_side(label: str, text: str) -> Side:
+    """A window ``A..B`` (relative or ISO ends) or a filter expression."""
+    if ".." in text and "'" not in text:
+        since, until = parse_window(text, None)
+        return Side(label, text, None, since, until)
+    return Side(label, text, parse_where(text))
+
+
+_ROW_SQL = """
+WITH m AS ({metrics}),
+d AS (
+  SELECT trace_id,
+    list(DISTINCT tool_name) FILTER (WHERE tool_name IS NOT NULL) AS tool_name,
+    string_agg(tool_name, ' → ' ORDER BY start_time) FILTER (WHERE step_kind = 'tool') AS tool_sequence,
+    list(DISTINCT step_kind) AS step_kind,
+    list(DISTINCT error_type) FILTER (WHERE error_type IS NOT NULL) AS error_type,
+    list(DISTINCT left(error_message, 120)) FILTER (WHERE error_message IS NOT NULL AND status = 'error')
+      AS error_message,
+    list(DISTINCT finish_reason) FILTER (WHERE finish_reason IS NOT NULL) AS finish_reason,
+    list(DISTINCT provider) FILTER (WHERE provider IS NOT NULL AND step_kind = 'llm') AS provider,
+    list(DISTINCT agent_name) FILTER (WHERE agent_name IS NOT NULL) AS agent_name
+  FROM ai_spans WHERE trace_id IN (SELECT trace_id FROM m) GROUP BY 1)
+SELECT m.trace_id, m.session_id, m.start_time, m.duration_ms, m.status = 'error' AS error, m.ttft_ms,
+  coalesce(m.input_tokens, 0) + coalesce(m.output_tokens, 0) AS tokens, m.cost_usd, m.llm_calls,
+  m.tool_calls, m.tool_errors, m.handoff, m.thumbs_down, m.retried, m.rephrased, m.abandoned, m.csat,
+  m.service_version, m.root_name AS workflow, m.models AS model, m.prompt_versions AS prompt_version,
+  d.tool_name, d.tool_sequence, d.step_kind, d.error_type, d.error_message, d.finish_reason,
+  d.provider, d.agent_name
+FROM m LEFT JOIN d USING (trace_id)
+ORDER BY m.start_time, m.trace_id
+"""
+
+
+def _load(store: Store, filt: TraceFilter) -> list[dict[str, Any]]:
+    where, params = filt.sql()
+    return _rows(store, _ROW_SQL.format(metrics=trace_metrics_sql(where)), params, filt.where)
+
+
+def _values(rows: list[dict[str, Any]], key: str) -> list[float]:
+    return [float(r[key]) for r in rows if r[key] is not None]
+
+
+def _sample(values: list[float], seed: int) -> list[float]:
+    if len(values) <= BOOTSTRAP_MAX:
+        return values
+    import random
+
+    return random.Random(seed).sample(values, BOOTSTRAP_MAX)
+
+
+def design_effect(rows: list[dict[str, Any]]) -> float:
+    """Worst-case design effect of traces clustered in sessions: n / n_eff with
+    n_eff = (Σ m_i)² / Σ m_i² (m_i traces in session i; traces of a session assumed fully
+    correlated). Tests built for independent traces have z divided, and intervals widened, by
+    its square root — otherwise a day whose sessions happen to be longer looks significant."""
+    sizes: dict[Any, int] = {}
+    for i, r in enumerate(rows):
+        key = r.get("session_id") or ("trace", i)
+        sizes[key] = sizes.get(key, 0) + 1
+    n = sum(sizes.values())
+    return sum(m * m for m in sizes.values()) / n if n else 1.0
+
+
+def _widen(delta: float, lo: float, hi: float, factor: float) -> list[float]:
+    return [delta - (delta - lo) * factor, delta + (hi - delta) * factor]
+
+
+def _metric(
+    name: str,
+    kind: str,
+    key: str,
+    worse_up: bool,
+    base: list[dict[str, Any]],
+    targ: list[dict[str, Any]],
+    deff: float = 1.0,
+) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": name, "higher_is_worse": worse_up}
+    if kind in ("rate", "ratio"):
+        if kind == "ratio":  # tool errors per tool call
+            xb, nb = sum(r["tool_errors"] for r in base), sum(r["tool_calls"] for r in base)
+            xt, nt = sum(r["tool_errors"] for r in targ), sum(r["tool_calls"] for r in targ)
+        else:
+            vb = [r[key] for r in base if r[key] is not None]
+            vt = [r[key] for r in targ if r[key] is not None]
+            xb, nb, xt, nt = sum(map(bool, vb)), len(vb), sum(map(bool, vt)), len(vt)
+        out.update(baseline_n=nb, target_n=nt)
+        if nb == 0 or nt == 0:
+            return {
+                **out,
+                "baseline": None,
+                "target": None,
+                "delta": None,
+                "rel_change": None,
+                "ci": None,
+                "p_value": None,
+            }
+        pb, pt = xb / nb, xt / nt
+        lo, hi = sig.newcombe_diff(xt, nt, xb, nb)
+        if min(xb, nb - xb, xt, nt - xt) < 5:
+            p = sig.fisher_exact(xt, nt - xt, xb, nb - xb)
+        else:
+            z = sig.two_proportion_z(xb, nb, xt, nt)[0]
+            p = min(1.0, 2 * sig.norm_sf(abs(z) / math.sqrt(deff)))
+        lo, hi = _widen(pt - pb, lo, hi, math.sqrt(deff))
+        return {**out, "baseline": pb, "target": pt, "delta": pt - pb,
+                "rel_change": (pt - pb) / pb if pb else None, "ci": [lo, hi], "p_value": p}  # fmt: skip
+    vb, vt = _values(base, key), _values(targ, key)
+    out.update(baseline_n=len(vb), target_n=len(vt))
+    if len(vb) < 2 or len(vt) < 2:
+        return {
+            **out,
+            "baseline": None,
+            "target": None,
+            "delta": None,
+            "rel_change": None,
+            "ci": None,
+            "p_value": None,
+        }
+    if kind == "mean":
+
+        def stat(s: Any) -> float:
+            return float(sum(s)) / len(s)
+    else:
+        q = 0.5 if kind == "p50" else 0.95
+
+        def stat(s: Any) -> float:
+            return sig.quantile(s, q)
+
+    b, t = stat(vb), stat(vt)
+    lo, hi = sig.bootstrap_diff_ci(_sample(vb, 1), _sample(vt, 2), stat, b=BOOTSTRAP_B, seed=7)
+    lo, hi = _widen(t - b, lo, hi, math.sqrt(deff))
+    z = sig.mann_whitney(vb, vt)["z"]
+    p = min(1.0, 2 * sig.norm_sf(abs(z) / math.sqrt(deff)))
+    return {**out, "baseline": b, "target": t, "delta": t - b,
+            "rel_change": (t - b) / b if b else None, "ci": [lo, hi], "p_value": p}  # fmt: skip
+
+
+def _trace_value(row: dict[str, Any], key: str, kind: str) -> float | None:
+    if kind == "ratio":
+        return row["tool_errors"] / row["tool_calls"] if row["tool_calls"] else None
+    v = row.get(key)
+    return None if v is None else float(v)
+
+
+def _field_values(row: dict[str, Any], field: str) -> list[str]:
+    v = row.get(field)
+    if v is None:
+        return []
+    if isinstance(v, list):
+        return [str(x) for x in v if x is not None] or []
+    return [str(v)]
+
+
+def _factors(
+    base: list[dict[str, Any]],
+    targ: list[dict[str, Any]],
+    primary: tuple[str, str, str, bool] | None,
+) -> list[dict[str, Any]]:
+    nb, nt = len(base), len(targ)
+    if not nb or not nt:
+        return []
+    key, kind = (primary[2], primary[1]) if primary else ("error", "rate")
+    if kind in ("p50", "p95"):
+        kind = "mean"  # attribution of a quantile change by segment means
+    total_b = [x for x in (_trace_value(r, key, kind) for r in base) if x is not None]
+    total_t = [x for x in (_trace_value(r, key, kind) for r in targ) if x is not None]
+    mean_b = sum(total_b) / len(total_b) if total_b else 0.0
+    mean_t = sum(total_t) / len(total_t) if total_t else 0.0
+    total_delta = mean_t - mean_b
+    factors: list[dict[str, Any]] = []
+    for field in FACTOR_FIELDS:
+        groups: dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]]]] = {}
+        for side, rows in ((0, base), (1, targ)):
+            for r in rows:
+                for v in _field_values(r, field):
+                    groups.setdefault(v, ([], []))[side].append(r)
+        for value, (in_b, in_t) in groups.items():
+            if max(len(in_b), len(in_t)) < MIN_SUPPORT:
+                continue
+            share_b, share_t = len(in_b) / nb, len(in_t) / nt
+            if share_b >= UBIQUITOUS and share_t >= UBIQUITOUS:
+                continue  # on (nearly) every trace of both sides: it cannot tell them apart
+            p, q = share_b, share_t
+            surprise = 0.5 * (
+                (p * math.log(2 * p / (p + q)) if p else 0.0)
+                + (q * math.log(2 * q / (p + q)) if q else 0.0)
+            )
+            vals_b = [x for x in (_trace_value(r, key, kind) for r in in_b) if x is not None]
+            vals_t = [x for x in (_trace_value(r, key, kind) for r in in_t) if x is not None]
+            r0 = sum(vals_b) / len(vals_b) if vals_b else mean_b
+            r1 = sum(vals_t) / len(vals_t) if vals_t else mean_b
+            mix = (share_t - share_b) * (r0 - mean_b)
+            rate = share_t * (r1 - r0)
+            explained = (mix + rate) / total_delta if total_delta else 0.0
+            kind_label = (
+                "new"
+                if share_b == 0
+                else ("vanished" if share_t == 0 else ("mix" if abs(mix) > abs(rate) else "rate"))
+            )
+            if kind_label == "vanished" and explained <= 0:
+                continue
+            lift = share_t / share_b if share_b else None
+            score = surprise + max(0.0, explained)
+            factors.append(
+                {
+                    "field": field,
+                    "value": value,
+                    "baseline_share": share_b,
+                    "target_share": share_t,
+                    "lift": lift,
+                    "score": score,
+                    "surprise": surprise,
+                    "explained": explained,
+                    "mix": mix,
+                    "rate": rate,
+                    "kind": kind_label,
+                    "baseline_value": r0 if vals_b else None,
+                    "target_value": r1 if vals_t else None,
+                    "examples": {
+                        "baseline": [r["trace_id"] for r in in_b[:3]],
+                        "target": [
+                            r["trace_id"]
+                            for r in sorted(in_t, key=lambda r: -(_trace_value(r, key, kind) or 0))[
+                                :3
+                            ]
+                        ],
+                    },
+                }
+            )
+    # Equal scores mean the same traces carry the values: the more basic field first (a release or
+    # prompt version before the tool it calls, a tool before the error it raises).
+    order = {field: i for i, field in enumerate(FACTOR_FIELDS)}
+    factors.sort(key=lambda f: (-round(f["score"], 9), order[f["field"]], f["value"]))
+    return factors
+
+
+def diff(
+    store: Store,
+    base: TraceFilter,
+    baseline: str,
+    target: str,
+    *,
+    min_change: float = 0.05,
+    top: int = 15,
+) -> dict[str, Any]:
+    sides = (parse_side("baseline", baseline), parse_side("target", target))
+    rows = [_load(store, side.filter(base)) for side in sides]
+    if not rows[0] or not rows[1]:
+        empty = "baseline" if not rows[0] else "target"
+        raise UsageError(
+            f"the {empty} selects no traces", hint="check the window (UTC) or the filter"
+        )
+    deff = design_effect([*rows[0], *rows[1]])
+    metrics = [_metric(*m, rows[0], rows[1], deff) for m in METRICS]
+    qvalues = sig.benjamini_hochberg(
+        [m["p_value"] if m["p_value"] is not None else math.nan for m in metrics]
+    )
+    primary = None
+    best = math.inf
+    for spec, m, qv in zip(METRICS, metrics, qvalues, strict=True):
+        m["q_value"] = None if math.isnan(qv) else qv
+        m["significant"] = m["q_value"] is not None and m["q_value"] < Q
+        worse = (
+            m["delta"] is not None
+            and ((m["delta"] > 0) == m["higher_is_worse"])
+            and m["delta"] != 0
+        )
+        big = m["rel_change"] is None or abs(m["rel_change"]) >= min_change
+        m["regression"] = bool(m["significant"] and worse and big)
+        if m["regression"] and m["q_value"] < best:
+            best, primary = m["q_value"], spec
+    return {
+        "baseline": {**sides[0].describe(), "traces": len(rows[0])},
+        "target": {**sides[1].describe(), "traces": len(rows[1])},
+        "primary_metric": primary[0] if primary else None,
+        "design_effect": deff,
+        "metrics": metrics,
+        "factors": _factors(rows[0], rows[1], primary)[:top],
+    }

@@ -1,0 +1,154 @@
+"""``aiobs diff`` on the demo world: the planted incidents are found and explained, and ordinary
+days of the clean world show no regression."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import Cli
+
+
+def _incident(summary: dict[str, Any], incident_id: str) -> dict[str, Any]:
+    return next(i for i in summary["manifest"]["incidents"] if i["id"] == incident_id)
+
+
+def _before_after(inc: dict[str, Any]) -> tuple[str, str]:
+    start = datetime.fromisoformat(inc["start"].replace("Z", "+00:00"))
+    end = datetime.fromisoformat(inc["end"].replace("Z", "+00:00"))
+    before = (start - (end - start)).strftime("%Y-%m-%dT%H:%MZ")
+    return f"{before}..{inc['start']}", f"{inc['start']}..{inc['end']}"
+
+
+def test_prompt_change_incident_is_found_and_explained(demo: tuple[Path, dict[str, Any]]) -> None:
+    db, summary = demo
+    baseline, target = _before_after(_incident(summary, "deprecated-tool-503"))
+    cli = Cli(db)
+    args = (
+        "diff",
+        "--baseline",
+        baseline,
+        "--target",
+        target,
+        "--where",
+        "service_name = 'support-chat'",
+    )
+    result = cli(*args, "-f", "json")
+    assert result.exit_code == 0, result.output
+    r = json.loads(result.stdout)
+    assert (
+        r["baseline"]["kind"] == "window"
+        and r["baseline"]["traces"] > 100
+        and r["target"]["traces"] > 100
+    )
+    metrics = {m["name"]: m for m in r["metrics"]}
+    for m in r["metrics"]:
+        assert {
+            "name",
+            "baseline",
+            "target",
+            "delta",
+            "rel_change",
+            "ci",
+            "p_value",
+            "significant",
+            "regression",
+        } <= set(m)
+    for name in ("error_rate", "latency_p95_ms", "abandonment_rate", "thumbs_down_rate"):
+        assert metrics[name]["regression"], name
+        lo, hi = metrics[name]["ci"]
+        assert lo <= metrics[name]["delta"] <= hi and lo > 0
+    assert not metrics["ttft_p50_ms"]["regression"]  # the models did not get slower
+    top = [(f["field"], f["value"]) for f in r["factors"][:6]]
+    assert ("prompt_version", "v7") in top and ("tool_name", "lookup_charge_v1") in top, top
+    factor = next(f for f in r["factors"] if f["value"] == "lookup_charge_v1")
+    assert (
+        factor["kind"] == "new" and factor["baseline_share"] == 0 and factor["target_share"] > 0.3
+    )
+    assert set(factor) >= {
+        "field",
+        "value",
+        "baseline_share",
+        "target_share",
+        "lift",
+        "score",
+        "kind",
+        "examples",
+    }
+    assert len(factor["examples"]["target"]) == 3
+    assert cli(*args, "--fail-on", "regression").exit_code == 1
+    text = cli(*args, "--top", "5")
+    assert text.exit_code == 0 and "REGRESSION" in text.stdout and "lookup_charge_v1" in text.stdout
+
+
+def test_retry_loop_incident_names_the_workflow_and_the_token_rise(
+    demo: tuple[Path, dict[str, Any]],
+) -> None:
+    db, _ = demo
+    r = Cli(db).json(
+        "diff",
+        "--baseline", "service_version = '1.8.2'",
+        "--target", "service_version = '1.9.0'",
+        "--where", "service_name = 'order-assistant'",
+    )  # fmt: skip
+    assert r["baseline"]["kind"] == "filter"
+    metrics = {m["name"]: m for m in r["metrics"]}
+    assert metrics["tokens_per_trace"]["regression"] and metrics["cost_per_trace"]["regression"]
+    assert metrics["tokens_per_trace"]["rel_change"] > 2
+    assert not metrics["error_rate"]["regression"]  # same errors, more retries
+    workflow = next(
+        f for f in r["factors"] if f["field"] == "workflow" and f["value"] == "order_status"
+    )
+    assert workflow["kind"] == "rate" and workflow["explained"] > 0.8
+    assert r["factors"].index(workflow) < 5
+
+
+def test_bad_sides_are_usage_errors(demo: tuple[Path, dict[str, Any]]) -> None:
+    db, _ = demo
+    cli = Cli(db)
+    empty = cli(
+        "diff", "--baseline", "2020-01-01T00:00Z..2020-01-02T00:00Z", "--target", "status = 'ok'"
+    )
+    assert empty.exit_code == 2 and "selects no traces" in empty.stderr
+    assert cli("diff", "--baseline", "nope = 1", "--target", "status = 'ok'").exit_code == 2
+
+
+@pytest.mark.parametrize("seed", [11, 12, 13])
+def test_ordinary_days_of_the_clean_world_show_no_regression(tmp_path: Path, seed: int) -> None:
+    cli = Cli(tmp_path / f"clean-{seed}.duckdb")
+    built = cli(
+        "demo",
+        "--seed",
+        str(seed),
+        "--scale",
+        "0.15",
+        "--end",
+        "2026-11-15T00:00Z",
+        "--no-incidents",
+        "-f",
+        "json",
+    )
+    assert built.exit_code == 0, built.output
+    # Tuesday vs Wednesday: both under prompt v6, no harmful change between them.
+    result = cli(
+        "diff",
+        "--baseline", "2026-11-10T00:00Z..2026-11-11T00:00Z",
+        "--target", "2026-11-11T00:00Z..2026-11-12T00:00Z",
+        "--fail-on", "regression", "-f", "json",
+    )  # fmt: skip
+    regressions = [m["name"] for m in json.loads(result.stdout)["metrics"] if m["regression"]]
+    assert result.exit_code == 0 and regressions == [], regressions
+
+
+def test_design_effect_by_hand() -> None:
+    from aiobs.analysis.diff import design_effect
+
+    rows = [{"session_id": "a"}, {"session_id": "b"}, {"session_id": "c"}, {"session_id": "c"}]
+    assert design_effect(rows) == (1 + 1 + 4) / 4  # Σ m² / n
+    assert (
+        design_effect([{"session_id": None}, {"session_id": None}]) == 1.0
+    )  # no sessions: independent
