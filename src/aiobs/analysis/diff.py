@@ -172,6 +172,9 @@ def design_effect(rows: list[dict[str, Any]]) -> float:
     return sum(m * m for m in sizes.values()) / n if n else 1.0
 
 
+_NO_ESTIMATE = dict.fromkeys(("baseline", "target", "delta", "rel_change", "ci", "p_value"))
+
+
 def _widen(delta: float, lo: float, hi: float, factor: float) -> list[float]:
     return [delta - (delta - lo) * factor, delta + (hi - delta) * factor]
 
@@ -196,15 +199,7 @@ def _metric(
             xb, nb, xt, nt = sum(map(bool, vb)), len(vb), sum(map(bool, vt)), len(vt)
         out.update(baseline_n=nb, target_n=nt)
         if nb == 0 or nt == 0:
-            return {
-                **out,
-                "baseline": None,
-                "target": None,
-                "delta": None,
-                "rel_change": None,
-                "ci": None,
-                "p_value": None,
-            }
+            return {**out, **_NO_ESTIMATE}
         pb, pt = xb / nb, xt / nt
         lo, hi = sig.newcombe_diff(xt, nt, xb, nb)
         if min(xb, nb - xb, xt, nt - xt) < 5:
@@ -218,15 +213,7 @@ def _metric(
     vb, vt = _values(base, key), _values(targ, key)
     out.update(baseline_n=len(vb), target_n=len(vt))
     if len(vb) < 2 or len(vt) < 2:
-        return {
-            **out,
-            "baseline": None,
-            "target": None,
-            "delta": None,
-            "rel_change": None,
-            "ci": None,
-            "p_value": None,
-        }
+        return {**out, **_NO_ESTIMATE}
     if kind == "mean":
 
         def stat(s: Any) -> float:
