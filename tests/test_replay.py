@@ -318,3 +318,31 @@ def test_step_mode_without_a_terminal_prints_everything(demo: tuple[Path, dict[s
     assert stepped.exit_code == 0
     plain = Cli(db)("replay", trace_id)
     assert re.sub(r"\s+", " ", stepped.stdout) == re.sub(r"\s+", " ", plain.stdout)
+
+
+def test_diff_traces_aligns_a_good_and_a_bad_journey(demo: tuple[Path, dict[str, Any]]) -> None:
+    db, summary = demo
+    cli = Cli(db)
+    bad = _incident_trace(db, summary)
+    good = _one(
+        db,
+        "SELECT trace_id FROM ai_traces WHERE service_name = 'support-chat' AND status = 'ok'"
+        " AND prompt_versions = ['v6'] AND tool_calls = 1 ORDER BY trace_id LIMIT 1",
+    )
+    r = cli.json("diff-traces", good[:12], bad[:12])
+    assert r["a"]["trace_id"] == good and r["b"]["trace_id"] == bad
+    ops = {(s["op"], s["kind"], s["name"]) for s in r["steps"]}
+    assert any(
+        op == "added" and kind == "tool" and "lookup_charge_v1" in name for op, kind, name in ops
+    )
+    assert ("added", "handoff", "handoff human-support") in ops
+    assert any(op == "removed" and kind == "tool" for op, kind, _ in ops)
+    llm = next(s for s in r["steps"] if s["kind"] == "llm" and s["op"] == "changed")
+    fields = {c["field"] for c in llm["changes"]}
+    assert "prompt_version" in fields and "output" in fields
+    assert r["summary"]["added"] >= 3 and sum(r["summary"].values()) == len(r["steps"])
+    same = cli.json("diff-traces", bad, bad)
+    assert {s["op"] for s in same["steps"]} == {"same"}
+    text = cli("diff-traces", good, bad)
+    assert text.exit_code == 0 and "only in B" in text.stdout and "lookup_charge_v1" in text.stdout
+    assert cli("diff-traces", good, "ffffffff").exit_code == 4

@@ -16,6 +16,90 @@ from aiobs.errors import UsageError
 
 def register(app: typer.Typer) -> None:
     app.command("replay", help=replay.__doc__)(replay)
+    app.command("diff-traces", help=diff_traces.__doc__)(diff_traces)
+
+
+def diff_traces(
+    ctx: typer.Context,
+    a: Annotated[
+        str,
+        typer.Argument(
+            help="First trace (id or unique prefix), e.g. the good one.", show_default=False
+        ),
+    ],
+    b: Annotated[str, typer.Argument(help="Second trace, e.g. the bad one.", show_default=False)],
+    fmt: Annotated[
+        OutputFormat, typer.Option("--format", "-f", help="table or json.")
+    ] = OutputFormat.table,
+) -> None:
+    """Two journeys aligned step by step: steps added or removed, and what changed in the others."""
+    from aiobs.analysis.difftraces import diff_traces as align
+    from aiobs.analysis.replay import load_trace, resolve_trace_id
+
+    s = settings(ctx)
+    with s.open_store() as store:
+        ra = load_trace(store, resolve_trace_id(store.con, a), context=False)
+        rb = load_trace(store, resolve_trace_id(store.con, b), context=False)
+    result = align(ra, rb)
+    if fmt == OutputFormat.json:
+        from aiobs.cli.render import render_json
+
+        render_json(s, result)
+        return
+    _diff_text(s, result)
+
+
+def _diff_text(s: Settings, r: dict[str, Any]) -> None:
+    import json
+
+    from rich.table import Table
+    from rich.text import Text
+
+    from aiobs.cli.replay_view import clip, seconds
+    from aiobs.cli.safe import inert
+
+    out = s.out
+    for side in ("a", "b"):
+        t = r[side]
+        out.print(
+            Text.assemble(
+                (f"{side.upper()} ", "bold"),
+                inert(
+                    f"{t['trace_id']}  {t['service_name']}@{t['service_version']}  {t['status'].upper()}"
+                    f"  {seconds(t['duration_ms'])}  {t['span_count']} steps"
+                    f"  {t['input_tokens'] or 0:,}/{t['output_tokens'] or 0:,} tok"
+                    f"  models {', '.join(t['models'] or []) or '-'}  prompt {', '.join(t['prompt_versions'] or []) or '-'}"
+                ),
+            )
+        )
+    c = r["summary"]
+    out.print(
+        f"{c['same']} same · {c['changed']} changed · {c['added']} only in B · {c['removed']} only in A"
+    )
+    table = Table(header_style="bold")
+    for col in ("", "step", "A", "B", "what differs"):
+        table.add_column(col, overflow="fold")
+    marks = {
+        "same": ("=", "dim"),
+        "changed": ("~", "yellow"),
+        "added": ("+", "green"),
+        "removed": ("-", "red"),
+    }
+    for row in r["steps"]:
+        mark, style = marks[row["op"]]
+        a, b = row["a"], row["b"]
+        what = "; ".join(
+            f"{ch['field']}: {clip(json.dumps(ch['a'], default=str), False, 60)} → {clip(json.dumps(ch['b'], default=str), False, 60)}"
+            for ch in row["changes"]
+        )
+        table.add_row(
+            Text(mark, style=style),
+            Text(inert(f"{row['kind']} {row['name']}"), style=style),
+            "" if a is None else f"{seconds(a['duration_ms'])} {a['status']}",
+            "" if b is None else f"{seconds(b['duration_ms'])} {b['status']}",
+            Text(what),
+        )
+    out.print(table)
 
 
 def replay(
