@@ -69,7 +69,13 @@ def test_two_proportion_risk_ratio_bh_and_quantiles_by_hand() -> None:
 def test_bootstrap_interval_covers_a_known_shift() -> None:
     base = [100.0 + (i % 17) for i in range(400)]
     shifted = [v + 50 for v in base]
-    lo, hi = sig.bootstrap_diff_ci(base, shifted, lambda s: sig.quantile(s, 0.95), b=500, seed=1)
+    lo, hi = sig.bootstrap_diff_ci(base, shifted, 0.95, b=500, seed=1)
     assert lo <= 50 <= hi and hi - lo < 10
-    same_lo, same_hi = sig.bootstrap_diff_ci(base, base, lambda s: sig.quantile(s, 0.5), b=500)
+    same_lo, same_hi = sig.bootstrap_diff_ci(base, base, 0.5, b=500)
     assert same_lo <= 0 <= same_hi
+    mean_lo, mean_hi = sig.bootstrap_diff_ci(base, shifted, "mean", b=300, seed=3)
+    assert mean_lo <= 50 <= mean_hi
+    assert sig.bootstrap_diff_ci(base, shifted, "mean", b=300, seed=3) == (
+        mean_lo,
+        mean_hi,
+    )  # seeded

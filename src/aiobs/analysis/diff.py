@@ -35,8 +35,8 @@ from aiobs.errors import UsageError
 if TYPE_CHECKING:
     from aiobs.store.connection import Store
 
-BOOTSTRAP_B = 1000
-BOOTSTRAP_MAX = 2000  # traces per side resampled for interval estimates
+BOOTSTRAP_B = 2000
+BOOTSTRAP_MAX = 1000  # larger sides are bootstrapped m-out-of-n (significance.bootstrap_diff_ci)
 MIN_SUPPORT = 10  # traces with a value, on the side that has more, before it is a factor
 UBIQUITOUS = 0.95  # a value on at least this share of both sides explains nothing
 Q = 0.05
@@ -151,14 +151,6 @@ def _values(rows: list[dict[str, Any]], key: str) -> list[float]:
     return [float(r[key]) for r in rows if r[key] is not None]
 
 
-def _sample(values: list[float], seed: int) -> list[float]:
-    if len(values) <= BOOTSTRAP_MAX:
-        return values
-    import random
-
-    return random.Random(seed).sample(values, BOOTSTRAP_MAX)
-
-
 def design_effect(rows: list[dict[str, Any]]) -> float:
     """Worst-case design effect of traces clustered in sessions: n / n_eff with
     n_eff = (Σ m_i)² / Σ m_i² (m_i traces in session i; traces of a session assumed fully
@@ -214,18 +206,13 @@ def _metric(
     out.update(baseline_n=len(vb), target_n=len(vt))
     if len(vb) < 2 or len(vt) < 2:
         return {**out, **_NO_ESTIMATE}
-    if kind == "mean":
+    spec: str | float = "mean" if kind == "mean" else (0.5 if kind == "p50" else 0.95)
 
-        def stat(s: Any) -> float:
-            return float(sum(s)) / len(s)
-    else:
-        q = 0.5 if kind == "p50" else 0.95
-
-        def stat(s: Any) -> float:
-            return sig.quantile(s, q)
+    def stat(values: list[float]) -> float:
+        return sum(values) / len(values) if spec == "mean" else sig.quantile(values, float(spec))
 
     b, t = stat(vb), stat(vt)
-    lo, hi = sig.bootstrap_diff_ci(_sample(vb, 1), _sample(vt, 2), stat, b=BOOTSTRAP_B, seed=7)
+    lo, hi = sig.bootstrap_diff_ci(vb, vt, spec, b=BOOTSTRAP_B, seed=7, max_n=BOOTSTRAP_MAX)
     lo, hi = _widen(t - b, lo, hi, math.sqrt(deff))
     z = sig.mann_whitney(vb, vt)["z"]
     p = min(1.0, 2 * sig.norm_sf(abs(z) / math.sqrt(deff)))

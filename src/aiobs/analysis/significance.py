@@ -18,8 +18,7 @@ Must not import typer, rich or textual.
 from __future__ import annotations
 
 import math
-import random
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 Z95 = 1.959963984540054
 
@@ -76,24 +75,72 @@ def quantile(values: Sequence[float], q: float) -> float:
     return s[lo] + (s[hi] - s[lo]) * (pos - lo)
 
 
+def _bootstrap_stats(values: Sequence[float], stat: str | float, b: int, seed: int) -> list[float]:
+    """``b`` bootstrap replicates of ``stat`` ("mean" or a quantile q) of ``values``, vectorised:
+    all b·n draws in one polars frame, one group per replicate (pure-Python resampling took
+    ~1.2 ms a replicate at n = 2000, i.e. seconds per metric)."""
+    import polars as pl
+
+    n = len(values)
+    draws = pl.Series("v", values, dtype=pl.Float64).sample(n * b, with_replacement=True, seed=seed)
+    frame = pl.DataFrame({"v": draws, "rep": pl.int_range(0, n * b, eager=True) // n})
+    agg = (
+        pl.col("v").mean()
+        if stat == "mean"
+        else pl.col("v").quantile(float(stat), interpolation="linear")
+    )
+    out = frame.group_by("rep").agg(agg.alias("s")).sort("rep")
+    return [float(v) for v in out["s"].to_list()]
+
+
 def bootstrap_diff_ci(
     x: Sequence[float],
     y: Sequence[float],
-    stat: Callable[[Sequence[float]], float],
+    stat: str | float,
     *,
     b: int = 2000,
     seed: int = 0,
     level: float = 0.95,
+    max_n: int | None = None,
 ) -> tuple[float, float]:
-    """Percentile bootstrap interval of ``stat(y) − stat(x)``, resampling each side."""
+    """Percentile bootstrap interval of ``stat(y) − stat(x)`` (stat: "mean" or a quantile q),
+    resampling each side.
+
+    With ``max_n``, a side larger than that is bootstrapped from a random subsample of ``max_n``
+    (m-out-of-n), and the interval is rescaled to the full sizes: each side's replicate variance
+    times m/n, centred on the full-sample difference. B·n rows per side is the cost, so this keeps
+    B = 2000 affordable on large windows."""
     if not x or not y:
         return (math.nan, math.nan)
-    rng = random.Random(seed)
-    diffs = sorted(
-        stat(rng.choices(y, k=len(y))) - stat(rng.choices(x, k=len(x))) for _ in range(b)
-    )
+
+    def point(v: Sequence[float]) -> float:
+        return sum(v) / len(v) if stat == "mean" else quantile(v, float(stat))
+
+    def sub(v: Sequence[float], s: int) -> Sequence[float]:
+        if max_n is None or len(v) <= max_n:
+            return v
+        import random
+
+        return random.Random(s).sample(list(v), max_n)
+
+    sx, sy = sub(x, seed + 11), sub(y, seed + 12)
+    bx = _bootstrap_stats(sx, stat, b, seed)
+    by = _bootstrap_stats(sy, stat, b, seed + 1)
+    diffs = sorted(t - u for t, u in zip(by, bx, strict=True))
     alpha = (1 - level) / 2
-    return quantile(diffs, alpha), quantile(diffs, 1 - alpha)
+    lo, hi = quantile(diffs, alpha), quantile(diffs, 1 - alpha)
+    if len(sx) == len(x) and len(sy) == len(y):
+        return lo, hi
+
+    def var(v: list[float]) -> float:
+        m = sum(v) / len(v)
+        return sum((a - m) ** 2 for a in v) / max(1, len(v) - 1)
+
+    sub_var = var(bx) + var(by)
+    full_var = var(bx) * len(sx) / len(x) + var(by) * len(sy) / len(y)
+    factor = math.sqrt(full_var / sub_var) if sub_var > 0 else 1.0
+    centre, d = quantile(diffs, 0.5), point(y) - point(x)
+    return d - (centre - lo) * factor, d + (hi - centre) * factor
 
 
 def wilson(x: int, n: int, z: float = Z95) -> tuple[float, float]:
