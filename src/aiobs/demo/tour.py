@@ -48,6 +48,12 @@ def _iso_minute(t_ns: int) -> str:
     return datetime.fromtimestamp(t_ns // NS, UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
+def _iso_z(t_ns: int) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(t_ns // NS, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def _ns(iso: str) -> int:
     from datetime import datetime
 
@@ -126,28 +132,37 @@ def tour(con: Any, manifest: dict[str, Any]) -> list[TourStep]:
     steps.append(
         TourStep(
             "Prompt versions compared",
-            "latency, errors and handoffs of support-chat under each system-prompt version"
-            + (" (v7 is the bad one)" if "deprecated-tool-503" in incidents else ""),
-            (
-                "query",
-                "select prompt_versions[1] as prompt_version, count(*) as traces, "
-                "round(quantile_cont(duration_ms, 0.95)) as p95_ms, "
-                "round(100.0 * count_if(status = 'error') / count(*), 1) as error_pct "
-                "from ai_traces where service_name = 'support-chat' group by 1 order by 1",
-            ),
+            "error rate, latency, tool errors, handoffs and user signals of support-chat under each "
+            "system-prompt version" + (" (v7 is the bad one)" if deprecated is not None else ""),
+            ("segment", "--by", "prompt_version", "--service", "support-chat"),
         )
     )
+    if deprecated is not None and deprecated.get("end"):
+        start, end = _ns(deprecated["start"]), _ns(deprecated["end"])
+        before = _iso_z(start - (end - start))
+        steps.append(
+            TourStep(
+                "What changed, and why",
+                "the hours before the 2.4.0 deployment against the hours after: which metrics "
+                "regressed significantly, and which values explain it",
+                (
+                    "diff",
+                    "--baseline",
+                    f"{before}..{deprecated['start']}",
+                    "--target",
+                    f"{deprecated['start']}..{deprecated['end']}",
+                    "--where",
+                    "service_name = 'support-chat'",
+                    "--top",
+                    "8",
+                ),
+            )
+        )
     steps.append(
         TourStep(
-            "Tokens per conversation, by release",
+            "Tokens per conversation, by release and workflow",
             "order-assistant's tokens and cost per trace before and after 1.9.0",
-            (
-                "query",
-                "select service_version, count(*) as traces, "
-                "round(avg(input_tokens + output_tokens)) as tokens_per_trace, "
-                "round(avg(llm_calls), 1) as llm_calls, round(sum(cost_usd), 2) as cost_usd "
-                "from ai_traces where service_name = 'order-assistant' group by 1 order by 1",
-            ),
+            ("segment", "--by", "service_version,workflow", "--service", "order-assistant"),
         )
     )
     rebuild = incidents.get("vector-index-rebuild")
