@@ -117,34 +117,46 @@ def parse_side(label: str, text: str) -> Side:
     return Side(label, text, parse_where(text))
 
 
+# Each trace's span-level values, for the factors: aggregated in the metrics' pass over its spans.
+_SPAN_VALUES = (
+    ("list(DISTINCT s.tool_name) FILTER (WHERE s.tool_name IS NOT NULL)", "tool_name"),
+    (
+        "string_agg(s.tool_name, ' → ' ORDER BY s.start_time) FILTER (WHERE s.step_kind = 'tool')",
+        "tool_sequence",
+    ),
+    ("list(DISTINCT s.step_kind)", "step_kind"),
+    ("list(DISTINCT s.error_type) FILTER (WHERE s.error_type IS NOT NULL)", "error_type"),
+    (
+        "list(DISTINCT left(s.error_message, 120))"
+        " FILTER (WHERE s.error_message IS NOT NULL AND s.status = 'error')",
+        "error_message",
+    ),
+    ("list(DISTINCT s.finish_reason) FILTER (WHERE s.finish_reason IS NOT NULL)", "finish_reason"),
+    (
+        "list(DISTINCT s.provider) FILTER (WHERE s.provider IS NOT NULL AND s.step_kind = 'llm')",
+        "provider",
+    ),
+    ("list(DISTINCT s.agent_name) FILTER (WHERE s.agent_name IS NOT NULL)", "agent_name"),
+)
+
 _ROW_SQL = """
-WITH m AS ({metrics}),
-d AS (
-  SELECT trace_id,
-    list(DISTINCT tool_name) FILTER (WHERE tool_name IS NOT NULL) AS tool_name,
-    string_agg(tool_name, ' → ' ORDER BY start_time) FILTER (WHERE step_kind = 'tool') AS tool_sequence,
-    list(DISTINCT step_kind) AS step_kind,
-    list(DISTINCT error_type) FILTER (WHERE error_type IS NOT NULL) AS error_type,
-    list(DISTINCT left(error_message, 120)) FILTER (WHERE error_message IS NOT NULL AND status = 'error')
-      AS error_message,
-    list(DISTINCT finish_reason) FILTER (WHERE finish_reason IS NOT NULL) AS finish_reason,
-    list(DISTINCT provider) FILTER (WHERE provider IS NOT NULL AND step_kind = 'llm') AS provider,
-    list(DISTINCT agent_name) FILTER (WHERE agent_name IS NOT NULL) AS agent_name
-  FROM ai_spans WHERE trace_id IN (SELECT trace_id FROM m) GROUP BY 1)
+WITH m AS ({metrics})
 SELECT m.trace_id, m.session_id, m.start_time, m.duration_ms, m.status = 'error' AS error, m.ttft_ms,
   coalesce(m.input_tokens, 0) + coalesce(m.output_tokens, 0) AS tokens, m.cost_usd, m.llm_calls,
   m.tool_calls, m.tool_errors, m.handoff, m.thumbs_down, m.retried, m.rephrased, m.abandoned, m.csat,
   m.service_version, m.root_name AS workflow, m.models AS model, m.prompt_versions AS prompt_version,
-  d.tool_name, d.tool_sequence, d.step_kind, d.error_type, d.error_message, d.finish_reason,
-  d.provider, d.agent_name
-FROM m LEFT JOIN d USING (trace_id)
+  m.tool_name, m.tool_sequence, m.step_kind, m.error_type, m.error_message, m.finish_reason,
+  m.provider, m.agent_name
+FROM m
 ORDER BY m.start_time, m.trace_id
 """
 
 
 def _load(store: Store, filt: TraceFilter) -> list[dict[str, Any]]:
     where, params = filt.sql()
-    return _rows(store, _ROW_SQL.format(metrics=trace_metrics_sql(where)), params, filt.where)
+    return _rows(
+        store, _ROW_SQL.format(metrics=trace_metrics_sql(where, _SPAN_VALUES)), params, filt.where
+    )
 
 
 def _values(rows: list[dict[str, Any]], key: str) -> list[float]:

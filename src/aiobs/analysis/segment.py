@@ -68,8 +68,12 @@ METRICS = (
 )
 
 
-def trace_metrics_sql(where: str) -> str:
-    """One row per trace selected by ``where`` (over ``ai_traces t``) with its metric inputs."""
+def trace_metrics_sql(where: str, extra: tuple[tuple[str, str], ...] = ()) -> str:
+    """One row per trace selected by ``where`` (over ``ai_traces t``) with its metric inputs, and
+    ``extra`` (expression over spans ``s``, name) aggregates computed in the same pass over the
+    spans. Reads ``aiobs_span_base`` (spans without prices: the price join costs a regexp a span)."""
+    extra_aggs = "".join(f",\n    {expr} AS {name}" for expr, name in extra)
+    extra_cols = "".join(f", st.{name}" for _, name in extra)
     linked = {name: SIGNALS[name] for name in ("thumbs_down", "retry", "rephrase")}
     signal_cols = ",\n    ".join(
         f"count(*) FILTER (WHERE {cond}) AS {name}" for name, cond in linked.items()
@@ -80,8 +84,8 @@ steps AS (
   SELECT s.trace_id,
     count_if(s.step_kind = 'tool' AND s.status = 'error') AS tool_errors,
     bool_or(s.step_kind = 'handoff') AS handoff,
-    arg_min(s.ttft_ms, s.start_time) FILTER (WHERE s.ttft_ms IS NOT NULL) AS ttft_ms
-  FROM ai_spans s WHERE s.trace_id IN (SELECT trace_id FROM sel) GROUP BY 1),
+    arg_min(s.ttft_ms_raw * 1000, s.start_time) FILTER (WHERE s.ttft_ms_raw IS NOT NULL) AS ttft_ms{extra_aggs}
+  FROM aiobs_span_base s WHERE s.trace_id IN (SELECT trace_id FROM sel) GROUP BY 1),
 linked AS (
   SELECT TraceId AS trace_id,
     {signal_cols}
@@ -100,7 +104,7 @@ SELECT sel.*, coalesce(st.tool_errors, 0) AS tool_errors, coalesce(st.handoff, f
   st.ttft_ms, coalesce(l.thumbs_down, 0) > 0 AS thumbs_down, coalesce(l.retry, 0) > 0 AS retried,
   coalesce(l.rephrase, 0) > 0 AS rephrased,
   CASE WHEN ls.trace_id IS NULL THEN NULL ELSE coalesce(ss.abandoned, false) END AS abandoned,
-  CASE WHEN ls.trace_id IS NULL THEN NULL ELSE ss.csat END AS csat
+  CASE WHEN ls.trace_id IS NULL THEN NULL ELSE ss.csat END AS csat{extra_cols}
 FROM sel
 LEFT JOIN steps st USING (trace_id)
 LEFT JOIN linked l USING (trace_id)

@@ -319,6 +319,7 @@ def install_views(store: Store, prices: dict[str, Price] | None = None) -> None:
             [[k, p.input, p.output, p.cached_input] for k, p in prices.items()],
         )
     materialised = is_materialised(store)
+    con.execute(f"CREATE OR REPLACE TEMP VIEW aiobs_span_base AS {span_base_sql(materialised)}")
     con.execute(f"CREATE OR REPLACE TEMP VIEW ai_spans AS {ai_spans_sql(materialised)}")
     con.execute(f"CREATE OR REPLACE TEMP VIEW ai_traces AS {ai_traces_sql(materialised)}")
 
