@@ -62,6 +62,10 @@ def test_span_and_attribute_segments(demo: tuple[Path, dict[str, Any]]) -> None:
     db, _ = demo
     cli = Cli(db)
     models = _by(cli.json("segment", "--by", "model"), "model")
+    # The leaked <thinking> makes claude-sonnet-4-5's answers longer.
+    leak, before = models["claude-sonnet-4-5-20250929"], models["claude-sonnet-4-20250514"]
+    assert leak["response_chars"] > 1.1 * before["response_chars"]
+    assert 0.4 < models["gpt-4.1-2025-04-14"]["retrieval_top_score"] < 1
     assert (
         models["claude-sonnet-4-5-20250929"]["thumbs_down_rate"]
         > 1.5 * models["claude-sonnet-4-20250514"]["thumbs_down_rate"]

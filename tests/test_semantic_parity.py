@@ -31,6 +31,8 @@ KEYS = sorted(
         "gen_ai.response.time_to_first_chunk",
         "traceloop.span.kind",
         "traceloop.entity.name",
+        "gen_ai.output.messages",
+        "gen_ai.retrieval.documents",
     }
 )
 
@@ -92,6 +94,7 @@ def con() -> duckdb.DuckDBPyConnection:
 @given(st.dictionaries(st.sampled_from(KEYS), TEXT, max_size=6))
 @example({"gen_ai.usage.input_tokens": "12.7"})
 @example({"traceloop.span.kind": "TOOL", "traceloop.entity.name": "lookup_charge"})
+@example({"gen_ai.output.messages": "héllo ✓ 𝔘", "gen_ai.retrieval.documents": '[{"score": 0.8}]'})
 @example({"gen_ai.usage.input_tokens": "1e20"})
 @example({"langfuse.observation.usage_details": '{"input": 5, "input": 9}'})
 @example({"gen_ai.usage.input_tokens": "٣"})

@@ -41,8 +41,8 @@ MIN_SUPPORT = 10  # traces with a value, on the side that has more, before it is
 UBIQUITOUS = 0.95  # a value on at least this share of both sides explains nothing
 Q = 0.05
 
-# name, kind, per-trace value, higher_is_worse
-METRICS: tuple[tuple[str, str, str, bool], ...] = (
+# name, kind, per-trace value, higher_is_worse (None: a shift worth seeing, never a regression)
+METRICS: tuple[tuple[str, str, str, bool | None], ...] = (
     ("error_rate", "rate", "error", True),
     ("latency_p50_ms", "p50", "duration_ms", True),
     ("latency_p95_ms", "p95", "duration_ms", True),
@@ -57,6 +57,8 @@ METRICS: tuple[tuple[str, str, str, bool], ...] = (
     ("rephrase_rate", "rate", "rephrased", True),
     ("abandonment_rate", "rate", "abandoned", True),
     ("csat", "mean", "csat", False),
+    ("response_chars", "mean", "response_chars", None),
+    ("retrieval_top_score", "mean", "retrieval_top_score", None),
 )
 FACTOR_FIELDS = (
     "service_version",
@@ -144,6 +146,7 @@ WITH m AS ({metrics})
 SELECT m.trace_id, m.session_id, m.start_time, m.duration_ms, m.status = 'error' AS error, m.ttft_ms,
   coalesce(m.input_tokens, 0) + coalesce(m.output_tokens, 0) AS tokens, m.cost_usd, m.llm_calls,
   m.tool_calls, m.tool_errors, m.handoff, m.thumbs_down, m.retried, m.rephrased, m.abandoned, m.csat,
+  m.response_chars, m.retrieval_top_score,
   m.service_version, m.root_name AS workflow, m.models AS model, m.prompt_versions AS prompt_version,
   m.tool_name, m.tool_sequence, m.step_kind, m.error_type, m.error_message, m.finish_reason,
   m.provider, m.agent_name
@@ -187,7 +190,7 @@ def _metric(
     name: str,
     kind: str,
     key: str,
-    worse_up: bool,
+    worse_up: bool | None,
     base: list[dict[str, Any]],
     targ: list[dict[str, Any]],
     deff: float = 1.0,
@@ -251,7 +254,7 @@ def _field_values(row: dict[str, Any], field: str) -> list[str]:
 def _factors(
     base: list[dict[str, Any]],
     targ: list[dict[str, Any]],
-    primary: tuple[str, str, str, bool] | None,
+    primary: tuple[str, str, str, bool | None] | None,
 ) -> list[dict[str, Any]]:
     nb, nt = len(base), len(targ)
     if not nb or not nt:
@@ -358,9 +361,10 @@ def diff(
         m["q_value"] = None if math.isnan(qv) else qv
         m["significant"] = m["q_value"] is not None and m["q_value"] < Q
         worse = (
-            m["delta"] is not None
-            and ((m["delta"] > 0) == m["higher_is_worse"])
+            m["higher_is_worse"] is not None
+            and m["delta"] is not None
             and m["delta"] != 0
+            and (m["delta"] > 0) == m["higher_is_worse"]
         )
         big = m["rel_change"] is None or abs(m["rel_change"]) >= min_change
         m["regression"] = bool(m["significant"] and worse and big)

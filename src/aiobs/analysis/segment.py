@@ -65,6 +65,8 @@ METRICS = (
     "rephrase_rate",
     "abandonment_rate",
     "csat",
+    "response_chars",
+    "retrieval_top_score",
 )
 
 
@@ -84,7 +86,11 @@ steps AS (
   SELECT s.trace_id,
     count_if(s.step_kind = 'tool' AND s.status = 'error') AS tool_errors,
     bool_or(s.step_kind = 'handoff') AS handoff,
-    arg_min(s.ttft_ms_raw * 1000, s.start_time) FILTER (WHERE s.ttft_ms_raw IS NOT NULL) AS ttft_ms{extra_aggs}
+    arg_min(s.ttft_ms_raw * 1000, s.start_time) FILTER (WHERE s.ttft_ms_raw IS NOT NULL) AS ttft_ms,
+    arg_max(s.output_chars, s.start_time) FILTER (WHERE s.step_kind = 'llm' AND s.output_chars IS NOT NULL)
+      AS response_chars,
+    arg_min(s.retrieval_top_score, s.start_time) FILTER (WHERE s.retrieval_top_score IS NOT NULL)
+      AS retrieval_top_score{extra_aggs}
   FROM aiobs_span_base s WHERE s.trace_id IN (SELECT trace_id FROM sel) GROUP BY 1),
 linked AS (
   SELECT TraceId AS trace_id,
@@ -104,7 +110,8 @@ SELECT sel.*, coalesce(st.tool_errors, 0) AS tool_errors, coalesce(st.handoff, f
   st.ttft_ms, coalesce(l.thumbs_down, 0) > 0 AS thumbs_down, coalesce(l.retry, 0) > 0 AS retried,
   coalesce(l.rephrase, 0) > 0 AS rephrased,
   CASE WHEN ls.trace_id IS NULL THEN NULL ELSE coalesce(ss.abandoned, false) END AS abandoned,
-  CASE WHEN ls.trace_id IS NULL THEN NULL ELSE ss.csat END AS csat{extra_cols}
+  CASE WHEN ls.trace_id IS NULL THEN NULL ELSE ss.csat END AS csat,
+  st.response_chars, st.retrieval_top_score{extra_cols}
 FROM sel
 LEFT JOIN steps st USING (trace_id)
 LEFT JOIN linked l USING (trace_id)
@@ -131,7 +138,9 @@ _AGGREGATES = """
   avg(retried::INT) AS retry_rate,
   avg(rephrased::INT) AS rephrase_rate,
   avg(abandoned::INT) AS abandonment_rate,
-  avg(csat) AS csat"""
+  avg(csat) AS csat,
+  avg(response_chars) AS response_chars,
+  avg(retrieval_top_score) AS retrieval_top_score"""
 
 
 @dataclass(frozen=True)

@@ -105,6 +105,13 @@ class Lower(Expr):
 
 
 @dataclass(frozen=True)
+class Length(Expr):
+    """Length of the text in characters (code points), as a number."""
+
+    inner: Expr
+
+
+@dataclass(frozen=True)
 class Token(Expr):
     """Lower-cased with ``-`` as ``_``: one spelling for enum-like values (Vercel's ``tool-calls``
     is everyone else's ``tool_calls``)."""
@@ -502,6 +509,34 @@ FIELDS: tuple[Field, ...] = (
         ),
         "Why generation stopped (first choice).",
     ),
+    Field(
+        "output_chars",
+        "BIGINT",
+        Length(
+            First(
+                _attrs(
+                    "gen_ai.output.messages",
+                    "llm.output_messages.0.message.content",
+                    "gen_ai.completion.0.content",
+                    "ai.response.text",
+                    "langfuse.observation.output",
+                    "output.value",
+                )
+            )
+        ),
+        "Size of the step's output as recorded (the answer text, or its JSON message form).",
+    ),
+    Field(
+        "retrieval_top_score",
+        "DOUBLE",
+        First(
+            (
+                JsonPath(Attr("gen_ai.retrieval.documents"), "0.score"),
+                Attr("retrieval.documents.0.document.score"),
+            )
+        ),
+        "Score of the first-ranked retrieved document.",
+    ),
 )
 
 FIELDS_BY_NAME: dict[str, Field] = {f.name: f for f in FIELDS}
@@ -579,6 +614,8 @@ def _sql_raw(expr: Expr) -> str:
         )
     if isinstance(expr, Lower):
         return f"lower({_sql_raw(expr.inner)})"
+    if isinstance(expr, Length):
+        return f"CAST(length({_sql_raw(expr.inner)}) AS VARCHAR)"
     if isinstance(expr, Token):
         return f"replace(lower({_sql_raw(expr.inner)}), '-', '_')"
     if isinstance(expr, Const):
@@ -694,6 +731,9 @@ def _eval_raw(expr: Expr, span: SpanRow) -> Any:
     if isinstance(expr, Lower):
         inner = _eval_raw(expr.inner, span)
         return None if inner is None else str(inner).lower()
+    if isinstance(expr, Length):
+        inner = _eval_raw(expr.inner, span)
+        return None if inner is None else str(len(str(inner)))
     if isinstance(expr, Token):
         inner = _eval_raw(expr.inner, span)
         return None if inner is None else str(inner).lower().replace("-", "_")

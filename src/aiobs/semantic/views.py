@@ -50,6 +50,8 @@ AI_SPANS_COLUMNS = (
     "session_id",
     "user_id",
     "finish_reason",
+    "output_chars",
+    "retrieval_top_score",
     "attributes",
     "resource_attributes",
 )
@@ -109,6 +111,8 @@ CANONICAL = (
     "session_id",
     "user_id",
     "finish_reason",
+    "output_chars",
+    "retrieval_top_score",
 )
 
 
@@ -183,7 +187,7 @@ SELECT
   ) AS cost_usd,
   b.ttft_ms_raw * 1000 AS ttft_ms,
   b.prompt_name, b.prompt_version, b.agent_name, b.tool_name, b.session_id, b.user_id,
-  b.finish_reason, b.attributes, b.resource_attributes
+  b.finish_reason, b.output_chars, b.retrieval_top_score, b.attributes, b.resource_attributes
 FROM base b
 -- The exact model name first (text-embedding-004 is not text-embedding), then its normalised
 -- form (gpt-4o-2024-08-06 -> gpt-4o).
@@ -343,7 +347,9 @@ def materialise(con: duckdb.DuckDBPyConnection, *, from_row: int | None = None) 
     for ddl in TRACE_TABLES_DDL:
         con.execute(ddl)
     if from_row is None:
-        con.execute("DELETE FROM aiobs_spans")
+        # Recreated, not emptied: the field list may have changed since the table was made.
+        con.execute("DROP TABLE IF EXISTS aiobs_spans")
+        con.execute(canonical_ddl())
         con.execute(f"INSERT INTO aiobs_spans SELECT {canonical_select()} FROM otel_traces")
         _materialise_traces(con, only_touched=False)
         con.execute(
