@@ -107,6 +107,20 @@ def test_retry_loop_incident_names_the_workflow_and_the_token_rise(
     assert r["factors"].index(workflow) < 5
 
 
+def test_unsupported_answers_show_in_the_evaluations(demo: tuple[Path, dict[str, Any]]) -> None:
+    db, _ = demo
+    r = Cli(db).json(
+        "diff",
+        "--baseline", "model = 'claude-sonnet-4-20250514'",
+        "--target", "model = 'gpt-4.1-2025-04-14'",
+        "--where", "service_name = 'support-chat'",
+    )  # fmt: skip
+    metrics = {m["name"]: m for m in r["metrics"]}
+    assert metrics["eval_fail_rate"]["regression"] and metrics["eval_fail_rate"]["baseline"] == 0
+    assert metrics["eval_score"]["regression"] and metrics["eval_score"]["delta"] < 0
+    assert not metrics["response_chars"]["regression"]  # a shift metric, never a regression
+
+
 def test_bad_sides_are_usage_errors(demo: tuple[Path, dict[str, Any]]) -> None:
     db, _ = demo
     cli = Cli(db)

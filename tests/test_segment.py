@@ -66,6 +66,13 @@ def test_span_and_attribute_segments(demo: tuple[Path, dict[str, Any]]) -> None:
     leak, before = models["claude-sonnet-4-5-20250929"], models["claude-sonnet-4-20250514"]
     assert leak["response_chars"] > 1.1 * before["response_chars"]
     assert 0.4 < models["gpt-4.1-2025-04-14"]["retrieval_top_score"] < 1
+    # gpt-4.1 answers when retrieval found nothing: the groundedness evaluator fails it, only it.
+    assert models["gpt-4.1-2025-04-14"]["eval_fail_rate"] > 0.05
+    assert models["claude-sonnet-4-20250514"]["eval_fail_rate"] == 0
+    assert (
+        models["gpt-4.1-2025-04-14"]["eval_score"]
+        < models["claude-sonnet-4-20250514"]["eval_score"]
+    )
     assert (
         models["claude-sonnet-4-5-20250929"]["thumbs_down_rate"]
         > 1.5 * models["claude-sonnet-4-20250514"]["thumbs_down_rate"]

@@ -57,6 +57,8 @@ METRICS: tuple[tuple[str, str, str, bool | None], ...] = (
     ("rephrase_rate", "rate", "rephrased", True),
     ("abandonment_rate", "rate", "abandoned", True),
     ("csat", "mean", "csat", False),
+    ("eval_score", "mean", "eval_score", False),
+    ("eval_fail_rate", "rate", "eval_failed", True),
     ("response_chars", "mean", "response_chars", None),
     ("retrieval_top_score", "mean", "retrieval_top_score", None),
 )
@@ -146,7 +148,7 @@ WITH m AS ({metrics})
 SELECT m.trace_id, m.session_id, m.start_time, m.duration_ms, m.status = 'error' AS error, m.ttft_ms,
   coalesce(m.input_tokens, 0) + coalesce(m.output_tokens, 0) AS tokens, m.cost_usd, m.llm_calls,
   m.tool_calls, m.tool_errors, m.handoff, m.thumbs_down, m.retried, m.rephrased, m.abandoned, m.csat,
-  m.response_chars, m.retrieval_top_score,
+  m.response_chars, m.retrieval_top_score, m.eval_score, m.eval_failed,
   m.service_version, m.root_name AS workflow, m.models AS model, m.prompt_versions AS prompt_version,
   m.tool_name, m.tool_sequence, m.step_kind, m.error_type, m.error_message, m.finish_reason,
   m.provider, m.agent_name

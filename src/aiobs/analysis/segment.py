@@ -3,7 +3,8 @@
 One row per trace (``trace_metrics_sql``) carries what diff and scan also need: latency, error,
 tokens, cost, LLM and tool calls, tool errors, handoff, time to first token, and the user signals
 joined from events (thumbs-down, retry, rephrase on the trace; abandonment and CSAT on the last
-trace of the session). ``segment`` groups those rows by trace fields (``service_name``,
+trace of the session), and online evaluation results (``gen_ai.evaluation.result`` events on the
+trace: mean score, any failed). ``segment`` groups those rows by trace fields (``service_name``,
 ``service_version``, ``root_name``, ``status``, ``environment``…), by list fields one value at a time
 (``model``/``models``, ``prompt_version``/``prompt_versions``), or by span fields and
 ``attr['key']`` (a trace counts in every group one of its spans belongs to).
@@ -67,6 +68,8 @@ METRICS = (
     "csat",
     "response_chars",
     "retrieval_top_score",
+    "eval_score",
+    "eval_fail_rate",
 )
 
 
@@ -94,7 +97,11 @@ steps AS (
   FROM aiobs_span_base s WHERE s.trace_id IN (SELECT trace_id FROM sel) GROUP BY 1),
 linked AS (
   SELECT TraceId AS trace_id,
-    {signal_cols}
+    {signal_cols},
+    avg(TRY_CAST(LogAttributes['gen_ai.evaluation.score.value'] AS DOUBLE))
+      FILTER (WHERE EventName = 'gen_ai.evaluation.result') AS eval_score,
+    bool_or(lower(LogAttributes['gen_ai.evaluation.score.label']) IN ('fail', 'failed', 'false'))
+      FILTER (WHERE EventName = 'gen_ai.evaluation.result') AS eval_failed
   FROM otel_logs WHERE EventName <> '' AND TraceId IN (SELECT trace_id FROM sel) GROUP BY 1),
 last_of_session AS (
   SELECT session_id, arg_max(trace_id, start_time) AS trace_id FROM ai_traces
@@ -111,7 +118,7 @@ SELECT sel.*, coalesce(st.tool_errors, 0) AS tool_errors, coalesce(st.handoff, f
   coalesce(l.rephrase, 0) > 0 AS rephrased,
   CASE WHEN ls.trace_id IS NULL THEN NULL ELSE coalesce(ss.abandoned, false) END AS abandoned,
   CASE WHEN ls.trace_id IS NULL THEN NULL ELSE ss.csat END AS csat,
-  st.response_chars, st.retrieval_top_score{extra_cols}
+  st.response_chars, st.retrieval_top_score, l.eval_score, l.eval_failed{extra_cols}
 FROM sel
 LEFT JOIN steps st USING (trace_id)
 LEFT JOIN linked l USING (trace_id)
@@ -140,7 +147,9 @@ _AGGREGATES = """
   avg(abandoned::INT) AS abandonment_rate,
   avg(csat) AS csat,
   avg(response_chars) AS response_chars,
-  avg(retrieval_top_score) AS retrieval_top_score"""
+  avg(retrieval_top_score) AS retrieval_top_score,
+  avg(eval_score) AS eval_score,
+  avg(eval_failed::INT) AS eval_fail_rate"""
 
 
 @dataclass(frozen=True)
