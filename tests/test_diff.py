@@ -107,6 +107,17 @@ def test_retry_loop_incident_names_the_workflow_and_the_token_rise(
     assert r["factors"].index(workflow) < 5
 
 
+def test_index_rebuild_shows_as_slower_retrieval_steps(demo: tuple[Path, dict[str, Any]]) -> None:
+    db, summary = demo
+    baseline, target = _before_after(_incident(summary, "vector-index-rebuild"))
+    r = Cli(db).json("diff", "--baseline", baseline, "--target", target)
+    metrics = {m["name"]: m for m in r["metrics"]}
+    retrieval = metrics["retrieval_p95_ms"]
+    assert retrieval["regression"] and retrieval["target"] > 4 * retrieval["baseline"]
+    assert r["primary_metric"] == "retrieval_p95_ms"
+    assert not metrics["llm_p95_ms"]["regression"] and not metrics["tool_p95_ms"]["regression"]
+
+
 def test_unsupported_answers_show_in_the_evaluations(demo: tuple[Path, dict[str, Any]]) -> None:
     db, _ = demo
     r = Cli(db).json(

@@ -141,7 +141,12 @@ _SPAN_VALUES = (
         "provider",
     ),
     ("list(DISTINCT s.agent_name) FILTER (WHERE s.agent_name IS NOT NULL)", "agent_name"),
+    *(
+        (f"list(s.duration_ms) FILTER (WHERE s.step_kind = '{kind}')", f"{kind}_durations")
+        for kind in ("llm", "retrieval", "tool", "embedding", "rerank")
+    ),
 )
+STEP_KINDS_TIMED = ("llm", "retrieval", "tool", "embedding", "rerank")
 
 _ROW_SQL = """
 WITH m AS ({metrics})
@@ -151,7 +156,8 @@ SELECT m.trace_id, m.session_id, m.start_time, m.duration_ms, m.status = 'error'
   m.response_chars, m.retrieval_top_score, m.eval_score, m.eval_failed,
   m.service_version, m.root_name AS workflow, m.models AS model, m.prompt_versions AS prompt_version,
   m.tool_name, m.tool_sequence, m.step_kind, m.error_type, m.error_message, m.finish_reason,
-  m.provider, m.agent_name
+  m.provider, m.agent_name, m.llm_durations, m.retrieval_durations, m.tool_durations,
+  m.embedding_durations, m.rerank_durations
 FROM m
 ORDER BY m.start_time, m.trace_id
 """
@@ -237,10 +243,50 @@ def _metric(
             "rel_change": (t - b) / b if b else None, "ci": [lo, hi], "p_value": p}  # fmt: skip
 
 
+def _step_kind_metric(
+    kind: str, base: list[dict[str, Any]], targ: list[dict[str, Any]]
+) -> dict[str, Any] | None:
+    """p95 duration of one step kind's spans: Mann-Whitney and a bootstrap interval on the spans,
+    corrected by the design effect of spans clustered in traces."""
+    key = f"{kind}_durations"
+    vb = [float(v) for r in base for v in (r.get(key) or [])]
+    vt = [float(v) for r in targ for v in (r.get(key) or [])]
+    if len(vb) < MIN_SUPPORT or len(vt) < MIN_SUPPORT:
+        return None
+    # Spans cluster in traces and traces in sessions (same intent, same model arm): the design
+    # effect counts spans per session.
+    per_session: dict[Any, int] = {}
+    for i, r in enumerate((*base, *targ)):
+        n = len(r.get(key) or [])
+        if n:
+            cluster = r.get("session_id") or ("trace", i)
+            per_session[cluster] = per_session.get(cluster, 0) + n
+    sizes = list(per_session.values())
+    deff = sum(m * m for m in sizes) / sum(sizes)
+    b, t = sig.quantile(vb, 0.95), sig.quantile(vt, 0.95)
+    lo, hi = sig.bootstrap_diff_ci(vb, vt, 0.95, b=BOOTSTRAP_B, seed=9, max_n=BOOTSTRAP_MAX)
+    lo, hi = _widen(t - b, lo, hi, math.sqrt(deff))
+    z = sig.mann_whitney(vb, vt)["z"]
+    return {
+        "name": f"{kind}_p95_ms",
+        "higher_is_worse": True,
+        "baseline_n": len(vb),
+        "target_n": len(vt),
+        "baseline": b,
+        "target": t,
+        "delta": t - b,
+        "rel_change": (t - b) / b if b else None,
+        "ci": [lo, hi],
+        "p_value": min(1.0, 2 * sig.norm_sf(abs(z) / math.sqrt(deff))),
+    }
+
+
 def _trace_value(row: dict[str, Any], key: str, kind: str) -> float | None:
     if kind == "ratio":
         return row["tool_errors"] / row["tool_calls"] if row["tool_calls"] else None
     v = row.get(key)
+    if isinstance(v, list):  # a step kind's durations: the trace's mean
+        return sum(v) / len(v) if v else None
     return None if v is None else float(v)
 
 
@@ -354,14 +400,23 @@ def diff(
         )
     deff = design_effect([*rows[0], *rows[1]])
     metrics = [_metric(*m, rows[0], rows[1], deff) for m in METRICS]
+    specs: list[tuple[str, str, str, bool | None]] = list(METRICS)
+    for kind in STEP_KINDS_TIMED:
+        step = _step_kind_metric(kind, rows[0], rows[1])
+        if step is not None:
+            metrics.append(step)
+            specs.append((step["name"], "p95", f"{kind}_durations", True))
     qvalues = sig.benjamini_hochberg(
         [m["p_value"] if m["p_value"] is not None else math.nan for m in metrics]
     )
     primary = None
     best = math.inf
-    for spec, m, qv in zip(METRICS, metrics, qvalues, strict=True):
+    for spec, m, qv in zip(specs, metrics, qvalues, strict=True):
         m["q_value"] = None if math.isnan(qv) else qv
-        m["significant"] = m["q_value"] is not None and m["q_value"] < Q
+        # A quantile or mean claim also needs its own interval to exclude no change: Mann-Whitney
+        # tests the whole distribution, not the p95.
+        ci_clear = m["ci"] is None or m["ci"][0] > 0 or m["ci"][1] < 0
+        m["significant"] = m["q_value"] is not None and m["q_value"] < Q and ci_clear
         worse = (
             m["higher_is_worse"] is not None
             and m["delta"] is not None
