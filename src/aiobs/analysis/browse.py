@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from aiobs.analysis.records import records
 from aiobs.analysis.where import Where
 from aiobs.errors import UsageError
 from aiobs.semantic.prices import MODEL_KEY_PATTERN
@@ -110,7 +111,7 @@ class TraceFilter:
         return (" AND ".join(conds) or "TRUE"), params
 
 
-def _order_by(sort: str | None, columns: tuple[str, ...], default: str) -> str:
+def order_by(sort: str | None, columns: tuple[str, ...], default: str) -> str:
     spec = sort or default
     parts = []
     for item in spec.split(","):
@@ -125,13 +126,15 @@ def _order_by(sort: str | None, columns: tuple[str, ...], default: str) -> str:
     return ", ".join(parts)
 
 
-def _rows(
+def where_records(
     store: Store, sql: str, params: list[Any], where: Where | None = None
 ) -> list[dict[str, Any]]:
+    """``records`` for a query built around a user's ``--where``: a type error DuckDB meets while
+    evaluating it is the user's to fix (exit 2), not a crash."""
     import duckdb
 
     try:
-        cur = store.con.execute(sql, params)
+        return records(store.con, sql, params)
     except (
         duckdb.ParserException,
         duckdb.BinderException,
@@ -139,22 +142,19 @@ def _rows(
         duckdb.InvalidInputException,
         duckdb.OutOfRangeException,
     ) as exc:
-        # A checked --where can still compare a number with text; that is the user's to fix.
         if where is None:
             raise
         first = str(exc).strip().splitlines()[0]
         raise UsageError(f"--where {where.text!r} cannot be evaluated: {first}") from None
-    names = [d[0] for d in cur.description or ()]
-    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
 
 def list_traces(
     store: Store, filt: TraceFilter, *, sort: str | None = None, limit: int = 50
 ) -> list[dict[str, Any]]:
     where, params = filt.sql()
-    order = _order_by(sort, AI_TRACES_COLUMNS, "-start_time")
+    order = order_by(sort, AI_TRACES_COLUMNS, "-start_time")
     columns = ", ".join(f"t.{c}" for c in AI_TRACES_COLUMNS)
-    return _rows(
+    return where_records(
         store,
         f"SELECT {columns} FROM ai_traces t WHERE {where} ORDER BY {order}, trace_id LIMIT ?",
         [*params, limit],
@@ -167,7 +167,7 @@ def list_sessions(
 ) -> list[dict[str, Any]]:
     """Sessions having at least one trace that matches ``filt``; totals over all their traces."""
     where, params = filt.sql()
-    order = _order_by(sort, SESSION_COLUMNS, "-start_time")
+    order = order_by(sort, SESSION_COLUMNS, "-start_time")
     sql = f"""
 WITH picked AS (SELECT DISTINCT t.session_id FROM ai_traces t WHERE {where} AND t.session_id IS NOT NULL),
 per AS (
@@ -190,4 +190,4 @@ SELECT per.session_id, per.user_id, per.start_time, per.end_time, per.duration_m
 FROM per LEFT JOIN sig USING (session_id)
 ORDER BY {order}, session_id LIMIT ?
 """
-    return _rows(store, sql, [*params, limit], filt.where)
+    return where_records(store, sql, [*params, limit], filt.where)

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from aiobs.analysis import significance as sig
-from aiobs.analysis.browse import TraceFilter, _rows
+from aiobs.analysis.browse import TraceFilter, where_records
 from aiobs.analysis.segment import trace_metrics_sql
 from aiobs.analysis.timewindow import parse_window
 from aiobs.analysis.where import Where, parse_where
@@ -165,7 +165,7 @@ ORDER BY m.start_time, m.trace_id
 
 def _load(store: Store, filt: TraceFilter) -> list[dict[str, Any]]:
     where, params = filt.sql()
-    return _rows(
+    return where_records(
         store, _ROW_SQL.format(metrics=trace_metrics_sql(where, _SPAN_VALUES)), params, filt.where
     )
 

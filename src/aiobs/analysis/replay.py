@@ -21,6 +21,7 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from aiobs.analysis.records import records
 from aiobs.errors import NotFoundError, UsageError
 from aiobs.semantic import content as c
 
@@ -35,12 +36,6 @@ METRIC_WINDOW = timedelta(minutes=10)
 METRIC_BASELINE = timedelta(hours=1)
 CHANGES_WINDOW = timedelta(hours=6)
 MAX_CANDIDATES = 10
-
-
-def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> list[dict[str, Any]]:
-    cur = con.execute(sql, params)
-    names = [d[0] for d in cur.description or ()]
-    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
 
 def resolve_trace_id(con: duckdb.DuckDBPyConnection, given: str) -> str:
@@ -69,10 +64,6 @@ def resolve_trace_id(con: duckdb.DuckDBPyConnection, given: str) -> str:
             hint="give more characters of the id",
         )
     return str(candidates[0][0])
-
-
-def _iso(ts: datetime | None) -> str | None:
-    return None if ts is None else ts.isoformat(timespec="microseconds") + "Z"
 
 
 def _ms(a: datetime, b: datetime) -> float:
@@ -189,10 +180,10 @@ def _content(step: dict[str, Any], attrs: dict[str, str], events: list[c.Event])
 def load_trace(store: Store, trace_id: str, *, context: bool = True) -> dict[str, Any]:
     """The replay of one trace (``trace_id`` must be a full id; see ``resolve_trace_id``)."""
     con = store.con
-    spans = _rows(con, f"SELECT {_STEP_COLUMNS} FROM ai_spans WHERE trace_id = ?", [trace_id])
+    spans = records(con, f"SELECT {_STEP_COLUMNS} FROM ai_spans WHERE trace_id = ?", [trace_id])
     if not spans:
         raise NotFoundError(f"no trace {trace_id} in the store")
-    (trace,) = _rows(con, "SELECT * FROM ai_traces WHERE trace_id = ?", [trace_id])
+    (trace,) = records(con, "SELECT * FROM ai_traces WHERE trace_id = ?", [trace_id])
     events = _events(con, trace_id)
     start: datetime = trace["start_time"]
     path = critical_path(spans)
@@ -286,7 +277,7 @@ def load_context(
     start: datetime = trace["start_time"]
     end: datetime = trace["end_time"]
     trace_id = trace["trace_id"]
-    logs = _rows(
+    logs = records(
         con,
         "SELECT Timestamp AS time, ServiceName AS service_name, SeverityText AS severity,"
         " EventName AS event_name, Body AS body, SpanId AS span_id, LogAttributes AS attributes"
@@ -297,7 +288,7 @@ def load_context(
     for log in logs:
         log["offset_ms"] = _ms(start, log["time"])
         log["attributes"] = dict(log["attributes"] or {})
-    evaluations = _rows(
+    evaluations = records(
         con,
         "SELECT Timestamp AS time, SpanId AS span_id,"
         " LogAttributes['gen_ai.evaluation.name'] AS name,"
@@ -310,7 +301,7 @@ def load_context(
     )
     session_events: list[dict[str, Any]] = []
     if trace.get("session_id"):
-        session_events = _rows(
+        session_events = records(
             con,
             "SELECT Timestamp AS time, EventName AS name, TraceId AS trace_id,"
             " LogAttributes AS attributes, Body AS body FROM otel_logs"
@@ -350,7 +341,7 @@ def _metrics(
     """Gauges and means of histograms for ``services`` around the trace vs the hour before."""
     if not services:
         return []
-    rows = _rows(
+    rows = records(
         con,
         """
         WITH points AS (
@@ -394,7 +385,7 @@ def _changes(
 ) -> list[dict[str, Any]]:
     """Deployment/config events in the preceding hours (any service), and service versions of the
     trace's services first seen in that window (for stores without deployment events)."""
-    events = _rows(
+    events = records(
         con,
         "SELECT Timestamp AS time, ServiceName AS service_name, EventName AS kind,"
         " coalesce(nullif(LogAttributes['service.version'], ''), ResourceAttributes['service.version']) AS version,"
@@ -405,7 +396,7 @@ def _changes(
     )
     if services:
         # Per trace root (one row a trace, not a span): cheap even on a large store.
-        first_seen = _rows(
+        first_seen = records(
             con,
             "SELECT min(start_time) AS time, service_name, service_version AS version"
             " FROM ai_traces WHERE service_name IN (SELECT unnest(?)) GROUP BY 2, 3"

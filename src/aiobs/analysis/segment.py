@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from aiobs.analysis.browse import TraceFilter, _order_by, _rows
+from aiobs.analysis.browse import TraceFilter, order_by, where_records
 from aiobs.errors import UsageError
 from aiobs.semantic.signals import SIGNALS
 from aiobs.semantic.views import AI_SPANS_COLUMNS
@@ -222,7 +222,7 @@ def segment(
             group_cols.append(f'{alias}.v AS "{d.name}"')
     names = [d.name for d in dims]
     group_list = ", ".join(f'"{n}"' for n in names)
-    order = _order_by(sort, (*names, *METRICS), "-traces")
+    order = order_by(sort, (*names, *METRICS), "-traces")
     sql = f"""
 WITH m AS ({metrics}),
 g AS (SELECT m.*, {", ".join(group_cols)} FROM m {" ".join(joins)}),
@@ -236,7 +236,7 @@ FROM (
 GROUP BY {group_list}
 ORDER BY {order}, {group_list} LIMIT ?
 """
-    rows = _rows(store, sql, [*params, limit], filt.where)
+    rows = where_records(store, sql, [*params, limit], filt.where)
     for row in rows:
         counts = [0] * buckets
         for b in row.pop("_buckets") or []:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from aiobs.analysis.records import records
 from aiobs.semantic.fields import CONVENTIONS
 
 if TYPE_CHECKING:
@@ -14,9 +15,7 @@ if TYPE_CHECKING:
 
 
 def _records(store: Store, sql: str) -> list[dict[str, Any]]:
-    cur = store.con.execute(sql)
-    cols = [d[0] for d in cur.description or []]
-    return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
+    return records(store.con, sql)
 
 
 # Content attributes per convention: an LLM step "has content" when any of these is present.

@@ -63,7 +63,7 @@ def register(app: typer.Typer) -> None:
     app.command("sessions", help=sessions.__doc__)(sessions)
 
 
-def _filter(
+def trace_filter(
     since: str | None, until: str | None, service: list[str] | None, model: list[str] | None,
     prompt_version: list[str] | None, status: str | None, min_duration: str | None,
     session: str | None, user: str | None, where: str | None,
@@ -111,13 +111,13 @@ def traces(
     from aiobs.semantic.views import AI_TRACES_COLUMNS
 
     s = settings(ctx)
-    filt = _filter(
+    filt = trace_filter(
         since, until, service, model, prompt_version, status, min_duration, session, user, where
     )
     with s.open_store() as store:
         rows = list_traces(store, filt, sort=sort, limit=limit)
     wide = fmt in (OutputFormat.json, OutputFormat.jsonl, OutputFormat.csv)
-    _note_empty(s, fmt, rows, "traces")
+    note_empty(s, fmt, rows, "traces")
     render_rows(s, fmt, AI_TRACES_COLUMNS if wide else TRACE_TABLE, rows)
 
 
@@ -141,16 +141,16 @@ def sessions(
     from aiobs.cli.render import render_rows
 
     s = settings(ctx)
-    filt = _filter(
+    filt = trace_filter(
         since, until, service, model, prompt_version, status, min_duration, None, user, where
     )
     with s.open_store() as store:
         rows = list_sessions(store, filt, sort=sort, limit=limit)
     wide = fmt in (OutputFormat.json, OutputFormat.jsonl, OutputFormat.csv)
-    _note_empty(s, fmt, rows, "sessions")
+    note_empty(s, fmt, rows, "sessions")
     render_rows(s, fmt, SESSION_COLUMNS if wide else SESSION_TABLE, rows)
 
 
-def _note_empty(s: Any, fmt: OutputFormat, rows: list[Any], what: str) -> None:
+def note_empty(s: Any, fmt: OutputFormat, rows: list[Any], what: str) -> None:
     if not rows and fmt == OutputFormat.table and not s.quiet:
         s.err.print(f"no {what} match (times are UTC; --since is relative to now)")

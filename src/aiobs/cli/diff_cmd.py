@@ -74,7 +74,7 @@ def diff(
     from aiobs.analysis.diff import diff as run_diff
 
     s = settings(ctx)
-    base = b._filter(
+    base = b.trace_filter(
         since, until, service, model, prompt_version, status, min_duration, None, user, where
     )
     with s.open_store() as store:

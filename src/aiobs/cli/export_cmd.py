@@ -7,13 +7,16 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from aiobs.cli import browse_cmd as b
 from aiobs.cli.context import settings
 from aiobs.errors import UsageError
+
+if TYPE_CHECKING:
+    from aiobs.store.connection import Store
 
 
 class ExportFormat(StrEnum):
@@ -75,7 +78,7 @@ def export(
     from aiobs.analysis.export import export_otlp, export_parquet, select_traces
 
     s = settings(ctx)
-    filt = b._filter(
+    filt = b.trace_filter(
         since, until, service, model, prompt_version, status, min_duration, session, user, where
     )
     if to != ExportFormat.parquet and out.is_dir():
@@ -117,13 +120,13 @@ def export(
 REPORT_DETAILED = 3
 
 
-def _report(store: object, selected: int) -> str:
+def _report(store: Store, selected: int) -> str:
     """A Markdown incident report: what was selected, the traces, and the first failed ones whole."""
     from aiobs.analysis.replay import load_trace
     from aiobs.cli.render import markdown_table
     from aiobs.cli.replay_view import markdown
 
-    con = store.con  # type: ignore[attr-defined]
+    con = store.con
     cur = con.execute(
         "SELECT t.* FROM ai_traces t JOIN aiobs_export_ids USING (trace_id) ORDER BY t.start_time"
     )
@@ -156,5 +159,5 @@ def _report(store: object, selected: int) -> str:
             )
         )
     for r in (errors or rows)[:REPORT_DETAILED]:
-        lines.append(markdown(load_trace(store, r["trace_id"]), full=False))  # type: ignore[arg-type]
+        lines.append(markdown(load_trace(store, r["trace_id"]), full=False))
     return "\n".join(lines) + "\n"

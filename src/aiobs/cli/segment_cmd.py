@@ -54,7 +54,7 @@ def segment(
     from aiobs.cli.render import render_rows
 
     s = settings(ctx)
-    filt = b._filter(
+    filt = b.trace_filter(
         since, until, service, model, prompt_version, status, min_duration, None, user, where
     )
     with s.open_store() as store:
@@ -65,5 +65,5 @@ def segment(
     for row in rows:
         row["sparkline"] = sparkline(row["sparkline"])
     columns = [*names, *(TABLE_METRICS if fmt == OutputFormat.table else (*METRICS, "sparkline"))]
-    b._note_empty(s, fmt, rows, "traces")
+    b.note_empty(s, fmt, rows, "traces")
     render_rows(s, fmt, columns, rows)

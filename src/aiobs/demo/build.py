@@ -17,13 +17,13 @@ import os
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from aiobs.demo.generate import World
 from aiobs.demo.world import WorldConfig, WorldPlan, plan_world
-from aiobs.errors import StoreUnavailableError, UsageError
+from aiobs.errors import UsageError
 
 MANIFEST_KEY = "demo.manifest"
 
@@ -41,7 +41,6 @@ class DemoResult:
     bytes: int = 0
     seconds: float = 0.0
     out_dir: Path | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def day_file_name(plan: WorldPlan, day: int) -> str:
@@ -200,11 +199,7 @@ def _check_not_locked(path: Path) -> None:
     """Refuse to replace a store another process is writing to (exit 3)."""
     from aiobs.store.connection import open_store
 
-    try:
-        store = open_store(path, read_only=False)
-    except StoreUnavailableError:
-        raise
-    store.con.close()
+    open_store(path, read_only=False).close()
 
 
 def read_manifest(con: Any) -> dict[str, Any] | None:

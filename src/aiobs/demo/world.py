@@ -10,7 +10,7 @@ Must not import typer, rich or textual.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
@@ -82,8 +82,6 @@ class Incident:
     trigger: str | None  # id of the Change that started it, if any
     affected: dict[str, str]
     effect: dict[str, Any]
-    replay_hint: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def active(self, t_ns: int) -> bool:
         return self.start_ns <= t_ns and (self.end_ns is None or t_ns < self.end_ns)
@@ -98,7 +96,6 @@ class Incident:
             "trigger": self.trigger,
             "affected": self.affected,
             "effect": self.effect,
-            **self.extra,
         }
 
 
