@@ -150,7 +150,7 @@ STEP_KINDS_TIMED = ("llm", "retrieval", "tool", "embedding", "rerank")
 
 _ROW_SQL = """
 WITH m AS ({metrics})
-SELECT m.trace_id, m.session_id, m.start_time, m.duration_ms, m.status = 'error' AS error, m.ttft_ms,
+SELECT m.trace_id, m.service_name, m.session_id, m.user_id, m.start_time, m.duration_ms, m.status = 'error' AS error, m.ttft_ms,
   coalesce(m.input_tokens, 0) + coalesce(m.output_tokens, 0) AS tokens, m.cost_usd, m.llm_calls,
   m.tool_calls, m.tool_errors, m.handoff, m.thumbs_down, m.retried, m.rephrased, m.abandoned, m.csat,
   m.response_chars, m.retrieval_top_score, m.eval_score, m.eval_failed,
@@ -163,11 +163,15 @@ ORDER BY m.start_time, m.trace_id
 """
 
 
-def _load(store: Store, filt: TraceFilter) -> list[dict[str, Any]]:
+def row_sql(where: str) -> str:
+    """One row per trace selected by ``where`` (over ``ai_traces t``): the metric inputs and the
+    factor fields (as ``load_rows`` returns them)."""
+    return _ROW_SQL.format(metrics=trace_metrics_sql(where, _SPAN_VALUES))
+
+
+def load_rows(store: Store, filt: TraceFilter) -> list[dict[str, Any]]:
     where, params = filt.sql()
-    return where_records(
-        store, _ROW_SQL.format(metrics=trace_metrics_sql(where, _SPAN_VALUES)), params, filt.where
-    )
+    return where_records(store, row_sql(where), params, filt.where)
 
 
 def _values(rows: list[dict[str, Any]], key: str) -> list[float]:
@@ -299,7 +303,7 @@ def _field_values(row: dict[str, Any], field: str) -> list[str]:
     return [str(v)]
 
 
-def _factors(
+def rank_factors(
     base: list[dict[str, Any]],
     targ: list[dict[str, Any]],
     primary: tuple[str, str, str, bool | None] | None,
@@ -392,7 +396,7 @@ def diff(
     top: int = 15,
 ) -> dict[str, Any]:
     sides = (parse_side("baseline", baseline), parse_side("target", target))
-    rows = [_load(store, side.filter(base)) for side in sides]
+    rows = [load_rows(store, side.filter(base)) for side in sides]
     if not rows[0] or not rows[1]:
         empty = "baseline" if not rows[0] else "target"
         raise UsageError(
@@ -433,5 +437,5 @@ def diff(
         "primary_metric": primary[0] if primary else None,
         "design_effect": deff,
         "metrics": metrics,
-        "factors": _factors(rows[0], rows[1], primary)[:top],
+        "factors": rank_factors(rows[0], rows[1], primary)[:top],
     }

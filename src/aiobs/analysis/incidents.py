@@ -1,0 +1,588 @@
+"""From a scan's anomalies to incidents: grouping, likely causes, impact, severity, one-line insight.
+
+- Grouping: anomalies of the journeys (not infra) that start within ``JOIN_BUCKETS`` of each
+  other in the same service form one incident; infra anomalies starting then join it as
+  co-moving evidence (on their own they are not incidents: the scan reports what hurt journeys).
+- Likely causes, ranked by a confidence in [0, 1]: change events shortly before the onset —
+  deployment and config events from the logs, versions, prompt versions, models and tools first
+  seen then — weighted by how close they are, whether they touch the incident's service, and
+  whether the incident's own segments or factors name what they introduced; the ``diff``
+  factors of the incident window against the hours before it; co-moving infra metrics. A
+  segment that has been worse all along (an outlier) gets the condition that separates its bad
+  traces from its good ones instead.
+- Impact: traces, sessions and users in the incident's segment while it lasted; user-signal
+  rates then against the hours before; extra cost; example traces to replay.
+
+Must not import typer, rich or textual.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from aiobs.analysis import diff as diffs
+from aiobs.analysis.browse import TraceFilter
+from aiobs.analysis.records import records
+from aiobs.analysis.series import Series, metric_info, scan_rows
+
+if TYPE_CHECKING:
+    from aiobs.store.connection import Store
+
+JOIN_BUCKETS = 2
+CHANGE_LOOKBACK = timedelta(hours=6)
+PROXIMITY_MINUTES = 90.0  # a change this long before the onset weighs 1/e of one at the onset
+MIN_SPIKE_TRACES = 30  # a one-bucket spike on fewer traces is a long tail, not an incident
+# An incident touches at least this many traces: on the clean demo worlds (seeds 11-13) every
+# group below it was a night-time wobble of a quantile or a score over 25-40 traces.
+MIN_INCIDENT_TRACES = 50
+SEVERITIES = ("info", "warning", "critical")
+
+_LABELS = {
+    "error_rate": "error rate",
+    "tool_error_rate": "tool error rate",
+    "handoff_rate": "handoff rate",
+    "thumbs_down_rate": "thumbs-down rate",
+    "retry_rate": "retry rate",
+    "rephrase_rate": "rephrase rate",
+    "abandonment_rate": "abandonment rate",
+    "eval_fail_rate": "evaluation failure rate",
+    "latency_p95_ms": "p95 latency",
+    "latency_p50_ms": "median latency",
+    "ttft_p50_ms": "time to first token",
+    "tokens_per_trace": "tokens per trace",
+    "cost_per_trace": "cost per trace",
+    "llm_calls_per_trace": "LLM calls per trace",
+    "response_chars": "response length",
+    "retrieval_top_score": "top retrieval score",
+    "eval_score": "evaluation score",
+    "csat": "CSAT",
+}
+
+
+def label(metric: str) -> str:
+    if metric in _LABELS:
+        return _LABELS[metric]
+    if metric.endswith("_p95_ms") and metric.count("_") == 2:
+        return f"{metric.split('_')[0]} step p95 latency"
+    return metric
+
+
+def _fmt(metric: str, v: float | None) -> str:
+    if v is None:
+        return "-"
+    info = metric_info(metric)
+    if info.kind == "rate":
+        return f"{v * 100:.1f}%"
+    if metric.startswith("cost"):
+        return f"${v:.4f}"
+    if metric.endswith("_ms"):
+        return f"{v / 1000:.2f} s" if v >= 1000 else f"{v:.0f} ms"
+    return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3g}"
+
+
+def _group(ser: Series, anomalies: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    primary = [
+        a for a in anomalies
+        if a["layer"] == "ai" and not (a["kind"] == "spike" and a["traces"] < MIN_SPIKE_TRACES)
+    ]  # fmt: skip
+    infra = [a for a in anomalies if a["layer"] == "infra" and a["kind"] != "spike"]
+    groups: list[list[dict[str, Any]]] = []
+    for a in sorted(primary, key=lambda a: (a["_onset"], -a["score"])):
+        for g in groups:
+            head = g[0]
+            if head["segment"]["service"] != a["segment"]["service"]:
+                continue
+            # Starting together, or the same metric again while the incident still runs (a
+            # service-level quantile flickering on and off under a long incident).
+            active = max(x["_end"] for x in g)
+            if abs(head["_onset"] - a["_onset"]) <= JOIN_BUCKETS or (
+                a["_onset"] <= active + 1 and a["metric"] in {x["metric"] for x in g}
+            ):
+                g.append(a)
+                break
+        else:
+            groups.append([a])
+    # A lone spike of one metric (one bucket of slow tool calls) is a long tail, not an incident;
+    # a spike of errors, or spikes in several metrics at once, are.
+    groups = [
+        g for g in groups
+        if any(a["kind"] != "spike" or metric_info(a["metric"]).kind == "rate" for a in g)
+        or len({a["metric"] for a in g}) >= 2
+    ]  # fmt: skip
+    for a in infra:
+        near = [g for g in groups if abs(g[0]["_onset"] - a["_onset"]) <= JOIN_BUCKETS]
+        if near:
+            min(near, key=lambda g: abs(g[0]["_onset"] - a["_onset"])).append(a)
+    return groups
+
+
+def _focus(group: list[dict[str, Any]]) -> dict[str, str]:
+    """The incident's most specific segment: its strongest anomaly below the service level, if
+    that is at least half as strong as the strongest overall."""
+    ai = [a for a in group if a["layer"] == "ai"]
+    best = max(a["score"] for a in ai)
+    children = [a for a in ai if len(a["segment"]) > 1 and a["score"] >= best / 2]
+    if not children:
+        return {"service": ai[0]["segment"]["service"]}
+    return dict(max(children, key=lambda a: a["score"])["segment"])
+
+
+_SIGNALS = {
+    "retry_rate": "retried",
+    "abandonment_rate": "abandoned",
+    "thumbs_down_rate": "thumbs_down",
+    "error_rate": "error",
+}
+
+
+def _rate(rows: list[dict[str, Any]], key: str) -> tuple[float | None, int]:
+    vals = [bool(r[key]) for r in rows if r[key] is not None]
+    return (sum(vals) / len(vals) if vals else None), sum(vals)
+
+
+def _impact(rows: list[dict[str, Any]], before: list[dict[str, Any]]) -> dict[str, Any]:
+    signals: dict[str, Any] = {}
+    for name, key in _SIGNALS.items():
+        during, events = _rate(rows, key)
+        normal, _ = _rate(before, key)
+        signals[name] = {
+            "during": during,
+            "normal": normal,
+            "ratio": during / normal if during is not None and normal else None,
+            "events": events,
+        }
+    cost_now = [r["cost_usd"] for r in rows if r["cost_usd"] is not None]
+    cost_before = [r["cost_usd"] for r in before if r["cost_usd"] is not None]
+    extra = None
+    if cost_now and cost_before:
+        extra = max(
+            0.0, (sum(cost_now) / len(cost_now) - sum(cost_before) / len(cost_before)) * len(rows)
+        )
+    return {
+        "traces": len(rows),
+        "sessions": len({r["session_id"] for r in rows if r["session_id"]}),
+        "users": len({r["user_id"] for r in rows if r.get("user_id")}),
+        "signals": signals,
+        "extra_cost_usd": extra,
+    }
+
+
+def _examples(rows: list[dict[str, Any]], n: int = 5) -> list[str]:
+    ranked = sorted(
+        rows,
+        key=lambda r: (not r["error"], -(r["tool_errors"] or 0), -(r["duration_ms"] or 0)),
+    )
+    return [r["trace_id"] for r in ranked[:n]]
+
+
+def first_seen(store: Store, since: datetime, until: datetime) -> list[dict[str, Any]]:
+    """Versions, models, prompt versions and tools whose first trace in the store falls in
+    ``[since, until)`` — not counting the store's first day, when everything is first seen."""
+    return records(
+        store.con,
+        """WITH firsts AS (
+  SELECT 'service_version' AS field, service_name AS service, service_version AS value, min(start_time) AS time
+    FROM ai_traces WHERE service_version IS NOT NULL GROUP BY ALL
+  UNION ALL SELECT 'model', service_name, m, min(start_time)
+    FROM (SELECT service_name, unnest(models) AS m, start_time FROM ai_traces) GROUP BY ALL
+  UNION ALL SELECT 'prompt_version', service_name, p, min(start_time)
+    FROM (SELECT service_name, unnest(prompt_versions) AS p, start_time FROM ai_traces) GROUP BY ALL
+  UNION ALL SELECT 'tool', service_name, tool_name, min(start_time)
+    FROM ai_spans WHERE tool_name IS NOT NULL GROUP BY ALL)
+SELECT * FROM firsts WHERE time >= ? AND time < ?
+  AND time > (SELECT min(start_time) FROM ai_traces) + INTERVAL 1 DAY
+ORDER BY time""",
+        [since, until],
+    )
+
+
+def _changes(
+    store: Store, firsts: list[dict[str, Any]], start: datetime, bucket: timedelta
+) -> list[dict[str, Any]]:
+    """Deployment/config events and first-seen values around the onset (any service)."""
+    lo, hi = start - CHANGE_LOOKBACK, start + bucket * JOIN_BUCKETS
+    events = records(
+        store.con,
+        "SELECT Timestamp AS time, ServiceName AS service, EventName AS kind,"
+        " coalesce(nullif(LogAttributes['service.version'], ''), '') AS version,"
+        " coalesce(LogAttributes['deployment.id'], LogAttributes['config.key'], '') AS id,"
+        " Body AS description FROM otel_logs"
+        " WHERE (EventName IN ('deployment', 'config.change') OR map_contains(LogAttributes, 'deployment.id'))"
+        " AND Timestamp >= ? AND Timestamp < ? ORDER BY Timestamp",
+        [lo, hi],
+    )
+    for e in events:
+        e["kind"] = "config" if e["kind"] == "config.change" else "deployment"
+        e["introduced"] = []
+    first_seen = [f for f in firsts if lo <= f["time"] < hi]
+    standalone = []
+    for f in first_seen:
+        owner = next(
+            (
+                e for e in events
+                if e["service"] == f["service"] and e["time"] <= f["time"] <= e["time"] + timedelta(hours=1)
+            ),
+            None,
+        )  # fmt: skip
+        if owner is not None:
+            owner["introduced"].append(f)
+        else:
+            standalone.append(
+                {
+                    "time": f["time"],
+                    "service": f["service"],
+                    "kind": "first_seen",
+                    "version": "",
+                    "id": f"{f['field']}={f['value']}",
+                    "description": f"{f['field'].replace('_', ' ')} {f['value']} first seen in {f['service']}",
+                    "introduced": [f],
+                }
+            )
+    return [*events, *standalone]
+
+
+def _change_causes(
+    store: Store,
+    firsts: list[dict[str, Any]],
+    service: str,
+    start: datetime,
+    bucket: timedelta,
+    group: list[dict[str, Any]],
+    named: set[tuple[str, str]],
+) -> list[dict[str, Any]]:
+    traced = {
+        r[0] for r in store.con.execute("SELECT DISTINCT service_name FROM ai_traces").fetchall()
+    }
+    infra_services = {a["segment"]["service"] for a in group if a["layer"] == "infra"}
+    causes = []
+    for c in _changes(store, firsts, start, bucket):
+        minutes = max(0.0, (start - c["time"]).total_seconds() / 60)
+        proximity = math.exp(-minutes / PROXIMITY_MINUTES)
+        if c["service"] == service:
+            relation = 1.0
+        elif c["service"] in infra_services or c["service"] not in traced:
+            relation = 0.8  # infra, batch or backend services: a plausible cause from below
+        else:
+            relation = 0.4
+        introduced = [f"{f['field'].replace('_', ' ')} {f['value']}" for f in c["introduced"]]
+        corroborated = any((f["field"], f["value"]) in named for f in c["introduced"])
+        confidence = proximity * relation * (1.0 if corroborated else 0.8)
+        when = c["time"].strftime("%Y-%m-%d %H:%M")
+        rel = (
+            f"{round(minutes)} min before the onset"
+            if c["time"] <= start
+            else "within the onset bucket"
+        )
+        evidence = [f"{when} UTC, {rel}"]
+        if introduced:
+            evidence.append("introduced " + ", ".join(introduced))
+        if corroborated:
+            evidence.append(
+                "what it introduced is among the incident's anomalous segments or factors"
+            )
+        causes.append(
+            {
+                "kind": c["kind"],
+                "description": c["description"],
+                "evidence": evidence,
+                "confidence": round(confidence, 3),
+                "service": c["service"],
+                "id": c["id"] or None,
+                "time": c["time"],
+            }
+        )
+    return causes
+
+
+_DIFF_SPEC = {m[0]: m for m in diffs.METRICS}
+for _kind in diffs.STEP_KINDS_TIMED:
+    _DIFF_SPEC[f"{_kind}_p95_ms"] = (f"{_kind}_p95_ms", "p95", f"{_kind}_durations", True)
+
+
+def _factor_causes(
+    base_rows: list[dict[str, Any]], rows: list[dict[str, Any]], metric: str
+) -> list[dict[str, Any]]:
+    spec = _DIFF_SPEC.get(metric) or _DIFF_SPEC["error_rate"]
+    out = []
+    for f in diffs.rank_factors(base_rows, rows, spec)[:8]:
+        if f["kind"] == "vanished" or (f["kind"] != "new" and f["explained"] < 0.3):
+            continue
+        if f["kind"] == "rate" and f["target_share"] >= diffs.UBIQUITOUS:
+            continue  # every trace of the incident has it: it localises nothing
+        if f["kind"] == "mix" and abs(f["target_share"] - f["baseline_share"]) < 0.05:
+            continue
+        share = f"{f['baseline_share'] * 100:.0f}% → {f['target_share'] * 100:.0f}% of traces"
+        what = f"{f['field'].replace('_', ' ')} {f['value']}"
+        if f["kind"] == "new":
+            description = f"{what} appears ({share})"
+        elif f["kind"] == "mix":
+            description = f"more traffic through {what} ({share})"
+        else:
+            description = f"{what} got worse ({share})"
+        explained = min(1.0, max(0.0, f["explained"]))
+        out.append(
+            {
+                "kind": "factor",
+                "description": description,
+                "evidence": [
+                    f"explains {explained * 100:.0f}% of the {label(metric)} change",
+                    f"examples: {', '.join(f['examples']['target'][:2])}",
+                ],
+                "confidence": round(0.25 + 0.5 * explained, 3),
+                "field": f["field"],
+                "value": f["value"],
+            }
+        )
+        if len(out) == 2:
+            break
+    return out
+
+
+def _infra_causes(group: list[dict[str, Any]], onset: int) -> list[dict[str, Any]]:
+    out = []
+    for a in group:
+        if a["layer"] != "infra":
+            continue
+        closeness = 1.0 if a["_onset"] <= onset else 0.7
+        ratio = a["observed"] / a["expected"] if a["expected"] else None
+        # As strong as the move: ×4 or more counts fully, ×1.3 barely.
+        strength = min(1.0, math.log(ratio) / math.log(4)) if ratio and ratio > 1 else 0.0
+        out.append(
+            {
+                "kind": "infra",
+                "description": f"{a['segment']['service']} {a['metric']} rose"
+                + (f" ×{ratio:.1f}" if ratio else "")
+                + f" ({a['expected']:.3g} → {a['observed']:.3g})",
+                "evidence": [f"co-moving from {a['onset']:%Y-%m-%d %H:%M} UTC, z {a['score']:.1f}"],
+                "confidence": round(0.4 + 0.45 * closeness * strength, 3),
+            }
+        )
+    return out
+
+
+_NUMERIC_CONDITIONS = ("retrieval_top_score", "response_chars", "tokens", "duration_ms")
+
+
+def _best_split(pairs: list[tuple[float, bool]]) -> tuple[float, float, str] | None:
+    """(gap, threshold, op): the threshold where the shares of bad and good traces below it differ
+    most (the Kolmogorov-Smirnov distance), placed at the edge of the bad traces' side."""
+    pairs.sort()
+    n_bad = sum(b for _, b in pairs)
+    n_good = len(pairs) - n_bad
+    if n_bad < 10 or n_good < 10:
+        return None
+    best: tuple[float, float, str] | None = None
+    below_bad = below_good = 0
+    for i, (value, is_bad) in enumerate(pairs):
+        if i and value != pairs[i - 1][0]:
+            gap = below_bad / n_bad - below_good / n_good
+            if best is None or abs(gap) > best[0] + 1e-12:
+                best = (abs(gap), value, "<" if gap > 0 else "≥")
+        below_bad += is_bad
+        below_good += not is_bad
+    return best
+
+
+def _condition_cause(rows: list[dict[str, Any]], bad_key: str) -> list[dict[str, Any]]:
+    """For a segment worse all along: the numeric condition that best separates its bad traces
+    from its good ones."""
+    best: tuple[float, str, str, float, float, float] | None = None
+    for field in _NUMERIC_CONDITIONS:
+        pairs = [
+            (float(r[field]), bool(r[bad_key]))
+            for r in rows
+            if r[field] is not None and r[bad_key] is not None
+        ]
+        split = _best_split(pairs)
+        if split is None:
+            continue
+        gap, cut, op = split
+        inside = [b for v, b in pairs if (v < cut) == (op == "<")]
+        outside = [b for v, b in pairs if (v < cut) != (op == "<")]
+        if inside and outside and (best is None or gap > best[0]):
+            best = (gap, field, op, cut, sum(inside) / len(inside), sum(outside) / len(outside))
+    if best is None or best[0] < 0.4:
+        return []
+    gap, field, op, cut, rate_in, rate_out = best
+    return [
+        {
+            "kind": "condition",
+            "description": f"when {field} {op} {cut:.2g}",
+            "evidence": [
+                f"{bad_key.replace('_', ' ')} {rate_in * 100:.0f}% when {field} {op} {cut:.2g}, "
+                f"{rate_out * 100:.0f}% otherwise",
+                f"separates bad from good traces by {gap * 100:.0f} points",
+            ],
+            "confidence": round(0.4 + 0.5 * gap, 3),
+            "field": field,
+            "threshold": cut,
+        }
+    ]
+
+
+_BAD_KEY = {
+    "eval_fail_rate": "eval_failed",
+    "error_rate": "error",
+    "thumbs_down_rate": "thumbs_down",
+    "tool_error_rate": "error",
+}
+
+
+def _severity(
+    group: list[dict[str, Any]], impact: dict[str, Any], ongoing: bool, duration: timedelta
+) -> str:
+    ai = [a for a in group if a["layer"] == "ai"]
+    size = 0.0
+    for a in ai:
+        if a["expected"] and a["observed"] is not None and a["expected"] > 0:
+            r = a["observed"] / a["expected"]
+            size = max(size, r if r >= 1 else 1 / r)
+    points = 2 if size >= 3 else 1 if size >= 1.5 else 0
+    points += 2 if impact["users"] >= 100 else 1 if impact["users"] >= 20 else 0
+    points += 1 if ongoing or duration >= timedelta(hours=2) else 0
+    points += 1 if any(
+        s["ratio"] is not None and s["ratio"] >= 1.5 and s["events"] >= 10
+        for k, s in impact["signals"].items() if k != "error_rate"
+    ) else 0  # fmt: skip
+    points += (
+        1
+        if any(metric_info(a["metric"]).kind == "rate" and "error" in a["metric"] for a in ai)
+        else 0
+    )
+    return "critical" if points >= 6 else "warning" if points >= 3 else "info"
+
+
+def _summary(incident: dict[str, Any], lead: dict[str, Any]) -> str:
+    seg = ", ".join(f"{k} {v}" for k, v in lead["segment"].items() if k != "service")
+    where = lead["segment"]["service"] + (f" ({seg})" if seg else "")
+    change = lead["change"]
+    if lead["kind"] == "outlier":
+        head = (
+            f"{label(lead['metric'])} of {where} is {_fmt(lead['metric'], lead['observed'])} against "
+            f"{_fmt(lead['metric'], lead['expected'])} for the rest of {lead['segment']['service']}"
+        )
+    else:
+        verb = "rose" if lead["direction"] == "up" else "fell"
+        pct = (
+            f" {abs(change) * 100:.0f}%"
+            if change is not None and abs(change) < 10
+            else (f" ×{lead['observed'] / lead['expected']:.0f}" if lead["expected"] else "")
+        )
+        head = (
+            f"{label(lead['metric']).capitalize()} of {where} {verb}{pct} "
+            f"({_fmt(lead['metric'], lead['expected'])} → {_fmt(lead['metric'], lead['observed'])}) "
+            f"at {incident['start']:%Y-%m-%d %H:%M} UTC"
+        )
+        if incident["end"] is None:
+            head += ", ongoing"
+        else:
+            minutes = (incident["end"] - incident["start"]).total_seconds() / 60
+            head += f", for {minutes / 60:.1f} h" if minutes >= 90 else f", for {minutes:.0f} min"
+    parts = [head[0].upper() + head[1:]]
+    if incident["likely_causes"]:
+        parts.append(f"Likely cause: {incident['likely_causes'][0]['description']}")
+    imp = incident["impact"]
+    affected = (
+        f"Affected: {imp['users']:,} users, {imp['sessions']:,} sessions, {imp['traces']:,} traces"
+    )
+    worst = max(
+        (
+            (name, s) for name, s in imp["signals"].items()
+            if name != "error_rate" and s["ratio"] is not None and s["ratio"] >= 1.5 and s["events"] >= 5
+        ),
+        key=lambda p: p[1]["ratio"],
+        default=None,
+    )  # fmt: skip
+    if worst:
+        affected += f"; {label(worst[0])} {worst[1]['ratio']:.1f}x normal"
+    parts.append(affected)
+    return ". ".join(parts) + "."
+
+
+def build_incidents(
+    store: Store,
+    filt: TraceFilter,
+    ser: Series,
+    anomalies: list[dict[str, Any]],
+    *,
+    since: datetime,
+    until: datetime,
+) -> list[dict[str, Any]]:
+    incidents = []
+    groups = _group(ser, anomalies)
+    firsts = first_seen(store, ser.start, until + ser.bucket * JOIN_BUCKETS) if groups else []
+    for group in groups:
+        ai = sorted((a for a in group if a["layer"] == "ai"), key=lambda a: -a["score"])
+        lead = ai[0]
+        # The strongest anomaly dates the incident: weaker ones start and end with noise.
+        onset = lead["_onset"]
+        start = ser.time(onset)
+        ongoing = lead["end"] is None
+        end = lead["end"]
+        stop = end or until
+        focus = _focus(group)
+        service = focus["service"]
+        rows = scan_rows(store, focus, start, stop)
+        before_span = max(timedelta(hours=6), min(stop - start, timedelta(days=1)))
+        outlier = lead["kind"] == "outlier"
+        before = (
+            [] if outlier else scan_rows(store, {"service": service}, start - before_span, start)
+        )
+        if len(rows) < MIN_INCIDENT_TRACES:
+            continue
+        impact = _impact(rows, before)
+        if outlier:
+            peers = scan_rows(store, {"service": service}, start, stop)
+            ids = {r["trace_id"] for r in rows}
+            impact = _impact(rows, [r for r in peers if r["trace_id"] not in ids])
+        named = {(k, v) for a in ai for k, v in a["segment"].items() if k != "service"}
+        causes: list[dict[str, Any]] = []
+        if outlier:
+            causes.append(
+                {
+                    "kind": "segment",
+                    "description": f"{', '.join(f'{k} {v}' for k, v in lead['segment'].items() if k != 'service')}"
+                    f" has a {label(lead['metric'])} of {_fmt(lead['metric'], lead['observed'])} against "
+                    f"{_fmt(lead['metric'], lead['expected'])} for the rest of {service}",
+                    "evidence": [f"over the whole window, z {lead['score']:.1f}"],
+                    "confidence": 0.8,
+                }
+            )
+            causes += _condition_cause(rows, _BAD_KEY.get(lead["metric"], "error"))
+        else:
+            factor_causes = _factor_causes(before, rows, lead["metric"]) if before and rows else []
+            named |= {
+                (
+                    {"tool_name": "tool", "workflow": "workflow"}.get(f["field"], f["field"]),
+                    f["value"],
+                )
+                for f in factor_causes
+            }
+            causes += _change_causes(store, firsts, service, start, ser.bucket, group, named)
+            causes += factor_causes
+            causes += _infra_causes(group, onset)
+        causes.sort(key=lambda c: -c["confidence"])
+        incident: dict[str, Any] = {
+            "id": f"{start:%Y%m%dT%H%M}-{service}",
+            "start": start,
+            "end": end,
+            "ongoing": ongoing,
+            "segment": focus,
+            "anomalies": [
+                {k: v for k, v in a.items() if not k.startswith("_")}
+                for a in sorted(group, key=lambda a: (a["layer"] != "ai", -a["score"]))
+            ],
+            "likely_causes": causes[:5],
+            "impact": impact,
+            "examples": _examples(rows),
+        }
+        incident["severity"] = _severity(group, impact, ongoing, stop - start)
+        incident["summary"] = _summary(incident, lead)
+        incidents.append(incident)
+    rank = {s: i for i, s in enumerate(SEVERITIES)}
+    incidents.sort(
+        key=lambda i: (-rank[i["severity"]], -max(a["score"] for a in i["anomalies"]), i["start"])
+    )
+    return incidents

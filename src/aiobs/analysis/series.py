@@ -1,0 +1,339 @@
+"""The scan's series: per time bucket and segment, the journey metrics, step and tool timings, and
+the ingested infra metrics — aggregated in the store, returned as arrays (series × buckets).
+
+Segments nest under the service: the service itself, then each of ``workflow``, ``model``,
+``prompt_version`` (``--by``) within it, and each tool the service calls.
+A segment's series that starts mid-window (a new model, tool or prompt version) has no history of
+its own; ``parent`` names the service-level series whose expected value stands in for it.
+
+Must not import typer, rich or textual.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from aiobs.analysis.browse import TraceFilter
+from aiobs.analysis.diff import STEP_KINDS_TIMED, row_sql
+from aiobs.errors import UsageError
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
+
+    from aiobs.store.connection import Store
+
+BUCKET_CHOICES_MIN = (5, 10, 15, 30, 60)
+TARGET_PER_BUCKET = 25  # traces a bucket of the busiest service, when the window allows
+MAX_BUCKETS = 400  # in the scanned window; the detectors walk buckets one at a time
+MIN_TRACES = 5  # a bucket's mean from fewer traces is left empty
+# A p95 from fewer than 40 values rests on its top one or two: on the clean demo worlds such
+# buckets raised most of the false incidents (long tails, not changes).
+MIN_P95_SUPPORT = 40
+MIN_P50_SUPPORT = 10
+
+DIMENSIONS = {
+    "workflow": "workflow",
+    "model": "model",
+    "prompt_version": "prompt_version",
+}
+DEFAULT_DIMENSIONS = ("workflow", "model", "prompt_version")
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    kind: str  # rate (x of n) | log (positive, compared as ratios) | linear
+    direction: str  # up | down | both: which change is an anomaly
+    layer: str = "ai"  # ai | infra
+    # The smallest change worth reporting, as observed/expected, for log metrics: quantiles
+    # move more by chance than means do.
+    min_ratio: float = 1.25
+
+
+# Journey metrics per bucket: (metric, SQL for x or the value, SQL for n or the support)
+_RATE_SQL = {
+    "error_rate": ("count_if(error)", "count(*)"),
+    "tool_error_rate": ("sum(tool_errors)", "sum(tool_calls)"),
+    "handoff_rate": ("count_if(handoff)", "count(*)"),
+    "thumbs_down_rate": ("count_if(thumbs_down)", "count(*)"),
+    "retry_rate": ("count_if(retried)", "count(*)"),
+    "rephrase_rate": ("count_if(rephrased)", "count(*)"),
+    "abandonment_rate": ("count_if(abandoned)", "count(abandoned)"),
+    "eval_fail_rate": ("count_if(eval_failed)", "count(eval_failed)"),
+}
+# Scores are bounded and skewed (CSAT piles up at 5): a bucket mean of a handful of them moved
+# by chance by 15-20% on the clean worlds.
+MIN_SCORE_SUPPORT = 20
+_SUPPORT = {
+    "latency_p95_ms": MIN_P95_SUPPORT,
+    "latency_p50_ms": MIN_P50_SUPPORT,
+    "ttft_p50_ms": MIN_P50_SUPPORT,
+    "csat": MIN_SCORE_SUPPORT,
+    "eval_score": MIN_SCORE_SUPPORT,
+    "retrieval_top_score": MIN_SCORE_SUPPORT,
+}
+_VALUE_SQL = {
+    "latency_p95_ms": ("quantile_cont(duration_ms, 0.95)", "count(duration_ms)"),
+    "latency_p50_ms": ("quantile_cont(duration_ms, 0.5)", "count(duration_ms)"),
+    "ttft_p50_ms": ("quantile_cont(ttft_ms, 0.5)", "count(ttft_ms)"),
+    "tokens_per_trace": ("avg(tokens)", "count(*)"),
+    "cost_per_trace": ("avg(cost_usd)", "count(cost_usd)"),
+    "llm_calls_per_trace": ("avg(llm_calls)", "count(llm_calls)"),
+    "response_chars": ("avg(response_chars)", "count(response_chars)"),
+    "retrieval_top_score": ("avg(retrieval_top_score)", "count(retrieval_top_score)"),
+    "eval_score": ("avg(eval_score)", "count(eval_score)"),
+    "csat": ("avg(csat)", "count(csat)"),
+}
+METRICS: dict[str, Metric] = {
+    **{name: Metric(name, "rate", "up") for name in _RATE_SQL},
+    "latency_p95_ms": Metric("latency_p95_ms", "log", "up", min_ratio=1.5),
+    "latency_p50_ms": Metric("latency_p50_ms", "log", "up", min_ratio=1.5),
+    "ttft_p50_ms": Metric("ttft_p50_ms", "log", "up", min_ratio=1.5),
+    "tokens_per_trace": Metric("tokens_per_trace", "log", "up"),
+    "cost_per_trace": Metric("cost_per_trace", "log", "up"),
+    "llm_calls_per_trace": Metric("llm_calls_per_trace", "log", "up"),
+    "response_chars": Metric("response_chars", "log", "both", min_ratio=1.5),
+    "retrieval_top_score": Metric("retrieval_top_score", "linear", "down"),
+    "eval_score": Metric("eval_score", "linear", "down"),
+    "csat": Metric("csat", "linear", "down"),
+    **{
+        f"{kind}_p95_ms": Metric(f"{kind}_p95_ms", "log", "up", min_ratio=1.5)
+        for kind in ("llm", "retrieval", "tool", "embedding", "rerank")
+    },
+}
+
+
+@dataclass
+class Series:
+    """Every series of a scan as rows of (series × bucket) arrays."""
+
+    start: datetime  # the first bucket's start (history included)
+    bucket: timedelta
+    window_start: int  # index of the first bucket of the scanned window
+    keys: list[dict[str, Any]] = field(default_factory=list)  # metric, layer, segment, parent
+    x: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros((0, 0)))
+    n: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros((0, 0)))
+
+    def time(self, i: int) -> datetime:
+        return self.start + self.bucket * i
+
+    @property
+    def buckets(self) -> int:
+        return int(self.x.shape[1]) if self.x.ndim == 2 else 0
+
+
+def choose_bucket(store: Store, since: datetime, until: datetime) -> timedelta:
+    """The smallest of 5/10/15/30/60 min that gives the busiest service ~25 traces a bucket
+    (over the hours it has traffic) and at most MAX_BUCKETS buckets in the window."""
+    row = store.con.execute(
+        "SELECT max(n / hours) FROM (SELECT service_name, count(*) AS n,"
+        " count(DISTINCT date_trunc('hour', start_time)) AS hours FROM ai_traces"
+        " WHERE start_time >= ? AND start_time < ? GROUP BY 1)",
+        [since, until],
+    ).fetchone()
+    per_hour = float(row[0]) if row and row[0] else 0.0
+    span_min = (until - since).total_seconds() / 60
+    for minutes in BUCKET_CHOICES_MIN:
+        if span_min / minutes > MAX_BUCKETS:
+            continue
+        if per_hour * minutes / 60 >= TARGET_PER_BUCKET:
+            return timedelta(minutes=minutes)
+    return timedelta(minutes=BUCKET_CHOICES_MIN[-1])
+
+
+def parse_by(by: str | None) -> tuple[str, ...]:
+    if by is None:
+        return DEFAULT_DIMENSIONS
+    dims = []
+    for raw in (p.strip() for p in by.split(",")):
+        if not raw or raw in ("service", "service_name"):
+            continue  # the service is always a segment
+        if raw not in DIMENSIONS:
+            raise UsageError(
+                f"--by {raw!r}: not a scan dimension",
+                hint="dimensions: service, " + ", ".join(DIMENSIONS),
+            )
+        dims.append(raw)
+    return tuple(dict.fromkeys(dims))
+
+
+def _bucket_expr(col: str, start: datetime, width: timedelta) -> str:
+    origin = int((start - datetime(1970, 1, 1)).total_seconds() * 1_000_000)
+    return f"CAST(floor((epoch_us({col}) - {origin}) / {int(width.total_seconds() * 1_000_000)}) AS INTEGER)"
+
+
+def load_series(
+    store: Store,
+    filt: TraceFilter,
+    *,
+    since: datetime,
+    until: datetime,
+    history: timedelta,
+    bucket: timedelta,
+    dims: tuple[str, ...],
+) -> Series:
+    """Aggregate every series over ``[since - history, until)`` in the store."""
+    start = since - history
+    n_buckets = int(np.ceil((until - start) / bucket))
+    out = Series(start=start, bucket=bucket, window_start=int((since - start) / bucket))
+    con = store.con
+    hist_filter = TraceFilter(**{**filt.__dict__, "since": start, "until": until})
+    where, params = hist_filter.sql()
+    con.execute("DROP TABLE IF EXISTS aiobs_scan_traces")
+    # One row per trace with its metric inputs and factor fields (diff's rows), kept for the
+    # scan's lifetime: the series aggregate it, and each incident's impact, factors and
+    # examples select from it instead of going back to the spans.
+    con.execute(
+        f"CREATE TEMP TABLE aiobs_scan_traces AS SELECT "
+        f"{_bucket_expr('start_time', start, bucket)} AS bucket, r.* FROM ({row_sql(where)}) r",
+        params,
+    )
+    aggs = [f'{x} AS "x:{name}", {n} AS "n:{name}"' for name, (x, n) in _RATE_SQL.items()]
+    aggs += [
+        f'CASE WHEN {n} >= {_SUPPORT.get(name, MIN_TRACES)} THEN {v} END AS "x:{name}",'
+        f' {n} AS "n:{name}"'
+        for name, (v, n) in _VALUE_SQL.items()
+    ]
+    selects = ["SELECT bucket, service_name, NULL AS dim, NULL AS value, " + ", ".join(aggs)
+               + " FROM aiobs_scan_traces GROUP BY ALL"]  # fmt: skip
+    for dim in dims:
+        col = DIMENSIONS[dim]
+        source = (
+            f"(SELECT * EXCLUDE ({col}), unnest({col}) AS {col} FROM aiobs_scan_traces)"
+            if col in ("model", "prompt_version")
+            else "aiobs_scan_traces"
+        )
+        selects.append(
+            f"SELECT bucket, service_name, '{dim}' AS dim, CAST({col} AS VARCHAR) AS value, "
+            + ", ".join(aggs)
+            + f" FROM {source} WHERE {col} IS NOT NULL GROUP BY ALL"
+        )
+    rows: dict[tuple[str, str, str | None, str | None], dict[int, tuple[float, float]]] = {}
+
+    def add(metric: str, layer: str, service: str, dim: str | None, value: str | None,
+            bucket_i: int, x: Any, n: Any) -> None:  # fmt: skip
+        if x is None or bucket_i is None or not 0 <= bucket_i < n_buckets:
+            return
+        rows.setdefault((metric, service, dim, value), {})[int(bucket_i)] = (
+            float(x),
+            float(n or 0),
+        )
+
+    names = [*_RATE_SQL, *_VALUE_SQL]
+    for rec in con.execute(" UNION ALL ".join(selects)).fetchall():
+        bucket_i, service, dim, value = rec[:4]
+        for j, name in enumerate(names):
+            add(name, "ai", service, dim, value, bucket_i, rec[4 + 2 * j], rec[5 + 2 * j])
+    steps = " UNION ALL ".join(
+        f"SELECT bucket, service_name, '{kind}' AS kind, unnest({kind}_durations) AS d"
+        f" FROM aiobs_scan_traces"
+        for kind in STEP_KINDS_TIMED
+    )
+    for rec in con.execute(
+        f"SELECT bucket, service_name, kind, quantile_cont(d, 0.95), count(*) FROM ({steps})"
+        f" GROUP BY ALL HAVING count(*) >= {MIN_P95_SUPPORT}"
+    ).fetchall():
+        add(f"{rec[2]}_p95_ms", "ai", rec[1], None, None, rec[0], rec[3], rec[4])
+    # Tools: per call, from the spans of the selected traces.
+    b_span = _bucket_expr("s.start_time", start, bucket)
+    for rec in con.execute(
+        f"""SELECT {b_span} AS bucket, t.service_name, s.tool_name, count_if(s.status = 'error'),
+  count(*), CASE WHEN count(*) >= {MIN_P95_SUPPORT} THEN quantile_cont(s.duration_ms, 0.95) END
+FROM aiobs_span_base s JOIN aiobs_scan_traces t USING (trace_id)
+WHERE s.step_kind = 'tool' AND s.tool_name IS NOT NULL
+GROUP BY ALL"""
+    ).fetchall():
+        add("tool_error_rate", "ai", rec[1], "tool", rec[2], rec[0], rec[3], rec[4])
+        add("tool_p95_ms", "ai", rec[1], "tool", rec[2], rec[0], rec[5], rec[4])
+    _infra(con, start, until, bucket, add)
+
+    keys = sorted(rows, key=lambda k: (k[0], k[1], k[2] or "", k[3] or ""))
+    out.x = np.full((len(keys), n_buckets), np.nan)
+    out.n = np.zeros((len(keys), n_buckets))
+    for i, key in enumerate(keys):
+        metric, service, seg_dim, value = key
+        for b, (x, n) in rows[key].items():
+            out.x[i, b], out.n[i, b] = x, n
+        parent = (metric, service, None, None) if seg_dim is not None else None
+        out.keys.append(
+            {
+                "metric": metric,
+                "layer": "infra" if metric not in METRICS else "ai",
+                "service": service,
+                "dim": seg_dim,
+                "value": value,
+                "parent": keys.index(parent) if parent in rows else None,
+            }
+        )
+    return out
+
+
+def _infra(con: Any, start: datetime, until: datetime, bucket: timedelta, add: Any) -> None:
+    """Gauges (mean a bucket, per quantile label when there is one) and histograms (mean from
+    sum/count, and the share of 5xx when the points carry an HTTP status)."""
+    b = _bucket_expr("TimeUnix", start, bucket)
+    for rec in con.execute(
+        f"""SELECT {b}, ServiceName, MetricName, coalesce(Attributes['quantile'], ''), avg(Value), count(*)
+FROM otel_metrics_gauge WHERE TimeUnix >= ? AND TimeUnix < ? GROUP BY ALL""",
+        [start, until],
+    ).fetchall():
+        name = rec[2] + (f"{{quantile={rec[3]}}}" if rec[3] else "")
+        add(name, "infra", rec[1], None, None, rec[0], rec[4], rec[5])
+    for rec in con.execute(
+        f"""SELECT {b}, ServiceName, MetricName, sum(Sum) / nullif(sum(Count), 0), sum(Count),
+  sum(Count) FILTER (WHERE TRY_CAST(Attributes['http.response.status_code'] AS INTEGER) >= 500),
+  count(Attributes['http.response.status_code'])
+FROM otel_metrics_histogram WHERE TimeUnix >= ? AND TimeUnix < ? GROUP BY ALL""",
+        [start, until],
+    ).fetchall():
+        add(f"{rec[2]}:mean", "infra", rec[1], None, None, rec[0], rec[3], rec[4])
+        if rec[6]:
+            add(f"{rec[2]}:5xx_rate", "infra", rec[1], None, None, rec[0], rec[5] or 0, rec[4])
+
+
+def metric_info(name: str) -> Metric:
+    """A journey metric, or an infra one: a histogram's 5xx share is a rate, anything else
+    (gauge means, histogram means) a positive level where up is the anomaly."""
+    if name in METRICS:
+        return METRICS[name]
+    return Metric(name, "rate" if name.endswith(":5xx_rate") else "log", "up", "infra")
+
+
+def scan_rows(
+    store: Store, segment: dict[str, str], since: datetime, until: datetime
+) -> list[dict[str, Any]]:
+    """The per-trace rows ``load_series`` kept, of one segment ({service, and at most one of
+    workflow/model/prompt_version/tool}) in ``[since, until)``, in time order."""
+    from aiobs.analysis.records import records
+
+    conds, params = (
+        ["service_name = ?", "start_time >= ?", "start_time < ?"],
+        [
+            segment["service"],
+            since,
+            until,
+        ],
+    )
+    for dim, column, is_list in (
+        ("workflow", "workflow", False),
+        ("model", "model", True),
+        ("prompt_version", "prompt_version", True),
+        ("tool", "tool_name", True),
+    ):
+        if dim in segment:
+            conds.append(f"list_contains({column}, ?)" if is_list else f"{column} = ?")
+            params.append(segment[dim])
+    return records(
+        store.con,
+        f"SELECT * EXCLUDE (bucket) FROM aiobs_scan_traces WHERE {' AND '.join(conds)}"
+        " ORDER BY start_time, trace_id",
+        params,
+    )
+
+
+def drop_scan_table(store: Store) -> None:
+    store.con.execute("DROP TABLE IF EXISTS aiobs_scan_traces")
