@@ -39,6 +39,7 @@ CUSUM_K = 1.0
 CUSUM_H = 5.0
 CUSUM_CLIP = 3.0
 SPIKE_Z = 5.0
+END_Z = 1.25  # the backward CUSUM's k (see cusum_intervals); 1.5 and 2 cut count shifts short
 MIN_POOLED_TRIALS = 50
 MIN_LEVEL_POINTS = 4
 _NORMAL = NormalDist()
@@ -354,9 +355,8 @@ def cusum_intervals(
 ) -> list[Interval]:
     """Upward anomalies of ``z`` (negate it for downward). A shift: S_t = max(0, S_{t-1} +
     clip(z_t) - k) reaches ``h``; its onset is the bucket after the last S_t = 0 before that. Its
-    end is found the same way backwards — a CUSUM run in reverse from where the forward one
-    returned to 0 — because the forward statistic decays k a bucket and would place the end
-    S/k buckets late. A spike: one bucket with z ≥ ``spike_z`` outside any shift. Buckets without
+    end is found by a CUSUM run backwards from where S returned to 0 (with k = END_Z), because
+    the forward statistic decays k a bucket and would place the end S/k buckets late. A spike: one bucket with z ≥ ``spike_z`` outside any shift. Buckets without
     data leave S unchanged."""
     s = _cusum(z, k, clip)
     out: list[Interval] = []
@@ -367,7 +367,9 @@ def cusum_intervals(
         onset = int(zeros[-1]) + 1 if len(zeros) else 0
         after = np.flatnonzero(s[alarm:] == 0.0)
         stop = alarm + int(after[0]) if len(after) else n  # exclusive
-        back = _cusum(z[onset:stop][::-1], k, clip)
+        # Backwards with k = END_Z: buckets only slightly raised after the shift (z ~1) do not
+        # keep the backward CUSUM above 0.
+        back = _cusum(z[onset:stop][::-1], END_Z, clip)
         back_zeros = np.flatnonzero(back[: max(1, _first_alarm(back, h) or len(back))] == 0.0)
         end = stop - 1 - (int(back_zeros[-1]) + 1 if len(back_zeros) else 0)
         end = max(end, onset)

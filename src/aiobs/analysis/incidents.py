@@ -64,8 +64,9 @@ _LABELS = {
 def label(metric: str) -> str:
     if metric in _LABELS:
         return _LABELS[metric]
-    if metric.endswith("_p95_ms") and metric.count("_") == 2:
-        return f"{metric.split('_')[0]} step p95 latency"
+    if metric.endswith(("_p95_ms", "_p50_ms")) and metric.count("_") == 2:
+        kind, q, _ = metric.split("_")
+        return f"{kind} step {'p95' if q == 'p95' else 'median'} latency"
     return metric
 
 
@@ -87,7 +88,7 @@ def _group(ser: Series, anomalies: list[dict[str, Any]]) -> list[list[dict[str, 
         a for a in anomalies
         if a["layer"] == "ai" and not (a["kind"] == "spike" and a["traces"] < MIN_SPIKE_TRACES)
     ]  # fmt: skip
-    infra = [a for a in anomalies if a["layer"] == "infra" and a["kind"] != "spike"]
+    infra = [a for a in anomalies if a["layer"] == "infra"]
     groups: list[list[dict[str, Any]]] = []
     for a in sorted(primary, key=lambda a: (a["_onset"], -a["score"])):
         for g in groups:
@@ -104,18 +105,17 @@ def _group(ser: Series, anomalies: list[dict[str, Any]]) -> list[list[dict[str, 
                 break
         else:
             groups.append([a])
-    # A lone spike of one metric (one bucket of slow tool calls) is a long tail, not an incident;
-    # a spike of errors, or spikes in several metrics at once, are.
-    groups = [
-        g for g in groups
-        if any(a["kind"] != "spike" or metric_info(a["metric"]).kind == "rate" for a in g)
-        or len({a["metric"] for a in g}) >= 2
-    ]  # fmt: skip
     for a in infra:
         near = [g for g in groups if abs(g[0]["_onset"] - a["_onset"]) <= JOIN_BUCKETS]
         if near:
             min(near, key=lambda g: abs(g[0]["_onset"] - a["_onset"])).append(a)
-    return groups
+    # A lone spike of one metric (one bucket of slow tool calls) is a long tail, not an incident;
+    # a spike of errors, or one that other metrics or the infra under it share, is.
+    return [
+        g for g in groups
+        if any(a["kind"] != "spike" or metric_info(a["metric"]).kind == "rate" for a in g)
+        or len({a["metric"] for a in g}) >= 2
+    ]  # fmt: skip
 
 
 def _focus(group: list[dict[str, Any]]) -> dict[str, str]:
@@ -169,12 +169,36 @@ def _impact(rows: list[dict[str, Any]], before: list[dict[str, Any]]) -> dict[st
     }
 
 
-def _examples(rows: list[dict[str, Any]], n: int = 5) -> list[str]:
-    ranked = sorted(
-        rows,
-        key=lambda r: (not r["error"], -(r["tool_errors"] or 0), -(r["duration_ms"] or 0)),
-    )
-    return [r["trace_id"] for r in ranked[:n]]
+_WORST_FIRST = {
+    "error_rate": lambda r: (not r["error"], -(r["duration_ms"] or 0)),
+    "tool_error_rate": lambda r: (-(r["tool_errors"] or 0), -(r["duration_ms"] or 0)),
+    "eval_fail_rate": lambda r: (not r["eval_failed"], r["eval_score"] or 0),
+    "eval_score": lambda r: (r["eval_score"] is None, r["eval_score"] or 0),
+    "thumbs_down_rate": lambda r: (not r["thumbs_down"], not r["error"]),
+    "abandonment_rate": lambda r: (not r["abandoned"], not r["error"]),
+    "retry_rate": lambda r: (not r["retried"], not r["error"]),
+    "handoff_rate": lambda r: (not r["handoff"], not r["error"]),
+    "tokens_per_trace": lambda r: -(r["tokens"] or 0),
+    "cost_per_trace": lambda r: -(r["cost_usd"] or 0),
+    "llm_calls_per_trace": lambda r: -(r["llm_calls"] or 0),
+    "response_chars": lambda r: -(r["response_chars"] or 0),
+    "retrieval_top_score": lambda r: (
+        r["retrieval_top_score"] if r["retrieval_top_score"] is not None else 9
+    ),
+    **{
+        f"{kind}_{q}_ms": (lambda r, k=kind: -max(r[f"{k}_durations"] or [0]))
+        for kind in diffs.STEP_KINDS_TIMED
+        for q in ("p50", "p95")
+    },
+    "ttft_p50_ms": lambda r: -(r["ttft_ms"] or 0),
+}
+
+
+def _examples(rows: list[dict[str, Any]], metric: str, n: int = 5) -> list[str]:
+    """Trace ids to replay: the worst by the incident's lead metric (errors, then the slowest,
+    by default)."""
+    key = _WORST_FIRST.get(metric, lambda r: (not r["error"], -(r["duration_ms"] or 0)))
+    return [r["trace_id"] for r in sorted(rows, key=key)[:n]]
 
 
 def first_seen(store: Store, since: datetime, until: datetime) -> list[dict[str, Any]]:
@@ -258,7 +282,8 @@ def _change_causes(
     infra_services = {a["segment"]["service"] for a in group if a["layer"] == "infra"}
     causes = []
     for c in _changes(store, firsts, start, bucket):
-        minutes = max(0.0, (start - c["time"]).total_seconds() / 60)
+        # The onset is known to a bucket: a change in the bucket before it is at the onset.
+        minutes = max(0.0, (start - bucket - c["time"]).total_seconds() / 60)
         proximity = math.exp(-minutes / PROXIMITY_MINUTES)
         if c["service"] == service:
             relation = 1.0
@@ -299,6 +324,7 @@ def _change_causes(
 _DIFF_SPEC = {m[0]: m for m in diffs.METRICS}
 for _kind in diffs.STEP_KINDS_TIMED:
     _DIFF_SPEC[f"{_kind}_p95_ms"] = (f"{_kind}_p95_ms", "p95", f"{_kind}_durations", True)
+    _DIFF_SPEC[f"{_kind}_p50_ms"] = (f"{_kind}_p50_ms", "p50", f"{_kind}_durations", True)
 
 
 def _factor_causes(
@@ -576,7 +602,7 @@ def build_incidents(
             ],
             "likely_causes": causes[:5],
             "impact": impact,
-            "examples": _examples(rows),
+            "examples": _examples(rows, lead["metric"]),
         }
         incident["severity"] = _severity(group, impact, ongoing, stop - start)
         incident["summary"] = _summary(incident, lead)

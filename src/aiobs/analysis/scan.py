@@ -115,7 +115,9 @@ def find_anomalies(ser: Series, window: int, period: int | None) -> list[dict[st
     return found
 
 
-SEGMENT_Z = 5.0  # a whole segment against its service: one test per segment and metric
+# A whole segment against its service: one test per segment and metric, a few hundred in a scan
+# (Bonferroni at 0.05 over 300 one-sided tests is z 3.8).
+SEGMENT_Z = 4.0
 # Segments compared with the rest of their service over the whole window: models only — models
 # are substitutes for the same job, so one doing worse is a finding; workflows and prompt
 # versions differ by design (or follow each other in time) — and outcome rates only (handoff
@@ -275,6 +277,9 @@ def _anomaly(
                 return None
     zs = z[sl][~np.isnan(z[sl])]
     score = float(sign * zs.mean() * math.sqrt(len(zs))) if len(zs) else 0.0
+    # Still anomalous in the series' last bucket with data (a quiet last hour is not an end).
+    with_data = np.flatnonzero(~np.isnan(ser.x[i]))
+    ongoing = iv.ongoing or (len(with_data) > 0 and iv.end >= int(with_data[-1]))
     return {
         "metric": key["metric"],
         "layer": key["layer"],
@@ -285,7 +290,7 @@ def _anomaly(
         "direction": "up" if sign > 0 else "down",
         "score": score,
         "onset": ser.time(iv.onset),
-        "end": None if iv.ongoing else ser.time(iv.end + 1),
+        "end": None if ongoing else ser.time(iv.end + 1),
         "kind": iv.kind,
         "traces": int(ns[have].sum()),
         "_series": i,

@@ -101,8 +101,9 @@ METRICS: dict[str, Metric] = {
     "eval_score": Metric("eval_score", "linear", "down"),
     "csat": Metric("csat", "linear", "down"),
     **{
-        f"{kind}_p95_ms": Metric(f"{kind}_p95_ms", "log", "up", min_ratio=1.5)
+        f"{kind}_{q}_ms": Metric(f"{kind}_{q}_ms", "log", "up", min_ratio=1.5)
         for kind in ("llm", "retrieval", "tool", "embedding", "rerank")
+        for q in ("p50", "p95")
     },
 }
 
@@ -233,11 +234,15 @@ def load_series(
         f" FROM aiobs_scan_traces"
         for kind in STEP_KINDS_TIMED
     )
+    # The median sees a step that got slower across the board even at low traffic; the p95 (with
+    # enough support) a tail that did.
     for rec in con.execute(
-        f"SELECT bucket, service_name, kind, quantile_cont(d, 0.95), count(*) FROM ({steps})"
-        f" GROUP BY ALL HAVING count(*) >= {MIN_P95_SUPPORT}"
+        f"SELECT bucket, service_name, kind, quantile_cont(d, 0.5), quantile_cont(d, 0.95),"
+        f" count(*) FROM ({steps}) GROUP BY ALL HAVING count(*) >= {MIN_P50_SUPPORT}"
     ).fetchall():
-        add(f"{rec[2]}_p95_ms", "ai", rec[1], None, None, rec[0], rec[3], rec[4])
+        add(f"{rec[2]}_p50_ms", "ai", rec[1], None, None, rec[0], rec[3], rec[5])
+        if rec[5] >= MIN_P95_SUPPORT:
+            add(f"{rec[2]}_p95_ms", "ai", rec[1], None, None, rec[0], rec[4], rec[5])
     # Tools: per call, from the spans of the selected traces.
     b_span = _bucket_expr("s.start_time", start, bucket)
     for rec in con.execute(

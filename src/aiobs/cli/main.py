@@ -110,6 +110,7 @@ def _register() -> None:
         ingest_cmd,
         query_cmd,
         replay_cmd,
+        scan_cmd,
         segment_cmd,
         stats_cmd,
     )
@@ -122,6 +123,7 @@ def _register() -> None:
         export_cmd,
         segment_cmd,
         diff_cmd,
+        scan_cmd,
         stats_cmd,
         query_cmd,
     ):

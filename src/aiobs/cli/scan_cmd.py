@@ -1,0 +1,199 @@
+"""``aiobs scan``: incidents in a window — when each started, the likely cause, whom it hurt.
+
+Must not import duckdb, polars, pyarrow, sqlglot or httpx at module level.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any
+
+import typer
+
+from aiobs.cli import browse_cmd as b
+from aiobs.cli.context import OutputFormat, Settings, settings
+from aiobs.errors import ExitCode, UsageError
+
+
+class Level(StrEnum):
+    info = "info"
+    warning = "warning"
+    critical = "critical"
+
+
+_RANK = {"info": 0, "warning": 1, "critical": 2}
+_STYLE = {"info": "cyan", "warning": "yellow", "critical": "bold red"}
+
+INCIDENT_COLUMNS = [
+    "id", "severity", "start", "end", "segment", "summary", "likely_causes", "impact", "examples",
+]  # fmt: skip
+
+
+def register(app: typer.Typer) -> None:
+    app.command("scan", help=scan.__doc__)(scan)
+
+
+def scan(
+    ctx: typer.Context,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since",
+            help="Start of the window: 30m, 2h, 7d ago, an ISO time, or A..B (default 24h).",
+        ),
+    ] = None,
+    until: b.Until = None,
+    service: b.Service = None,
+    model: b.Model = None,
+    prompt_version: b.PromptVersion = None,
+    where: b.Where = None,
+    by: Annotated[
+        str | None,
+        typer.Option(
+            "--by",
+            help="Segments within each service, comma-separated: workflow, model, prompt_version "
+            "(default all three; tools are always scanned).",
+        ),
+    ] = None,
+    bucket: Annotated[
+        str | None,
+        typer.Option("--bucket", help="Bucket width, e.g. 5m, 30m, 1h (default: by data density)."),
+    ] = None,
+    fail_on: Annotated[
+        Level | None,
+        typer.Option(
+            "--fail-on",
+            help="Exit 1 when an incident at or above this severity is found (runbooks, cron, CI).",
+        ),
+    ] = None,
+    webhook: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--webhook",
+            help="POST the incidents here (repeatable; Slack-compatible 'text'). Also "
+            "[scan] webhooks = [...] in the config file.",
+        ),
+    ] = None,
+    min_severity: Annotated[
+        Level,
+        typer.Option("--min-severity", help="Leave out incidents below this severity."),
+    ] = Level.info,
+    fmt: b.Format = OutputFormat.table,
+) -> None:
+    """Scan for anomalies and group them into incidents, most severe first: onset, likely cause, impact, a one-line insight."""
+    from datetime import timedelta
+
+    from aiobs.analysis.scan import scan as run_scan
+    from aiobs.analysis.timewindow import parse_duration_ms
+
+    s = settings(ctx)
+    filt = b.trace_filter(
+        since, until, service, model, prompt_version, None, None, None, None, where
+    )
+    width = None
+    if bucket is not None:
+        ms = parse_duration_ms(bucket, option="--bucket")
+        if ms < 60_000:
+            raise UsageError("--bucket must be at least 1m")
+        width = timedelta(milliseconds=ms)
+    with s.open_store() as store:
+        result = run_scan(store, filt, by=by, bucket=width)
+    result["incidents"] = [
+        i for i in result["incidents"] if _RANK[i["severity"]] >= _RANK[min_severity.value]
+    ]
+    incidents = result["incidents"]
+    if fmt == OutputFormat.json:
+        from aiobs.cli.render import render_json
+
+        render_json(s, result)
+    elif fmt in (OutputFormat.jsonl, OutputFormat.csv, OutputFormat.markdown):
+        from aiobs.cli.render import render_rows
+
+        render_rows(s, fmt, INCIDENT_COLUMNS, incidents, title="incidents")
+    else:
+        _text(s, result)
+    urls = [*(webhook or []), *_configured_webhooks()]
+    if urls and incidents:
+        from aiobs.cli.webhook import payload, post
+
+        def warn(message: str) -> None:
+            s.err.print(f"[yellow]warning:[/] {message}", highlight=False)
+
+        post(urls, payload(result, incidents), warn=warn)
+    if fail_on is not None and any(_RANK[i["severity"]] >= _RANK[fail_on.value] for i in incidents):
+        raise typer.Exit(int(ExitCode.FINDINGS))
+
+
+def _configured_webhooks() -> list[str]:
+    from aiobs.config import load_config
+
+    hooks = load_config().get("scan", {}).get("webhooks", [])
+    if not isinstance(hooks, list) or not all(isinstance(h, str) for h in hooks):
+        raise UsageError("config [scan] webhooks must be a list of URLs")
+    return hooks
+
+
+def _text(s: Settings, r: dict[str, Any]) -> None:
+    from rich.padding import Padding
+    from rich.table import Table
+    from rich.text import Text
+
+    from aiobs.analysis.incidents import label
+    from aiobs.cli.safe import inert
+
+    out = s.out
+    w = r["window"]
+    out.print(
+        Text(
+            f"scanned {w['since']:%Y-%m-%d %H:%M} .. {w['until']:%Y-%m-%d %H:%M} UTC in "
+            f"{w['bucket_minutes']:.0f}-minute buckets: {r['series_scanned']} series, "
+            f"{len(r['incidents'])} incident(s)",
+            style="dim",
+        )
+    )
+    for inc in r["incidents"]:
+        out.print()
+        end = "ongoing" if inc["end"] is None else f"{inc['end']:%Y-%m-%d %H:%M}"
+        out.print(
+            Text.assemble(
+                (f"{inc['severity'].upper():<9}", _STYLE[inc["severity"]]),
+                (inert(inc["id"]), "bold"),
+                f"  {inc['start']:%Y-%m-%d %H:%M} → {end}",
+            )
+        )
+        out.print(Padding(Text(inert(inc["summary"])), (0, 0, 0, 2)))
+        table = Table(box=None, show_header=True, header_style="dim", padding=(0, 1))
+        for col in ("anomaly", "segment", "expected", "observed", "z", "from"):
+            table.add_column(
+                col, justify="right" if col in ("expected", "observed", "z") else "left"
+            )
+        for a in inc["anomalies"][:6]:
+            seg = ", ".join(f"{k}={v}" for k, v in a["segment"].items())
+            table.add_row(
+                label(a["metric"]), Text(inert(seg)), f"{a['expected']:.4g}", f"{a['observed']:.4g}",
+                f"{a['score']:.1f}", f"{a['onset']:%m-%d %H:%M} {a['kind']}",
+            )  # fmt: skip
+        out.print(Padding(table, (0, 0, 0, 2)))
+        if inc["likely_causes"]:
+            out.print(Padding(Text("likely causes", style="bold"), (0, 0, 0, 2)))
+            for c in inc["likely_causes"][:3]:
+                out.print(
+                    Padding(
+                        Text.assemble(
+                            (f"{c['confidence']:.2f} ", "dim"),
+                            (f"{c['kind']}: ", "bold"),
+                            inert(c["description"]),
+                            ("  — " + inert("; ".join(c["evidence"])), "dim"),
+                        ),
+                        (0, 0, 0, 4),
+                    )
+                )
+        if inc["examples"]:
+            out.print(
+                Padding(
+                    Text.assemble(("replay: ", "dim"), f"aiobs replay {inc['examples'][0]}"),
+                    (0, 0, 0, 2),
+                )
+            )
+    if not r["incidents"]:
+        out.print(Text("no incidents", style="green"))
