@@ -19,6 +19,7 @@ Must not import typer, rich or textual.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -169,7 +170,7 @@ def _impact(rows: list[dict[str, Any]], before: list[dict[str, Any]]) -> dict[st
     }
 
 
-_WORST_FIRST = {
+_WORST_FIRST: dict[str, Callable[[dict[str, Any]], Any]] = {
     "error_rate": lambda r: (not r["error"], -(r["duration_ms"] or 0)),
     "tool_error_rate": lambda r: (-(r["tool_errors"] or 0), -(r["duration_ms"] or 0)),
     "eval_fail_rate": lambda r: (not r["eval_failed"], r["eval_score"] or 0),
@@ -185,13 +186,16 @@ _WORST_FIRST = {
     "retrieval_top_score": lambda r: (
         r["retrieval_top_score"] if r["retrieval_top_score"] is not None else 9
     ),
-    **{
-        f"{kind}_{q}_ms": (lambda r, k=kind: -max(r[f"{k}_durations"] or [0]))
-        for kind in diffs.STEP_KINDS_TIMED
-        for q in ("p50", "p95")
-    },
     "ttft_p50_ms": lambda r: -(r["ttft_ms"] or 0),
 }
+
+
+def _slowest_step(kind: str) -> Callable[[dict[str, Any]], Any]:
+    return lambda r: -max(r[f"{kind}_durations"] or [0])
+
+
+for _kind in diffs.STEP_KINDS_TIMED:
+    _WORST_FIRST[f"{_kind}_p50_ms"] = _WORST_FIRST[f"{_kind}_p95_ms"] = _slowest_step(_kind)
 
 
 def _examples(rows: list[dict[str, Any]], metric: str, n: int = 5) -> list[str]:
