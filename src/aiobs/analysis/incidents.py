@@ -19,14 +19,13 @@ Must not import typer, rich or textual.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from aiobs.analysis import diff as diffs
 from aiobs.analysis.browse import TraceFilter
 from aiobs.analysis.records import records
-from aiobs.analysis.series import Series, metric_info, scan_rows
+from aiobs.analysis.series import Series, metric_info, segment_rows, segment_summary
 
 if TYPE_CHECKING:
     from aiobs.store.connection import Store
@@ -138,71 +137,61 @@ _SIGNALS = {
 }
 
 
-def _rate(rows: list[dict[str, Any]], key: str) -> tuple[float | None, int]:
-    vals = [bool(r[key]) for r in rows if r[key] is not None]
-    return (sum(vals) / len(vals) if vals else None), sum(vals)
-
-
-def _impact(rows: list[dict[str, Any]], before: list[dict[str, Any]]) -> dict[str, Any]:
+def _impact(during: dict[str, Any], normal: dict[str, Any] | None) -> dict[str, Any]:
     signals: dict[str, Any] = {}
     for name, key in _SIGNALS.items():
-        during, events = _rate(rows, key)
-        normal, _ = _rate(before, key)
+        rate, events = during[key]
+        base = normal[key][0] if normal else None
         signals[name] = {
-            "during": during,
-            "normal": normal,
-            "ratio": during / normal if during is not None and normal else None,
+            "during": rate,
+            "normal": base,
+            "ratio": rate / base if rate is not None and base else None,
             "events": events,
         }
-    cost_now = [r["cost_usd"] for r in rows if r["cost_usd"] is not None]
-    cost_before = [r["cost_usd"] for r in before if r["cost_usd"] is not None]
     extra = None
-    if cost_now and cost_before:
-        extra = max(
-            0.0, (sum(cost_now) / len(cost_now) - sum(cost_before) / len(cost_before)) * len(rows)
-        )
+    if normal and during["cost_per_trace"] is not None and normal["cost_per_trace"] is not None:
+        extra = max(0.0, (during["cost_per_trace"] - normal["cost_per_trace"]) * during["traces"])
     return {
-        "traces": len(rows),
-        "sessions": len({r["session_id"] for r in rows if r["session_id"]}),
-        "users": len({r["user_id"] for r in rows if r.get("user_id")}),
+        "traces": during["traces"],
+        "sessions": during["sessions"],
+        "users": during["users"],
         "signals": signals,
         "extra_cost_usd": extra,
     }
 
 
-_WORST_FIRST: dict[str, Callable[[dict[str, Any]], Any]] = {
-    "error_rate": lambda r: (not r["error"], -(r["duration_ms"] or 0)),
-    "tool_error_rate": lambda r: (-(r["tool_errors"] or 0), -(r["duration_ms"] or 0)),
-    "eval_fail_rate": lambda r: (not r["eval_failed"], r["eval_score"] or 0),
-    "eval_score": lambda r: (r["eval_score"] is None, r["eval_score"] or 0),
-    "thumbs_down_rate": lambda r: (not r["thumbs_down"], not r["error"]),
-    "abandonment_rate": lambda r: (not r["abandoned"], not r["error"]),
-    "retry_rate": lambda r: (not r["retried"], not r["error"]),
-    "handoff_rate": lambda r: (not r["handoff"], not r["error"]),
-    "tokens_per_trace": lambda r: -(r["tokens"] or 0),
-    "cost_per_trace": lambda r: -(r["cost_usd"] or 0),
-    "llm_calls_per_trace": lambda r: -(r["llm_calls"] or 0),
-    "response_chars": lambda r: -(r["response_chars"] or 0),
-    "retrieval_top_score": lambda r: (
-        r["retrieval_top_score"] if r["retrieval_top_score"] is not None else 9
-    ),
-    "ttft_p50_ms": lambda r: -(r["ttft_ms"] or 0),
+# Example traces, worst first by the incident's lead metric (SQL over the scan's trace table).
+_WORST_FIRST = {
+    "error_rate": "error DESC, duration_ms DESC",
+    "tool_error_rate": "tool_errors DESC, duration_ms DESC",
+    "eval_fail_rate": "eval_failed DESC NULLS LAST, eval_score ASC NULLS LAST",
+    "eval_score": "eval_score ASC NULLS LAST",
+    "thumbs_down_rate": "thumbs_down DESC, error DESC",
+    "abandonment_rate": "abandoned DESC NULLS LAST, error DESC",
+    "retry_rate": "retried DESC, error DESC",
+    "handoff_rate": "handoff DESC, error DESC",
+    "tokens_per_trace": "tokens DESC",
+    "cost_per_trace": "cost_usd DESC NULLS LAST",
+    "llm_calls_per_trace": "llm_calls DESC",
+    "response_chars": "response_chars DESC NULLS LAST",
+    "retrieval_top_score": "retrieval_top_score ASC NULLS LAST",
+    "ttft_p50_ms": "ttft_ms DESC NULLS LAST",
+    **{
+        f"{kind}_{q}_ms": f"list_max({kind}_durations) DESC NULLS LAST"
+        for kind in diffs.STEP_KINDS_TIMED
+        for q in ("p50", "p95")
+    },
 }
+FACTOR_SAMPLE = 4000  # traces a side for the factor ranking: shares to about ±1.5 points
+CONDITION_SAMPLE = 20000
 
 
-def _slowest_step(kind: str) -> Callable[[dict[str, Any]], Any]:
-    return lambda r: -max(r[f"{kind}_durations"] or [0])
-
-
-for _kind in diffs.STEP_KINDS_TIMED:
-    _WORST_FIRST[f"{_kind}_p50_ms"] = _WORST_FIRST[f"{_kind}_p95_ms"] = _slowest_step(_kind)
-
-
-def _examples(rows: list[dict[str, Any]], metric: str, n: int = 5) -> list[str]:
-    """Trace ids to replay: the worst by the incident's lead metric (errors, then the slowest,
-    by default)."""
-    key = _WORST_FIRST.get(metric, lambda r: (not r["error"], -(r["duration_ms"] or 0)))
-    return [r["trace_id"] for r in sorted(rows, key=key)[:n]]
+def _examples(
+    store: Store, focus: dict[str, str], start: datetime, stop: datetime, metric: str
+) -> list[str]:
+    order = _WORST_FIRST.get(metric, "error DESC, duration_ms DESC")
+    rows = segment_rows(store, focus, start, stop, columns="trace_id", order=order, limit=5)
+    return [r["trace_id"] for r in rows]
 
 
 def first_seen(store: Store, since: datetime, until: datetime) -> list[dict[str, Any]]:
@@ -554,19 +543,16 @@ def build_incidents(
         stop = end or until
         focus = _focus(group)
         service = focus["service"]
-        rows = scan_rows(store, focus, start, stop)
+        during = segment_summary(store, focus, start, stop)
+        if during["traces"] < MIN_INCIDENT_TRACES:
+            continue
         before_span = max(timedelta(hours=6), min(stop - start, timedelta(days=1)))
         outlier = lead["kind"] == "outlier"
-        before = (
-            [] if outlier else scan_rows(store, {"service": service}, start - before_span, start)
-        )
-        if len(rows) < MIN_INCIDENT_TRACES:
-            continue
-        impact = _impact(rows, before)
-        if outlier:
-            peers = scan_rows(store, {"service": service}, start, stop)
-            ids = {r["trace_id"] for r in rows}
-            impact = _impact(rows, [r for r in peers if r["trace_id"] not in ids])
+        if outlier:  # normal is the rest of the service over the same time
+            normal = segment_summary(store, {"service": service}, start, stop, exclude=focus)
+        else:
+            normal = segment_summary(store, {"service": service}, start - before_span, start)
+        impact = _impact(during, normal)
         named = {(k, v) for a in ai for k, v in a["segment"].items() if k != "service"}
         causes: list[dict[str, Any]] = []
         if outlier:
@@ -580,8 +566,17 @@ def build_incidents(
                     "confidence": 0.8,
                 }
             )
-            causes += _condition_cause(rows, _BAD_KEY.get(lead["metric"], "error"))
+            bad_key = _BAD_KEY.get(lead["metric"], "error")
+            sample = segment_rows(
+                store, focus, start, stop, limit=CONDITION_SAMPLE,
+                columns=f"trace_id, {', '.join(_NUMERIC_CONDITIONS)}, {bad_key}",
+            )  # fmt: skip
+            causes += _condition_cause(sample, bad_key)
         else:
+            rows = segment_rows(store, focus, start, stop, limit=FACTOR_SAMPLE)
+            before = segment_rows(
+                store, {"service": service}, start - before_span, start, limit=FACTOR_SAMPLE
+            )
             factor_causes = _factor_causes(before, rows, lead["metric"]) if before and rows else []
             named |= {
                 (
@@ -606,7 +601,7 @@ def build_incidents(
             ],
             "likely_causes": causes[:5],
             "impact": impact,
-            "examples": _examples(rows, lead["metric"]),
+            "examples": _examples(store, focus, start, stop, lead["metric"]),
         }
         incident["severity"] = _severity(group, impact, ongoing, stop - start)
         incident["summary"] = _summary(incident, lead)

@@ -308,13 +308,15 @@ def metric_info(name: str) -> Metric:
     return Metric(name, "rate" if name.endswith(":5xx_rate") else "log", "up", "infra")
 
 
-def scan_rows(
-    store: Store, segment: dict[str, str], since: datetime, until: datetime
-) -> list[dict[str, Any]]:
-    """The per-trace rows ``load_series`` kept, of one segment ({service, and at most one of
-    workflow/model/prompt_version/tool}) in ``[since, until)``, in time order."""
-    from aiobs.analysis.records import records
-
+def _segment_where(
+    segment: dict[str, str],
+    since: datetime,
+    until: datetime,
+    *,
+    exclude: dict[str, str] | None = None,
+) -> tuple[str, list[Any]]:
+    """A condition over ``aiobs_scan_traces`` for one segment ({service, and at most one of
+    workflow/model/prompt_version/tool}) in ``[since, until)``; ``exclude`` leaves a segment out."""
     conds, params = (
         ["service_name = ?", "start_time >= ?", "start_time < ?"],
         [
@@ -323,21 +325,80 @@ def scan_rows(
             until,
         ],
     )
-    for dim, column, is_list in (
-        ("workflow", "workflow", False),
-        ("model", "model", True),
-        ("prompt_version", "prompt_version", True),
-        ("tool", "tool_name", True),
-    ):
-        if dim in segment:
-            conds.append(f"list_contains({column}, ?)" if is_list else f"{column} = ?")
-            params.append(segment[dim])
-    return records(
-        store.con,
-        f"SELECT * EXCLUDE (bucket) FROM aiobs_scan_traces WHERE {' AND '.join(conds)}"
-        " ORDER BY start_time, trace_id",
+
+    def matches(seg: dict[str, str]) -> tuple[list[str], list[Any]]:
+        out, args = [], []
+        for dim, column, is_list in (
+            ("workflow", "workflow", False),
+            ("model", "model", True),
+            ("prompt_version", "prompt_version", True),
+            ("tool", "tool_name", True),
+        ):
+            if dim in seg:
+                out.append(f"list_contains({column}, ?)" if is_list else f"{column} = ?")
+                args.append(seg[dim])
+        return out, args
+
+    more, args = matches(segment)
+    conds += more
+    params += args
+    if exclude:
+        more, args = matches(exclude)
+        if more:
+            conds.append(f"NOT coalesce({' AND '.join(more)}, false)")
+            params += args
+    return " AND ".join(conds), params
+
+
+def segment_summary(
+    store: Store,
+    segment: dict[str, str],
+    since: datetime,
+    until: datetime,
+    *,
+    exclude: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Counts and signal rates of a segment's traces (from the scan's per-trace table)."""
+    where, params = _segment_where(segment, since, until, exclude=exclude)
+    signals = ("retried", "abandoned", "thumbs_down", "error")
+    cols = ", ".join(f"count({c}) AS n_{c}, count_if({c}) AS x_{c}" for c in signals)
+    row = store.con.execute(
+        "SELECT count(*), count(DISTINCT session_id), count(DISTINCT user_id), avg(cost_usd), "
+        f"{cols} FROM aiobs_scan_traces WHERE {where}",
         params,
-    )
+    ).fetchone()
+    assert row is not None
+    out: dict[str, Any] = {
+        "traces": int(row[0]),
+        "sessions": int(row[1]),
+        "users": int(row[2]),
+        "cost_per_trace": row[3],
+    }
+    for i, c in enumerate(signals):
+        n, x = int(row[4 + 2 * i]), int(row[5 + 2 * i])
+        out[c] = (x / n if n else None, x)
+    return out
+
+
+def segment_rows(
+    store: Store,
+    segment: dict[str, str],
+    since: datetime,
+    until: datetime,
+    *,
+    columns: str = "* EXCLUDE (bucket)",
+    order: str = "hash(trace_id)",
+    limit: int | None = None,
+) -> list[dict[str, Any]]:
+    """Per-trace rows of a segment in ``[since, until)``; by default a deterministic sample
+    (ordered by a hash of the trace id) when ``limit`` is given."""
+    from aiobs.analysis.records import records
+
+    where, params = _segment_where(segment, since, until)
+    sql = f"SELECT {columns} FROM aiobs_scan_traces WHERE {where} ORDER BY {order}, trace_id"
+    if limit is not None:
+        sql += f" LIMIT {int(limit)}"
+    return records(store.con, sql, params)
 
 
 def drop_scan_table(store: Store) -> None:

@@ -1,8 +1,8 @@
 """The guided tour printed after ``aiobs demo``: commands to try, with ids and times from the built store.
 
 Every command is printed exactly as it must be typed (``--db`` included when the store is not the
-default), and a test runs each one. Commands only use what aiobs has today; as replay, diff and scan
-land, their steps replace the SQL stand-ins here.
+default), and a test runs each one. Commands only use what aiobs has today; the SQL steps show
+what the commands do not cover yet.
 
 Must not import typer, rich or textual.
 """
@@ -70,6 +70,15 @@ def tour(con: Any, manifest: dict[str, Any]) -> list[TourStep]:
             ("stats",),
         )
     ]
+    if manifest.get("start") and manifest.get("end"):
+        steps.append(
+            TourStep(
+                "What broke this week, and why",
+                "the anomaly scan: incidents with their onset, likely cause (deployments, config "
+                "changes, new models and tools), the users they hurt, and a journey to replay",
+                ("scan", "--since", f"{manifest['start']}..{manifest['end']}"),
+            )
+        )
 
     failed = _one(
         con,
