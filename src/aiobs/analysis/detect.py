@@ -236,24 +236,26 @@ def robust_scores(
 
 
 def binomial_tail_z(x: int, n: int, p: float) -> float:
-    """z with the same upper-tail probability as P(X ≥ x), X ~ Binomial(n, p) (exact sum)."""
+    """z with the same upper-tail probability as P(X ≥ x), X ~ Binomial(n, p): the exact sum,
+    term to term by the ratio C(n,k+1)p/C(n,k)q (one lgamma, not three a term: it was a third
+    of the scoring time on a week of 974k spans)."""
     if x <= 0:
         return 0.0
     if x > n:
         return 8.0
-    log_p, log_q = math.log(p), math.log1p(-p)
-    terms = []
-    for k in range(x, n + 1):
-        t = (
-            math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
-            + k * log_p + (n - k) * log_q
-        )  # fmt: skip
-        terms.append(t)
-        if len(terms) > 5 and t < terms[0] - 40:
+    q = 1.0 - p
+    log_first = (
+        math.lgamma(n + 1) - math.lgamma(x + 1) - math.lgamma(n - x + 1)
+        + x * math.log(p) + (n - x) * math.log1p(-p)
+    )  # fmt: skip
+    total, term = 1.0, 1.0  # relative to the first term
+    for k in range(x, n):
+        term *= (n - k) / (k + 1) * p / q
+        total += term
+        if term < 1e-17 * total:
             break
-    top = max(terms)
-    tail = math.exp(top) * sum(math.exp(t - top) for t in terms)
-    tail = min(max(tail, 1e-15), 1 - 1e-15)
+    log_tail = log_first + math.log(total)
+    tail = min(max(math.exp(log_tail), 1e-15), 1 - 1e-15)
     return max(-8.0, min(8.0, _NORMAL.inv_cdf(1 - tail)))
 
 

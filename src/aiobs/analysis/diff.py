@@ -122,7 +122,7 @@ def parse_side(label: str, text: str) -> Side:
 
 
 # Each trace's span-level values, for the factors: aggregated in the metrics' pass over its spans.
-_SPAN_VALUES = (
+SPAN_VALUES = (
     ("list(DISTINCT s.tool_name) FILTER (WHERE s.tool_name IS NOT NULL)", "tool_name"),
     (
         "string_agg(s.tool_name, ' → ' ORDER BY s.start_time) FILTER (WHERE s.step_kind = 'tool')",
@@ -166,7 +166,7 @@ ORDER BY m.start_time, m.trace_id
 def row_sql(where: str) -> str:
     """One row per trace selected by ``where`` (over ``ai_traces t``): the metric inputs and the
     factor fields (as ``load_rows`` returns them)."""
-    return _ROW_SQL.format(metrics=trace_metrics_sql(where, _SPAN_VALUES))
+    return _ROW_SQL.format(metrics=trace_metrics_sql(where, SPAN_VALUES))
 
 
 def load_rows(store: Store, filt: TraceFilter) -> list[dict[str, Any]]:
