@@ -5,8 +5,9 @@
     python bench/commands.py --db PATH       # any store
 
 Prints, per command, the median and fastest wall time of --runs runs and the peak RSS, and the
-time `aiobs demo` took to build the store when it built it. Targets (issue 4): replay and
-`traces --limit 50` <= 300 ms on 1M spans.
+time `aiobs demo` took to build the store when it built it. Targets: replay and
+`traces --limit 50` <= 300 ms on 1M spans (issue 4), segment <= 2 s (issue 5), a scan of 7 days
+<= 3 s (issue 6).
 """
 
 from __future__ import annotations
@@ -103,7 +104,11 @@ def main() -> None:
         ],
         "sessions --limit 50": [*db, "sessions", "--limit", "50"],
         "stats": [*db, "stats"],
-    }
+        "segment --by prompt_version": [*db, "segment", "--by", "prompt_version"],
+        "scan (the demo week)": [
+            *db, "scan", "--since", "2026-11-08T00:00Z..2026-11-15T00:00Z", "-f", "json",
+        ],
+    }  # fmt: skip
     print(f"{'command':<42} {'median':>8} {'fastest':>8} {'peak RSS':>9}")
     for label, args in commands.items():
         times = []

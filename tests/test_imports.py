@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-HEAVY = ("duckdb", "polars", "textual", "httpx", "sqlglot", "opentelemetry", "pyarrow")
+HEAVY = ("duckdb", "polars", "textual", "httpx", "sqlglot", "opentelemetry", "pyarrow", "numpy")
 
 
 def _modules_after(code: str) -> set[str]:
@@ -36,7 +36,8 @@ def test_lower_layers_import_no_ui() -> None:
     code = (
         "import aiobs.ingest.pipeline, aiobs.store.connection, aiobs.semantic.views, "
         "aiobs.analysis.stats, aiobs.analysis.query, aiobs.ingest.proto, aiobs.ingest.langfuse, "
-        "aiobs.demo.build, aiobs.demo.tour"
+        "aiobs.demo.build, aiobs.demo.tour, aiobs.analysis.scan, aiobs.analysis.incidents, "
+        "aiobs.analysis.detect, aiobs.analysis.series, aiobs.analysis.diff"
     )
     loaded = _modules_after(code)
     ui = sorted(m for m in loaded if m.split(".")[0] in ("typer", "rich", "textual", "click"))

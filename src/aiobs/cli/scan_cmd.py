@@ -197,3 +197,9 @@ def _text(s: Settings, r: dict[str, Any]) -> None:
             )
     if not r["incidents"]:
         out.print(Text("no incidents", style="green"))
+    if not r["series_scanned"]:
+        s.err.print(
+            "[dim]note: no traces in this window — relative --since counts back from now (UTC); "
+            "`aiobs stats` shows the time range in the store[/]",
+            highlight=False,
+        )
