@@ -101,12 +101,15 @@ def _group(ser: Series, anomalies: list[dict[str, Any]]) -> list[list[dict[str, 
             head = g[0]
             if head["segment"]["service"] != a["segment"]["service"]:
                 continue
-            # Starting together, or the same metric again while the incident still runs (a
-            # service-level quantile flickering on and off under a long incident).
-            active = max(x["_end"] for x in g)
-            if abs(head["_onset"] - a["_onset"]) <= JOIN_BUCKETS or (
-                a["_onset"] <= active + 1 and a["metric"] in {x["metric"] for x in g}
-            ):
+            # Starting together (within JOIN_BUCKETS of a member), or the same series firing
+            # again while it is still part of the incident (a service-level quantile flickering
+            # on and off under a long incident).
+            again = any(
+                x["metric"] == a["metric"] and x["segment"] == a["segment"]
+                and a["_onset"] <= x["_end"] + 1
+                for x in g
+            )  # fmt: skip
+            if again or any(abs(x["_onset"] - a["_onset"]) <= JOIN_BUCKETS for x in g):
                 g.append(a)
                 break
         else:
