@@ -314,18 +314,22 @@ def rank_factors(
     key, kind = (primary[2], primary[1]) if primary else ("error", "rate")
     if kind in ("p50", "p95"):
         kind = "mean"  # attribution of a quantile change by segment means
-    total_b = [x for x in (_trace_value(r, key, kind) for r in base) if x is not None]
-    total_t = [x for x in (_trace_value(r, key, kind) for r in targ) if x is not None]
+    # Each trace's value once (not once per field and value it belongs to: on 7 incidents of a
+    # scan that was 317k calls and 0.3 s).
+    value_b = [_trace_value(r, key, kind) for r in base]
+    value_t = [_trace_value(r, key, kind) for r in targ]
+    total_b = [x for x in value_b if x is not None]
+    total_t = [x for x in value_t if x is not None]
     mean_b = sum(total_b) / len(total_b) if total_b else 0.0
     mean_t = sum(total_t) / len(total_t) if total_t else 0.0
     total_delta = mean_t - mean_b
     factors: list[dict[str, Any]] = []
     for field in FACTOR_FIELDS:
-        groups: dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]]]] = {}
+        groups: dict[str, tuple[list[int], list[int]]] = {}
         for side, rows in ((0, base), (1, targ)):
-            for r in rows:
+            for i, r in enumerate(rows):
                 for v in _field_values(r, field):
-                    groups.setdefault(v, ([], []))[side].append(r)
+                    groups.setdefault(v, ([], []))[side].append(i)
         for value, (in_b, in_t) in groups.items():
             if max(len(in_b), len(in_t)) < MIN_SUPPORT:
                 continue
@@ -337,8 +341,8 @@ def rank_factors(
                 (p * math.log(2 * p / (p + q)) if p else 0.0)
                 + (q * math.log(2 * q / (p + q)) if q else 0.0)
             )
-            vals_b = [x for x in (_trace_value(r, key, kind) for r in in_b) if x is not None]
-            vals_t = [x for x in (_trace_value(r, key, kind) for r in in_t) if x is not None]
+            vals_b = [x for x in (value_b[i] for i in in_b) if x is not None]
+            vals_t = [x for x in (value_t[i] for i in in_t) if x is not None]
             r0 = sum(vals_b) / len(vals_b) if vals_b else mean_b
             r1 = sum(vals_t) / len(vals_t) if vals_t else mean_b
             mix = (share_t - share_b) * (r0 - mean_b)
@@ -369,12 +373,10 @@ def rank_factors(
                     "baseline_value": r0 if vals_b else None,
                     "target_value": r1 if vals_t else None,
                     "examples": {
-                        "baseline": [r["trace_id"] for r in in_b[:3]],
+                        "baseline": [base[i]["trace_id"] for i in in_b[:3]],
                         "target": [
-                            r["trace_id"]
-                            for r in sorted(in_t, key=lambda r: -(_trace_value(r, key, kind) or 0))[
-                                :3
-                            ]
+                            targ[i]["trace_id"]
+                            for i in sorted(in_t, key=lambda i: -(value_t[i] or 0))[:3]
                         ],
                     },
                 }

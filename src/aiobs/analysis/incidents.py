@@ -191,8 +191,8 @@ _WORST_FIRST = {
         for q in ("p50", "p95")
     },
 }
-FACTOR_SAMPLE = 1500  # traces a side for the factor ranking: shares to about ±2.5 points
-CONDITION_SAMPLE = 20000
+FACTOR_SAMPLE = 1000  # traces a side for the factor ranking: shares to about ±3 points
+CONDITION_SAMPLE = 5000  # traces for the separating condition: a threshold to ±1.5 % of the ranks
 
 
 def _examples(

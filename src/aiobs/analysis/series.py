@@ -418,23 +418,36 @@ def segment_rows(
 
 def factor_rows(store: Store, trace_ids: list[str]) -> list[dict[str, Any]]:
     """``diff``'s per-trace rows (metric inputs and factor fields) of these traces: the metric
-    inputs from the scan's table, the factor fields aggregated from their spans (going through
-    ``diff.row_sql`` instead re-reads every log for the user signals: 0.5 s a call on 974k
-    spans)."""
+    inputs from the scan's table, the factor fields aggregated from their spans.
+
+    The spans are read from the materialised ``aiobs_spans`` and the plain columns of
+    ``otel_traces`` rather than the ``aiobs_span_base`` view, whose status reads every span's
+    attribute map (0.44 s instead of ~1 s for 18k traces of 974k spans); status here is the
+    span status code alone (a Langfuse level ERROR without one counts as ok, which only decides
+    whether an error message is listed)."""
     from aiobs.analysis.records import records
+    from aiobs.semantic.views import ERROR_STATUS
 
     if not trace_ids:
         return []
     kept = {name for _, name in _SCAN_SPAN_VALUES}
     extra = [(expr, name) for expr, name in SPAN_VALUES if name not in kept]
     aggs = ", ".join(f"{expr} AS {name}" for expr, name in extra)
+    codes = ", ".join(f"'{c}'" for c in ERROR_STATUS)
     return records(
         store.con,
-        f"""WITH f AS (
+        f"""WITH s AS (
+  SELECT a.TraceId AS trace_id, o.Timestamp AS start_time, nullif(o.ParentSpanId, '') AS parent_span_id,
+    CASE WHEN o.StatusCode IN ({codes}) THEN 'error' ELSE 'ok' END AS status,
+    a.service_version, a.step_kind, a.error_type, a.error_message, a.finish_reason, a.provider,
+    a.agent_name, a.tool_name
+  FROM aiobs_spans a JOIN otel_traces o ON a.TraceId = o.TraceId AND a.SpanId = o.SpanId
+  WHERE a.TraceId IN (SELECT unnest(?))),
+f AS (
   SELECT s.trace_id, {aggs},
     coalesce(any_value(s.service_version) FILTER (WHERE s.parent_span_id IS NULL),
              arg_min(s.service_version, s.start_time)) AS service_version
-  FROM aiobs_span_base s WHERE s.trace_id IN (SELECT unnest(?)) GROUP BY 1)
+  FROM s GROUP BY 1)
 SELECT st.* EXCLUDE (bucket), f.service_version, {", ".join(f"f.{n}" for _, n in extra)}
 FROM aiobs_scan_traces st JOIN f USING (trace_id)
 ORDER BY st.start_time, st.trace_id""",
