@@ -132,6 +132,30 @@ def test_unsupported_answers_show_in_the_evaluations(demo: tuple[Path, dict[str,
     assert not metrics["response_chars"]["regression"]  # a shift metric, never a regression
 
 
+def test_leaked_reasoning_shows_as_a_response_length_shift(
+    demo: tuple[Path, dict[str, Any]],
+) -> None:
+    db, _ = demo
+    cli = Cli(db)
+    r = cli.json(
+        "diff",
+        "--baseline", "model = 'claude-sonnet-4-20250514'",
+        "--target", "model = 'claude-sonnet-4-5-20250929'",
+        "--top", "40",
+    )  # fmt: skip
+    shifts = {f["field"]: f for f in r["factors"] if f["kind"] == "shift"}
+    length = shifts["response_chars"]
+    assert length["target_value"] > 1.1 * length["baseline_value"]
+    assert length["target_share"] > 2 * length["baseline_share"]
+    assert "retrieval_top_score" not in shifts  # it did not move
+    # The longest answers of the target are the ones that show their <thinking>.
+    leaked = 0
+    for trace in length["examples"]["target"]:
+        steps = cli.json("replay", trace)["steps"]
+        leaked += any("<thinking>" in json.dumps(s.get("output")) for s in steps)
+    assert leaked >= 2
+
+
 def test_bad_sides_are_usage_errors(demo: tuple[Path, dict[str, Any]]) -> None:
     db, _ = demo
     cli = Cli(db)

@@ -433,11 +433,74 @@ def diff(
         m["regression"] = bool(m["significant"] and worse and big)
         if m["regression"] and m["q_value"] < best:
             best, primary = m["q_value"], spec
+    factors = rank_factors(rows[0], rows[1], primary) + shift_factors(rows[0], rows[1], metrics)
+    factors.sort(key=lambda f: -f["score"])
     return {
         "baseline": {**sides[0].describe(), "traces": len(rows[0])},
         "target": {**sides[1].describe(), "traces": len(rows[1])},
         "primary_metric": primary[0] if primary else None,
         "design_effect": deff,
         "metrics": metrics,
-        "factors": rank_factors(rows[0], rows[1], primary)[:top],
+        "factors": factors[:top],
     }
+
+
+SHIFT_FIELDS = ("response_chars", "retrieval_top_score")
+
+
+def shift_factors(
+    base: list[dict[str, Any]], targ: list[dict[str, Any]], metrics: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Answer length and top retrieval score whose distribution moved significantly (their
+    metric's test, design effect and Benjamini-Hochberg included) as ``shift`` factors: the
+    medians, and the share of each side beyond the baseline's 90th percentile in the direction
+    of the move (10th when it fell) — e.g. answers that got long because reasoning leaked into
+    them, or retrieval that stopped finding relevant pages."""
+    out = []
+    by_name = {m["name"]: m for m in metrics}
+    for field in SHIFT_FIELDS:
+        m = by_name.get(field)
+        if m is None or not m["significant"]:
+            continue
+        vb, vt = _values(base, field), _values(targ, field)
+        mb, mt = sig.quantile(vb, 0.5), sig.quantile(vt, 0.5)
+        up = mt > mb
+        cut = sig.quantile(vb, 0.9 if up else 0.1)
+
+        def beyond(v: float, cut: float = cut, up: bool = up) -> bool:
+            return v > cut if up else v < cut
+
+        share_b = sum(beyond(v) for v in vb) / len(vb)
+        share_t = sum(beyond(v) for v in vt) / len(vt)
+        p, q = share_b, share_t
+        surprise = 0.5 * (
+            (p * math.log(2 * p / (p + q)) if p else 0.0)
+            + (q * math.log(2 * q / (p + q)) if q else 0.0)
+        )
+        extreme_t = sorted(
+            (r for r in targ if r[field] is not None and beyond(float(r[field]))),
+            key=lambda r: -float(r[field]) if up else float(r[field]),
+        )
+        extreme_b = [r for r in base if r[field] is not None and beyond(float(r[field]))]
+        out.append(
+            {
+                "field": field,
+                "value": f"median {mb:.3g} → {mt:.3g}; {'above' if up else 'below'} {cut:.3g}",
+                "baseline_share": share_b,
+                "target_share": share_t,
+                "lift": share_t / share_b if share_b else None,
+                "score": surprise + abs(m["rel_change"] or 0.0),
+                "surprise": surprise,
+                "explained": None,
+                "mix": None,
+                "rate": None,
+                "kind": "shift",
+                "baseline_value": mb,
+                "target_value": mt,
+                "examples": {
+                    "baseline": [r["trace_id"] for r in extreme_b[:3]],
+                    "target": [r["trace_id"] for r in extreme_t[:3]],
+                },
+            }
+        )
+    return out

@@ -178,6 +178,7 @@ def _text(s: Settings, r: dict[str, Any]) -> None:
         factors.add_row(
             f["field"], Text(inert(f["value"])), _pct(f["baseline_share"]), _pct(f["target_share"]),
             "new" if f["lift"] is None else f"×{f['lift']:.2f}", f["kind"],
-            f"{f['explained'] * 100:.0f}%", " ".join(t[:12] for t in f["examples"]["target"]),
+            "-" if f["explained"] is None else f"{f['explained'] * 100:.0f}%",
+            " ".join(t[:12] for t in f["examples"]["target"]),
         )  # fmt: skip
     out.print(factors)
