@@ -40,7 +40,9 @@ DIMENSIONS = {
     "workflow": "workflow",
     "model": "model",
     "prompt_version": "prompt_version",
+    "agent": "agent_name",
 }
+_LIST_COLUMNS = ("model", "prompt_version", "agent_name")
 DEFAULT_DIMENSIONS = ("workflow", "model", "prompt_version")
 
 
@@ -130,7 +132,9 @@ class Series:
 
 # Of diff's per-trace span values, what the series and segment filters need.
 _SCAN_SPAN_VALUES = tuple(
-    (expr, name) for expr, name in SPAN_VALUES if name == "tool_name" or name.endswith("_durations")
+    (expr, name)
+    for expr, name in SPAN_VALUES
+    if name in ("tool_name", "agent_name") or name.endswith("_durations")
 )
 
 
@@ -220,7 +224,7 @@ FROM ({trace_metrics_sql(where, _SCAN_SPAN_VALUES)}) m""",
         col = DIMENSIONS[dim]
         source = (
             f"(SELECT * EXCLUDE ({col}), unnest({col}) AS {col} FROM aiobs_scan_traces)"
-            if col in ("model", "prompt_version")
+            if col in _LIST_COLUMNS
             else "aiobs_scan_traces"
         )
         selects.append(
@@ -348,6 +352,7 @@ def _segment_where(
             ("model", "model", True),
             ("prompt_version", "prompt_version", True),
             ("tool", "tool_name", True),
+            ("agent", "agent_name", True),
         ):
             if dim in seg:
                 out.append(f"list_contains({column}, ?)" if is_list else f"{column} = ?")

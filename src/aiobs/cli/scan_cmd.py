@@ -51,8 +51,8 @@ def scan(
         str | None,
         typer.Option(
             "--by",
-            help="Segments within each service, comma-separated: workflow, model, prompt_version "
-            "(default all three; tools are always scanned).",
+            help="Segments within each service, comma-separated: workflow, model, prompt_version, "
+            "agent (default: the first three; tools are always scanned).",
         ),
     ] = None,
     bucket: Annotated[
