@@ -254,6 +254,34 @@ def test_usage_errors(world: tuple[Cli, dict[str, Any]]) -> None:
     assert cli("scan", "--since", WINDOW, "--fail-on", "sometimes").exit_code == 2
     hourly = cli.json("scan", "--since", WINDOW, "--bucket", "1h")
     assert hourly["window"]["bucket_minutes"] == 60
+    # A week of 1-minute buckets is 10,080 steps of the detectors' walk: refused up front.
+    too_fine = cli("scan", "--since", WINDOW, "--bucket", "1m")
+    assert too_fine.exit_code == 2 and "buckets" in too_fine.stderr
+    # A webhook that cannot be posted to is a usage error before the scan, its secret not shown.
+    bad = cli("scan", "--since", WINDOW, "--webhook", "https://hooks.example:abc/T0/SECRET")
+    assert bad.exit_code == 2 and "SECRET" not in bad.stderr and bad.stdout == ""
+
+
+def test_webhook_text_is_inert_and_urls_are_redacted() -> None:
+    from aiobs.cli.webhook import redact, slack_text
+
+    text = slack_text("deployed <!channel> <http://evil.example|details> \x1b[31m & co\n")
+    assert "<" not in text and ">" not in text and "\x1b" not in text
+    assert "&lt;!channel&gt;" in text and "&amp; co" in text
+    assert redact("http://user:s3cret@127.0.0.1:8080/T0/SECRET") == "http://127.0.0.1:8080/…"
+    assert redact("not a url") == "<webhook>"
+
+
+def test_a_level_falling_to_zero_is_still_a_level() -> None:
+    import math
+
+    import numpy as np
+
+    from aiobs.analysis.scan import _log_levels
+
+    levels = _log_levels(np.array([[500.0, 480.0, 0.0, np.nan]]))
+    assert math.isfinite(levels[0, 2]) and levels[0, 2] < levels[0, 1]
+    assert math.isnan(levels[0, 3])
 
 
 class _Receiver(BaseHTTPRequestHandler):

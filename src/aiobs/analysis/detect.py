@@ -243,6 +243,7 @@ def binomial_tail_z(x: int, n: int, p: float) -> float:
         return 0.0
     if x > n:
         return 8.0
+    p = min(max(p, 1e-12), 1 - 1e-12)  # a rate of exactly 0 or 1 has no log
     q = 1.0 - p
     log_first = (
         math.lgamma(n + 1) - math.lgamma(x + 1) - math.lgamma(n - x + 1)
@@ -282,6 +283,7 @@ def rate_scores(
     z = np.full_like(xs, np.nan)
     last = np.full(n_series, np.nan)
     up = _Cusum(n_series)
+    z_up = np.full_like(xs, np.nan)
     for t in range(n_t):
         # Counts are pooled over the clean buckets of the trailing 2·window and, when there are
         # earlier periods, the same slot and its neighbours in each: a seasonal pool alone is too
@@ -315,7 +317,8 @@ def rate_scores(
             zt[i] = binomial_tail_z(int(xs[i, t]), int(ns[i, t]), float(p[i]))
         z[:, t] = zt
         up.step(zt)
-        _confirm(t, (up,), np.maximum(z, 0.0), (xs, ns), (cx, cn))
+        z_up[:, t] = np.maximum(zt, 0.0)  # only an excess of events keeps a bucket out
+        _confirm(t, (up,), z_up, (xs, ns), (cx, cn))
     shape = np.shape(x)
     spread = np.sqrt(np.maximum(p0 * (1 - p0), 0.0))
     return z.reshape(shape), Expected(p0.reshape(shape), spread.reshape(shape))

@@ -97,7 +97,13 @@ def _group(ser: Series, anomalies: list[dict[str, Any]]) -> list[list[dict[str, 
     infra = [a for a in anomalies if a["layer"] == "infra"]
     groups: list[list[dict[str, Any]]] = []
     for a in sorted(primary, key=lambda a: (a["_onset"], -a["score"])):
+        if a["kind"] == "outlier":
+            # An outlier "starts" at the window's start: that says nothing about what else did.
+            groups.append([a])
+            continue
         for g in groups:
+            if g[0]["kind"] == "outlier":
+                continue
             head = g[0]
             if head["segment"]["service"] != a["segment"]["service"]:
                 continue
@@ -366,12 +372,16 @@ def _factor_causes(
     return out
 
 
-def _infra_causes(group: list[dict[str, Any]], onset: int) -> list[dict[str, Any]]:
+def _infra_causes(group: list[dict[str, Any]], onset: int, service: str) -> list[dict[str, Any]]:
+    """Infra metrics moving with the incident. A service's own gauges (its handoff queue, its
+    CPU) move because of what its journeys do more often than they cause it: weighed at 0.6 of
+    the infra under it (a vector DB, a payments API)."""
     out = []
     for a in group:
         if a["layer"] != "infra":
             continue
         closeness = 1.0 if a["_onset"] <= onset else 0.7
+        below = 0.6 if a["segment"]["service"] == service else 1.0
         ratio = a["observed"] / a["expected"] if a["expected"] else None
         # As strong as the move: ×4 or more counts fully, ×1.3 barely.
         strength = min(1.0, math.log(ratio) / math.log(4)) if ratio and ratio > 1 else 0.0
@@ -382,7 +392,7 @@ def _infra_causes(group: list[dict[str, Any]], onset: int) -> list[dict[str, Any
                 + (f" ×{ratio:.1f}" if ratio else "")
                 + f" ({a['expected']:.3g} → {a['observed']:.3g})",
                 "evidence": [f"co-moving from {a['onset']:%Y-%m-%d %H:%M} UTC, z {a['score']:.1f}"],
-                "confidence": round(0.4 + 0.45 * closeness * strength, 3),
+                "confidence": round(below * (0.4 + 0.45 * closeness * strength), 3),
             }
         )
     return out
@@ -593,7 +603,7 @@ def build_incidents(
                 store, traced, firsts, service, start, ser.bucket, group, named
             )
             causes += factor_causes
-            causes += _infra_causes(group, p["onset"])
+            causes += _infra_causes(group, p["onset"], service)
         causes.sort(key=lambda c: -c["confidence"])
         incident: dict[str, Any] = {
             "id": f"{start:%Y%m%dT%H%M}-{service}",

@@ -51,6 +51,17 @@ def _segment(key: dict[str, Any]) -> dict[str, str]:
     return seg
 
 
+def _log_levels(values: Any) -> Any:
+    """Log of each bucket's level; a level of 0 (every answer empty, no tokens) is half the
+    series' smallest positive level — still the lowest value, not missing data, so a collapse to
+    zero is an anomaly."""
+    positive = np.where(values > 0, values, np.nan)
+    with np.errstate(all="ignore"):
+        floor = np.nanmin(positive, axis=1, keepdims=True) / 2
+        floor = np.where(np.isnan(floor), 1e-9, floor)
+        return np.log(np.where(values > 0, values, np.where(values == 0, floor, np.nan)))
+
+
 def score_series(ser: Series, window: int, period: int | None) -> tuple[Any, Any, Any]:
     """(z, expected, scale) arrays (series × buckets); segment series without history of their
     own borrow their service's expected value (a new model is held to what the service did)."""
@@ -77,8 +88,7 @@ def score_series(ser: Series, window: int, period: int | None) -> tuple[Any, Any
             else:
                 values = ser.x[rows]
                 if kind == "log":
-                    with np.errstate(divide="ignore", invalid="ignore"):
-                        values = np.where(values > 0, np.log(values), np.nan)
+                    values = _log_levels(values)
                     if fallback is not None:
                         fallback = np.log(fallback)
                 zs, exp = detect.robust_scores(

@@ -22,6 +22,9 @@ class Level(StrEnum):
 
 
 _RANK = {"info": 0, "warning": 1, "critical": 2}
+# An explicit --bucket is not capped by the scan's own choice (400); beyond this the detectors'
+# walk (a step a bucket) takes minutes.
+MAX_EXPLICIT_BUCKETS = 5000
 _STYLE = {"info": "cyan", "warning": "yellow", "critical": "bold red"}
 
 INCIDENT_COLUMNS = [
@@ -63,7 +66,8 @@ def scan(
         Level | None,
         typer.Option(
             "--fail-on",
-            help="Exit 1 when an incident at or above this severity is found (runbooks, cron, CI).",
+            help="Exit 1 when an incident at or above this severity is found (runbooks, cron, CI); "
+            "judged before --min-severity trims the output.",
         ),
     ] = None,
     webhook: Annotated[
@@ -81,7 +85,7 @@ def scan(
     fmt: b.Format = OutputFormat.table,
 ) -> None:
     """Scan for anomalies and group them into incidents, most severe first: onset, likely cause, impact, a one-line insight."""
-    from datetime import timedelta
+    from datetime import UTC, datetime, timedelta
 
     from aiobs.analysis.scan import scan as run_scan
     from aiobs.analysis.timewindow import parse_duration_ms
@@ -96,8 +100,26 @@ def scan(
         if ms < 60_000:
             raise UsageError("--bucket must be at least 1m")
         width = timedelta(milliseconds=ms)
+    urls = [*(webhook or []), *_configured_webhooks()]
+    for url in urls:
+        from aiobs.cli.webhook import check_url, redact
+
+        problem = check_url(url)
+        if problem:
+            raise UsageError(f"--webhook {redact(url)}: {problem}")
+    if width is not None and filt.since is not None:
+        span = (filt.until or datetime.now(UTC).replace(tzinfo=None)) - filt.since
+        if span / width > MAX_EXPLICIT_BUCKETS:
+            raise UsageError(
+                f"--bucket {bucket} makes {span / width:,.0f} buckets of the window",
+                hint=f"at most {MAX_EXPLICIT_BUCKETS:,}: choose a wider bucket or a shorter window",
+            )
     with s.open_store() as store:
         result = run_scan(store, filt, by=by, bucket=width)
+    # --fail-on judges every incident found; --min-severity only trims what is shown and sent.
+    failed = fail_on is not None and any(
+        _RANK[i["severity"]] >= _RANK[fail_on.value] for i in result["incidents"]
+    )
     result["incidents"] = [
         i for i in result["incidents"] if _RANK[i["severity"]] >= _RANK[min_severity.value]
     ]
@@ -112,7 +134,6 @@ def scan(
         render_rows(s, fmt, INCIDENT_COLUMNS, incidents, title="incidents")
     else:
         _text(s, result)
-    urls = [*(webhook or []), *_configured_webhooks()]
     if urls and incidents:
         from aiobs.cli.webhook import payload, post
 
@@ -120,7 +141,7 @@ def scan(
             s.err.print(f"[yellow]warning:[/] {message}", highlight=False)
 
         post(urls, payload(result, incidents), warn=warn)
-    if fail_on is not None and any(_RANK[i["severity"]] >= _RANK[fail_on.value] for i in incidents):
+    if failed:
         raise typer.Exit(int(ExitCode.FINDINGS))
 
 
@@ -146,7 +167,7 @@ def _text(s: Settings, r: dict[str, Any]) -> None:
     out.print(
         Text(
             f"scanned {w['since']:%Y-%m-%d %H:%M} .. {w['until']:%Y-%m-%d %H:%M} UTC in "
-            f"{w['bucket_minutes']:.0f}-minute buckets: {r['series_scanned']} series, "
+            f"{w['bucket_minutes']:g}-minute buckets: {r['series_scanned']} series, "
             f"{len(r['incidents'])} incident(s)",
             style="dim",
         )
@@ -170,7 +191,8 @@ def _text(s: Settings, r: dict[str, Any]) -> None:
         for a in inc["anomalies"][:6]:
             seg = ", ".join(f"{k}={v}" for k, v in a["segment"].items())
             table.add_row(
-                label(a["metric"]), Text(inert(seg)), f"{a['expected']:.4g}", f"{a['observed']:.4g}",
+                Text(inert(label(a["metric"]))), Text(inert(seg)), f"{a['expected']:.4g}",
+                f"{a['observed']:.4g}",
                 f"{a['score']:.1f}", f"{a['onset']:%m-%d %H:%M} {a['kind']}",
             )  # fmt: skip
         out.print(Padding(table, (0, 0, 0, 2)))

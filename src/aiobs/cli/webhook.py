@@ -8,6 +8,7 @@ Must not import duckdb, polars or textual; httpx is imported when a post is made
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -24,7 +25,7 @@ def payload(result: dict[str, Any], incidents: Sequence[dict[str, Any]]) -> dict
     items = []
     for inc in incidents:
         replay = f"aiobs replay {inc['examples'][0]}" if inc["examples"] else None
-        lines.append(f"[{inc['severity'].upper()}] {inc['summary']}")
+        lines.append(f"[{inc['severity'].upper()}] {slack_text(inc['summary'])}")
         if replay:
             lines.append(f"    replay: {replay}")
         items.append(
@@ -70,7 +71,7 @@ def post(
                     sleep(backoff * 2 ** (attempt - 1))
                 try:
                     response = client.post(url, content=content)
-                except httpx.HTTPError as exc:
+                except (httpx.HTTPError, httpx.InvalidURL) as exc:
                     problem = f"{type(exc).__name__}: {exc}"
                     continue
                 if response.status_code < 300:
@@ -85,8 +86,39 @@ def post(
 
 
 def redact(url: str) -> str:
-    """The URL without its path and query: webhook paths carry their secret (Slack's do)."""
+    """Scheme, host and port only: webhook paths carry their secret (Slack's do), and so may
+    the user-info part."""
     from urllib.parse import urlsplit
 
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}/…" if parts.netloc else "<webhook>"
+    try:
+        parts = urlsplit(url)
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "<webhook>"
+    return f"{parts.scheme}://{parts.hostname}{port}/…" if parts.hostname else "<webhook>"
+
+
+def check_url(url: str) -> str | None:
+    """Why ``url`` cannot be posted to, or None."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises on a bad port)
+    except ValueError as exc:
+        return str(exc)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "expected an http:// or https:// URL"
+    return None
+
+
+_CONTROL = re.compile(
+    r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]"
+)
+
+
+def slack_text(text: str) -> str:
+    """Telemetry text made inert for Slack-style ``text``: control characters dropped, and
+    ``&``, ``<``, ``>`` escaped so a log line cannot ping @channel or disguise a link."""
+    text = _CONTROL.sub("", text)
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
