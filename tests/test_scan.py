@@ -245,6 +245,10 @@ def test_text_and_other_formats(world: tuple[Cli, dict[str, Any]]) -> None:
     for fmt in ("jsonl", "csv", "markdown"):
         out = cli("scan", "--since", WINDOW, "--service", "order-assistant", "-f", fmt)
         assert out.exit_code == 0 and "order_status" in out.stdout, fmt
+    report = cli("scan", "--since", WINDOW, "-f", "markdown").stdout
+    assert report.startswith("# aiobs scan — 2026-11-08 00:00 .. 2026-11-15 00:00 UTC")
+    assert "## 1. CRITICAL — " in report and "**Likely causes**" in report
+    assert "`aiobs replay " in report and "more anomalies" in report
 
 
 def test_usage_errors(world: tuple[Cli, dict[str, Any]]) -> None:

@@ -108,7 +108,8 @@ def render_rows(
         out.print(table)
 
 
-def _md_cell(value: Any) -> str:
+def md_cell(value: Any) -> str:
+    """One value as inline Markdown: inert, pipes and newlines escaped."""
     return inert(cell_text(value)).replace("|", "\\|").replace("\n", " ")
 
 
@@ -118,10 +119,10 @@ def markdown_table(
     lines = []
     if title:
         lines += [f"### {inert(title)}", ""]
-    lines.append("| " + " | ".join(_md_cell(c) for c in columns) + " |")
+    lines.append("| " + " | ".join(md_cell(c) for c in columns) + " |")
     lines.append("|" + "|".join("---" for _ in columns) + "|")
     for r in rows:
-        lines.append("| " + " | ".join(_md_cell(r.get(c)) for c in columns) + " |")
+        lines.append("| " + " | ".join(md_cell(r.get(c)) for c in columns) + " |")
     return "\n".join(lines) + "\n"
 
 

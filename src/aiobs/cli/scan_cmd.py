@@ -25,6 +25,7 @@ _RANK = {"info": 0, "warning": 1, "critical": 2}
 # An explicit --bucket is not capped by the scan's own choice (400); beyond this the detectors'
 # walk (a step a bucket) takes minutes.
 MAX_EXPLICIT_BUCKETS = 5000
+MD_ANOMALIES = 12  # rows of an incident's anomaly table in the Markdown report
 _STYLE = {"info": "cyan", "warning": "yellow", "critical": "bold red"}
 
 INCIDENT_COLUMNS = [
@@ -128,7 +129,9 @@ def scan(
         from aiobs.cli.render import render_json
 
         render_json(s, result)
-    elif fmt in (OutputFormat.jsonl, OutputFormat.csv, OutputFormat.markdown):
+    elif fmt == OutputFormat.markdown:
+        s.out.file.write(_markdown(result))
+    elif fmt in (OutputFormat.jsonl, OutputFormat.csv):
         from aiobs.cli.render import render_rows
 
         render_rows(s, fmt, INCIDENT_COLUMNS, incidents, title="incidents")
@@ -225,3 +228,73 @@ def _text(s: Settings, r: dict[str, Any]) -> None:
             "`aiobs stats` shows the time range in the store[/]",
             highlight=False,
         )
+
+
+def _markdown(r: dict[str, Any]) -> str:
+    """An incident report: per incident its insight, anomalies, causes, impact and replays."""
+    from aiobs.analysis.incidents import label
+    from aiobs.cli.render import markdown_table, md_cell
+
+    w = r["window"]
+    lines = [
+        f"# aiobs scan — {w['since']:%Y-%m-%d %H:%M} .. {w['until']:%Y-%m-%d %H:%M} UTC",
+        "",
+        f"{len(r['incidents'])} incident(s); {r['series_scanned']} series in "
+        f"{w['bucket_minutes']:g}-minute buckets.",
+    ]
+    for n, inc in enumerate(r["incidents"], 1):
+        end = "ongoing" if inc["end"] is None else f"{inc['end']:%Y-%m-%d %H:%M} UTC"
+        seg = ", ".join(f"{k} {v}" for k, v in inc["segment"].items())
+        lines += [
+            "",
+            f"## {n}. {inc['severity'].upper()} — {md_cell(inc['id'])}",
+            "",
+            f"**{inc['start']:%Y-%m-%d %H:%M} UTC → {end}** · {md_cell(seg)}",
+            "",
+            md_cell(inc["summary"]),
+            "",
+        ]
+        rows = [
+            {
+                "anomaly": label(a["metric"]),
+                "segment": ", ".join(f"{k}={v}" for k, v in a["segment"].items()),
+                "expected": f"{a['expected']:.4g}",
+                "observed": f"{a['observed']:.4g}",
+                "z": f"{a['score']:.1f}",
+                "from": f"{a['onset']:%m-%d %H:%M}",
+                "kind": a["kind"],
+            }
+            for a in inc["anomalies"][:MD_ANOMALIES]
+        ]
+        lines.append(markdown_table(list(rows[0]), rows) if rows else "")
+        if len(inc["anomalies"]) > MD_ANOMALIES:
+            more = len(inc["anomalies"]) - MD_ANOMALIES
+            lines += [f"… and {more} more anomalies (`-f json` has them all).", ""]
+        if inc["likely_causes"]:
+            lines.append("**Likely causes**")
+            lines.append("")
+            for i, c in enumerate(inc["likely_causes"], 1):
+                evidence = "; ".join(c["evidence"])
+                lines.append(
+                    f"{i}. ({c['confidence']:.2f}) {c['kind']}: {md_cell(c['description'])}"
+                    f" — {md_cell(evidence)}"
+                )
+            lines.append("")
+        imp = inc["impact"]
+        signals = ", ".join(
+            f"{label(name)} {s['during'] * 100:.1f}% (normal {s['normal'] * 100:.1f}%)"
+            for name, s in imp["signals"].items()
+            if s["during"] is not None and s["normal"] is not None
+        )
+        cost = imp.get("extra_cost_usd")
+        lines.append(
+            f"**Impact**: {imp['traces']:,} traces, {imp['sessions']:,} sessions, "
+            f"{imp['users']:,} users" + (f"; {signals}" if signals else "")
+            + (f"; extra cost ${cost:,.2f}" if cost else "") + "."
+        )  # fmt: skip
+        if inc["examples"]:
+            lines += [
+                "",
+                "**Replay**: " + ", ".join(f"`aiobs replay {t}`" for t in inc["examples"]),
+            ]
+    return "\n".join(lines) + "\n"
