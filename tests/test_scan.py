@@ -251,6 +251,17 @@ def test_text_and_other_formats(world: tuple[Cli, dict[str, Any]]) -> None:
     assert "`aiobs replay " in report and "more anomalies" in report
 
 
+def test_a_window_far_wider_than_the_data_scans_only_the_data(
+    world: tuple[Cli, dict[str, Any]],
+) -> None:
+    """Twenty years around a week of data: the same incidents, the same buckets (it once walked
+    every empty hour: minutes and gigabytes)."""
+    cli, data = world
+    wide = cli.json("scan", "--since", "2016-01-01T00:00Z..2036-01-01T00:00Z")
+    assert wide["window"]["bucket_minutes"] == data["scan"]["window"]["bucket_minutes"]
+    assert [i["id"] for i in wide["incidents"]] == [i["id"] for i in data["scan"]["incidents"]]
+
+
 def test_usage_errors(world: tuple[Cli, dict[str, Any]]) -> None:
     cli = world[0]
     assert cli("scan", "--since", WINDOW, "--by", "colour").exit_code == 2

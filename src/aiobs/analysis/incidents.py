@@ -234,18 +234,12 @@ def _changes(
     store: Store, firsts: list[dict[str, Any]], start: datetime, bucket: timedelta
 ) -> list[dict[str, Any]]:
     """Deployment/config events and first-seen values around the onset (any service)."""
+    from aiobs.analysis.replay import change_events
+
     lo, hi = start - CHANGE_LOOKBACK, start + bucket * JOIN_BUCKETS
-    events = records(
-        store.con,
-        "SELECT Timestamp AS time, ServiceName AS service, EventName AS kind,"
-        " coalesce(nullif(LogAttributes['service.version'], ''), '') AS version,"
-        " coalesce(LogAttributes['deployment.id'], LogAttributes['config.key'], '') AS id,"
-        " Body AS description FROM otel_logs"
-        " WHERE (EventName IN ('deployment', 'config.change') OR map_contains(LogAttributes, 'deployment.id'))"
-        " AND Timestamp >= ? AND Timestamp < ? ORDER BY Timestamp",
-        [lo, hi],
-    )
+    events = change_events(store.con, lo, hi)
     for e in events:
+        e["service"] = e.pop("service_name")
         e["kind"] = "config" if e["kind"] == "config.change" else "deployment"
         e["introduced"] = []
     first_seen = [f for f in firsts if lo <= f["time"] < hi]

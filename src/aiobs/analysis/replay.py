@@ -380,20 +380,33 @@ def _metrics(
     return rows
 
 
+def change_events(
+    con: duckdb.DuckDBPyConnection, since: Any, until: Any, *, inclusive: bool = False
+) -> list[dict[str, Any]]:
+    """Deployment and config-change events from the logs in ``[since, until)`` (both ends with
+    ``inclusive``), oldest first: time, service_name, kind (the event name), version, id
+    (deployment id or config key), description (the log body — untrusted text)."""
+    upper = "<=" if inclusive else "<"
+    return records(
+        con,
+        "SELECT Timestamp AS time, ServiceName AS service_name, EventName AS kind,"
+        " coalesce(nullif(LogAttributes['service.version'], ''), ResourceAttributes['service.version']) AS version,"
+        " coalesce(LogAttributes['deployment.id'], LogAttributes['config.key']) AS id,"
+        " Body AS description FROM otel_logs"
+        " WHERE (EventName IN ('deployment', 'config.change') OR map_contains(LogAttributes, 'deployment.id'))"
+        f" AND Timestamp >= ? AND Timestamp {upper} ? ORDER BY Timestamp",
+        [since, until],
+    )
+
+
 def _changes(
     con: duckdb.DuckDBPyConnection, services: list[str], start: datetime
 ) -> list[dict[str, Any]]:
     """Deployment/config events in the preceding hours (any service), and service versions of the
     trace's services first seen in that window (for stores without deployment events)."""
-    events = records(
-        con,
-        "SELECT Timestamp AS time, ServiceName AS service_name, EventName AS kind,"
-        " coalesce(nullif(LogAttributes['service.version'], ''), ResourceAttributes['service.version']) AS version,"
-        " Body AS description FROM otel_logs"
-        " WHERE (EventName IN ('deployment', 'config.change') OR map_contains(LogAttributes, 'deployment.id'))"
-        " AND Timestamp BETWEEN ? AND ? ORDER BY Timestamp",
-        [start - CHANGES_WINDOW, start],
-    )
+    events = change_events(con, start - CHANGES_WINDOW, start, inclusive=True)
+    for e in events:
+        e.pop("id")
     if services:
         # Per trace root (one row a trace, not a span): cheap even on a large store.
         first_seen = records(

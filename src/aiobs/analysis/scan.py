@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -56,7 +57,8 @@ def _log_levels(values: Any) -> Any:
     series' smallest positive level — still the lowest value, not missing data, so a collapse to
     zero is an anomaly."""
     positive = np.where(values > 0, values, np.nan)
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows: series without data
         floor = np.nanmin(positive, axis=1, keepdims=True) / 2
         floor = np.where(np.isnan(floor), 1e-9, floor)
         return np.log(np.where(values > 0, values, np.where(values == 0, floor, np.nan)))
@@ -356,18 +358,25 @@ def scan(
     if until <= since:
         raise UsageError("the window ends before it starts")
     dims = parse_by(by)
-    width = bucket or choose_bucket(store, since, until)
-    # History only as far back as the store has traces: empty buckets before the first one
-    # cost the detectors' walk a third of its time on a store holding just the week scanned.
+    # Buckets only where the store has traces: empty ones before the first (history) cost the
+    # detectors' walk a third of its time on a store holding just the week scanned, and a window
+    # reaching years past the data would be walked bucket by bucket.
     row = store.con.execute(
-        "SELECT min(start_time) FROM ai_traces WHERE start_time >= ? AND start_time < ?",
+        "SELECT min(start_time), max(start_time) FROM ai_traces"
+        " WHERE start_time >= ? AND start_time < ?",
         [since - HISTORY, until],
     ).fetchone()
     first = row[0] if row and row[0] is not None else since
+    last = row[1] if row and row[1] is not None else since
+    data_since, data_until = max(since, first), min(until, last + timedelta(microseconds=1))
+    width = bucket or choose_bucket(
+        store, data_since, max(data_until, data_since + timedelta(hours=1))
+    )
     history = min(HISTORY, max(timedelta(0), width * ((since - first) // width + 1)))
+    load_until = min(until, since + width * ((data_until - since) // width + 1))
     try:
         ser = load_series(
-            store, filt, since=since, until=until, history=history, bucket=width, dims=dims
+            store, filt, since=since, until=load_until, history=history, bucket=width, dims=dims
         )
         per_day = int(timedelta(days=1) / width)
         window = min(48, max(12, int(TRAILING / width)))

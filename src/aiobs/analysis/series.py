@@ -11,6 +11,7 @@ Must not import typer, rich or textual.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -138,7 +139,8 @@ _SCAN_SPAN_VALUES = tuple(
 
 def choose_bucket(store: Store, since: datetime, until: datetime) -> timedelta:
     """The smallest of 5/10/15/30/60 min that gives the busiest service ~25 traces a bucket
-    (over the hours it has traffic) and at most MAX_BUCKETS buckets in the window."""
+    (over the hours it has traffic) and at most MAX_BUCKETS buckets in the window; whole hours
+    beyond that for long windows."""
     row = store.con.execute(
         "SELECT max(n / hours) FROM (SELECT service_name, count(*) AS n,"
         " count(DISTINCT date_trunc('hour', start_time)) AS hours FROM ai_traces"
@@ -152,7 +154,10 @@ def choose_bucket(store: Store, since: datetime, until: datetime) -> timedelta:
             continue
         if per_hour * minutes / 60 >= TARGET_PER_BUCKET:
             return timedelta(minutes=minutes)
-    return timedelta(minutes=BUCKET_CHOICES_MIN[-1])
+    # A window too long for hourly buckets gets whole hours enough to stay within MAX_BUCKETS
+    # (30 years of hourly buckets took 158 s and 5.8 GB).
+    hours = max(1, math.ceil(span_min / 60 / MAX_BUCKETS))
+    return timedelta(hours=hours)
 
 
 def parse_by(by: str | None) -> tuple[str, ...]:
