@@ -370,7 +370,7 @@ def scan(
     last = row[1] if row and row[1] is not None else since
     data_since, data_until = max(since, first), min(until, last + timedelta(microseconds=1))
     width = bucket or choose_bucket(
-        store, data_since, max(data_until, data_since + timedelta(hours=1))
+        store, data_since, max(data_until, data_since + timedelta(hours=1)), density_since=first
     )
     history = min(HISTORY, max(timedelta(0), width * ((since - first) // width + 1)))
     load_until = min(until, since + width * ((data_until - since) // width + 1))

@@ -137,15 +137,18 @@ _SCAN_SPAN_VALUES = tuple(
 )
 
 
-def choose_bucket(store: Store, since: datetime, until: datetime) -> timedelta:
+def choose_bucket(
+    store: Store, since: datetime, until: datetime, *, density_since: datetime | None = None
+) -> timedelta:
     """The smallest of 5/10/15/30/60 min that gives the busiest service ~25 traces a bucket
-    (over the hours it has traffic) and at most MAX_BUCKETS buckets in the window; whole hours
-    beyond that for long windows."""
+    (over the hours it has traffic, from ``density_since`` — the history too, so a one-hour
+    window is judged on more than its own few minutes) and at most MAX_BUCKETS buckets in the
+    window; whole hours beyond that for long windows."""
     row = store.con.execute(
         "SELECT max(n / hours) FROM (SELECT service_name, count(*) AS n,"
         " count(DISTINCT date_trunc('hour', start_time)) AS hours FROM ai_traces"
         " WHERE start_time >= ? AND start_time < ? GROUP BY 1)",
-        [since, until],
+        [density_since or since, until],
     ).fetchone()
     per_hour = float(row[0]) if row and row[0] else 0.0
     span_min = (until - since).total_seconds() / 60
@@ -192,9 +195,11 @@ def load_series(
     dims: tuple[str, ...],
 ) -> Series:
     """Aggregate every series over ``[since - history, until)`` in the store."""
-    start = since - history
+    # Buckets on the clock's grid (…:00, :30), not on whatever second --since fell.
+    epoch = datetime(1970, 1, 1)
+    start = epoch + bucket * ((since - history - epoch) // bucket)
     n_buckets = int(np.ceil((until - start) / bucket))
-    out = Series(start=start, bucket=bucket, window_start=int((since - start) / bucket))
+    out = Series(start=start, bucket=bucket, window_start=int((since - start) // bucket))
     con = store.con
     hist_filter = TraceFilter(**{**filt.__dict__, "since": start, "until": until})
     where, params = hist_filter.sql()
