@@ -23,7 +23,6 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from aiobs.analysis import diff as diffs
-from aiobs.analysis.browse import TraceFilter
 from aiobs.analysis.records import records
 from aiobs.analysis.series import (
     Series,
@@ -532,14 +531,9 @@ def _summary(incident: dict[str, Any], lead: dict[str, Any]) -> str:
 
 
 def build_incidents(
-    store: Store,
-    filt: TraceFilter,
-    ser: Series,
-    anomalies: list[dict[str, Any]],
-    *,
-    since: datetime,
-    until: datetime,
+    store: Store, ser: Series, anomalies: list[dict[str, Any]], *, until: datetime
 ) -> list[dict[str, Any]]:
+    """The scan's incidents, most severe first (``until``: the end of the scanned data)."""
     groups = _group(ser, anomalies)
     firsts = first_seen(store, ser.start, until + ser.bucket * JOIN_BUCKETS) if groups else []
     traced = {

@@ -382,7 +382,7 @@ def scan(
         window = min(48, max(12, int(TRAILING / width)))
         period = per_day if timedelta(days=1) % width == timedelta(0) else None
         anomalies = find_anomalies(ser, window, period)
-        incidents = build_incidents(store, filt, ser, anomalies, since=since, until=until)
+        incidents = build_incidents(store, ser, anomalies, until=until)
     finally:
         drop_scan_table(store)
     return {
