@@ -148,6 +148,51 @@ OUTLIER_METRICS = ("error_rate", "tool_error_rate", "eval_fail_rate", "thumbs_do
 MIN_REST = 30  # requests in the rest of the service to compare a model with
 
 
+def _matters(
+    info: Any, observed: float, expected: float, sign: int, *, spike: bool = False
+) -> bool:
+    """Whether a change from ``expected`` to ``observed`` (in direction ``sign``) is big enough to
+    report. One bucket of a level or a score is a long tail more often than an incident: a spike
+    has to move twice as far (squared ratio) as a shift."""
+    if info.kind == "rate":
+        return bool(observed >= expected * MIN_RATE_RATIO and observed - expected >= MIN_RATE_RISE)
+    if info.kind == "log":
+        if expected <= 0:
+            return False
+        need = info.min_ratio**2 if spike else info.min_ratio
+        ratio = observed / expected
+        return bool(ratio >= need if sign > 0 else ratio <= 1 / need)
+    if expected == 0:
+        return False
+    return bool(
+        sign * (observed - expected) / abs(expected) >= MIN_LINEAR_DROP * (2 if spike else 1)
+    )
+
+
+def _record(
+    ser: Series, i: int, key: dict[str, Any], *, observed: float, expected: float, sign: int,
+    score: float, onset: int, end: int, ongoing: bool, kind: str, traces: int,
+) -> dict[str, Any]:  # fmt: skip
+    """An anomaly as the scan reports it (underscored fields are for grouping only)."""
+    return {
+        "metric": key["metric"],
+        "layer": key["layer"],
+        "segment": _segment(key),
+        "observed": observed,
+        "expected": expected,
+        "change": (observed - expected) / expected if expected else None,
+        "direction": "up" if sign > 0 else "down",
+        "score": score,
+        "onset": ser.time(onset),
+        "end": None if ongoing else ser.time(end + 1),
+        "kind": kind,
+        "traces": traces,
+        "_series": i,
+        "_onset": onset,
+        "_end": end,
+    }
+
+
 def _segment_comparison(
     ser: Series,
     i: int,
@@ -196,10 +241,7 @@ def _segment_comparison(
         zval = (events - trials * exp_rate) / math.sqrt(trials * exp_rate * (1 - exp_rate))
         observed = events / trials
         sign = 1
-        keep = (
-            zval >= SEGMENT_Z and events >= MIN_EVENTS
-            and observed >= exp_rate * MIN_RATE_RATIO and observed - exp_rate >= MIN_RATE_RISE
-        )  # fmt: skip
+        keep = zval >= SEGMENT_Z and events >= MIN_EVENTS and _matters(info, observed, exp_rate, 1)
     else:
         if not is_new:
             return []
@@ -217,40 +259,26 @@ def _segment_comparison(
         zval = abs(zmean)
         if sign not in directions or zval < SEGMENT_Z or exp_rate == 0:
             return []
-        change = (
-            observed / exp_rate if info.kind == "log" else 1 + (observed - exp_rate) / abs(exp_rate)
-        )
-        keep = (
-            (change >= info.min_ratio)
-            if sign > 0
-            else (
-                change <= 1 / info.min_ratio
-                if info.kind == "log"
-                else change <= 1 - MIN_LINEAR_DROP
-            )
-        )
+        keep = _matters(info, observed, exp_rate, sign)
         trials = float(ns[ok].sum())
     if not keep:
         return []
-    ends_open = last >= ser.buckets - 2
+    onset = first if is_new else max(first, ser.window_start)
     return [
-        {
-            "metric": key["metric"],
-            "layer": key["layer"],
-            "segment": _segment(key),
-            "observed": observed,
-            "expected": exp_rate,
-            "change": (observed - exp_rate) / exp_rate if exp_rate else None,
-            "direction": "up" if sign > 0 else "down",
-            "score": float(zval),
-            "onset": ser.time(first) if is_new else ser.time(max(first, ser.window_start)),
-            "end": None if ends_open else ser.time(last + 1),
-            "kind": "new-segment" if is_new else "outlier",
-            "traces": int(trials),
-            "_series": i,
-            "_onset": first if is_new else max(first, ser.window_start),
-            "_end": last,
-        }
+        _record(
+            ser,
+            i,
+            key,
+            observed=observed,
+            expected=exp_rate,
+            sign=sign,
+            score=float(zval),
+            onset=onset,
+            end=last,
+            ongoing=last >= ser.buckets - 2,
+            kind="new-segment" if is_new else "outlier",
+            traces=int(trials),
+        )
     ]
 
 
@@ -264,14 +292,8 @@ def _practical_onset(
         x, n, e = ser.x[i, t], ser.n[i, t], expected[t]
         if np.isnan(x) or np.isnan(e):
             continue
-        if info.kind == "rate":
-            rate = x / n if n else 0.0
-            big = rate >= e * MIN_RATE_RATIO and rate - e >= MIN_RATE_RISE
-        elif info.kind == "log":
-            big = e > 0 and (x / e >= info.min_ratio if sign > 0 else x / e <= 1 / info.min_ratio)
-        else:
-            big = e != 0 and sign * (x - e) / abs(e) >= MIN_LINEAR_DROP
-        if big:
+        level = (x / n if n else 0.0) if info.kind == "rate" else x
+        if _matters(info, float(level), float(e), sign):
             return dataclasses.replace(iv, onset=t)
     return iv
 
@@ -298,49 +320,22 @@ def _anomaly(
             return None
         observed = events / trials
         exp_value = float((exp[have] * ns[have]).sum() / trials)
-        if events < MIN_EVENTS or observed < exp_value * MIN_RATE_RATIO:
-            return None
-        if observed - exp_value < MIN_RATE_RISE:
+        if events < MIN_EVENTS:
             return None
     else:
         observed = float(np.median(xs[have]))
         exp_value = float(np.median(exp[have]))
-        # One bucket of a level or a score is a long tail more often than an incident: a spike
-        # has to move twice as far (squared ratio) as a shift.
-        spike = iv.kind == "spike"
-        if info.kind == "log":
-            if exp_value <= 0:
-                return None
-            need = info.min_ratio**2 if spike else info.min_ratio
-            ratio = observed / exp_value
-            if (sign > 0 and ratio < need) or (sign < 0 and ratio > 1 / need):
-                return None
-        else:
-            change = (observed - exp_value) / abs(exp_value) if exp_value else 0.0
-            if sign * change < MIN_LINEAR_DROP * (2 if spike else 1):
-                return None
+    if not _matters(info, observed, exp_value, sign, spike=iv.kind == "spike"):
+        return None
     zs = z[sl][~np.isnan(z[sl])]
     score = float(sign * zs.mean() * math.sqrt(len(zs))) if len(zs) else 0.0
     # Still anomalous in the series' last bucket with data (a quiet last hour is not an end).
     with_data = np.flatnonzero(~np.isnan(ser.x[i]))
     ongoing = iv.ongoing or (len(with_data) > 0 and iv.end >= int(with_data[-1]))
-    return {
-        "metric": key["metric"],
-        "layer": key["layer"],
-        "segment": _segment(key),
-        "observed": observed,
-        "expected": exp_value,
-        "change": (observed - exp_value) / exp_value if exp_value else None,
-        "direction": "up" if sign > 0 else "down",
-        "score": score,
-        "onset": ser.time(iv.onset),
-        "end": None if ongoing else ser.time(iv.end + 1),
-        "kind": iv.kind,
-        "traces": int(ns[have].sum()),
-        "_series": i,
-        "_onset": iv.onset,
-        "_end": iv.end,
-    }
+    return _record(
+        ser, i, key, observed=observed, expected=exp_value, sign=sign, score=score,
+        onset=iv.onset, end=iv.end, ongoing=ongoing, kind=iv.kind, traces=int(ns[have].sum()),
+    )  # fmt: skip
 
 
 def scan(
