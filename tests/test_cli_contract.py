@@ -33,6 +33,30 @@ def test_every_command_has_help_and_is_documented(name: str) -> None:
     assert f"aiobs {name}" in (REPO / "README.md").read_text()
 
 
+@pytest.mark.parametrize("name", COMMANDS)
+def test_the_slim_app_of_each_command_is_the_full_apps_command(name: str) -> None:
+    # `aiobs NAME …` builds only NAME's module (main.modules_for); it must define NAME the same way.
+    from aiobs.cli.main import build_app, modules_for
+
+    for args in ([name], ["--db", "x.duckdb", "-q", "--color", "never", name, "--help"]):
+        slim = get_command(build_app(modules_for(args))).commands  # type: ignore[attr-defined]
+        assert len(slim) < len(COMMANDS)
+        full = get_command(app).commands[name]  # type: ignore[attr-defined]
+        assert [p.name for p in slim[name].params] == [p.name for p in full.params]
+        assert slim[name].help == full.help
+
+
+def test_unknown_commands_and_top_level_help_see_every_command() -> None:
+    from aiobs.cli.main import _MODULES, modules_for
+
+    for args in ([], ["--help"], ["-q"], ["--db", "replay"], ["nosuch"], ["--db=x", "replya"]):
+        assert modules_for(args) == _MODULES
+    result = subprocess.run(
+        [sys.executable, "-m", "aiobs", "replya"], capture_output=True, text=True
+    )
+    assert result.returncode == 2 and "replay" in result.stderr
+
+
 @pytest.mark.parametrize("shell", sorted(SHELLS))
 def test_completion_scripts_are_current(shell: str) -> None:
     committed = (REPO / "completions" / SHELLS[shell]).read_text()

@@ -49,27 +49,12 @@ class AiobsGroup(TyperGroup):
             raise typer.Exit(int(ExitCode.OK)) from None
 
 
-app = typer.Typer(
-    name="aiobs",
-    cls=AiobsGroup,
-    help=(
-        "Replay and investigate AI applications from exported OpenTelemetry telemetry, "
-        "in the terminal."
-    ),
-    context_settings=CONTEXT_SETTINGS,
-    no_args_is_help=True,
-    rich_markup_mode=None,
-    pretty_exceptions_enable=False,
-)
-
-
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"aiobs {__version__}")
         raise typer.Exit(0)
 
 
-@app.callback()
 def root(
     ctx: typer.Context,
     db: Annotated[
@@ -101,42 +86,96 @@ def root(
     ctx.obj = Settings(db=db, backend=backend, color=color, quiet=quiet)
 
 
-def _register() -> None:
-    from aiobs.cli import (
-        browse_cmd,
-        demo_cmd,
-        diff_cmd,
-        export_cmd,
-        ingest_cmd,
-        query_cmd,
-        replay_cmd,
-        scan_cmd,
-        segment_cmd,
-        stats_cmd,
+# Registration order is the order of `aiobs --help`.
+_MODULES = (
+    "demo_cmd",
+    "ingest_cmd",
+    "browse_cmd",
+    "replay_cmd",
+    "export_cmd",
+    "segment_cmd",
+    "diff_cmd",
+    "scan_cmd",
+    "stats_cmd",
+    "query_cmd",
+)
+# Which module registers each command, so one invocation builds only the command it runs:
+# turning every command's signature into click parameters, and importing their modules, took
+# 50 ms of `aiobs replay` (cProfile), a sixth of its 300 ms budget. tests/test_cli_contract.py
+# checks this map against the full app.
+COMMAND_MODULES = {
+    "demo": "demo_cmd",
+    "ingest": "ingest_cmd",
+    "traces": "browse_cmd",
+    "sessions": "browse_cmd",
+    "replay": "replay_cmd",
+    "diff-traces": "replay_cmd",
+    "describe": "export_cmd",
+    "export": "export_cmd",
+    "segment": "segment_cmd",
+    "diff": "diff_cmd",
+    "scan": "scan_cmd",
+    "stats": "stats_cmd",
+    "query": "query_cmd",
+}
+# Global options that take a value (the command name comes after them).
+_VALUE_OPTIONS = ("--db", "--backend", "--color")
+
+
+def build_app(modules: tuple[str, ...] = _MODULES) -> typer.Typer:
+    """The ``aiobs`` app with the commands of ``modules`` (by default, every command)."""
+    from importlib import import_module
+
+    built = typer.Typer(
+        name="aiobs",
+        cls=AiobsGroup,
+        help=(
+            "Replay and investigate AI applications from exported OpenTelemetry telemetry, "
+            "in the terminal."
+        ),
+        context_settings=CONTEXT_SETTINGS,
+        no_args_is_help=True,
+        rich_markup_mode=None,
+        pretty_exceptions_enable=False,
     )
-
-    for module in (
-        demo_cmd,
-        ingest_cmd,
-        browse_cmd,
-        replay_cmd,
-        export_cmd,
-        segment_cmd,
-        diff_cmd,
-        scan_cmd,
-        stats_cmd,
-        query_cmd,
-    ):
-        module.register(app)
+    built.callback()(root)
+    for name in modules:
+        import_module(f"aiobs.cli.{name}").register(built)
+    return built
 
 
-_register()
+def modules_for(args: list[str]) -> tuple[str, ...]:
+    """The command modules an invocation with ``args`` needs: the one defining its command, or
+    all of them (top-level help, an unknown command, shell completion)."""
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg in _VALUE_OPTIONS:
+            i += 2
+            continue
+        if arg.startswith("-"):
+            i += 1
+            continue
+        module = COMMAND_MODULES.get(arg)
+        return (module,) if module else _MODULES
+    return _MODULES
+
+
+def __getattr__(name: str) -> typer.Typer:
+    # `app` (every command) is built on first use: tests and the completion generator use it;
+    # `main` builds only what it runs.
+    if name == "app":
+        built = build_app()
+        globals()["app"] = built
+        return built
+    raise AttributeError(name)
 
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the app, turn ``AiobsError`` into a message and exit code."""
+    args = sys.argv[1:] if argv is None else argv
     try:
-        app(args=argv, prog_name="aiobs", standalone_mode=True)
+        build_app(modules_for(args))(args=args, prog_name="aiobs", standalone_mode=True)
     except AiobsError as exc:
         _render_error(exc)
         sys.exit(int(exc.exit_code))

