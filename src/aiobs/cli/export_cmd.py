@@ -47,7 +47,7 @@ def describe(
 
     s = settings(ctx)
     with s.open_store() as store:
-        data = load_trace(store, resolve_trace_id(store.con, trace))
+        data = load_trace(store, resolve_trace_id(store, trace))
     s.out.file.write(inert(summarise(data, max_tokens), keep_newlines=True))
 
 

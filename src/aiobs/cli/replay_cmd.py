@@ -38,8 +38,8 @@ def diff_traces(
 
     s = settings(ctx)
     with s.open_store() as store:
-        ra = load_trace(store, resolve_trace_id(store.con, a), context=False)
-        rb = load_trace(store, resolve_trace_id(store.con, b), context=False)
+        ra = load_trace(store, resolve_trace_id(store, a), context=False)
+        rb = load_trace(store, resolve_trace_id(store, b), context=False)
     result = align(ra, rb)
     if fmt == OutputFormat.json:
         from aiobs.cli.render import render_json
@@ -150,7 +150,7 @@ def replay(
             replays = data["traces"]
         else:
             assert trace is not None
-            data = load_trace(store, resolve_trace_id(store.con, trace), context=not no_context)
+            data = load_trace(store, resolve_trace_id(store, trace), context=not no_context)
             replays = [data]
     if fmt == OutputFormat.json:
         from aiobs.cli.render import render_json

@@ -218,18 +218,26 @@ LEFT JOIN (SELECT trace_id, sum(cost_usd) FILTER (WHERE {_MODEL_CALL}) AS cost_u
     pattern = MODEL_KEY_PATTERN.replace("'", "''")
     # aiobs_trace_usage holds, per trace and model, the recorded cost and the token sums of the
     # model calls without one; pricing them here keeps costs current with the user's price table.
+    # Prices are looked up once per distinct model (mp), not per usage row: the regexp on every
+    # row made `traces --limit 50` on 974k spans spend 94 ms in this view instead of 40.
     return f"""
-WITH priced AS (
+WITH mp AS (
+  SELECT m.model,
+    coalesce(pe.input, p.input) AS input,
+    coalesce(pe.output, p.output) AS output,
+    coalesce(pe.cached_input, pe.input, p.cached_input, p.input) AS cached_input
+  FROM (SELECT DISTINCT model FROM aiobs_trace_usage WHERE model IS NOT NULL) m
+  LEFT JOIN aiobs_prices pe ON pe.model_key = lower(trim(m.model))
+  LEFT JOIN aiobs_prices p ON p.model_key = regexp_replace(lower(trim(m.model)), '{pattern}', '', 'g')
+),
+priced AS (
   SELECT u.trace_id,
     CASE WHEN u.recorded IS NULL AND u.priced_calls = 0 THEN NULL ELSE
       coalesce(u.recorded, 0) + coalesce(
-        (u.uncached_in * coalesce(pe.input, p.input)
-         + u.cached_in * coalesce(pe.cached_input, pe.input, p.cached_input, p.input)
-         + u.output * coalesce(pe.output, p.output)) / 1e6, 0) END AS cost,
-    u.priced_calls > 0 AND coalesce(pe.input, p.input, pe.output, p.output) IS NULL AS unpriced
-  FROM aiobs_trace_usage u
-  LEFT JOIN aiobs_prices pe ON pe.model_key = lower(trim(u.model))
-  LEFT JOIN aiobs_prices p ON p.model_key = regexp_replace(lower(trim(u.model)), '{pattern}', '', 'g')
+        (u.uncached_in * mp.input + u.cached_in * mp.cached_input + u.output * mp.output) / 1e6, 0)
+    END AS cost,
+    u.priced_calls > 0 AND coalesce(mp.input, mp.output) IS NULL AS unpriced
+  FROM aiobs_trace_usage u LEFT JOIN mp USING (model)
 ),
 c AS (
   SELECT trace_id,
@@ -283,8 +291,11 @@ GROUP BY trace_id, model
     )
 
 
-def install_views(store: Store, prices: dict[str, Price] | None = None) -> None:
-    """(Re)create the temp price table and the semantic views on this connection."""
+def install_views(
+    store: Store, prices: dict[str, Price] | None = None, *, materialised: bool | None = None
+) -> None:
+    """(Re)create the temp price table and the semantic views on this connection
+    (``materialised``: whether ``is_materialised(store)``, when the caller knows)."""
     if prices is None:
         from aiobs.config import load_config
 
@@ -302,7 +313,8 @@ def install_views(store: Store, prices: dict[str, Price] | None = None) -> None:
             "INSERT INTO aiobs_prices VALUES " + ", ".join(["(?, ?, ?, ?)"] * len(rows)),
             [value for row in rows for value in row],
         )
-    materialised = is_materialised(store)
+    if materialised is None:
+        materialised = is_materialised(store)
     con.execute(f"CREATE OR REPLACE TEMP VIEW aiobs_span_base AS {span_base_sql(materialised)}")
     con.execute(f"CREATE OR REPLACE TEMP VIEW ai_spans AS {ai_spans_sql(materialised)}")
     con.execute(f"CREATE OR REPLACE TEMP VIEW ai_traces AS {ai_traces_sql(materialised)}")

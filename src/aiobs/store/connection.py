@@ -27,6 +27,9 @@ class Store:
     con: duckdb.DuckDBPyConnection
     read_only: bool
     schema_version: int = 0
+    # aiobs_spans/aiobs_traces hold every span under the current field definitions (else the
+    # views compute the fields from the attributes).
+    materialised: bool = False
     _closed: bool = field(default=False, repr=False)
 
     def close(self) -> None:
@@ -107,7 +110,8 @@ def open_store(path: Path, *, read_only: bool = True, create: bool = False) -> S
     store = Store(path=path, con=con, read_only=read_only, schema_version=version)
     from aiobs.semantic.views import install_views, is_materialised
 
-    if version and not is_materialised(store):
+    materialised = is_materialised(store)
+    if version and not materialised:
         # Written under other canonical field definitions (another aiobs version): recompute them,
         # as a brief writer like a migration. If another process holds the write lock, read through
         # the computed view instead (correct, slower).
@@ -127,8 +131,9 @@ def open_store(path: Path, *, read_only: bool = True, create: bool = False) -> S
                     upgrader.close()
             con = _connect(path, read_only=True)
             store = Store(path=path, con=con, read_only=read_only, schema_version=version)
-
-    install_views(store)
+        materialised = is_materialised(store)
+    store.materialised = materialised
+    install_views(store, materialised=materialised)
     return store
 
 
