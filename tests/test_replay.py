@@ -165,6 +165,34 @@ def test_other_incidents_are_visible_in_replay(demo: tuple[Path, dict[str, Any]]
     assert data["steps"][1]["messages"][0]["role"] == "system"  # OpenInference messages read
 
 
+def test_evaluation_results_are_in_the_context_not_the_logs(
+    demo: tuple[Path, dict[str, Any]],
+) -> None:
+    db, _ = demo
+    trace = _one(
+        db,
+        "SELECT TraceId FROM otel_logs WHERE EventName = 'gen_ai.evaluation.result'"
+        " AND TraceId <> '' ORDER BY Timestamp LIMIT 1",
+    )
+    expected = _one(
+        db,
+        "SELECT list(TRY_CAST(LogAttributes['gen_ai.evaluation.score.value'] AS DOUBLE)"
+        " ORDER BY Timestamp) FROM otel_logs"
+        " WHERE TraceId = ? AND EventName = 'gen_ai.evaluation.result'",
+        [trace],
+    )
+    logs = _one(
+        db,
+        "SELECT count(*) FROM otel_logs WHERE TraceId = ? AND EventName <> 'gen_ai.evaluation.result'",
+        [trace],
+    )
+    context = Cli(db).json("replay", trace)["context"]
+    assert [e["score"] for e in context["evaluations"]] == expected
+    assert all(e["name"] for e in context["evaluations"])
+    assert len(context["logs"]) == logs
+    assert all(log["event_name"] != "gen_ai.evaluation.result" for log in context["logs"])
+
+
 @pytest.mark.parametrize("name", sorted(RENDERINGS))
 def test_each_conventions_content_replays(cli: Cli, name: str) -> None:
     from aiobs.demo.conventions import J
