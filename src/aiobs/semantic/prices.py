@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import tomllib
 from dataclasses import dataclass
-from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from aiobs.errors import UsageError
@@ -57,7 +57,8 @@ def _parse(table: dict[str, Any], origin: str) -> dict[str, Price]:
 
 
 def shipped_prices() -> dict[str, Price]:
-    text = resources.files("aiobs.semantic").joinpath("prices.toml").read_text("utf-8")
+    # A plain path, not importlib.resources: importing that cost 10-14 ms of every store command.
+    text = Path(__file__).with_name("prices.toml").read_text("utf-8")
     return _parse(tomllib.loads(text).get("prices", {}), "prices.toml")
 
 
