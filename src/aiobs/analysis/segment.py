@@ -76,7 +76,8 @@ METRICS = (
 def trace_metrics_sql(where: str, extra: tuple[tuple[str, str], ...] = ()) -> str:
     """One row per trace selected by ``where`` (over ``ai_traces t``) with its metric inputs, and
     ``extra`` (expression over spans ``s``, name) aggregates computed in the same pass over the
-    spans. Reads ``aiobs_span_base`` (spans without prices: the price join costs a regexp a span)."""
+    spans. Reads ``aiobs_span_facts`` (spans without prices or attribute maps: the price join costs
+    a regexp a span, the maps a join to otel_traces)."""
     extra_aggs = "".join(f",\n    {expr} AS {name}" for expr, name in extra)
     extra_cols = "".join(f", st.{name}" for _, name in extra)
     linked = {name: SIGNALS[name] for name in ("thumbs_down", "retry", "rephrase")}
@@ -94,7 +95,7 @@ steps AS (
       AS response_chars,
     arg_min(s.retrieval_top_score, s.start_time) FILTER (WHERE s.retrieval_top_score IS NOT NULL)
       AS retrieval_top_score{extra_aggs}
-  FROM aiobs_span_base s WHERE s.trace_id IN (SELECT trace_id FROM sel) GROUP BY 1),
+  FROM aiobs_span_facts s WHERE s.trace_id IN (SELECT trace_id FROM sel) GROUP BY 1),
 linked AS (
   SELECT TraceId AS trace_id,
     {signal_cols},
