@@ -201,3 +201,61 @@ def test_design_effect_by_hand() -> None:
     assert (
         design_effect([{"session_id": None}, {"session_id": None}]) == 1.0
     )  # no sessions: independent
+
+
+def _traces(
+    version: str, n: int, calls: int, errors: int, ttft: float | None
+) -> list[dict[str, Any]]:
+    return [
+        {
+            "trace_id": f"{version}-{calls}-{errors}-{i}",
+            "service_version": version,
+            "tool_calls": calls,
+            "tool_errors": errors,
+            "ttft_ms": ttft,
+        }
+        for i in range(n)
+    ]
+
+
+def test_factor_contributions_add_up_to_the_change() -> None:
+    # Worked by hand. Tool error rate, pooled over calls: baseline 50 errors / 550 calls, target
+    # 100 / 550. Version 1.0 (10 calls a trace) doubled its errors; 2.0 (1 call) stayed at 0; 3.0
+    # makes no tool calls. All of the change is 1.0's, as a rate change: w = 500/550 of the calls
+    # on both sides, r 0.1 -> 0.2, so rate = 500/550 * 0.1 = 0.0909 = the whole delta. Weighting
+    # by trace share instead (the old way) gave 1.0 half the traces and explained 50 %.
+    from aiobs.analysis.diff import rank_factors
+
+    base = [
+        *_traces("1.0", 50, 10, 1, 300.0),
+        *_traces("2.0", 50, 1, 0, None),
+        *_traces("3.0", 100, 0, 0, 200.0),
+    ]
+    targ = [
+        *_traces("1.0", 50, 10, 2, 900.0),
+        *_traces("2.0", 50, 1, 0, None),
+        *_traces("3.0", 100, 0, 0, 200.0),
+    ]
+    factors = {
+        f["value"]: f for f in rank_factors(base, targ, ("tool_error_rate", "ratio", "tool", True))
+    }
+    assert factors["1.0"]["explained"] == pytest.approx(1.0)
+    assert factors["1.0"]["kind"] == "rate" and factors["1.0"]["mix"] == pytest.approx(0.0)
+    assert factors["1.0"]["baseline_value"] == pytest.approx(0.1)
+    assert factors["1.0"]["target_value"] == pytest.approx(0.2)
+    assert factors["2.0"]["explained"] == pytest.approx(0.0)
+    assert factors["3.0"]["baseline_value"] is None  # no calls: no weight in the tool error rate
+
+    # A mean over the traces that have a value (TTFT; 2.0 has none), with traffic moving too:
+    # the values of one field still add up to exactly the change.
+    targ = [
+        *_traces("1.0", 80, 10, 2, 900.0),
+        *_traces("2.0", 50, 1, 0, None),
+        *_traces("3.0", 70, 0, 0, 250.0),
+    ]
+    factors = rank_factors(base, targ, ("ttft_p50_ms", "p50", "ttft_ms", True))
+    assert sum(f["explained"] for f in factors) == pytest.approx(1.0)
+    by_value = {f["value"]: f for f in factors}
+    # baseline mean (50*300 + 100*200)/150 = 233.3; 1.0 went from 1/3 to 80/150 of the values.
+    assert by_value["1.0"]["mix"] == pytest.approx((80 / 150 - 50 / 150) * (300 - 700 / 3))
+    assert by_value["1.0"]["rate"] == pytest.approx(80 / 150 * 600)

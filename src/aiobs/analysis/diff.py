@@ -294,6 +294,19 @@ def _trace_value(row: dict[str, Any], key: str, kind: str) -> float | None:
     return None if v is None else float(v)
 
 
+def _weights(
+    rows: list[dict[str, Any]], values: list[float | None], kind: str
+) -> tuple[list[float], list[float]]:
+    """Per trace, the metric's numerator and denominator: (tool errors, tool calls) for the tool
+    error rate, (value, 1) for a trace with a value, (0, 0) for one without."""
+    if kind == "ratio":
+        return (
+            [float(r["tool_errors"] or 0) for r in rows],
+            [float(r["tool_calls"] or 0) for r in rows],
+        )
+    return [v or 0.0 for v in values], [0.0 if v is None else 1.0 for v in values]
+
+
 def _field_values(row: dict[str, Any], field: str) -> list[str]:
     v = row.get(field)
     if v is None:
@@ -314,14 +327,19 @@ def rank_factors(
     key, kind = (primary[2], primary[1]) if primary else ("error", "rate")
     if kind in ("p50", "p95"):
         kind = "mean"  # attribution of a quantile change by segment means
-    # Each trace's value once (not once per field and value it belongs to: on 7 incidents of a
-    # scan that was 317k calls and 0.3 s).
+    # Each trace's (numerator, denominator) once, not once per field and value it belongs to (on 7
+    # incidents of a scan that was 317k calls and 0.3 s). A trace's weight is its share of the
+    # metric's denominator: its tool calls for the tool error rate, 1 for a trace with a value,
+    # 0 without one. Weighting the segments by it (not by their share of all traces) makes the
+    # mix and rate terms of a field's values add up to the metric's change exactly, so one value
+    # explains more than 100 % only when others moved the other way.
     value_b = [_trace_value(r, key, kind) for r in base]
     value_t = [_trace_value(r, key, kind) for r in targ]
-    total_b = [x for x in value_b if x is not None]
-    total_t = [x for x in value_t if x is not None]
-    mean_b = sum(total_b) / len(total_b) if total_b else 0.0
-    mean_t = sum(total_t) / len(total_t) if total_t else 0.0
+    num_b, den_b = _weights(base, value_b, kind)
+    num_t, den_t = _weights(targ, value_t, kind)
+    all_b, all_t = sum(den_b), sum(den_t)
+    mean_b = sum(num_b) / all_b if all_b else 0.0
+    mean_t = sum(num_t) / all_t if all_t else 0.0
     total_delta = mean_t - mean_b
     factors: list[dict[str, Any]] = []
     for field in FACTOR_FIELDS:
@@ -341,12 +359,14 @@ def rank_factors(
                 (p * math.log(2 * p / (p + q)) if p else 0.0)
                 + (q * math.log(2 * q / (p + q)) if q else 0.0)
             )
-            vals_b = [x for x in (value_b[i] for i in in_b) if x is not None]
-            vals_t = [x for x in (value_t[i] for i in in_t) if x is not None]
-            r0 = sum(vals_b) / len(vals_b) if vals_b else mean_b
-            r1 = sum(vals_t) / len(vals_t) if vals_t else mean_b
-            mix = (share_t - share_b) * (r0 - mean_b)
-            rate = share_t * (r1 - r0)
+            seg_den_b = sum(den_b[i] for i in in_b)
+            seg_den_t = sum(den_t[i] for i in in_t)
+            r0 = sum(num_b[i] for i in in_b) / seg_den_b if seg_den_b else mean_b
+            r1 = sum(num_t[i] for i in in_t) / seg_den_t if seg_den_t else mean_b
+            w0 = seg_den_b / all_b if all_b else 0.0
+            w1 = seg_den_t / all_t if all_t else 0.0
+            mix = (w1 - w0) * (r0 - mean_b)
+            rate = w1 * (r1 - r0)
             explained = (mix + rate) / total_delta if total_delta else 0.0
             kind_label = (
                 "new"
@@ -356,7 +376,8 @@ def rank_factors(
             if kind_label == "vanished" and explained <= 0:
                 continue
             lift = share_t / share_b if share_b else None
-            score = surprise + max(0.0, explained)
+            # Beyond all of the change, explaining more does not make a better cause.
+            score = surprise + min(1.0, max(0.0, explained))
             factors.append(
                 {
                     "field": field,
@@ -370,8 +391,8 @@ def rank_factors(
                     "mix": mix,
                     "rate": rate,
                     "kind": kind_label,
-                    "baseline_value": r0 if vals_b else None,
-                    "target_value": r1 if vals_t else None,
+                    "baseline_value": r0 if seg_den_b else None,
+                    "target_value": r1 if seg_den_t else None,
                     "examples": {
                         "baseline": [base[i]["trace_id"] for i in in_b[:3]],
                         "target": [

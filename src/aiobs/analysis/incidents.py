@@ -75,6 +75,10 @@ def label(metric: str) -> str:
     return metric
 
 
+def _article(phrase: str) -> str:
+    return "an" if phrase[:1].lower() in "aeiou" else "a"
+
+
 def _fmt(metric: str, v: float | None) -> str:
     if v is None:
         return "-"
@@ -564,7 +568,7 @@ def build_incidents(
                 {
                     "kind": "segment",
                     "description": f"{', '.join(f'{k} {v}' for k, v in lead['segment'].items() if k != 'service')}"
-                    f" has a {label(lead['metric'])} of {_fmt(lead['metric'], lead['observed'])} against "
+                    f" has {_article(label(lead['metric']))} {label(lead['metric'])} of {_fmt(lead['metric'], lead['observed'])} against "
                     f"{_fmt(lead['metric'], lead['expected'])} for the rest of {service}",
                     "evidence": [f"over the whole window, z {lead['score']:.1f}"],
                     "confidence": 0.8,
