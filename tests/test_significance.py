@@ -79,3 +79,26 @@ def test_bootstrap_interval_covers_a_known_shift() -> None:
         mean_lo,
         mean_hi,
     )  # seeded
+
+
+@pytest.mark.parametrize("q", [0.0, 0.5, 0.95, 0.99, 1.0])
+def test_quantile_replicates_match_brute_force_resampling(q: float) -> None:
+    # The order-statistic draw must give the distribution that resampling whole samples gives:
+    # compared here with 20,000 brute-force resamples of a skewed sample (latency-like).
+    import numpy as np
+
+    rng = np.random.default_rng(5)
+    values = np.round(rng.lognormal(6.0, 0.8, size=300), 1)
+    fast = np.array(sig._bootstrap_stats(values.tolist(), q, 20_000, 7))
+    resamples = values[rng.integers(0, len(values), size=(20_000, len(values)))]
+    brute = np.quantile(resamples, q, axis=1)  # linear interpolation, like sig.quantile
+    for level in (0.025, 0.25, 0.5, 0.75, 0.975):
+        a, b = np.quantile(fast, level), np.quantile(brute, level)
+        assert abs(a - b) <= 0.03 * max(abs(b), 1.0), (level, a, b)
+    assert values.min() <= fast.min() and fast.max() <= values.max()
+
+
+def test_bootstrap_of_one_value_and_of_equal_values() -> None:
+    assert sig._bootstrap_stats([4.0], 0.95, 50, 1) == [4.0] * 50
+    assert sig._bootstrap_stats([2.0] * 30, 0.5, 20, 1) == [2.0] * 20
+    assert sig._bootstrap_stats([2.0] * 30, "mean", 20, 1) == [2.0] * 20

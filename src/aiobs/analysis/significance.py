@@ -76,21 +76,33 @@ def quantile(values: Sequence[float], q: float) -> float:
 
 
 def _bootstrap_stats(values: Sequence[float], stat: str | float, b: int, seed: int) -> list[float]:
-    """``b`` bootstrap replicates of ``stat`` ("mean" or a quantile q) of ``values``, vectorised:
-    all b·n draws in one polars frame, one group per replicate (pure-Python resampling took
-    ~1.2 ms a replicate at n = 2000, i.e. seconds per metric)."""
-    import polars as pl
+    """``b`` bootstrap replicates of ``stat`` ("mean" or a quantile q) of ``values``.
 
-    n = len(values)
-    draws = pl.Series("v", values, dtype=pl.Float64).sample(n * b, with_replacement=True, seed=seed)
-    frame = pl.DataFrame({"v": draws, "rep": pl.int_range(0, n * b, eager=True) // n})
-    agg = (
-        pl.col("v").mean()
-        if stat == "mean"
-        else pl.col("v").quantile(float(stat), interpolation="linear")
-    )
-    out = frame.group_by("rep").agg(agg.alias("s")).sort("rep")
-    return [float(v) for v in out["s"].to_list()]
+    A quantile is drawn without resampling whole samples. A resample of the sorted values x is
+    x[floor(n·U)] for n uniforms U, so its order statistic k is x[floor(n·U₍ₖ₎)], and U₍ₖ₎ is
+    Beta(k+1, n−k) (0-based k); the next one up is the smallest of the n−k−1 uniforms above it.
+    That is b draws instead of b·n, and exactly the resampling distribution (the polars version
+    that resampled took 1.2 s of a diff on 974k spans). The mean resamples, b·n draws in numpy."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    x = np.sort(np.asarray(values, dtype=float))
+    n = len(x)
+    if stat == "mean":
+        means: list[float] = x[rng.integers(0, n, size=(b, n))].mean(axis=1).tolist()
+        return means
+    pos = (n - 1) * float(stat)
+    lo = math.floor(pos)
+    frac = pos - lo
+    u_lo = rng.beta(lo + 1, n - lo, size=b)
+    if frac > 0 and lo + 1 < n:
+        u_hi = u_lo + (1 - u_lo) * (1 - rng.random(b) ** (1.0 / (n - lo - 1)))
+    else:
+        u_hi = u_lo
+    at_lo = x[np.minimum((u_lo * n).astype(np.int64), n - 1)]
+    at_hi = x[np.minimum((u_hi * n).astype(np.int64), n - 1)]
+    reps: list[float] = (at_lo + (at_hi - at_lo) * frac).tolist()
+    return reps
 
 
 def bootstrap_diff_ci(
@@ -106,7 +118,7 @@ def bootstrap_diff_ci(
     """Percentile bootstrap interval of ``stat(y) − stat(x)`` (stat: "mean" or a quantile q),
     resampling each side.
 
-    With ``max_n``, a side larger than that is bootstrapped from a random subsample of ``max_n``
+    With ``max_n``, for the mean, a side larger than that is bootstrapped from a random subsample of ``max_n``
     (m-out-of-n), and the interval is rescaled to the full sizes: each side's replicate variance
     times m/n, centred on the full-sample difference. B·n rows per side is the cost, so this keeps
     B = 2000 affordable on large windows."""
@@ -117,7 +129,9 @@ def bootstrap_diff_ci(
         return sum(v) / len(v) if stat == "mean" else quantile(v, float(stat))
 
     def sub(v: Sequence[float], s: int) -> Sequence[float]:
-        if max_n is None or len(v) <= max_n:
+        # Quantile replicates cost b draws whatever n is (_bootstrap_stats): only the mean's
+        # resampling needs the subsample.
+        if max_n is None or len(v) <= max_n or stat != "mean":
             return v
         import random
 
