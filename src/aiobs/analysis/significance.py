@@ -29,22 +29,18 @@ def norm_sf(z: float) -> float:
 
 
 def _ranks(values: Sequence[float]) -> tuple[list[float], float]:
-    """Average ranks (1-based) and the tie term Σ(t³ − t)."""
-    order = sorted(range(len(values)), key=lambda i: values[i])
-    ranks = [0.0] * len(values)
-    ties = 0.0
-    i = 0
-    while i < len(order):
-        j = i
-        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
-            j += 1
-        rank = (i + j) / 2 + 1
-        for k in range(i, j + 1):
-            ranks[order[k]] = rank
-        t = j - i + 1
-        ties += t**3 - t
-        i = j + 1
-    return ranks, ties
+    """Average ranks (1-based) and the tie term Σ(t³ − t). In numpy: the loop in Python took
+    0.3 s of a diff's step-kind tests on 974k spans."""
+    import numpy as np
+
+    arr = np.asarray(values, dtype=float)
+    _, inverse, counts = np.unique(arr, return_inverse=True, return_counts=True)
+    # A value's average rank: the ranks before its group, plus the middle of the group.
+    ends = np.cumsum(counts)
+    average = ends - (counts - 1) / 2.0
+    t = counts.astype(float)
+    ranks: list[float] = average[inverse].tolist()
+    return ranks, float(np.sum(t**3 - t))
 
 
 def mann_whitney(x: Sequence[float], y: Sequence[float]) -> dict[str, float]:
