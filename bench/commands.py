@@ -6,7 +6,7 @@
 
 Prints, per command, the median and fastest wall time of --runs runs and the peak RSS, and the
 time `aiobs demo` took to build the store when it built it. Targets: replay and
-`traces --limit 50` <= 300 ms on 1M spans (issue 4), segment <= 2 s (issue 5), a scan of 7 days
+`traces --limit 50` <= 300 ms on 1M spans (issue 4), segment and diff <= 2 s (issue 5), a scan of 7 days
 <= 3 s (issue 6).
 """
 
@@ -105,6 +105,10 @@ def main() -> None:
         "sessions --limit 50": [*db, "sessions", "--limit", "50"],
         "stats": [*db, "stats"],
         "segment --by prompt_version": [*db, "segment", "--by", "prompt_version"],
+        "diff of two 19-hour windows": [
+            *db, "diff", "--baseline", "2026-11-11T20:00Z..2026-11-12T15:00Z",
+            "--target", "2026-11-12T15:00Z..2026-11-13T10:00Z",
+        ],
         "scan (the demo week)": [
             *db, "scan", "--since", "2026-11-08T00:00Z..2026-11-15T00:00Z", "-f", "json",
         ],

@@ -175,7 +175,13 @@ def span_base_sql(materialised: bool, where: str = "") -> str:
     """Spans with their canonical fields and attribute maps (no prices): from aiobs_spans joined to
     otel_traces when ``materialised``, else computed from the attributes."""
     if materialised:
-        source = 'otel_traces o JOIN aiobs_spans a ON a."TraceId" = o."TraceId" AND a."SpanId" = o."SpanId"'
+        # The start time joins too (a copy of the Timestamp): a time filter on start_time then
+        # skips other times' row groups on both sides, not only in aiobs_spans (replay's span
+        # read on 974k spans: 27 -> 11 ms cold).
+        source = (
+            'otel_traces o JOIN aiobs_spans a ON a."TraceId" = o."TraceId"'
+            ' AND a."SpanId" = o."SpanId" AND a.start_time = o."Timestamp"'
+        )
     else:
         source = "otel_traces o"
     return f"""
