@@ -307,15 +307,6 @@ def _weights(
     return [v or 0.0 for v in values], [0.0 if v is None else 1.0 for v in values]
 
 
-def _field_values(row: dict[str, Any], field: str) -> list[str]:
-    v = row.get(field)
-    if v is None:
-        return []
-    if isinstance(v, list):
-        return [str(x) for x in v if x is not None] or []
-    return [str(v)]
-
-
 def rank_factors(
     base: list[dict[str, Any]],
     targ: list[dict[str, Any]],
@@ -345,9 +336,17 @@ def rank_factors(
     for field in FACTOR_FIELDS:
         groups: dict[str, tuple[list[int], list[int]]] = {}
         for side, rows in ((0, base), (1, targ)):
+            # Inline: a helper call per trace and field was a third of this function's time.
             for i, r in enumerate(rows):
-                for v in _field_values(r, field):
-                    groups.setdefault(v, ([], []))[side].append(i)
+                v = r.get(field)
+                if v is None:
+                    continue
+                if isinstance(v, list):
+                    for x in v:
+                        if x is not None:
+                            groups.setdefault(str(x), ([], []))[side].append(i)
+                else:
+                    groups.setdefault(str(v), ([], []))[side].append(i)
         for value, (in_b, in_t) in groups.items():
             if max(len(in_b), len(in_t)) < MIN_SUPPORT:
                 continue
