@@ -137,6 +137,19 @@ def test_materialised_fields_equal_the_computed_ones(cli: Any, tmp_path: Any) ->
             assert (m[cost] is None) == (c[cost] is None), (m, c)
             if m[cost] is not None:
                 assert math.isclose(m[cost], c[cost], rel_tol=1e-9, abs_tol=1e-12)
+        # The cost-free views: spans from aiobs_spans alone, traces from aiobs_traces alone.
+        from aiobs.semantic.views import span_facts_sql, trace_facts_sql
+
+        facts = [span_facts_sql(True), span_facts_sql(False)]
+        spans_m, spans_c = (
+            con.execute(f"SELECT * FROM ({f}) ORDER BY 1, 2").fetchall() for f in facts
+        )
+        assert spans_m == spans_c and len(spans_m) == len(materialised)
+        con.execute(f"CREATE OR REPLACE TEMP VIEW aiobs_span_facts AS {span_facts_sql(False)}")
+        no_cost = ", ".join(c for c in AI_TRACES_COLUMNS if c != "cost_usd")
+        facts = [trace_facts_sql(True), trace_facts_sql(False)]
+        traces = [con.execute(f"SELECT {no_cost} FROM ({f}) ORDER BY 1").fetchall() for f in facts]
+        assert traces[0] == traces[1] == [m[:cost] + m[cost + 1 :] for m in traces_m]
 
 
 def test_changed_definitions_are_rematerialised_on_open(cli: Any) -> None:

@@ -219,15 +219,15 @@ def first_seen(store: Store, since: datetime, until: datetime) -> list[dict[str,
         store.con,
         """WITH firsts AS (
   SELECT 'service_version' AS field, service_name AS service, service_version AS value, min(start_time) AS time
-    FROM ai_traces WHERE service_version IS NOT NULL GROUP BY ALL
+    FROM aiobs_trace_facts WHERE service_version IS NOT NULL GROUP BY ALL
   UNION ALL SELECT 'model', service_name, m, min(start_time)
-    FROM (SELECT service_name, unnest(models) AS m, start_time FROM ai_traces) GROUP BY ALL
+    FROM (SELECT service_name, unnest(models) AS m, start_time FROM aiobs_trace_facts) GROUP BY ALL
   UNION ALL SELECT 'prompt_version', service_name, p, min(start_time)
-    FROM (SELECT service_name, unnest(prompt_versions) AS p, start_time FROM ai_traces) GROUP BY ALL
+    FROM (SELECT service_name, unnest(prompt_versions) AS p, start_time FROM aiobs_trace_facts) GROUP BY ALL
   UNION ALL SELECT 'tool', service_name, tool_name, min(start_time)
     FROM ai_spans WHERE tool_name IS NOT NULL GROUP BY ALL)
 SELECT * FROM firsts WHERE time >= ? AND time < ?
-  AND time > (SELECT min(start_time) FROM ai_traces) + INTERVAL 1 DAY
+  AND time > (SELECT min(start_time) FROM aiobs_trace_facts) + INTERVAL 1 DAY
 ORDER BY time""",
         [since, until],
     )
@@ -543,7 +543,7 @@ def build_incidents(
     traced = {
         r[0]
         for r in store.con.execute(
-            "SELECT DISTINCT service_name FROM ai_traces WHERE service_name IS NOT NULL"
+            "SELECT DISTINCT service_name FROM aiobs_trace_facts WHERE service_name IS NOT NULL"
         ).fetchall()
     }
     plans = [p for p in (_plan(store, ser, g, until) for g in groups) if p is not None]

@@ -442,7 +442,7 @@ def _changes(
         first_seen = records(
             con,
             "SELECT min(start_time) AS time, service_name, service_version AS version"
-            " FROM ai_traces WHERE service_name IN (SELECT unnest(?)) GROUP BY 2, 3"
+            " FROM aiobs_trace_facts WHERE service_name IN (SELECT unnest(?)) GROUP BY 2, 3"
             " HAVING min(start_time) BETWEEN ? AND ?",
             [services, start - CHANGES_WINDOW, start],
         )
@@ -467,7 +467,7 @@ def load_session(store: Store, session_id: str, *, context: bool = True) -> dict
     ids = [
         r[0]
         for r in con.execute(
-            "SELECT trace_id FROM ai_traces WHERE session_id = ? ORDER BY start_time, trace_id",
+            "SELECT trace_id FROM aiobs_trace_facts WHERE session_id = ? ORDER BY start_time, trace_id",
             [session_id],
         ).fetchall()
     ]

@@ -357,7 +357,7 @@ def scan(
     # detectors' walk a third of its time on a store holding just the week scanned, and a window
     # reaching years past the data would be walked bucket by bucket.
     row = store.con.execute(
-        "SELECT min(start_time), max(start_time) FROM ai_traces"
+        "SELECT min(start_time), max(start_time) FROM aiobs_trace_facts"
         " WHERE start_time >= ? AND start_time < ?",
         [since - HISTORY, until],
     ).fetchone()

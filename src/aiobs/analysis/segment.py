@@ -105,7 +105,7 @@ linked AS (
       FILTER (WHERE EventName = 'gen_ai.evaluation.result') AS eval_failed
   FROM otel_logs WHERE EventName <> '' AND TraceId IN (SELECT trace_id FROM sel) GROUP BY 1),
 last_of_session AS (
-  SELECT session_id, arg_max(trace_id, start_time) AS trace_id FROM ai_traces
+  SELECT session_id, arg_max(trace_id, start_time) AS trace_id FROM aiobs_trace_facts
   WHERE session_id IN (SELECT session_id FROM sel) GROUP BY 1),
 session_signals AS (
   SELECT LogAttributes['session.id'] AS session_id,

@@ -146,7 +146,7 @@ def choose_bucket(
     window; whole hours beyond that for long windows."""
     row = store.con.execute(
         "SELECT max(n / hours) FROM (SELECT service_name, count(*) AS n,"
-        " count(DISTINCT date_trunc('hour', start_time)) AS hours FROM ai_traces"
+        " count(DISTINCT date_trunc('hour', start_time)) AS hours FROM aiobs_trace_facts"
         " WHERE start_time >= ? AND start_time < ? GROUP BY 1)",
         [density_since or since, until],
     ).fetchone()
