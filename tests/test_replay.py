@@ -193,6 +193,25 @@ def test_evaluation_results_are_in_the_context_not_the_logs(
     assert all(log["event_name"] != "gen_ai.evaluation.result" for log in context["logs"])
 
 
+def test_the_replayed_cost_is_the_trace_tables_cost(demo: tuple[Path, dict[str, Any]]) -> None:
+    """Replay sums its spans' model-call costs instead of pricing through ai_traces: the same
+    figure (a trace without model calls has none: see test_trace_id_prefixes)."""
+    import math
+
+    db, _ = demo
+    rows = _one(
+        db,
+        "SELECT list((trace_id, cost_usd) ORDER BY trace_id) FROM"
+        " (SELECT trace_id, cost_usd FROM ai_traces WHERE cost_usd > 0 ORDER BY trace_id LIMIT 5)",
+    )
+    assert len(rows) == 5
+    cli = Cli(db)
+    for row in rows:
+        trace_id, cost = row.values() if isinstance(row, dict) else row
+        replayed = cli.json("replay", trace_id, "--no-context")["trace"]["cost_usd"]
+        assert math.isclose(replayed, cost, rel_tol=1e-9), (trace_id, replayed, cost)
+
+
 @pytest.mark.parametrize("name", sorted(RENDERINGS))
 def test_each_conventions_content_replays(cli: Cli, name: str) -> None:
     from aiobs.demo.conventions import J
@@ -303,6 +322,9 @@ def test_trace_id_prefixes(cli: Cli, write_jsonl: WriteFn) -> None:
     assert cli("ingest", str(write_jsonl("ab.jsonl", traces_doc(a, b)))).exit_code == 0
     assert cli.json("replay", "abc123")["trace"]["trace_id"] == "abc12300000000000000000000000001"
     assert cli.json("replay", "ABC124")["trace"]["trace_id"] == "abc12400000000000000000000000002"
+    no_model_calls = cli.json("replay", "abc123")["trace"]
+    assert no_model_calls["cost_usd"] is None and no_model_calls["llm_calls"] == 0
+    assert cli.json("traces")[0]["cost_usd"] is None  # as in ai_traces
     ambiguous = cli("replay", "abc12")
     assert ambiguous.exit_code == 2
     assert (

@@ -196,8 +196,12 @@ def _content(step: dict[str, Any], attrs: dict[str, str], events: list[c.Event])
 
 def load_trace(store: Store, trace_id: str, *, context: bool = True) -> dict[str, Any]:
     """The replay of one trace (``trace_id`` must be a full id; see ``resolve_trace_id``)."""
+    from aiobs.semantic.views import AI_TRACES_COLUMNS, MODEL_CALL_KINDS
+
     con = store.con
-    found = records(con, "SELECT * FROM ai_traces WHERE trace_id = ?", [trace_id])
+    # The trace's row without the cost (pricing every trace's usage cost 12 ms of a replay); the
+    # cost is ai_traces' own rule applied to the spans read below: the sum over its model calls.
+    found = records(con, "SELECT * FROM aiobs_trace_facts WHERE trace_id = ?", [trace_id])
     if not found:
         raise NotFoundError(f"no trace {trace_id} in the store")
     (trace,) = found
@@ -211,6 +215,13 @@ def load_trace(store: Store, trace_id: str, *, context: bool = True) -> dict[str
         [trace_id, *bounds],
     )
     events = _events(con, trace_id, bounds)
+    costs = [
+        s["cost_usd"]
+        for s in spans
+        if s["step_kind"] in MODEL_CALL_KINDS and s["cost_usd"] is not None
+    ]
+    trace["cost_usd"] = sum(costs) if costs else None
+    trace = {c: trace[c] for c in AI_TRACES_COLUMNS}
     path = critical_path(spans)
     on_path = set(path)
     steps = []

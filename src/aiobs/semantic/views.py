@@ -226,7 +226,8 @@ LEFT JOIN aiobs_prices p
 
 # Token and cost totals count model calls only (models: the LLM calls' models): wrappers (Vercel's ai.generateText, agent spans)
 # often repeat their children's usage, and summing both would double it.
-_MODEL_CALL = "step_kind IN ('llm', 'embedding', 'rerank')"
+MODEL_CALL_KINDS = ("llm", "embedding", "rerank")
+_MODEL_CALL = f"step_kind IN {MODEL_CALL_KINDS}"
 
 
 _ROOT_FIRST = "(parent_span_id IS NOT NULL, start_time)"
