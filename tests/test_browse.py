@@ -64,6 +64,35 @@ def test_traces_filters(demo: tuple[Path, dict[str, Any]]) -> None:
     assert empty.exit_code == 0 and "no traces match" in empty.stderr
 
 
+def test_traces_lists_what_ai_traces_holds_with_or_without_the_cost_in_play(
+    demo: tuple[Path, dict[str, Any]],
+) -> None:
+    # Without the cost in the filter or order, the traces are picked before they are priced;
+    # with it, through ai_traces: both must be exactly the rows ai_traces gives.
+    db, _ = demo
+    cli = Cli(db)
+
+    def truth(sql: str) -> list[str]:
+        from aiobs.store.connection import open_store
+
+        with open_store(db) as store:
+            return [r[0] for r in store.con.execute(sql).fetchall()]
+
+    newest = cli.json("traces", "-n", "30")
+    assert [r["trace_id"] for r in newest] == truth(
+        "SELECT trace_id FROM ai_traces ORDER BY start_time DESC, trace_id LIMIT 30"
+    )
+    assert all(r["cost_usd"] is not None for r in newest)  # priced like ai_traces
+    dearest = cli.json("traces", "--sort", "-cost_usd", "-n", "10")
+    assert [r["trace_id"] for r in dearest] == truth(
+        "SELECT trace_id FROM ai_traces ORDER BY cost_usd DESC NULLS LAST, trace_id LIMIT 10"
+    )
+    (threshold,) = truth("SELECT quantile_disc(cost_usd, 0.99) FROM ai_traces")
+    pricey = cli.json("traces", "--where", f"cost_usd > {threshold}", "-n", "100000")
+    assert pricey and all(r["cost_usd"] > threshold for r in pricey)
+    assert len(pricey) == len(truth(f"SELECT trace_id FROM ai_traces WHERE cost_usd > {threshold}"))
+
+
 def test_where_mixes_trace_and_span_fields(demo: tuple[Path, dict[str, Any]]) -> None:
     db, _ = demo
     cli = Cli(db)

@@ -154,9 +154,21 @@ def list_traces(
     where, params = filt.sql()
     order = order_by(sort, AI_TRACES_COLUMNS, "-start_time")
     columns = ", ".join(f"t.{c}" for c in AI_TRACES_COLUMNS)
+    if "cost_usd" in where or "cost_usd" in order:
+        return where_records(
+            store,
+            f"SELECT {columns} FROM ai_traces t WHERE {where} ORDER BY {order}, trace_id LIMIT ?",
+            [*params, limit],
+            filt.where,
+        )
+    # Neither the filter nor the order reads the cost: pick the traces without it and price
+    # only those (ordering every priced trace cost 40 ms of `traces --limit 50` on 974k spans).
     return where_records(
         store,
-        f"SELECT {columns} FROM ai_traces t WHERE {where} ORDER BY {order}, trace_id LIMIT ?",
+        f"""WITH picked AS (
+  SELECT t.trace_id FROM aiobs_trace_facts t WHERE {where} ORDER BY {order}, trace_id LIMIT ?)
+SELECT {columns} FROM ai_traces t WHERE t.trace_id IN (SELECT trace_id FROM picked)
+ORDER BY {order}, trace_id""",
         [*params, limit],
         filt.where,
     )
