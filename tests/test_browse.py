@@ -57,6 +57,18 @@ def test_traces_filters(demo: tuple[Path, dict[str, Any]]) -> None:
     assert len(cli.json("traces", "-n", "3")) == 3
     csv = cli("traces", "-n", "2", "-f", "csv").stdout.splitlines()
     assert csv[0].split(",") == list(AI_TRACES_COLUMNS) and len(csv) == 3
+    # CSV is for programs: the values whole, as in JSON (no thousands separators, no rounding).
+    import csv as csvlib
+
+    slowest = cli.json("traces", "--sort", "-duration_ms", "-n", "3")
+    parsed = list(
+        csvlib.DictReader(
+            cli("traces", "--sort", "-duration_ms", "-n", "3", "-f", "csv").stdout.splitlines()
+        )
+    )
+    assert slowest[0]["duration_ms"] >= 1000
+    assert [float(r["duration_ms"]) for r in parsed] == [r["duration_ms"] for r in slowest]
+    assert [float(r["cost_usd"]) for r in parsed] == [r["cost_usd"] for r in slowest]
     assert cli("traces", "--since", "yesterday-ish").exit_code == 2
     assert cli("traces", "--sort", "nope").exit_code == 2
     assert cli("traces", "--status", "meh").exit_code == 2

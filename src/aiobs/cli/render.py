@@ -65,6 +65,15 @@ def cell_text(value: Any) -> str:
     return str(value)
 
 
+def csv_text(value: Any) -> str:
+    """A CSV cell: the value whole, for programs (no thousands separators, no rounding)."""
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, Decimal):
+        return str(value)
+    return cell_text(value)
+
+
 def render_rows(
     settings: Settings,
     fmt: OutputFormat,
@@ -85,7 +94,7 @@ def render_rows(
         writer = csv.writer(buf, lineterminator="\n")
         writer.writerow(columns)
         for r in rows:
-            writer.writerow([cell_text(r.get(c)) for c in columns])
+            writer.writerow([csv_text(r.get(c)) for c in columns])
         out.file.write(buf.getvalue())
     elif fmt == OutputFormat.markdown:
         out.file.write(markdown_table(columns, rows, title=title))
