@@ -1,5 +1,5 @@
 """``python -m aiobs`` — same as the ``aiobs`` console script."""
 
-from aiobs.cli.main import main
+from aiobs.cli.main import run
 
-main()
+run()

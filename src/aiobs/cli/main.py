@@ -171,6 +171,21 @@ def __getattr__(name: str) -> typer.Typer:
     raise AttributeError(name)
 
 
+def _exit_now(code: int) -> None:
+    """End the process without tearing the interpreter down: the work is done, the store closed
+    (every command opens it in a ``with``), and only the output streams need flushing. Module
+    teardown and the GC of DuckDB's and Rich's objects took 15-35 ms of every command (A/B of
+    `replay` on 974k spans, whole process)."""
+    import os
+
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (BrokenPipeError, ValueError):
+        pass  # a closed pipe or stream: nothing more can be said on it
+    os._exit(code)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the app, turn ``AiobsError`` into a message and exit code."""
     args = sys.argv[1:] if argv is None else argv
@@ -182,3 +197,15 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         sys.stderr.write("aiobs: interrupted\n")
         sys.exit(130)
+
+
+def run() -> None:
+    """The ``aiobs`` console script and ``python -m aiobs``: ``main``, then a fast exit. Code that
+    calls ``main`` in its own process gets the ordinary ``SystemExit`` instead."""
+    try:
+        main()
+    except SystemExit as done:
+        code = done.code
+        if isinstance(code, str):  # sys.exit("message"): printed by the normal path
+            raise
+        _exit_now(code or 0)
