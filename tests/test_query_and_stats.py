@@ -116,6 +116,18 @@ def test_config_prices_override_shipped(loaded, tmp_path: Path) -> None:  # type
     assert row["cost_usd"] == pytest.approx(3830 * 1.0 / 1e6)
 
 
+def test_config_prices_with_odd_names_and_bad_numbers(loaded, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # A quote in a model name is data, not SQL; a price that is not a finite, non-negative number
+    # is a config error (exit 2), not a crash or a NaN cost.
+    config = tmp_path / "config.toml"
+    config.write_text('[prices."o\'brien-7b"]\ninput = 2.0\noutput = 4.0\n')
+    assert loaded.json("query", "select count(*) as n from ai_traces")[0]["n"] == 2
+    for bad in ("inf", "nan", "-1.0"):
+        config.write_text(f'[prices."gpt-4.1"]\ninput = {bad}\noutput = 1.0\n')
+        result = loaded("traces")
+        assert result.exit_code == 2 and "finite" in result.stderr, (bad, result.stderr)
+
+
 def test_stats_reports_coverage(loaded) -> None:  # type: ignore[no-untyped-def]
     stats = loaded.json("stats")
     signals = {s["signal"]: s["count"] for s in stats["signals"]}

@@ -6,6 +6,7 @@ after ``model_key`` normalisation, which the SQL views reproduce with the same r
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
 from dataclasses import dataclass
@@ -44,7 +45,7 @@ def _parse(table: dict[str, Any], origin: str) -> dict[str, Price]:
             raise UsageError(f"{origin}: prices.{model} must be a table with input/output")
         try:
             cached = entry.get("cached_input")
-            out[model.strip().lower()] = Price(
+            price = Price(
                 float(entry["input"]),
                 float(entry["output"]),
                 None if cached is None else float(cached),
@@ -53,6 +54,12 @@ def _parse(table: dict[str, Any], origin: str) -> dict[str, Price]:
             raise UsageError(
                 f"{origin}: prices.{model}: need numeric input and output ({exc})"
             ) from exc
+        if not all(
+            math.isfinite(v) and v >= 0
+            for v in (price.input, price.output, price.cached_input or 0.0)
+        ):
+            raise UsageError(f"{origin}: prices.{model}: prices must be finite and not negative")
+        out[model.strip().lower()] = price
     return out
 
 

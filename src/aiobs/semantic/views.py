@@ -366,13 +366,17 @@ def install_views(
         " (model_key VARCHAR PRIMARY KEY, input DOUBLE, output DOUBLE, cached_input DOUBLE)"
     )
     if prices:
-        # One statement: executemany ran one INSERT a row, 25 ms for the 44 shipped prices (a
-        # tenth of a replay's start-up budget); this takes under 1 ms.
-        rows = [(k, p.input, p.output, p.cached_input) for k, p in prices.items()]
-        con.execute(
-            "INSERT INTO aiobs_prices VALUES " + ", ".join(["(?, ?, ?, ?)"] * len(rows)),
-            [value for row in rows for value in row],
+        # One statement of literals: executemany ran an INSERT a row (25 ms for the 44 shipped
+        # prices, a tenth of a replay's start-up budget), and 176 bound parameters took 6.7 ms.
+        def number(v: float | None) -> str:
+            return "NULL" if v is None else repr(float(v))
+
+        values = ", ".join(
+            f"('{k.replace(chr(39), chr(39) * 2)}', {number(p.input)}, {number(p.output)},"
+            f" {number(p.cached_input)})"
+            for k, p in prices.items()
         )
+        con.execute(f"INSERT INTO aiobs_prices VALUES {values}")
     if materialised is None:
         materialised = is_materialised(store)
     con.execute(f"CREATE OR REPLACE TEMP VIEW aiobs_span_base AS {span_base_sql(materialised)}")
