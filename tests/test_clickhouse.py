@@ -3,12 +3,15 @@ real ClickHouse (chdb, embedded), with ``INSERT INTO t SELECT * FROM file(…)``
 
 from __future__ import annotations
 
+import json
+import math
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conftest import Cli
+from conftest import REPO, Cli, otlp_span, traces_doc
+from test_conformance import GENAI_FILES
 
 chdb = pytest.importorskip("chdb", reason="chdb (embedded ClickHouse) is in the test extra")
 
@@ -41,11 +44,24 @@ DDL = {
 }
 
 
+def _clickhouse_with(lake: Path, tables: dict[str, str]) -> Any:
+    """A chdb session with the exporter's ``tables`` filled from our Parquet export in ``lake``."""
+    from chdb import session
+
+    ch = session.Session()
+    ch.query("CREATE DATABASE IF NOT EXISTS otel")
+    ch.query("USE otel")
+    for table, columns in tables.items():
+        ch.query(f"CREATE TABLE {table} ({columns}) ENGINE = MergeTree ORDER BY tuple()")
+        ch.query(
+            f"INSERT INTO {table} SELECT * FROM file('{lake / (table + '.parquet')}', Parquet)"
+        )
+    return ch
+
+
 def test_parquet_export_loads_into_the_clickhouse_exporter_tables(
     demo: tuple[Path, dict[str, Any]], tmp_path: Path
 ) -> None:
-    from chdb import session
-
     db, _ = demo
     lake = tmp_path / "lake"
     result = Cli(db)(
@@ -58,14 +74,7 @@ def test_parquet_export_loads_into_the_clickhouse_exporter_tables(
         "2026-11-12T14:00Z..2026-11-12T18:00Z",
     )
     assert result.exit_code == 0, result.output
-    ch = session.Session()
-    ch.query("CREATE DATABASE IF NOT EXISTS otel")
-    ch.query("USE otel")
-    for table, columns in DDL.items():
-        ch.query(f"CREATE TABLE {table} ({columns}) ENGINE = MergeTree ORDER BY tuple()")
-        ch.query(
-            f"INSERT INTO {table} SELECT * FROM file('{lake / (table + '.parquet')}', Parquet)"
-        )
+    ch = _clickhouse_with(lake, DDL)
 
     def ch_one(sql: str) -> str:
         return str(ch.query(sql, "TSV")).strip()
@@ -99,3 +108,92 @@ def test_parquet_export_loads_into_the_clickhouse_exporter_tables(
     # Nanosecond timestamps survive the trip.
     assert ch_one("SELECT toString(min(Timestamp)) FROM otel_traces") == first
     assert int(ch_one("SELECT count() FROM otel_metrics_gauge")) > 0
+
+
+def _same(a: Any, b: Any) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    if isinstance(a, int | float) or isinstance(b, int | float):
+        return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-12)
+    return bool(a == b)
+
+
+def _fields_in_both(cli: Cli, lake: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Every span's canonical fields as the DuckDB store computes them from the attributes, and
+    as ClickHouse computes them from our Parquet export of the same spans, in the same order."""
+    from aiobs.semantic.views import canonical_select, clickhouse_fields_sql
+    from aiobs.store.connection import open_store
+
+    assert cli("export", "--to", "parquet", "--out", str(lake)).exit_code == 0
+    ch = _clickhouse_with(lake, {"otel_traces": DDL["otel_traces"]})
+    with open_store(cli.db) as store:
+        cur = store.con.execute(f"SELECT {canonical_select()} FROM otel_traces ORDER BY 1, 2")
+        columns = [d[0] for d in cur.description or ()]
+        expected = [dict(zip(columns, row, strict=True)) for row in cur.fetchall()]
+    out = ch.query(
+        f"{clickhouse_fields_sql()} ORDER BY TraceId, SpanId"
+        " SETTINGS output_format_json_quote_64bit_integers = 0",
+        "JSONEachRow",
+    )
+    return expected, [json.loads(line) for line in str(out).splitlines() if line.strip()]
+
+
+def _mismatches(
+    expected: list[dict[str, Any]], got: list[dict[str, Any]]
+) -> list[tuple[str, str, str, Any, Any]]:
+    from aiobs.semantic.views import CANONICAL
+
+    assert len(got) == len(expected)
+    return [
+        (want["TraceId"], want["SpanId"], name, want[name], have[name])
+        for want, have in zip(expected, got, strict=True)
+        for name in ("TraceId", "SpanId", *CANONICAL)
+        if not _same(want[name], have[name])
+    ]
+
+
+def test_canonical_fields_are_the_same_in_clickhouse(
+    cli: Cli, conformance: Path, tmp_path: Path
+) -> None:
+    """The semantic layer's ClickHouse rendering gives, span for span, the values the DuckDB store
+    computes: on every convention we ship a fixture for, the demo sample, and the conformance
+    corpus's GenAI files, read from the collector exporter's own otel_traces in real ClickHouse."""
+    for path in [
+        *sorted((REPO / "fixtures" / "conventions").iterdir()),
+        REPO / "fixtures" / "demo",
+        *(conformance / f for f in GENAI_FILES),
+    ]:
+        assert cli("ingest", str(path)).exit_code == 0, path
+    expected, got = _fields_in_both(cli, tmp_path / "lake")
+    assert len(expected) > 3000
+    assert _mismatches(expected, got) == []
+
+
+def test_clickhouse_fields_on_awkward_values(cli: Cli, write_jsonl: Any, tmp_path: Path) -> None:
+    """Where the two engines differ by default: blanks around numbers, halves (to even in both,
+    where a plain ClickHouse cast truncates), JSON null and nested arrays (ClickHouse counts from 1), text outside ASCII
+    (ClickHouse's plain lower and length work on bytes), a missing event."""
+    awkward = [
+        {"gen_ai.usage.input_tokens": " 12 ", "gen_ai.usage.output_tokens": "2.5"},
+        {"gen_ai.usage.input_tokens": "-2.5", "gen_ai.usage.output_tokens": "1e3"},
+        {"gen_ai.usage.input_tokens": "twelve", "llm.token_count.prompt": "7"},
+        {"langfuse.observation.usage_details": '{"input": null, "output": 4}'},
+        {"langfuse.observation.usage_details": '{"input": "9", "output": [1, 2]}'},
+        {"langfuse.observation.usage_details": "not json"},
+        {"gen_ai.response.finish_reasons": '["stop", "length"]'},
+        {"gen_ai.response.finish_reasons": "[]"},
+        {"gen_ai.retrieval.documents": '[{"id": "d1", "score": 0.5}, {"score": 0.2}]'},
+        {"gen_ai.operation.name": "CHAT", "gen_ai.request.model": "GPT-4o-Ünïcode"},
+        {"openinference.span.kind": "Retriever", "gen_ai.output.messages": "Ünïcödé ✓ text"},
+        {"gen_ai.response.time_to_first_chunk": "0.25", "gen_ai.provider.name": "Åzure"},
+    ]
+    spans = [
+        otlp_span(trace_id=f"{i + 1:032x}", span_id=f"{i + 1:016x}", name=f"step-{i}", attrs=attrs)
+        for i, attrs in enumerate(awkward)
+    ]
+    assert cli("ingest", str(write_jsonl("awkward.jsonl", traces_doc(*spans)))).exit_code == 0
+    expected, got = _fields_in_both(cli, tmp_path / "lake")
+    assert len(expected) == len(awkward)
+    assert _mismatches(expected, got) == []
+    # Not vacuous: the awkward values did produce values.
+    assert sum(r["input_tokens"] is not None for r in expected) >= 4

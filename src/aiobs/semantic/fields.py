@@ -3,8 +3,8 @@
 Real telemetry speaks several dialects at once (OTel GenAI current and legacy, OpenInference,
 OpenLLMetry/Traceloop, Langfuse, Vercel ``ai.*``). Each canonical field is an ordered list of source
 attributes and a transform, written in the tiny expression language below. ``to_sql`` renders an
-expression for DuckDB over an ``otel_traces`` row; ``evaluate`` computes the same value in Python from
-a span dict. Tests check that the two agree. Precedence follows Langfuse's tested mapper (FORMATS.md §5).
+expression for DuckDB (or ClickHouse) over an ``otel_traces`` row; ``evaluate`` computes the same
+value in Python from a span dict. Tests check that the three agree. Precedence follows Langfuse's tested mapper (FORMATS.md §5).
 
 Empty strings count as missing everywhere (ClickHouse returns ``''`` for a missing map key, DuckDB
 NULL: both become NULL here).
@@ -571,53 +571,93 @@ def _q(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def to_sql(expr: Expr, cast: FieldType = "VARCHAR") -> str:
-    """Render ``expr`` as a DuckDB expression over an ``otel_traces`` row, cast to ``cast``."""
+Dialect = Literal["duckdb", "clickhouse"]
+
+
+def to_sql(expr: Expr, cast: FieldType = "VARCHAR", dialect: Dialect = "duckdb") -> str:
+    """Render ``expr`` as an expression over an ``otel_traces`` row, cast to ``cast``: for DuckDB
+    (the store) or ClickHouse (the collector exporter's tables, for ``--backend``)."""
     if isinstance(expr, First):
-        return "coalesce(" + ", ".join(to_sql(o, cast) for o in expr.options) + ")"
-    raw = _sql_raw(expr)
+        return "coalesce(" + ", ".join(to_sql(o, cast, dialect) for o in expr.options) + ")"
+    raw = _sql_raw(expr, dialect)
     if cast == "VARCHAR":
         return raw
+    if dialect == "clickhouse":
+        # DuckDB's cast trims blanks (ClickHouse's does not) and takes a double to the nearest
+        # integer, halves to even (as round() does; a plain toInt64 truncates).
+        number = f"toFloat64OrNull(trimBoth({raw}))"
+        if cast == "BIGINT":
+            return f"accurateCastOrNull(round({number}), 'Int64')"
+        return number
     if cast == "BIGINT":
         return f"TRY_CAST(TRY_CAST({raw} AS DOUBLE) AS BIGINT)"
     return f"TRY_CAST({raw} AS DOUBLE)"
 
 
-def _sql_raw(expr: Expr) -> str:
+def _sql_raw(expr: Expr, dialect: Dialect = "duckdb") -> str:
+    ch = dialect == "clickhouse"
+    # Text functions: ClickHouse's plain lower/length work on bytes, DuckDB's on characters.
+    lower = "lowerUTF8" if ch else "lower"
+    nullif = "nullIf" if ch else "nullif"
+
+    def raw(inner: Expr) -> str:
+        return _sql_raw(inner, dialect)
+
     if isinstance(expr, Attr):
         col = "SpanAttributes" if expr.scope == "span" else "ResourceAttributes"
-        return f"nullif(\"{col}\"[{_q(expr.key)}], '')"
+        return f"{nullif}(\"{col}\"[{_q(expr.key)}], '')"
     if isinstance(expr, Column):
-        return f"nullif(\"{expr.name}\", '')"
+        return f"{nullif}(\"{expr.name}\", '')"
     if isinstance(expr, EventAttr):
-        pos = f'list_position("Events.Name", {_q(expr.event)})'
-        return f"nullif(\"Events.Attributes\"[{pos}][{_q(expr.key)}], '')"
+        # A missing event: list_position is NULL in DuckDB; indexOf is 0 in ClickHouse, whose
+        # element 0 is an empty map. Either way the value is missing.
+        pos = (
+            f'indexOf("Events.Name", {_q(expr.event)})'
+            if ch
+            else f'list_position("Events.Name", {_q(expr.event)})'
+        )
+        return f"{nullif}(\"Events.Attributes\"[{pos}][{_q(expr.key)}], '')"
     if isinstance(expr, JsonPath):
+        if ch:
+            # Array positions count from 1; a string comes unquoted, anything else as its JSON
+            # text, JSON null as NULL (json_extract_string's behaviour).
+            keys = ", ".join(
+                str(int(p) + 1) if p.isdigit() else _q(p) for p in expr.path.split(".")
+            )
+            doc = raw(expr.inner)
+            kind = f"JSONType({doc}, {keys})"
+            return (
+                f"multiIf({kind} = 'String', nullIf(JSONExtractString({doc}, {keys}), ''),"
+                f" {kind} = 'Null', NULL, nullIf(JSONExtractRaw({doc}, {keys}), ''))"
+            )
         path = "$" + "".join(f"[{p}]" if p.isdigit() else f".{p}" for p in expr.path.split("."))
-        return f"nullif(try(json_extract_string({_sql_raw(expr.inner)}, {_q(path)})), '')"
+        return f"nullif(try(json_extract_string({raw(expr.inner)}, {_q(path)})), '')"
     if isinstance(expr, First):
-        return to_sql(expr, "VARCHAR")
+        return to_sql(expr, "VARCHAR", dialect)
     if isinstance(expr, Lookup):
         whens = " ".join(f"WHEN {_q(k)} THEN {_q(v)}" for k, v in expr.table)
-        return f"(CASE lower({_sql_raw(expr.inner)}) {whens} END)"
+        return f"(CASE {lower}({raw(expr.inner)}) {whens} END)"
     if isinstance(expr, Present):
-        return f"(CASE WHEN {_sql_raw(expr.inner)} IS NOT NULL THEN {_q(expr.value)} END)"
+        return f"(CASE WHEN {raw(expr.inner)} IS NOT NULL THEN {_q(expr.value)} END)"
     if isinstance(expr, When):
         return (
-            f"(CASE WHEN lower({_sql_raw(expr.test)}) = {_q(expr.equals)}"
-            f" THEN {_sql_raw(expr.then)} END)"
+            f"(CASE WHEN {lower}({raw(expr.test)}) = {_q(expr.equals)} THEN {raw(expr.then)} END)"
         )
     if isinstance(expr, NamePrefix):
+        starts = "startsWith" if ch else "starts_with"
         return (
-            f'(CASE WHEN starts_with(lower("SpanName"), {_q(expr.prefix.lower())})'
+            f'(CASE WHEN {starts}({lower}("SpanName"), {_q(expr.prefix.lower())})'
             f" THEN {_q(expr.value)} END)"
         )
     if isinstance(expr, Lower):
-        return f"lower({_sql_raw(expr.inner)})"
+        return f"{lower}({raw(expr.inner)})"
     if isinstance(expr, Length):
-        return f"CAST(length({_sql_raw(expr.inner)}) AS VARCHAR)"
+        if ch:
+            return f"toString(lengthUTF8({raw(expr.inner)}))"
+        return f"CAST(length({raw(expr.inner)}) AS VARCHAR)"
     if isinstance(expr, Token):
-        return f"replace(lower({_sql_raw(expr.inner)}), '-', '_')"
+        replace = "replaceAll" if ch else "replace"
+        return f"{replace}({lower}({raw(expr.inner)}), '-', '_')"
     if isinstance(expr, Const):
         return _q(expr.value)
     raise TypeError(f"unknown expression {expr!r}")
