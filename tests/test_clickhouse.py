@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conftest import REPO, Cli, otlp_span, traces_doc
+from conftest import CONFORMANCE, REPO, Cli, otlp_span, traces_doc
 from test_conformance import GENAI_FILES
 
 chdb = pytest.importorskip("chdb", reason="chdb (embedded ClickHouse) is in the test extra")
@@ -52,6 +53,7 @@ def _clickhouse_with(lake: Path, tables: dict[str, str]) -> Any:
     ch.query("CREATE DATABASE IF NOT EXISTS otel")
     ch.query("USE otel")
     for table, columns in tables.items():
+        ch.query(f"DROP TABLE IF EXISTS {table}")  # chdb's session outlives a test
         ch.query(f"CREATE TABLE {table} ({columns}) ENGINE = MergeTree ORDER BY tuple()")
         ch.query(
             f"INSERT INTO {table} SELECT * FROM file('{lake / (table + '.parquet')}', Parquet)"
@@ -130,49 +132,107 @@ def _fields_in_both(cli: Cli, lake: Path) -> tuple[list[dict[str, Any]], list[di
         cur = store.con.execute(f"SELECT {canonical_select()} FROM otel_traces ORDER BY 1, 2")
         columns = [d[0] for d in cur.description or ()]
         expected = [dict(zip(columns, row, strict=True)) for row in cur.fetchall()]
-    out = ch.query(
-        f"{clickhouse_fields_sql()} ORDER BY TraceId, SpanId"
-        " SETTINGS output_format_json_quote_64bit_integers = 0",
-        "JSONEachRow",
-    )
-    return expected, [json.loads(line) for line in str(out).splitlines() if line.strip()]
+    return expected, _ch_rows(ch, f"{clickhouse_fields_sql()} ORDER BY TraceId, SpanId")
+
+
+def _ch_rows(ch: Any, sql: str) -> list[dict[str, Any]]:
+    out = ch.query(f"{sql} SETTINGS output_format_json_quote_64bit_integers = 0", "JSONEachRow")
+    return [json.loads(line) for line in str(out).splitlines() if line.strip()]
 
 
 def _mismatches(
-    expected: list[dict[str, Any]], got: list[dict[str, Any]]
-) -> list[tuple[str, str, str, Any, Any]]:
+    expected: list[dict[str, Any]], got: list[dict[str, Any]], names: Any = None
+) -> list[tuple[Any, ...]]:
     from aiobs.semantic.views import CANONICAL
 
     assert len(got) == len(expected)
+    names = names or ("TraceId", "SpanId", *CANONICAL)
     return [
-        (want["TraceId"], want["SpanId"], name, want[name], have[name])
+        (want.get("TraceId", want.get("trace_id")), name, want[name], have[name])
         for want, have in zip(expected, got, strict=True)
-        for name in ("TraceId", "SpanId", *CANONICAL)
+        for name in names
         if not _same(want[name], have[name])
     ]
 
 
-def test_canonical_fields_are_the_same_in_clickhouse(
-    cli: Cli, conformance: Path, tmp_path: Path
-) -> None:
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Cli, Path]]:
+    """A store of every convention fixture, the demo sample and the conformance GenAI files,
+    with its Parquet export (the collector exporter's tables)."""
+    if not CONFORMANCE.is_dir():
+        pytest.skip(f"conformance corpus not found at {CONFORMANCE}")
+    base = tmp_path_factory.mktemp("clickhouse-corpus")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AIOBS_CONFIG", str(base / "config.toml"))
+        mp.delenv("AIOBS_DB", raising=False)
+        cli = Cli(base / "corpus.duckdb")
+        for path in [
+            *sorted((REPO / "fixtures" / "conventions").iterdir()),
+            REPO / "fixtures" / "demo",
+            *(CONFORMANCE / f for f in GENAI_FILES),
+        ]:
+            assert cli("ingest", str(path)).exit_code == 0, path
+        yield cli, base / "lake"
+
+
+def test_canonical_fields_are_the_same_in_clickhouse(corpus: tuple[Cli, Path]) -> None:
     """The semantic layer's ClickHouse rendering gives, span for span, the values the DuckDB store
     computes: on every convention we ship a fixture for, the demo sample, and the conformance
     corpus's GenAI files, read from the collector exporter's own otel_traces in real ClickHouse."""
-    for path in [
-        *sorted((REPO / "fixtures" / "conventions").iterdir()),
-        REPO / "fixtures" / "demo",
-        *(conformance / f for f in GENAI_FILES),
-    ]:
-        assert cli("ingest", str(path)).exit_code == 0, path
-    expected, got = _fields_in_both(cli, tmp_path / "lake")
+    expected, got = _fields_in_both(*corpus)
     assert len(expected) > 3000
     assert _mismatches(expected, got) == []
 
 
+def test_span_and_trace_facts_are_the_same_in_clickhouse(corpus: tuple[Cli, Path]) -> None:
+    """aiobs_span_facts and aiobs_trace_facts (ai_spans and ai_traces without prices or maps),
+    computed in ClickHouse from the exporter's otel_traces, equal the DuckDB store's."""
+    from aiobs.semantic import clickhouse
+    from aiobs.semantic.views import AI_TRACES_COLUMNS
+    from aiobs.store.connection import open_store
+
+    cli, lake = corpus
+    assert cli("export", "--to", "parquet", "--out", str(lake)).exit_code == 0
+    ch = _clickhouse_with(lake, {"otel_traces": DDL["otel_traces"]})
+
+    def duck(view: str, key: str) -> tuple[list[str], list[dict[str, Any]]]:
+        with open_store(cli.db) as store:
+            cur = store.con.execute(f"SELECT * FROM {view} ORDER BY {key}")
+            names = [d[0] for d in cur.description or ()]
+            rows = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+            # Nanoseconds since the epoch on both sides (Python's datetime stops at microseconds).
+            text = store.con.execute(
+                f"SELECT epoch_ns(start_time), epoch_ns(end_time) FROM {view} ORDER BY {key}"
+            ).fetchall()
+        for row, (start, end) in zip(rows, text, strict=True):
+            row["start_time"], row["end_time"] = start, end
+        return names, rows
+
+    def clickhouse_rows(sql: str, key: str) -> list[dict[str, Any]]:
+        return _ch_rows(
+            ch,
+            "SELECT * EXCEPT (start_time, end_time),"
+            " toUnixTimestamp64Nano(start_time) AS start_time,"
+            f" toUnixTimestamp64Nano(end_time) AS end_time FROM ({sql}) ORDER BY {key}",
+        )
+
+    names, spans = duck("aiobs_span_facts", "trace_id, span_id")
+    got = clickhouse_rows(clickhouse.span_facts_sql(), "trace_id, span_id")
+    assert len(spans) > 3000
+    assert _mismatches(spans, got, names) == []
+
+    names, traces = duck("aiobs_trace_facts", "trace_id")
+    assert set(names) == set(AI_TRACES_COLUMNS) - {"cost_usd"}
+    got = clickhouse_rows(clickhouse.trace_facts_sql(), "trace_id")
+    assert len(traces) > 300
+    assert _mismatches(traces, got, names) == []
+    assert {t["status"] for t in traces} == {"ok", "error"}  # not vacuous
+
+
 def test_clickhouse_fields_on_awkward_values(cli: Cli, write_jsonl: Any, tmp_path: Path) -> None:
     """Where the two engines differ by default: blanks around numbers, halves (to even in both,
-    where a plain ClickHouse cast truncates), JSON null and nested arrays (ClickHouse counts from 1), text outside ASCII
-    (ClickHouse's plain lower and length work on bytes), a missing event."""
+    where a plain ClickHouse cast truncates), JSON null and nested arrays (ClickHouse counts from
+    1), text outside ASCII (ClickHouse's plain lower and length work on bytes)."""
     awkward = [
         {"gen_ai.usage.input_tokens": " 12 ", "gen_ai.usage.output_tokens": "2.5"},
         {"gen_ai.usage.input_tokens": "-2.5", "gen_ai.usage.output_tokens": "1e3"},
