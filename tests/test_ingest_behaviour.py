@@ -493,18 +493,28 @@ def test_parent_cycle_reject_names_its_line(cli: Cli, db: Path, write_jsonl: Wri
     assert rej["line"] == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a parent cycle split across two files is not detected (within a file it is)",
-)
 def test_parent_cycle_across_files_is_refused(cli: Cli, db: Path, write_jsonl: WriteFn) -> None:
-    a, b = "a" * 16, "b" * 16
+    a, b, c, d = "a" * 16, "b" * 16, "c" * 16, "d" * 16
     first = write_jsonl("one.jsonl", traces_doc(otlp_span(span_id=a, parent=b)))
-    second = write_jsonl("two.jsonl", traces_doc(otlp_span(span_id=b, parent=a)))
+    second = write_jsonl(
+        "two.jsonl",
+        traces_doc(
+            otlp_span(span_id=b, parent=a),  # closes A -> B -> A with the stored A
+            otlp_span(span_id=c, parent=a),  # an ordinary child of the stored A
+        ),
+    )
     assert ingest(cli, first).exit_code == 0
     result = ingest(cli, second)
-    assert summary(result)["rejected"] == 1
-    assert span_ids(db) == [a]
+    assert summary(result)["rejected"] == 1 and summary(result)["spans"] == 1
+    assert span_ids(db) == [a, c]
+    [rej] = rejects(db)
+    assert "cycle" in rej["reason"] and b in rej["reason"] and "stored before" in rej["reason"]
+    # Three files, a longer loop: C -> D (new) and D -> B... B was refused, so D -> A closes it.
+    third = write_jsonl("three.jsonl", traces_doc(otlp_span(span_id=d, parent=c)))
+    assert summary(ingest(cli, third))["rejected"] == 0  # A <- C <- D: no cycle
+    assert span_ids(db) == [a, c, d]
+    # The trace's derived rows agree with what is stored (refused spans never materialised).
+    assert rows(db, "SELECT span_count FROM aiobs_traces") == [(3,)]
 
 
 def test_log_time_zero_falls_back_to_observed_time(

@@ -247,8 +247,8 @@ def _break_cycles(
 ) -> list[tuple[Any, ...]]:
     """Refuse each span that would close a parent cycle among the file's spans so far.
 
-    ``parent_of`` lives as long as the file, so a cycle across batches is caught too (not one
-    across files: that would need the store's parents)."""
+    ``parent_of`` lives as long as the file, so a cycle across batches is caught too; one across
+    files is caught when the file is done (``_FileWriter.refuse_cycles_with_stored``)."""
     kept = []
     for row in rows:
         trace_id, span_id, parent = row[1], row[2], row[3]
@@ -333,6 +333,56 @@ class _FileWriter:
         self.con.executemany(
             "INSERT INTO aiobs_rejects VALUES (?, ?, ?, ?, ?, ?, now()::TIMESTAMP)",
             [[self.ingest_id, source, r.line, r.offset, r.reason, r.excerpt] for r in rejects],
+        )
+
+    def refuse_cycles_with_stored(self) -> None:
+        """Refuse this file's spans that close a parent cycle with spans stored before the file.
+
+        Within the file, ``_break_cycles`` (and the vectorised reader's check) refuse them as they
+        come; across files only the store knows the other parents. Only traces that have spans on
+        both sides of this file are walked, so a file of new traces costs one scan of its own
+        rows and one of the stored trace ids."""
+        before = self.span_rows_before
+        if not before or not self.result.spans:
+            return
+        found = self.con.execute(
+            f"""
+WITH RECURSIVE
+new_traces AS (SELECT DISTINCT TraceId FROM otel_traces WHERE rowid >= {before}),
+mixed AS (
+  SELECT DISTINCT TraceId FROM otel_traces
+  WHERE rowid < {before} AND TraceId IN (SELECT TraceId FROM new_traces)),
+edges AS (
+  SELECT TraceId AS t, SpanId AS s, nullif(ParentSpanId, '') AS p, rowid >= {before} AS is_new
+  FROM otel_traces WHERE TraceId IN (SELECT TraceId FROM mixed)),
+walk(t, start, parent, node, depth) AS (
+  SELECT t, s, p, p, 1 FROM edges WHERE is_new AND p IS NOT NULL
+  UNION ALL
+  SELECT w.t, w.start, w.parent, e.p, w.depth + 1
+  FROM walk w JOIN edges e ON e.t = w.t AND e.s = w.node
+  WHERE w.node <> w.start AND e.p IS NOT NULL AND w.depth < {MAX_PARENT_WALK})
+SELECT DISTINCT t, start, parent FROM walk WHERE node = start ORDER BY 1, 2"""
+        ).fetchall()
+        if not found:
+            return
+        for trace_id, span_id, _ in found:
+            self.con.execute(
+                f"DELETE FROM otel_traces WHERE rowid >= {before} AND TraceId = ? AND SpanId = ?",
+                [trace_id, span_id],
+            )
+        self.result.spans -= len(found)
+        self.reject(
+            self.result.source,
+            [
+                Reject(
+                    None,
+                    None,
+                    f"span: {span_id} in trace {trace_id} closes a parent cycle via {parent}"
+                    " with spans stored before this file",
+                    f'{{"traceId":"{trace_id}","spanId":"{span_id}","parentSpanId":"{parent}"}}',
+                )
+                for trace_id, span_id, parent in found
+            ],
         )
 
     def _insert_spans(self, rows: list[tuple[Any, ...]]) -> int:
@@ -499,6 +549,7 @@ def _record_ingest(
     from aiobs import __version__
     from aiobs.semantic.views import materialise
 
+    writer.refuse_cycles_with_stored()
     if result.spans:
         materialise(con, from_row=writer.span_rows_before)
     con.execute(
