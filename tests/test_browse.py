@@ -105,6 +105,27 @@ def test_traces_lists_what_ai_traces_holds_with_or_without_the_cost_in_play(
     assert len(pricey) == len(truth(f"SELECT trace_id FROM ai_traces WHERE cost_usd > {threshold}"))
 
 
+@pytest.mark.parametrize("width", [60, 80, 120, 200])
+def test_the_traces_table_fits_the_terminal_and_keeps_ids_whole(
+    demo: tuple[Path, dict[str, Any]], monkeypatch: pytest.MonkeyPatch, width: int
+) -> None:
+    """At any width the table stays inside the terminal, every trace id is whole (people copy
+    them into `aiobs replay`), and columns left out are named under the table."""
+    monkeypatch.setenv("COLUMNS", str(width))
+    db, _ = demo
+    cli = Cli(db)
+    ids = [r["trace_id"] for r in cli.json("traces", "-n", "5")]
+    lines = cli("traces", "-n", "5").stdout.splitlines()
+    assert max(len(line) for line in lines) <= width
+    for trace_id in ids:
+        assert any(trace_id in line for line in lines), trace_id
+    text = " ".join(lines)
+    if width < 200:
+        assert "more column" in text and "-f json" in text
+    else:
+        assert "user_id" in lines[1]  # every column of the table view fits
+
+
 def test_where_mixes_trace_and_span_fields(demo: tuple[Path, dict[str, Any]]) -> None:
     db, _ = demo
     cli = Cli(db)

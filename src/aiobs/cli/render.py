@@ -102,19 +102,48 @@ def render_rows(
         from rich.table import Table
         from rich.text import Text
 
+        cells = [[inert(cell_text(r.get(c))) for c in columns] for r in rows]
+        widths = column_widths([inert(c) for c in columns], cells, out.width)
+        hidden = columns[len(widths) :]
         table = Table(title=title, show_lines=False, header_style="bold")
-        # One line per row: long cells are cut with an ellipsis (use -f json/csv for whole values).
-        for c in columns:
-            table.add_column(
-                Text(inert(c)),
-                no_wrap=True,
-                overflow="ellipsis",
-                min_width=min(len(c), 10),
-                max_width=48,
+        if hidden:
+            table.caption = (
+                f"{len(hidden)} more column{'s' if len(hidden) > 1 else ''}: "
+                + ", ".join(hidden)
+                + " (a wider terminal, or -f json / csv)"
             )
-        for r in rows:
-            table.add_row(*(Text(inert(cell_text(r.get(c)))) for c in columns))
+        # One line per row: long cells are cut with an ellipsis (use -f json/csv for whole
+        # values), except the first column, the row's key (a trace id must stay copyable).
+        for c, width in zip(columns, widths, strict=False):
+            table.add_column(Text(inert(c)), no_wrap=True, overflow="ellipsis", width=width)
+        for row in cells:
+            table.add_row(*(Text(text) for text in row[: len(widths)]))
         out.print(table)
+
+
+MAX_CELL = 48  # widest a table cell grows before it is cut with an ellipsis
+MIN_CELL = 10  # narrowest a cut column gets before columns are left out instead
+
+
+def column_widths(columns: Sequence[str], cells: Sequence[Sequence[str]], width: int) -> list[int]:
+    """Each shown column's width, for a table at most ``width`` wide: the first column whole,
+    the others cut to one common cap (at least MIN_CELL), and columns left out from the right
+    when even that does not fit. Rich's own layout squeezed every column, down to none, and cut
+    the ids people copy into `aiobs replay`."""
+    natural = [max([len(c), *(len(row[i]) for row in cells)]) for i, c in enumerate(columns)]
+    natural[1:] = [min(w, MAX_CELL) for w in natural[1:]]
+
+    def total(ws: Sequence[int]) -> int:
+        return 1 + sum(w + 3 for w in ws)  # a rule and two spaces of padding per column
+
+    shown = len(columns)
+    while shown > 1 and total([natural[0], *(min(w, MIN_CELL) for w in natural[1:shown])]) > width:
+        shown -= 1
+    ws = natural[:shown]
+    cap = max(ws[1:], default=0)
+    while cap > MIN_CELL and total([ws[0], *(min(w, cap) for w in ws[1:])]) > width:
+        cap -= 1
+    return [ws[0], *(min(w, cap) for w in ws[1:])]
 
 
 def md_cell(value: Any) -> str:
