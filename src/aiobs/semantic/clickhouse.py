@@ -15,7 +15,7 @@ DuckDB store's. Must not import duckdb, typer, rich or textual.
 from __future__ import annotations
 
 from aiobs.semantic.fields import FIELDS_BY_NAME, to_sql
-from aiobs.semantic.views import _TRACE_AGGREGATES, CANONICAL, SPAN_COLUMNS
+from aiobs.semantic.views import CANONICAL, SPAN_COLUMNS, TRACE_AGGREGATES
 
 # DuckDB functions sqlglot passes through unchanged, and their ClickHouse names.
 _RENAMED = {
@@ -64,7 +64,7 @@ def span_facts_sql() -> str:
 
 def trace_facts_sql() -> str:
     """``aiobs_trace_facts`` (``ai_traces`` but the cost) in ClickHouse, from ``span_facts_sql``."""
-    aggregates = to_clickhouse(f"SELECT {_TRACE_AGGREGATES} FROM spans GROUP BY trace_id")
+    aggregates = to_clickhouse(f"SELECT {TRACE_AGGREGATES} FROM spans GROUP BY trace_id")
     # ClickHouse lets a SELECT's aliases shadow its input's columns: `min(start_time) AS
     # start_time` would turn every later start_time into an aggregate. The setting reads the
     # column names as columns, as DuckDB does.

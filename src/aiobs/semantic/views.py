@@ -146,7 +146,7 @@ def fingerprint() -> str:
     (an older or newer aiobs) is re-materialised, or read through the computed view."""
     import hashlib
 
-    definitions = canonical_select() + _TRACE_AGGREGATES + span_base_sql(True)
+    definitions = canonical_select() + TRACE_AGGREGATES + span_base_sql(True)
     return hashlib.sha256(definitions.encode()).hexdigest()[:16]
 
 
@@ -244,7 +244,7 @@ _MODEL_CALL = f"step_kind IN {MODEL_CALL_KINDS}"
 
 _ROOT_FIRST = "(parent_span_id IS NOT NULL, start_time)"
 # Every ai_traces column but cost_usd (which depends on the price table, so is priced at read).
-_TRACE_AGGREGATES = f"""
+TRACE_AGGREGATES = f"""
   trace_id,
   min(start_time) AS start_time,
   max(end_time) AS end_time,
@@ -274,7 +274,7 @@ def ai_traces_sql(materialised: bool = False) -> str:
     if not materialised:
         return f"""
 SELECT {cols}
-FROM (SELECT {_TRACE_AGGREGATES} FROM ai_spans GROUP BY trace_id) t
+FROM (SELECT {TRACE_AGGREGATES} FROM ai_spans GROUP BY trace_id) t
 LEFT JOIN (SELECT trace_id, sum(cost_usd) FILTER (WHERE {_MODEL_CALL}) AS cost_usd
            FROM ai_spans GROUP BY trace_id) c USING (trace_id)
 """
@@ -317,7 +317,7 @@ def trace_facts_sql(materialised: bool = False) -> str:
     cols = ", ".join(_TRACE_COLUMNS_NO_COST)
     if materialised:
         return f"SELECT {cols} FROM aiobs_traces"
-    return f"SELECT {_TRACE_AGGREGATES} FROM aiobs_span_facts GROUP BY trace_id"
+    return f"SELECT {TRACE_AGGREGATES} FROM aiobs_span_facts GROUP BY trace_id"
 
 
 TRACE_TABLES_DDL = (
@@ -343,7 +343,7 @@ def _materialise_traces(con: duckdb.DuckDBPyConnection, *, only_touched: bool) -
     )
     names = ", ".join(_TRACE_COLUMNS_NO_COST)
     con.execute(
-        f"INSERT INTO aiobs_traces ({names}) SELECT {_TRACE_AGGREGATES} FROM ({base}) GROUP BY trace_id"
+        f"INSERT INTO aiobs_traces ({names}) SELECT {TRACE_AGGREGATES} FROM ({base}) GROUP BY trace_id"
     )
     con.execute(
         f"""
