@@ -86,3 +86,26 @@ def test_missing_store_is_exit_3(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["--db", str(tmp_path / "none.duckdb"), "stats"])
     assert result.exit_code == 3
     assert "no store at" in result.stderr and "none.duckdb" in result.stderr
+
+
+def test_a_reader_that_stops_early_is_not_a_failure() -> None:
+    # `aiobs … | head`: Rich meets the closed pipe while printing and, by default, exits 1 — read
+    # by a runbook as "found something". aiobs' console exits 0 instead. The reader is gone
+    # before the child starts (its end of the pipe closed), so every write meets EPIPE.
+    import os
+
+    code = (
+        "from aiobs.cli.context import Settings\n"
+        "out = Settings().out\n"
+        "for i in range(20000):\n"
+        "    out.print('row', i)\n"
+    )
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-c", code], stdout=write_end, stderr=subprocess.PIPE, timeout=60
+        )
+    finally:
+        os.close(write_end)
+    assert proc.returncode == 0, proc.stderr.decode()[-500:]

@@ -60,7 +60,17 @@ class Settings:
         stream = sys.stderr if stderr else sys.stdout
         if not stream.isatty():
             width = int(os.environ.get("COLUMNS", "0") or 0) or 200
-        return Console(
+        class PipeConsole(Console):
+            def on_broken_pipe(self) -> None:
+                # `aiobs … | head`: the reader has what it wanted. Rich's default exits 1,
+                # which reads as "found something" in a runbook; point stdout at /dev/null
+                # (so the final flush does not raise again) and exit 0, as the CLI does
+                # when the pipe breaks outside Rich.
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, sys.stdout.fileno())
+                raise SystemExit(0)
+
+        return PipeConsole(
             stderr=stderr,
             width=width,
             no_color=no_color,
