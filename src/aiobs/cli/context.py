@@ -60,6 +60,7 @@ class Settings:
         stream = sys.stderr if stderr else sys.stdout
         if not stream.isatty():
             width = int(os.environ.get("COLUMNS", "0") or 0) or 200
+
         class PipeConsole(Console):
             def on_broken_pipe(self) -> None:
                 # `aiobs … | head`: the reader has what it wanted. Rich's default exits 1,
