@@ -212,6 +212,28 @@ def test_the_replayed_cost_is_the_trace_tables_cost(demo: tuple[Path, dict[str, 
         assert math.isclose(replayed, cost, rel_tol=1e-9), (trace_id, replayed, cost)
 
 
+def test_replay_reads_on_a_narrow_terminal(
+    demo: tuple[Path, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At 80 columns: nothing runs past the edge, each step stays one line, and its details
+    wrap under it (indented), never back at column 0 where they would read as a new block."""
+    db, summary = demo
+    trace = _incident_trace(db, summary)
+    monkeypatch.setenv("COLUMNS", "80")
+    lines = Cli(db)("replay", trace).stdout.splitlines()
+    steps_start = next(i for i, line in enumerate(lines) if line.startswith("   +0.000 s"))
+    body = [line for line in lines[steps_start:] if line.strip()]
+    assert max(len(line) for line in lines) <= 80
+    steps = [line for line in body if re.match(r"^ +\+\d+\.\d{3} s ", line) and "█" in line]
+    assert len(steps) >= 5
+    # Between the first and the last step, every line is a step or one of its indented details.
+    first, last = body.index(steps[0]), body.index(steps[-1])
+    assert all(line in steps or line.startswith(" " * 12) for line in body[first:last])
+    # Details sit under the bar (column 12 and deeper), not under the step names at column 47.
+    details = [line for line in body if line not in steps and line.startswith(" " * 12)]
+    assert details and min(len(d) - len(d.lstrip(" ")) for d in details) < 47
+
+
 @pytest.mark.parametrize("name", sorted(RENDERINGS))
 def test_each_conventions_content_replays(cli: Cli, name: str) -> None:
     from aiobs.demo.conventions import J

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from rich.console import Group, RenderableType
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.padding import Padding
 from rich.text import Text
 
@@ -21,6 +21,8 @@ from aiobs.cli.safe import inert
 
 BAR_WIDTH = 24
 DETAIL_INDENT = 47  # offset (12) + bar (24) + duration (11): details start under the step name
+NARROW_INDENT = 12  # on a narrow terminal: under the bar, after the offset column
+WIDE = 110  # columns from which details align with the step names
 TRUNCATE = 400
 KIND_STYLE = {
     "llm": "bold magenta",
@@ -157,7 +159,7 @@ def critical_path_line(trace: dict[str, Any], steps: list[dict[str, Any]]) -> Te
 def step_lines(step: dict[str, Any], total_ms: float, full: bool) -> Iterator[RenderableType]:
     indent = "  " * step["depth"]
     status_style = "bold red" if step["status"] == "error" else "green"
-    yield Text.assemble(
+    header = Text.assemble(
         (f"{offset(step['offset_ms']):>11} ", "dim"),
         (
             bar(step, total_ms),
@@ -179,9 +181,36 @@ def step_lines(step: dict[str, Any], total_ms: float, full: bool) -> Iterator[Re
             "dim",
         ),
     )
+    yield _OneLine(header)
     for line in detail_lines(step, full):
-        # Padding keeps wrapped and multi-line content under its step, not at column 0.
-        yield Padding(line, (0, 0, 0, DETAIL_INDENT + len(indent) + 2), expand=False)
+        yield _Detail(line, len(indent))
+
+
+class _OneLine:
+    """A step's header: one line, cut with an ellipsis at the edge of a narrow terminal (Rich
+    would wrap its end to column 0, among the next step's details)."""
+
+    def __init__(self, line: Text) -> None:
+        self.line = line
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        line = self.line.copy()
+        line.truncate(options.max_width, overflow="ellipsis")
+        yield line
+
+
+class _Detail:
+    """A step's detail line, kept under its step (not at column 0) when it wraps: under the step
+    name on a wide terminal; on a narrow one (under WIDE columns) under the offset instead, where
+    aligning with the name left messages and tool output ~30 columns to wrap in."""
+
+    def __init__(self, line: Text, depth_indent: int) -> None:
+        self.line = line
+        self.depth_indent = depth_indent
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        base = DETAIL_INDENT if options.max_width >= WIDE else NARROW_INDENT
+        yield Padding(self.line, (0, 0, 0, base + self.depth_indent + 2), expand=False)
 
 
 def detail_lines(step: dict[str, Any], full: bool) -> Iterator[Text]:
