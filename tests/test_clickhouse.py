@@ -123,7 +123,8 @@ def _same(a: Any, b: Any) -> bool:
 def _fields_in_both(cli: Cli, lake: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Every span's canonical fields as the DuckDB store computes them from the attributes, and
     as ClickHouse computes them from our Parquet export of the same spans, in the same order."""
-    from aiobs.semantic.views import canonical_select, clickhouse_fields_sql
+    from aiobs.semantic.clickhouse import fields_sql
+    from aiobs.semantic.views import canonical_select
     from aiobs.store.connection import open_store
 
     assert cli("export", "--to", "parquet", "--out", str(lake)).exit_code == 0
@@ -132,7 +133,7 @@ def _fields_in_both(cli: Cli, lake: Path) -> tuple[list[dict[str, Any]], list[di
         cur = store.con.execute(f"SELECT {canonical_select()} FROM otel_traces ORDER BY 1, 2")
         columns = [d[0] for d in cur.description or ()]
         expected = [dict(zip(columns, row, strict=True)) for row in cur.fetchall()]
-    return expected, _ch_rows(ch, f"{clickhouse_fields_sql()} ORDER BY TraceId, SpanId")
+    return expected, _ch_rows(ch, f"{fields_sql()} ORDER BY TraceId, SpanId")
 
 
 def _ch_rows(ch: Any, sql: str) -> list[dict[str, Any]]:

@@ -41,24 +41,34 @@ def to_clickhouse(sql: str) -> str:
     return str(tree.sql(dialect="clickhouse"))
 
 
-def span_facts_sql() -> str:
-    """``aiobs_span_facts`` in ClickHouse: one row a span of ``otel_traces``, the plain columns and
-    the canonical fields, no attribute maps."""
-    plain = {name: to_clickhouse(sql) for name, _, sql in SPAN_COLUMNS}
-    canon = ", ".join(
+def _canonical_columns() -> str:
+    return ", ".join(
         f"{to_sql(FIELDS_BY_NAME[n].expr, FIELDS_BY_NAME[n].type, 'clickhouse')} AS {n}"
         for n in CANONICAL
     )
-    end = to_clickhouse("make_timestamp_ns(epoch_ns(start_time) + duration_ns)").replace(
-        "start_time", plain["start_time"]
+
+
+def fields_sql() -> str:
+    """``TraceId, SpanId, <canonical fields>`` of every span of ``otel_traces`` (the DuckDB
+    store's ``canonical_select`` over the same table)."""
+    return f'SELECT "TraceId", "SpanId", {_canonical_columns()} FROM otel_traces'
+
+
+def span_facts_sql() -> str:
+    """``aiobs_span_facts`` in ClickHouse: one row a span of ``otel_traces``, the plain columns and
+    the canonical fields, no attribute maps."""
+    duck = {name: sql for name, _, sql in SPAN_COLUMNS}
+    plain = {name: to_clickhouse(sql) for name, sql in duck.items()}
+    # end_time as the DuckDB view writes it, over the plain columns' DuckDB sources.
+    end = to_clickhouse(
+        f"make_timestamp_ns(epoch_ns({duck['start_time']}) + {duck['duration_ns']})"
     )
-    end = end.replace("duration_ns", plain["duration_ns"])
     return (
         f'SELECT "TraceId" AS trace_id, "SpanId" AS span_id,'
         f" {plain['parent_span_id']} AS parent_span_id, {plain['service_name']} AS service_name,"
         f" {plain['name']} AS name, {plain['start_time']} AS start_time, {end} AS end_time,"
-        f" {plain['duration_ns']} / 1e6 AS duration_ms, {plain['status']} AS status, {canon}"
-        " FROM otel_traces"
+        f" {plain['duration_ns']} / 1e6 AS duration_ms, {plain['status']} AS status,"
+        f" {_canonical_columns()} FROM otel_traces"
     )
 
 

@@ -120,18 +120,6 @@ def canonical_select() -> str:
     return f'"TraceId", "SpanId", {plain}, ' + ", ".join(_f(n) for n in CANONICAL)
 
 
-def clickhouse_fields_sql(where: str = "") -> str:
-    """``TraceId, SpanId, <canonical fields>`` in ClickHouse SQL over the collector exporter's own
-    ``otel_traces`` (the scale-out backend reads those tables as they are: nothing is
-    materialised there). The same definitions as the DuckDB views; tests/test_clickhouse.py runs
-    both on the same spans and compares every value."""
-    fields = ", ".join(
-        f"{to_sql(FIELDS_BY_NAME[n].expr, FIELDS_BY_NAME[n].type, 'clickhouse')} AS {n}"
-        for n in CANONICAL
-    )
-    return f'SELECT "TraceId", "SpanId", {fields} FROM otel_traces {where}'
-
-
 def canonical_ddl() -> str:
     plain = ", ".join(f"{name} {type_}" for name, type_, _ in SPAN_COLUMNS)
     cols = ", ".join(f"{n} {FIELDS_BY_NAME[n].type}" for n in CANONICAL)
