@@ -379,7 +379,6 @@ def install_views(
         con.execute(f"INSERT INTO aiobs_prices VALUES {values}")
     if materialised is None:
         materialised = is_materialised(store)
-    con.execute(f"CREATE OR REPLACE TEMP VIEW aiobs_span_base AS {span_base_sql(materialised)}")
     con.execute(f"CREATE OR REPLACE TEMP VIEW aiobs_span_facts AS {span_facts_sql(materialised)}")
     con.execute(f"CREATE OR REPLACE TEMP VIEW aiobs_trace_facts AS {trace_facts_sql(materialised)}")
     con.execute(f"CREATE OR REPLACE TEMP VIEW ai_spans AS {ai_spans_sql(materialised)}")
