@@ -11,9 +11,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import typer
+
+from aiobs.errors import ExitCode
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -63,13 +65,9 @@ class Settings:
 
         class PipeConsole(Console):
             def on_broken_pipe(self) -> None:
-                # `aiobs … | head`: the reader has what it wanted. Rich's default exits 1,
-                # which reads as "found something" in a runbook; point stdout at /dev/null
-                # (so the final flush does not raise again) and exit 0, as the CLI does
-                # when the pipe breaks outside Rich.
-                devnull = os.open(os.devnull, os.O_WRONLY)
-                os.dup2(devnull, sys.stdout.fileno())
-                raise SystemExit(0)
+                # Rich meets the pipe itself here, and its default exits 1 ("found something"
+                # to a runbook).
+                reader_left()
 
         return PipeConsole(
             stderr=stderr,
@@ -102,6 +100,14 @@ class Settings:
         from aiobs.store.connection import open_store
 
         return open_store(self.db_path, read_only=read_only, create=create)
+
+
+def reader_left() -> NoReturn:
+    """`aiobs … | head`: the reader has what it wanted. Exit 0 (1 means findings), with stdout
+    pointed at /dev/null so the final flush does not raise again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    raise SystemExit(int(ExitCode.OK))
 
 
 def settings(ctx: typer.Context) -> Settings:

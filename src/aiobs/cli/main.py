@@ -13,7 +13,7 @@ from typer.core import TyperGroup
 
 from aiobs import __version__
 from aiobs.cli.context import ColorMode, Settings
-from aiobs.errors import AiobsError, ExitCode
+from aiobs.errors import AiobsError
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
 
@@ -40,13 +40,9 @@ class AiobsGroup(TyperGroup):
             sys.stderr.write("aiobs: interrupted\n")
             raise typer.Exit(130) from None
         except BrokenPipeError:
-            # `aiobs … | head`: the reader has what it wanted. Exit 0 (1 means findings), and
-            # point stdout at /dev/null so the final flush does not raise again.
-            import os
+            from aiobs.cli.context import reader_left
 
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-            raise typer.Exit(int(ExitCode.OK)) from None
+            reader_left()
 
 
 def _version(value: bool) -> None:
