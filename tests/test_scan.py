@@ -70,9 +70,21 @@ def _cause_rank(incident: dict[str, Any], test: Any) -> int:
     return 99
 
 
+def _planted(manifest: dict[str, Any], incident_id: str) -> dict[str, Any]:
+    return next(i for i in manifest["incidents"] if i["id"] == incident_id)
+
+
 def _planted_change(manifest: dict[str, Any], incident_id: str) -> dict[str, Any]:
-    planted = next(i for i in manifest["incidents"] if i["id"] == incident_id)
-    return manifest["changes"][planted["trigger"]]
+    return manifest["changes"][_planted(manifest, incident_id)["trigger"]]
+
+
+def _found(
+    world: tuple[Cli, dict[str, Any]], incident_id: str, service: str
+) -> tuple[Cli, dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """(cli, manifest, the planted incident, the scan's incident matching it)."""
+    cli, data = world
+    planted = _planted(data["manifest"], incident_id)
+    return cli, data["manifest"], planted, _match(data["scan"], planted, service)
 
 
 def test_the_json_contract(world: tuple[Cli, dict[str, Any]]) -> None:
@@ -97,10 +109,7 @@ def test_the_json_contract(world: tuple[Cli, dict[str, Any]]) -> None:
 
 
 def test_deprecated_tool_503(world: tuple[Cli, dict[str, Any]]) -> None:
-    cli, data = world
-    manifest, scan = data["manifest"], data["scan"]
-    planted = next(i for i in manifest["incidents"] if i["id"] == "deprecated-tool-503")
-    inc = _match(scan, planted, "support-chat")
+    cli, manifest, planted, inc = _found(world, "deprecated-tool-503", "support-chat")
     assert inc["severity"] == "critical"
     assert inc["segment"].get("tool") == "lookup_charge_v1"
     change = _planted_change(manifest, "deprecated-tool-503")
@@ -124,10 +133,7 @@ def test_deprecated_tool_503(world: tuple[Cli, dict[str, Any]]) -> None:
 
 
 def test_retry_loop_tokens(world: tuple[Cli, dict[str, Any]]) -> None:
-    cli, data = world
-    manifest, scan = data["manifest"], data["scan"]
-    planted = next(i for i in manifest["incidents"] if i["id"] == "retry-loop-tokens")
-    inc = _match(scan, planted, "order-assistant")
+    cli, manifest, planted, inc = _found(world, "retry-loop-tokens", "order-assistant")
     assert inc["segment"].get("workflow") == "order_status"
     assert inc["end"] is None  # still going at the end of the world, like the truth
     change = _planted_change(manifest, "retry-loop-tokens")
@@ -147,10 +153,7 @@ def test_retry_loop_tokens(world: tuple[Cli, dict[str, Any]]) -> None:
 
 
 def test_vector_index_rebuild(world: tuple[Cli, dict[str, Any]]) -> None:
-    cli, data = world
-    manifest, scan = data["manifest"], data["scan"]
-    planted = next(i for i in manifest["incidents"] if i["id"] == "vector-index-rebuild")
-    inc = _match(scan, planted, "support-chat")
+    cli, manifest, planted, inc = _found(world, "vector-index-rebuild", "support-chat")
     assert inc["anomalies"][0]["metric"].startswith("retrieval_")
     assert inc["end"] is not None and _t(inc["end"]) - _t(planted["end"]) <= timedelta(hours=1)
     change = _planted_change(manifest, "vector-index-rebuild")
@@ -170,10 +173,7 @@ def test_vector_index_rebuild(world: tuple[Cli, dict[str, Any]]) -> None:
 
 
 def test_reasoning_leak(world: tuple[Cli, dict[str, Any]]) -> None:
-    cli, data = world
-    manifest, scan = data["manifest"], data["scan"]
-    planted = next(i for i in manifest["incidents"] if i["id"] == "reasoning-leak")
-    inc = _match(scan, planted, "support-chat")
+    cli, manifest, planted, inc = _found(world, "reasoning-leak", "support-chat")
     assert inc["segment"].get("model", "").startswith("claude-sonnet-4-5")
     change = _planted_change(manifest, "reasoning-leak")
     assert (
@@ -189,10 +189,7 @@ def test_reasoning_leak(world: tuple[Cli, dict[str, Any]]) -> None:
 
 
 def test_unsupported_answers(world: tuple[Cli, dict[str, Any]]) -> None:
-    cli, data = world
-    manifest, scan = data["manifest"], data["scan"]
-    planted = next(i for i in manifest["incidents"] if i["id"] == "unsupported-answers")
-    inc = _match(scan, planted, "support-chat")
+    cli, _, _, inc = _found(world, "unsupported-answers", "support-chat")
     assert inc["segment"].get("model", "").startswith("gpt-4.1")
     assert inc["anomalies"][0]["metric"] == "eval_fail_rate"
     # No trigger: the cause is the condition — retrieval found nothing relevant (top score < 0.45).
