@@ -258,3 +258,105 @@ def test_clickhouse_fields_on_awkward_values(cli: Cli, write_jsonl: Any, tmp_pat
     assert _mismatches(expected, got) == []
     # Not vacuous: the awkward values did produce values.
     assert sum(r["input_tokens"] is not None for r in expected) >= 4
+
+
+# ------------------------------------------------------------- analytics: segment, diff, scan
+
+
+def _rows_in_both(
+    corpus: tuple[Cli, Path], sql: str, order: str
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The rows of ``sql`` (written for the DuckDB store) from the store, and from ClickHouse over
+    the exporter's otel_traces and otel_logs, ordered by ``order``; times in ns since the epoch."""
+    from aiobs.config import load_config
+    from aiobs.semantic.clickhouse import query_sql
+    from aiobs.semantic.prices import load_prices
+    from aiobs.store.connection import open_store
+
+    cli, lake = corpus
+    with open_store(cli.db) as store:
+        cur = store.con.execute(f"SELECT * FROM ({sql}) LIMIT 0")
+        names = [d[0] for d in cur.description or ()]
+        times = [n for n in names if n in ("start_time", "end_time")]
+        # Nanoseconds on both sides (Python's datetime stops at microseconds).
+        star = f"* REPLACE ({', '.join(f'epoch_ns({t}) AS {t}' for t in times)})" if times else "*"
+        wrapped = f"SELECT {star} FROM ({sql}) ORDER BY {order}"
+        cur = store.con.execute(wrapped)
+        duck = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+    assert cli("export", "--to", "parquet", "--out", str(lake)).exit_code == 0
+    ch = _clickhouse_with(lake, {t: DDL[t] for t in ("otel_traces", "otel_logs")})
+    got = _ch_rows(ch, query_sql(wrapped, load_prices(load_config())))
+    assert got and set(got[0]) == set(names)
+    return duck, got
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    """``_same``, and lists as sets, an empty list as NULL: DuckDB's ``list(DISTINCT …)`` has no
+    order and is NULL over no rows, ClickHouse's ``groupUniqArray`` neither (arrays are never
+    NULL there); the diff reads both as the same set."""
+    if isinstance(a, list) or isinstance(b, list):
+
+        def key(v: Any) -> str:  # 878.0 from DuckDB is 878 from ClickHouse's JSON
+            return json.dumps(float(v) if isinstance(v, int | float) else v)
+
+        return sorted(map(key, a or [])) == sorted(map(key, b or []))
+    return _same(a, b)
+
+
+def _differences(expected: list[dict[str, Any]], got: list[dict[str, Any]]) -> list[Any]:
+    assert len(got) == len(expected)
+    return [
+        (want.get("trace_id"), name, want[name], have[name])
+        for want, have in zip(expected, got, strict=True)
+        for name in want
+        if not _same_value(want[name], have[name])
+    ]
+
+
+def test_priced_views_are_the_same_in_clickhouse(corpus: tuple[Cli, Path]) -> None:
+    """ai_spans and ai_traces with their costs, priced in ClickHouse from the shipped price table
+    (the exact model, then its normalised name), equal the store's."""
+    from aiobs.semantic.views import AI_SPANS_COLUMNS
+
+    spans_cols = ", ".join(c for c in AI_SPANS_COLUMNS if "attributes" not in c)
+    expected, got = _rows_in_both(corpus, f"SELECT {spans_cols} FROM ai_spans", "trace_id, span_id")
+    assert _differences(expected, got) == []
+    assert sum(r["cost_usd"] is not None for r in expected) > 500  # not vacuous
+    expected, got = _rows_in_both(corpus, "SELECT * FROM ai_traces", "trace_id")
+    assert _differences(expected, got) == []
+    assert sum(r["cost_usd"] is not None for r in expected) > 100
+
+
+def test_diff_rows_are_the_same_in_clickhouse(corpus: tuple[Cli, Path]) -> None:
+    """The per-trace rows diff and scan compute their statistics from — metrics, user signals
+    joined from events, evaluation results and each trace's factor values — equal in ClickHouse."""
+    from aiobs.analysis.diff import row_sql
+
+    expected, got = _rows_in_both(corpus, row_sql("TRUE"), "trace_id")
+    assert len(expected) > 300
+    assert _differences(expected, got) == []
+    # The joined signals are there to compare, not all NULL.
+    for column in ("thumbs_down", "abandoned", "csat", "eval_score", "tool_sequence", "ttft_ms"):
+        assert any(r[column] not in (None, False, 0) for r in expected), column
+
+
+@pytest.mark.parametrize(
+    ("by", "where"),
+    [
+        ("service_name", "TRUE"),
+        ("model,prompt_version", "TRUE"),
+        ("step_kind", "t.status = 'error'"),
+        ("attr['gen_ai.request.model'],status", "TRUE"),
+        ("workflow", "t.start_time >= TIMESTAMP '2026-11-13 12:00:00'"),
+    ],
+)
+def test_segment_is_the_same_in_clickhouse(corpus: tuple[Cli, Path], by: str, where: str) -> None:
+    """segment's aggregation (exact quantiles, rates, user signals, time buckets) grouped by trace,
+    list (unnested), span and attribute fields gives the same groups and values in ClickHouse."""
+    from aiobs.analysis.segment import segment_sql
+
+    names, sql = segment_sql(where, by, limit=10_000)
+    order = ", ".join(f'"{n}" NULLS LAST' for n in names)
+    expected, got = _rows_in_both(corpus, sql, order)
+    assert len(expected) >= 2
+    assert _differences(expected, got) == []

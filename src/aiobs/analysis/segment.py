@@ -21,19 +21,19 @@ from typing import TYPE_CHECKING, Any
 from aiobs.analysis.browse import TraceFilter, order_by, where_records
 from aiobs.errors import UsageError
 from aiobs.semantic.signals import SIGNALS
-from aiobs.semantic.views import AI_SPANS_COLUMNS
+from aiobs.semantic.views import AI_SPANS_COLUMNS, AI_TRACES_COLUMNS
 
 if TYPE_CHECKING:
     from aiobs.store.connection import Store
 
-TRACE_DIMS = {
-    "service_name": "t.service_name",
-    "service_version": "t.service_version",
-    "root_name": "t.root_name",
-    "workflow": "t.root_name",
-    "status": "t.status",
-    "user_id": "t.user_id",
-    "session_id": "t.session_id",
+TRACE_DIMS = {  # name -> ai_traces column
+    "service_name": "service_name",
+    "service_version": "service_version",
+    "root_name": "root_name",
+    "workflow": "root_name",
+    "status": "status",
+    "user_id": "user_id",
+    "session_id": "session_id",
 }
 LIST_DIMS = {
     "models": "models",
@@ -80,6 +80,8 @@ def trace_metrics_sql(where: str, extra: tuple[tuple[str, str], ...] = ()) -> st
     a regexp a span, the maps a join to otel_traces)."""
     extra_aggs = "".join(f",\n    {expr} AS {name}" for expr, name in extra)
     extra_cols = "".join(f", st.{name}" for _, name in extra)
+    # Named one by one, not sel.*: ClickHouse calls the columns a join also has sel.trace_id…
+    trace_cols = ", ".join(f"sel.{c} AS {c}" for c in AI_TRACES_COLUMNS)
     linked = {name: SIGNALS[name] for name in ("thumbs_down", "retry", "rephrase")}
     signal_cols = ",\n    ".join(
         f"count(*) FILTER (WHERE {cond}) AS {name}" for name, cond in linked.items()
@@ -114,7 +116,7 @@ session_signals AS (
       FILTER (WHERE {SIGNALS["csat"]}) AS csat
   FROM otel_logs WHERE EventName <> '' AND LogAttributes['session.id'] IN (SELECT session_id FROM sel)
   GROUP BY 1)
-SELECT sel.*, coalesce(st.tool_errors, 0) AS tool_errors, coalesce(st.handoff, false) AS handoff,
+SELECT {trace_cols}, coalesce(st.tool_errors, 0) AS tool_errors, coalesce(st.handoff, false) AS handoff,
   st.ttft_ms, coalesce(l.thumbs_down, 0) > 0 AS thumbs_down, coalesce(l.retry, 0) > 0 AS retried,
   coalesce(l.rephrase, 0) > 0 AS rephrased,
   CASE WHEN ls.trace_id IS NULL THEN NULL ELSE coalesce(ss.abandoned, false) END AS abandoned,
@@ -156,7 +158,7 @@ _AGGREGATES = """
 @dataclass(frozen=True)
 class Dimension:
     name: str  # as shown (column name in the output)
-    sql: str  # a value per (trace row ``m``, and for span dims a joined ``d``)
+    sql: str  # trace: an ai_traces column; list: a list column of it; span: over an ai_spans row
     kind: str  # trace | list | span
 
 
@@ -174,7 +176,7 @@ def parse_dimensions(by: str) -> list[Dimension]:
             key = m.group(2).replace("'", "''")
             dims.append(Dimension(raw, f"{column}['{key}']", "span"))
         elif raw in TRACE_DIMS:
-            dims.append(Dimension(raw, TRACE_DIMS[raw].replace("t.", "m."), "trace"))
+            dims.append(Dimension(raw, TRACE_DIMS[raw], "trace"))
         elif raw in LIST_DIMS:
             dims.append(Dimension(raw, LIST_DIMS[raw], "list"))
         elif raw in SPAN_DIMS:
@@ -191,6 +193,55 @@ def parse_dimensions(by: str) -> list[Dimension]:
     return dims
 
 
+def segment_sql(
+    where: str, by: str, *, sort: str | None = None, limit: int = 50, buckets: int = 24
+) -> tuple[list[str], str]:
+    """(group columns, SQL): the metrics per group of the traces ``where`` selects (over
+    ``ai_traces t``), with ``_buckets``, each trace's time bucket over the selection's window.
+
+    List fields are unnested one select at a time (a trace with two models and two prompt
+    versions counts in all four groups), which ClickHouse's arrayJoin also does."""
+    dims = parse_dimensions(by)
+    steps = [f"g0 AS (SELECT m.* FROM ({trace_metrics_sql(where)}) m)"]
+    joins, group_cols = [], []
+    for i, d in enumerate(dims):
+        alias = f"d{i}"
+        if d.kind == "trace":
+            group_cols.append(f'g.{d.sql} AS "{d.name}"')
+        elif d.kind == "list":
+            prev, column = f"g{len(steps) - 1}", f"_list{i}"
+            steps.append(
+                f"g{len(steps)} AS (SELECT {prev}.*, unnest(CASE WHEN len({prev}.{d.sql}) = 0"
+                f" THEN [NULL] ELSE {prev}.{d.sql} END) AS {column} FROM {prev})"
+            )
+            group_cols.append(f'g.{column} AS "{d.name}"')
+        else:
+            joins.append(
+                f"LEFT JOIN (SELECT DISTINCT trace_id, {d.sql} AS v FROM ai_spans"
+                f" WHERE {d.sql} IS NOT NULL) {alias} ON {alias}.trace_id = g.trace_id"
+            )
+            group_cols.append(f'{alias}.v AS "{d.name}"')
+    names = [d.name for d in dims]
+    group_list = ", ".join(f'"{n}"' for n in names)
+    order = order_by(sort, (*names, *METRICS), "-traces")
+    last = f"g{len(steps) - 1}"
+    sql = f"""
+WITH {", ".join(steps)},
+grouped AS (SELECT g.*, {", ".join(group_cols)} FROM {last} g {" ".join(joins)}),
+bounds AS (SELECT min(start_time) AS lo, max(start_time) AS hi FROM g0)
+SELECT {group_list}, {_AGGREGATES},
+  list(bucket ORDER BY bucket) AS _buckets
+FROM (
+  SELECT grouped.*, least({buckets - 1}, floor(
+    (epoch_ns(grouped.start_time) - epoch_ns(b.lo)) / greatest(epoch_ns(b.hi) - epoch_ns(b.lo), 1)
+    * {buckets}))::INT AS bucket
+  FROM grouped, bounds b)
+GROUP BY {group_list}
+ORDER BY {order}, {group_list} LIMIT {int(limit)}
+"""
+    return names, sql
+
+
 def segment(
     store: Store,
     filt: TraceFilter,
@@ -202,42 +253,9 @@ def segment(
 ) -> tuple[list[str], list[dict[str, Any]]]:
     """(group columns, rows): the metrics per group, each row with a ``sparkline`` of traces per
     time bucket over the selection's window."""
-    dims = parse_dimensions(by)
     where, params = filt.sql()
-    metrics = trace_metrics_sql(where)
-    joins, group_cols = [], []
-    for i, d in enumerate(dims):
-        alias = f"g{i}"
-        if d.kind == "trace":
-            group_cols.append(f'{d.sql} AS "{d.name}"')
-        elif d.kind == "list":
-            joins.append(
-                f"CROSS JOIN (SELECT unnest(CASE WHEN len(m.{d.sql}) = 0 THEN [NULL] ELSE m.{d.sql} END) AS v) {alias}"
-            )
-            group_cols.append(f'{alias}.v AS "{d.name}"')
-        else:
-            joins.append(
-                f"LEFT JOIN (SELECT DISTINCT trace_id, {d.sql} AS v FROM ai_spans WHERE {d.sql} IS NOT NULL) {alias}"
-                f" ON {alias}.trace_id = m.trace_id"
-            )
-            group_cols.append(f'{alias}.v AS "{d.name}"')
-    names = [d.name for d in dims]
-    group_list = ", ".join(f'"{n}"' for n in names)
-    order = order_by(sort, (*names, *METRICS), "-traces")
-    sql = f"""
-WITH m AS ({metrics}),
-g AS (SELECT m.*, {", ".join(group_cols)} FROM m {" ".join(joins)}),
-bounds AS (SELECT min(start_time) AS lo, max(start_time) AS hi FROM m)
-SELECT {group_list}, {_AGGREGATES},
-  list(bucket ORDER BY bucket) AS _buckets
-FROM (
-  SELECT g.*, least({buckets - 1}, floor(
-    (epoch_ns(g.start_time) - epoch_ns(b.lo)) / greatest(epoch_ns(b.hi) - epoch_ns(b.lo), 1) * {buckets}))::INT AS bucket
-  FROM g, bounds b)
-GROUP BY {group_list}
-ORDER BY {order}, {group_list} LIMIT ?
-"""
-    rows = where_records(store, sql, [*params, limit], filt.where)
+    names, sql = segment_sql(where, by, sort=sort, limit=limit, buckets=buckets)
+    rows = where_records(store, sql, params, filt.where)
     for row in rows:
         counts = [0] * buckets
         for b in row.pop("_buckets") or []:

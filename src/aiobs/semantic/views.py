@@ -192,11 +192,10 @@ def span_base_sql(materialised: bool, where: str = "") -> str:
   {where}"""
 
 
-def ai_spans_sql(materialised: bool = False) -> str:
-    pattern = MODEL_KEY_PATTERN.replace("'", "''")
-    return f"""
-WITH base AS ({span_base_sql(materialised)}
-)
+_PATTERN_SQL = MODEL_KEY_PATTERN.replace("'", "''")
+# ai_spans over its unpriced spans ``base`` (span_base_sql) and the price table ``aiobs_prices``.
+# Shared with the ClickHouse backend, which supplies both tables its own way.
+PRICED_SPANS = f"""
 SELECT
   b.trace_id, b.span_id, b.parent_span_id, b.service_name, b.service_version, b.environment,
   b.name, b.step_kind, b.start_time, b.end_time, b.duration_ms, b.status, b.error_type,
@@ -220,8 +219,12 @@ FROM base b
 -- form (gpt-4o-2024-08-06 -> gpt-4o).
 LEFT JOIN aiobs_prices pe ON pe.model_key = lower(trim(b.model))
 LEFT JOIN aiobs_prices p
-  ON p.model_key = regexp_replace(lower(trim(b.model)), '{pattern}', '', 'g')
+  ON p.model_key = regexp_replace(lower(trim(b.model)), '{_PATTERN_SQL}', '', 'g')
 """
+
+
+def ai_spans_sql(materialised: bool = False) -> str:
+    return f"WITH base AS ({span_base_sql(materialised)}\n){PRICED_SPANS}"
 
 
 # Token and cost totals count model calls only (models: the LLM calls' models): wrappers (Vercel's ai.generateText, agent spans)
