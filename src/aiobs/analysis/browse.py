@@ -131,16 +131,18 @@ def where_records(
 ) -> list[dict[str, Any]]:
     """``records`` for a query built around a user's ``--where``: a type error DuckDB meets while
     evaluating it is the user's to fix (exit 2), not a crash."""
-    import duckdb
+    from aiobs.store.engine import duckdb_engine
+
+    engine = duckdb_engine()
 
     try:
         return records(store.con, sql, params)
     except (
-        duckdb.ParserException,
-        duckdb.BinderException,
-        duckdb.ConversionException,
-        duckdb.InvalidInputException,
-        duckdb.OutOfRangeException,
+        engine.ParserException,
+        engine.BinderException,
+        engine.ConversionException,
+        engine.InvalidInputException,
+        engine.OutOfRangeException,
     ) as exc:
         if where is None:
             raise

@@ -74,13 +74,15 @@ def _scope(
 def _epoch_ns_list(con: duckdb.DuckDBPyConnection, column: str) -> str:
     """``list_transform(column, epoch_ns)`` in the lambda syntax this DuckDB speaks (1.3 added
     ``lambda x: …`` and deprecates ``x -> …``; older releases only know the arrow)."""
-    import duckdb
+    from aiobs.store.engine import duckdb_engine
+
+    engine = duckdb_engine()
 
     modern = f'list_transform("{column}", lambda x: epoch_ns(x))'
     try:
         con.execute(f"SELECT {modern} FROM otel_traces LIMIT 0")
         return modern
-    except duckdb.Error:
+    except engine.Error:
         return f'list_transform("{column}", x -> epoch_ns(x))'
 
 

@@ -81,7 +81,9 @@ def _text_column(name: str, duck_type: str) -> str | None:
 def run_query(
     store: Store, sql: str, *, limit: int | None = None
 ) -> tuple[list[str], list[dict[str, Any]]]:
-    import duckdb
+    from aiobs.store.engine import duckdb_engine
+
+    engine = duckdb_engine()
 
     text = check_read_only(sql)
     if limit is not None:
@@ -102,6 +104,6 @@ def run_query(
         else:
             cur = store.con.execute(text)
         rows = [dict(zip(columns, r, strict=True)) for r in cur.fetchall()]
-    except duckdb.Error as exc:
+    except engine.Error as exc:
         raise UsageError(f"query failed: {str(exc).splitlines()[0]}") from exc
     return columns, rows

@@ -48,11 +48,15 @@ _LOCK_PATTERNS = ("could not set lock", "conflicting lock", "database is locked"
 
 
 def _connect(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
-    import duckdb
+    from aiobs.store.engine import duckdb_engine
+
+    # A writer registers Arrow batches (ingest), which needs the duckdb package, not the engine alone.
+    engine = duckdb_engine(package=not read_only)
 
     try:
-        return duckdb.connect(str(path), read_only=read_only)
-    except duckdb.Error as exc:
+        con: duckdb.DuckDBPyConnection = engine.connect(str(path), read_only=read_only)
+        return con
+    except engine.Error as exc:
         text = str(exc)
         low = text.lower()
         if any(p in low for p in _LOCK_PATTERNS):

@@ -73,14 +73,16 @@ CREATE TABLE IF NOT EXISTS aiobs_schema_migrations (
 
 def current_version(con: duckdb.DuckDBPyConnection) -> int:
     """The store's recorded schema version; 0 for a blank file."""
-    import duckdb
+    from aiobs.store.engine import duckdb_engine
+
+    engine = duckdb_engine()
 
     # Asking the table directly: looking it up in duckdb_tables() first cost 18 ms a command.
     try:
         row = con.execute(
             "SELECT coalesce(max(version), 0) FROM aiobs_schema_migrations"
         ).fetchone()
-    except duckdb.CatalogException:
+    except engine.CatalogException:
         return 0
     return int(row[0]) if row else 0
 
