@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from aiobs.cli.context import OutputFormat, settings
+from aiobs.cli.context import TABLE_MODULES, OutputFormat, preload, settings
 
 TRACE_TABLE = (
     "trace_id", "start_time", "duration_ms", "service_name", "root_name", "status",
@@ -114,6 +114,8 @@ def traces(
     filt = trace_filter(
         since, until, service, model, prompt_version, status, min_duration, session, user, where
     )
+    if fmt == OutputFormat.table:
+        preload(*TABLE_MODULES)
     with s.open_store() as store:
         rows = list_traces(store, filt, sort=sort, limit=limit)
     wide = fmt in (OutputFormat.json, OutputFormat.jsonl, OutputFormat.csv)
@@ -144,6 +146,8 @@ def sessions(
     filt = trace_filter(
         since, until, service, model, prompt_version, status, min_duration, None, user, where
     )
+    if fmt == OutputFormat.table:
+        preload(*TABLE_MODULES)
     with s.open_store() as store:
         rows = list_sessions(store, filt, sort=sort, limit=limit)
     wide = fmt in (OutputFormat.json, OutputFormat.jsonl, OutputFormat.csv)

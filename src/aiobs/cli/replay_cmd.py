@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from aiobs.cli.context import OutputFormat, Settings, settings
+from aiobs.cli.context import OutputFormat, Settings, preload, settings
 from aiobs.errors import UsageError
 
 
@@ -144,6 +144,8 @@ def replay(
         raise UsageError("give a trace id or --session SESSION (one of them)")
     if fmt == OutputFormat.csv:
         raise UsageError("replay prints text, markdown, json or jsonl (-f csv is for lists)")
+    if fmt == OutputFormat.table:
+        preload("rich.console", "rich.text", "rich.rule", "aiobs.cli.replay_view")
     with s.open_store() as store:
         if session is not None:
             data = load_session(store, session, context=not no_context)
