@@ -3,6 +3,7 @@
     python bench/commands.py                 # builds bench/out/demo-x6.duckdb (~1M spans) once
     python bench/commands.py --scale 1       # the default demo store (~160k spans)
     python bench/commands.py --db PATH       # any store
+    python bench/commands.py --only replay,traces --runs 15
 
 Prints, per command, the median and fastest wall time of --runs runs and the peak RSS, and the
 time `aiobs demo` took to build the store when it built it. Targets: replay and
@@ -53,6 +54,9 @@ def main() -> None:
     parser.add_argument("--db", type=Path)
     parser.add_argument("--scale", type=float, default=6.0)
     parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument(
+        "--only", default="", help="comma-separated words; time only commands whose label has one"
+    )
     opts = parser.parse_args()
     env_db = opts.db or HERE / "out" / f"demo-x{opts.scale:g}.duckdb"
     if not env_db.exists():
@@ -117,7 +121,10 @@ def main() -> None:
         ],
     }  # fmt: skip
     print(f"{'command':<42} {'median':>8} {'fastest':>8} {'peak RSS':>9}")
+    wanted = [w.strip() for w in opts.only.split(",") if w.strip()]
     for label, args in commands.items():
+        if wanted and not any(w in label for w in wanted):
+            continue
         times = []
         peak = 0
         for _ in range(opts.runs):
