@@ -195,6 +195,14 @@ def _anti_join_sql(table: schema.Table) -> str:
     )
 
 
+# _ARROW_BY_NAME: a batch reaches DuckDB as the local variable ``aiobs_batch``, which a query in
+# the same function reads by that name (DuckDB's replacement scan of Python objects), not through
+# con.register(): a registered name is a catalog entry, and inside the file's one transaction
+# DuckDB keeps every dropped entry — with the Arrow batch it points to — until the commit. Peak
+# RSS then grew with the file (bench/ingest.py: 1.5 GB at 1M spans, 3.0 GB at 3M); read by name,
+# each batch is freed when the next replaces it.
+
+
 def insert_spans(con: duckdb.DuckDBPyConnection, batch: pa.Table) -> int:
     """Insert an ``otel_traces``-shaped batch, skipping spans already stored; returns rows added.
 
@@ -210,35 +218,32 @@ def insert_spans(con: duckdb.DuckDBPyConnection, batch: pa.Table) -> int:
 
     if "_row" not in batch.column_names:
         batch = batch.append_column("_row", pa.array(range(batch.num_rows), type=pa.int64()))
-    con.register("aiobs_batch", batch)
-    try:
-        first = f"SELECT {select_list(schema.OTEL_TRACES)} FROM aiobs_batch b"
-        ids = pc.binary_join_element_wise(batch["TraceId"], batch["SpanId"], "")
-        if pc.count_distinct(ids).as_py() != batch.num_rows:
-            # Only batches that repeat a span pay for finding its first occurrence.
-            first += " WHERE b._row IN (SELECT min(_row) FROM aiobs_batch GROUP BY TraceId, SpanId)"
-        known = con.execute(
-            "SELECT count(*) FROM aiobs_batch b SEMI JOIN aiobs_span_keys k"
-            f" ON k.span = {SPAN_KEY_SQL.format(col='b.SpanId')}"
-        ).fetchone()
-        if known and known[0]:
-            sql = (
-                f"INSERT INTO otel_traces SELECT b.* FROM ({first}) b"
-                " ANTI JOIN otel_traces t ON t.TraceId = b.TraceId AND t.SpanId = b.SpanId"
-            )
-        else:
-            sql = f"INSERT INTO otel_traces {first}"
-        row = con.execute(sql).fetchone()
-        added = int(row[0]) if row else 0
-        if added:
-            # Keys of every span now stored from this batch (a superset when some were
-            # duplicates: harmless, it only sends more lookups down the exact path).
-            con.execute(
-                "INSERT INTO aiobs_span_keys SELECT DISTINCT "
-                f"{SPAN_KEY_SQL.format(col='SpanId')} FROM aiobs_batch"
-            )
-    finally:
-        con.unregister("aiobs_batch")
+    aiobs_batch = batch  # noqa: F841 — the SQL below reads it by name (see _ARROW_BY_NAME)
+    first = f"SELECT {select_list(schema.OTEL_TRACES)} FROM aiobs_batch b"
+    ids = pc.binary_join_element_wise(batch["TraceId"], batch["SpanId"], "")
+    if pc.count_distinct(ids).as_py() != batch.num_rows:
+        # Only batches that repeat a span pay for finding its first occurrence.
+        first += " WHERE b._row IN (SELECT min(_row) FROM aiobs_batch GROUP BY TraceId, SpanId)"
+    known = con.execute(
+        "SELECT count(*) FROM aiobs_batch b SEMI JOIN aiobs_span_keys k"
+        f" ON k.span = {SPAN_KEY_SQL.format(col='b.SpanId')}"
+    ).fetchone()
+    if known and known[0]:
+        sql = (
+            f"INSERT INTO otel_traces SELECT b.* FROM ({first}) b"
+            " ANTI JOIN otel_traces t ON t.TraceId = b.TraceId AND t.SpanId = b.SpanId"
+        )
+    else:
+        sql = f"INSERT INTO otel_traces {first}"
+    row = con.execute(sql).fetchone()
+    added = int(row[0]) if row else 0
+    if added:
+        # Keys of every span now stored from this batch (a superset when some were
+        # duplicates: harmless, it only sends more lookups down the exact path).
+        con.execute(
+            "INSERT INTO aiobs_span_keys SELECT DISTINCT "
+            f"{SPAN_KEY_SQL.format(col='SpanId')} FROM aiobs_batch"
+        )
     return added
 
 
@@ -397,11 +402,8 @@ SELECT DISTINCT t, start, parent FROM walk WHERE node = start ORDER BY 1, 2"""
         batch = self._to_arrow(table, rows)
         if batch.num_rows == 0:
             return 0
-        self.con.register("aiobs_batch", batch)
-        try:
-            row = self.con.execute(_anti_join_sql(table)).fetchone()
-        finally:
-            self.con.unregister("aiobs_batch")
+        aiobs_batch = batch  # noqa: F841 — the SQL reads it by name (see _ARROW_BY_NAME)
+        row = self.con.execute(_anti_join_sql(table)).fetchone()
         return int(row[0]) if row else 0
 
     def _to_arrow(self, table: schema.Table, rows: list[tuple[Any, ...]]) -> pa.Table:
