@@ -259,3 +259,40 @@ def test_factor_contributions_add_up_to_the_change() -> None:
     # baseline mean (50*300 + 100*200)/150 = 233.3; 1.0 went from 1/3 to 80/150 of the values.
     assert by_value["1.0"]["mix"] == pytest.approx((80 / 150 - 50 / 150) * (300 - 700 / 3))
     assert by_value["1.0"]["rate"] == pytest.approx(80 / 150 * 600)
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        "t.start_time >= TIMESTAMP '2026-11-12 00:00' AND t.start_time < TIMESTAMP '2026-11-13 00:00'",
+        "t.status = 'error'",
+        "t.cost_usd > 0.002",  # reads the cost: the view path either way
+    ],
+)
+def test_rows_priced_for_the_picked_traces_equal_the_views(
+    demo: tuple[Path, dict[str, Any]], where: str
+) -> None:
+    """On a materialised store the traces are picked without their cost and only those priced
+    (segment.trace_metrics_sql); the rows equal those read through ai_traces, cost included."""
+    import math
+
+    from aiobs.analysis.diff import row_sql
+    from aiobs.store.connection import open_store
+
+    db, _ = demo
+    with open_store(db) as store:
+        assert store.materialised
+        picked, viewed = (
+            store.con.execute(f"{row_sql(where, materialised=m)}").fetchall() for m in (True, False)
+        )
+    assert len(picked) == len(viewed) > 50
+    cost = 9  # m.cost_usd's position in diff's row
+
+    def unordered(row: tuple[Any, ...]) -> tuple[Any, ...]:  # list() has no order in DuckDB
+        return tuple(sorted(v, key=str) if isinstance(v, list) else v for v in row)
+
+    for a, b in zip(map(unordered, picked), map(unordered, viewed), strict=True):
+        assert a[:cost] + a[cost + 1 :] == b[:cost] + b[cost + 1 :]
+        assert (a[cost] is None) == (b[cost] is None)
+        assert a[cost] is None or math.isclose(a[cost], b[cost], rel_tol=1e-9)
+    assert any(r[cost] for r in picked)

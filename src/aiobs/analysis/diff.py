@@ -163,15 +163,15 @@ ORDER BY m.start_time, m.trace_id
 """
 
 
-def row_sql(where: str) -> str:
+def row_sql(where: str, *, materialised: bool = False) -> str:
     """One row per trace selected by ``where`` (over ``ai_traces t``): the metric inputs and the
     factor fields (as ``load_rows`` returns them)."""
-    return _ROW_SQL.format(metrics=trace_metrics_sql(where, SPAN_VALUES))
+    return _ROW_SQL.format(metrics=trace_metrics_sql(where, SPAN_VALUES, materialised=materialised))
 
 
 def load_rows(store: Store, filt: TraceFilter) -> list[dict[str, Any]]:
     where, params = filt.sql()
-    return where_records(store, row_sql(where), params, filt.where)
+    return where_records(store, row_sql(where, materialised=store.materialised), params, filt.where)
 
 
 def _values(rows: list[dict[str, Any]], key: str) -> list[float]:

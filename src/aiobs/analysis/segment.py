@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from aiobs.analysis.browse import TraceFilter, order_by, where_records
 from aiobs.errors import UsageError
 from aiobs.semantic.signals import SIGNALS
-from aiobs.semantic.views import AI_SPANS_COLUMNS, AI_TRACES_COLUMNS
+from aiobs.semantic.views import AI_SPANS_COLUMNS, AI_TRACES_COLUMNS, priced_traces_sql
 
 if TYPE_CHECKING:
     from aiobs.store.connection import Store
@@ -73,11 +73,15 @@ METRICS = (
 )
 
 
-def trace_metrics_sql(where: str, extra: tuple[tuple[str, str], ...] = ()) -> str:
+def trace_metrics_sql(
+    where: str, extra: tuple[tuple[str, str], ...] = (), *, materialised: bool = False
+) -> str:
     """One row per trace selected by ``where`` (over ``ai_traces t``) with its metric inputs, and
     ``extra`` (expression over spans ``s``, name) aggregates computed in the same pass over the
     spans. Reads ``aiobs_span_facts`` (spans without prices or attribute maps: the price join costs
-    a regexp a span, the maps a join to otel_traces)."""
+    a regexp a span, the maps a join to otel_traces). On a ``materialised`` store, when ``where``
+    does not read the cost, the traces are picked without it and only theirs are priced
+    (``views.priced_traces_sql``): pricing every trace took ~60 ms of each side of a diff."""
     extra_aggs = "".join(f",\n    {expr} AS {name}" for expr, name in extra)
     extra_cols = "".join(f", st.{name}" for _, name in extra)
     # Named one by one, not sel.*: ClickHouse calls the columns a join also has sel.trace_id…
@@ -86,8 +90,13 @@ def trace_metrics_sql(where: str, extra: tuple[tuple[str, str], ...] = ()) -> st
     signal_cols = ",\n    ".join(
         f"count(*) FILTER (WHERE {cond}) AS {name}" for name, cond in linked.items()
     )
+    if materialised and "cost_usd" not in where:
+        picked = f"""picked AS (SELECT t.trace_id FROM aiobs_trace_facts t WHERE {where}),
+sel AS ({priced_traces_sql("SELECT trace_id FROM picked")})"""
+    else:
+        picked = f"sel AS (SELECT t.* FROM ai_traces t WHERE {where})"
     return f"""
-WITH sel AS (SELECT t.* FROM ai_traces t WHERE {where}),
+WITH {picked},
 steps AS (
   SELECT s.trace_id,
     count_if(s.step_kind = 'tool' AND s.status = 'error') AS tool_errors,
@@ -194,7 +203,13 @@ def parse_dimensions(by: str) -> list[Dimension]:
 
 
 def segment_sql(
-    where: str, by: str, *, sort: str | None = None, limit: int = 50, buckets: int = 24
+    where: str,
+    by: str,
+    *,
+    sort: str | None = None,
+    limit: int = 50,
+    buckets: int = 24,
+    materialised: bool = False,
 ) -> tuple[list[str], str]:
     """(group columns, SQL): the metrics per group of the traces ``where`` selects (over
     ``ai_traces t``), with ``_buckets``, each trace's time bucket over the selection's window.
@@ -202,7 +217,8 @@ def segment_sql(
     List fields are unnested one select at a time (a trace with two models and two prompt
     versions counts in all four groups), which ClickHouse's arrayJoin also does."""
     dims = parse_dimensions(by)
-    steps = [f"g0 AS (SELECT m.* FROM ({trace_metrics_sql(where)}) m)"]
+    metrics = trace_metrics_sql(where, materialised=materialised)
+    steps = [f"g0 AS (SELECT m.* FROM ({metrics}) m)"]
     joins, group_cols = [], []
     for i, d in enumerate(dims):
         alias = f"d{i}"
@@ -254,7 +270,9 @@ def segment(
     """(group columns, rows): the metrics per group, each row with a ``sparkline`` of traces per
     time bucket over the selection's window."""
     where, params = filt.sql()
-    names, sql = segment_sql(where, by, sort=sort, limit=limit, buckets=buckets)
+    names, sql = segment_sql(
+        where, by, sort=sort, limit=limit, buckets=buckets, materialised=store.materialised
+    )
     rows = where_records(store, sql, params, filt.where)
     for row in rows:
         counts = [0] * buckets

@@ -222,7 +222,7 @@ SELECT {_bucket_expr("m.start_time", start, bucket)} AS bucket, m.trace_id, m.se
   m.tool_calls, m.tool_errors, m.handoff, m.thumbs_down, m.retried, m.rephrased, m.abandoned,
   m.csat, m.response_chars, m.retrieval_top_score, m.eval_score, m.eval_failed,
   m.root_name AS workflow, m.models AS model, m.prompt_versions AS prompt_version, {cols}
-FROM ({trace_metrics_sql(where, span_values)}) m""",
+FROM ({trace_metrics_sql(where, span_values, materialised=store.materialised)}) m""",
         params,
     )
     aggs = [f'{x} AS "x:{name}", {n} AS "n:{name}"' for name, (x, n) in _RATE_SQL.items()]
