@@ -296,3 +296,30 @@ def test_rows_priced_for_the_picked_traces_equal_the_views(
         assert (a[cost] is None) == (b[cost] is None)
         assert a[cost] is None or math.isclose(a[cost], b[cost], rel_tol=1e-9)
     assert any(r[cost] for r in picked)
+
+
+def test_both_sides_from_one_query_equal_each_side_alone(demo: tuple[Path, dict[str, Any]]) -> None:
+    """diff reads both sides in one query (load_sides); a trace both sides select is in both, and
+    each side's rows equal what that side's own query returns — overlapping filter sides and
+    disjoint windows."""
+    from aiobs.analysis.browse import TraceFilter
+    from aiobs.analysis.diff import load_rows, load_sides, parse_side
+    from aiobs.store.connection import open_store
+
+    db, _ = demo
+    cases = [
+        ("status = 'ok'", "service_name = 'support-chat'"),
+        ("2026-11-12T00:00Z..2026-11-13T00:00Z", "2026-11-13T00:00Z..2026-11-14T00:00Z"),
+    ]
+    with open_store(db) as store:
+        for baseline, target in cases:
+            filters = [
+                parse_side(n, t).filter(TraceFilter()) for n, t in (("b", baseline), ("t", target))
+            ]
+            both = load_sides(store, *filters)
+            alone = tuple(load_rows(store, f) for f in filters)
+            for got, want in zip(both, alone, strict=True):
+                assert [r["trace_id"] for r in got] == [r["trace_id"] for r in want]
+                assert len(got) > 50
+            shared = {r["trace_id"] for r in both[0]} & {r["trace_id"] for r in both[1]}
+            assert bool(shared) == (".." not in baseline), (baseline, len(shared))

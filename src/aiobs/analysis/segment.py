@@ -74,27 +74,37 @@ METRICS = (
 
 
 def trace_metrics_sql(
-    where: str, extra: tuple[tuple[str, str], ...] = (), *, materialised: bool = False
+    where: str,
+    extra: tuple[tuple[str, str], ...] = (),
+    *,
+    materialised: bool = False,
+    flags: tuple[tuple[str, str], ...] = (),
 ) -> str:
     """One row per trace selected by ``where`` (over ``ai_traces t``) with its metric inputs, and
     ``extra`` (expression over spans ``s``, name) aggregates computed in the same pass over the
     spans. Reads ``aiobs_span_facts`` (spans without prices or attribute maps: the price join costs
     a regexp a span, the maps a join to otel_traces). On a ``materialised`` store, when ``where``
     does not read the cost, the traces are picked without it and only theirs are priced
-    (``views.priced_traces_sql``): pricing every trace took ~60 ms of each side of a diff."""
+    (``views.priced_traces_sql``): pricing every trace took ~60 ms of each side of a diff.
+    ``flags`` (name, condition over ``t``) add boolean columns; their parameters come before
+    ``where``'s."""
     extra_aggs = "".join(f",\n    {expr} AS {name}" for expr, name in extra)
     extra_cols = "".join(f", st.{name}" for _, name in extra)
     # Named one by one, not sel.*: ClickHouse calls the columns a join also has sel.trace_id…
-    trace_cols = ", ".join(f"sel.{c} AS {c}" for c in AI_TRACES_COLUMNS)
+    trace_cols = ", ".join(f"sel.{c} AS {c}" for c in (*AI_TRACES_COLUMNS, *dict(flags)))
+    flag_exprs = "".join(f", ({cond}) AS {name}" for name, cond in flags)
     linked = {name: SIGNALS[name] for name in ("thumbs_down", "retry", "rephrase")}
     signal_cols = ",\n    ".join(
         f"count(*) FILTER (WHERE {cond}) AS {name}" for name, cond in linked.items()
     )
-    if materialised and "cost_usd" not in where:
-        picked = f"""picked AS (SELECT t.trace_id FROM aiobs_trace_facts t WHERE {where}),
-sel AS ({priced_traces_sql("SELECT trace_id FROM picked")})"""
+    reads_cost = "cost_usd" in where or any("cost_usd" in cond for _, cond in flags)
+    if materialised and not reads_cost:
+        flag_cols = "".join(f", picked.{name}" for name, _ in flags)
+        priced = priced_traces_sql("SELECT trace_id FROM picked")
+        picked = f"""picked AS (SELECT t.trace_id{flag_exprs} FROM aiobs_trace_facts t WHERE {where}),
+sel AS (SELECT p.*{flag_cols} FROM ({priced}) p JOIN picked USING (trace_id))"""
     else:
-        picked = f"sel AS (SELECT t.* FROM ai_traces t WHERE {where})"
+        picked = f"sel AS (SELECT t.*{flag_exprs} FROM ai_traces t WHERE {where})"
     return f"""
 WITH {picked},
 steps AS (
