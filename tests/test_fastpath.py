@@ -368,3 +368,31 @@ def test_batches_are_freed_as_the_file_goes(
     assert len(held) >= 30
     early, late = max(held[3:8]), max(held[-5:])
     assert late < 2 * early, (early, late)
+
+
+def test_store_out_of_memory_is_an_error_not_a_fallback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DuckDB running out of its ingest memory limit is not irregular input: the general decoder
+    would run out the same way, slower. The file is rolled back, the files before it stay, and
+    the user gets exit 3 and what to do."""
+    from aiobs.ingest import pipeline
+    from conftest import Cli
+
+    small = _write(tmp_path / "small.jsonl", _regular_lines(1, lines=5))
+    big = _write(tmp_path / "big.jsonl", _regular_lines(2, lines=12_000))
+    assert big.stat().st_size > 20 << 20
+    monkeypatch.setattr(pipeline, "INGEST_MEMORY_LIMIT", "16MB")
+    fell_back: list[str] = []
+    general = pipeline.iter_units
+    monkeypatch.setattr(pipeline, "iter_units", lambda r: fell_back.append("x") or general(r))
+    cli = Cli(tmp_path / "s.duckdb")
+    result = cli("ingest", str(small), str(big))
+    assert result.exit_code == 3, result.output
+    assert "big.jsonl: DuckDB ran out of memory" in result.output
+    assert "nothing from it was kept" in result.output
+    assert fell_back == ["x"]  # the small file only: the big one was not read again
+    stored = {r["n"] for r in Cli(cli.db).query("SELECT count(*) AS n FROM otel_traces")}
+    expected = sum(len(s["spans"]) for d in _regular_lines(1, lines=5)
+                   for rs in d["resourceSpans"] for s in rs["scopeSpans"])  # fmt: skip
+    assert stored == {expected}

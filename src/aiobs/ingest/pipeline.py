@@ -21,10 +21,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from aiobs.errors import BadInputError
+from aiobs.errors import BadInputError, StoreUnavailableError
 from aiobs.ingest.otlp import MAX_PARENT_WALK, Decoder, Reject
 from aiobs.ingest.sources import Input, Unreadable, expand_inputs, iter_units, open_input
 from aiobs.store import schema
+from aiobs.store.engine import duckdb_engine
 
 if TYPE_CHECKING:
     import duckdb
@@ -648,8 +649,10 @@ def _ingest_fast(store: Store, inp: Input, progress: ProgressFn | None) -> FileR
         con.execute("ROLLBACK")
         raise
     except duckdb.Error as exc:
-        # e.g. duplicate attribute keys in a MAP: the general decoder handles those record by record.
         con.execute("ROLLBACK")
+        if isinstance(exc, duckdb.OutOfMemoryException):
+            raise  # not the input's doing: the general decoder would run out the same way
+        # e.g. duplicate attribute keys in a MAP: the general decoder handles those record by record.
         raise fastpath.Unsupported(f"store refused a block: {exc}") from exc
     except (OSError, EOFError, zlib.error) as exc:
         # A truncated or corrupt gzip: the general decoder keeps what precedes the damage.
@@ -739,6 +742,7 @@ def ingest_paths(
     # Bound DuckDB's buffer pool while one big transaction is open (peak RSS on bench/ingest.py,
     # 1M spans: 1.85 GB unbounded, 1.55 GB at 512 MB); it spills to disk past that.
     store.con.execute(f"SET memory_limit = '{INGEST_MEMORY_LIMIT}'")
+    engine = duckdb_engine()
     inputs, problems = expand_inputs(args)
     summary = IngestSummary(errors=list(problems))
     for inp in inputs:
@@ -747,6 +751,13 @@ def ingest_paths(
             on_file_start(inp, size)
         try:
             res = ingest_file(store, inp, progress=progress, fast=fast)
+        except engine.OutOfMemoryException as exc:
+            # The files before this one are stored; the next would most likely run out too.
+            raise StoreUnavailableError(
+                f"{inp.name}: DuckDB ran out of memory storing it (limit {INGEST_MEMORY_LIMIT}"
+                " during ingest); nothing from it was kept",
+                hint="ingest it in smaller files (the limit bounds one file's transaction)",
+            ) from exc
         except BadInputError as exc:
             summary.errors.append(exc.message)
             summary.per_file.append(FileResult(source=inp.name, error=exc.message))
