@@ -101,12 +101,12 @@ def trace_metrics_sql(
     if materialised and not reads_cost:
         flag_cols = "".join(f", picked.{name}" for name, _ in flags)
         priced = priced_traces_sql("SELECT trace_id FROM picked")
-        picked = f"""picked AS (SELECT t.trace_id{flag_exprs} FROM aiobs_trace_facts t WHERE {where}),
+        selected = f"""picked AS (SELECT t.trace_id{flag_exprs} FROM aiobs_trace_facts t WHERE {where}),
 sel AS (SELECT p.*{flag_cols} FROM ({priced}) p JOIN picked USING (trace_id))"""
     else:
-        picked = f"sel AS (SELECT t.*{flag_exprs} FROM ai_traces t WHERE {where})"
+        selected = f"sel AS (SELECT t.*{flag_exprs} FROM ai_traces t WHERE {where})"
     return f"""
-WITH {picked},
+WITH {selected},
 steps AS (
   SELECT s.trace_id,
     count_if(s.step_kind = 'tool' AND s.status = 'error') AS tool_errors,
