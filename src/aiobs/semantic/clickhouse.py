@@ -234,7 +234,11 @@ def _views(prices: Mapping[str, Price]) -> dict[str, str]:
     }
 
 
-_DEPENDS = {"ai_spans": ("aiobs_prices",), "ai_traces": ("ai_spans",)}
+_DEPENDS = {
+    "aiobs_trace_facts": ("aiobs_span_facts",),
+    "ai_spans": ("aiobs_prices",),
+    "ai_traces": ("ai_spans",),
+}
 
 
 def query_sql(sql: str, prices: Mapping[str, Price]) -> str:
@@ -250,8 +254,6 @@ def query_sql(sql: str, prices: Mapping[str, Price]) -> str:
             wanted.add(name)
             for dep in _DEPENDS.get(name, ()):
                 want(dep)
-        if name == "aiobs_trace_facts":
-            want("aiobs_span_facts")
 
     for name in views:
         if re.search(rf"\b{name}\b", body):
