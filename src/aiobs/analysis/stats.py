@@ -75,18 +75,21 @@ def store_stats(store: Store) -> dict[str, Any]:
     services = _records(
         store,
         "SELECT service_name, service_version, count(*) AS spans, count(DISTINCT trace_id) AS traces"
-        " FROM aiobs_stats_spans GROUP BY ALL ORDER BY spans DESC",
+        " FROM aiobs_stats_spans GROUP BY ALL ORDER BY spans DESC, service_name, service_version",
     )
     models = _records(
         store,
         "SELECT provider, model, count(*) AS calls, sum(input_tokens) AS input_tokens,"
-        " sum(output_tokens) AS output_tokens, round(sum(cost_usd), 6) AS cost_usd"
+        # fsum: a plain float sum's order follows DuckDB's threads, and its last digits (so the
+        # rounding) could differ from one run to the next.
+        " sum(output_tokens) AS output_tokens, round(fsum(cost_usd), 6) AS cost_usd"
         " FROM aiobs_stats_spans WHERE step_kind IN ('llm', 'embedding')"
-        " GROUP BY ALL ORDER BY calls DESC",
+        " GROUP BY ALL ORDER BY calls DESC, provider, model",
     )
     step_kinds = _records(
         store,
-        "SELECT step_kind, count(*) AS spans FROM aiobs_stats_spans GROUP BY ALL ORDER BY spans DESC",
+        "SELECT step_kind, count(*) AS spans FROM aiobs_stats_spans GROUP BY ALL"
+        " ORDER BY spans DESC, step_kind",
     )
     cov_row = store.con.execute(
         """
