@@ -260,29 +260,34 @@ TRACE_AGGREGATES = f"""
 _TRACE_COLUMNS_NO_COST = tuple(c for c in AI_TRACES_COLUMNS if c != "cost_usd")
 
 
+# ai_traces' columns over a trace row ``t`` and its cost row ``c``.
+_TRACE_SELECT = ", ".join("c.cost_usd" if c == "cost_usd" else f"t.{c}" for c in AI_TRACES_COLUMNS)
+
+
 def ai_traces_sql(materialised: bool = False) -> str:
-    cols = ", ".join("c.cost_usd" if c == "cost_usd" else f"t.{c}" for c in AI_TRACES_COLUMNS)
     if not materialised:
         return f"""
-SELECT {cols}
+SELECT {_TRACE_SELECT}
 FROM (SELECT {TRACE_AGGREGATES} FROM ai_spans GROUP BY trace_id) t
 LEFT JOIN (SELECT trace_id, sum(cost_usd) FILTER (WHERE {_MODEL_CALL}) AS cost_usd
            FROM ai_spans GROUP BY trace_id) c USING (trace_id)
 """
-    return f"""
-SELECT {cols} FROM aiobs_traces t LEFT JOIN ({_trace_costs_sql("aiobs_trace_usage")}) c USING (trace_id)
-"""
+    return _priced_traces("aiobs_trace_usage")
 
 
 def priced_traces_sql(ids: str) -> str:
     """``ai_traces`` rows of the traces whose ids the subquery ``ids`` gives, priced from their own
     usage rows only (materialised stores): filtering the view prices every trace first, 40-57 ms
     of `traces --limit 50` on 974k spans, as DuckDB does not push the filter into the pricing."""
-    cols = ", ".join("c.cost_usd" if c == "cost_usd" else f"t.{c}" for c in AI_TRACES_COLUMNS)
     usage = f"(SELECT * FROM aiobs_trace_usage WHERE trace_id IN ({ids}))"
+    return _priced_traces(usage, f"WHERE t.trace_id IN ({ids})")
+
+
+def _priced_traces(usage: str, where: str = "") -> str:
+    """aiobs_traces rows (``where`` over ``t``) with the cost priced from ``usage``."""
     return f"""
-SELECT {cols} FROM aiobs_traces t LEFT JOIN ({_trace_costs_sql(usage)}) c USING (trace_id)
-WHERE t.trace_id IN ({ids})
+SELECT {_TRACE_SELECT} FROM aiobs_traces t LEFT JOIN ({_trace_costs_sql(usage)}) c USING (trace_id)
+{where}
 """
 
 
