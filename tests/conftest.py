@@ -71,6 +71,28 @@ def cli(db: Path) -> Cli:
     return Cli(db)
 
 
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Cli, Path]]:
+    """A store of every convention fixture, the demo sample and the conformance GenAI files:
+    (its CLI, a directory for its Parquet export)."""
+    from test_conformance import GENAI_FILES
+
+    if not CONFORMANCE.is_dir():
+        pytest.skip(f"conformance corpus not found at {CONFORMANCE}")
+    base = tmp_path_factory.mktemp("clickhouse-corpus")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AIOBS_CONFIG", str(base / "config.toml"))
+        mp.delenv("AIOBS_DB", raising=False)
+        cli = Cli(base / "corpus.duckdb")
+        for path in [
+            *sorted((REPO / "fixtures" / "conventions").iterdir()),
+            REPO / "fixtures" / "demo",
+            *(CONFORMANCE / f for f in GENAI_FILES),
+        ]:
+            assert cli("ingest", str(path)).exit_code == 0, path
+        yield cli, base / "lake"
+
+
 @pytest.fixture
 def conformance() -> Path:
     if not CONFORMANCE.is_dir():

@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conftest import CONFORMANCE, REPO, Cli, otlp_span, traces_doc
-from test_conformance import GENAI_FILES
+from conftest import Cli, otlp_span, traces_doc
 
 chdb = pytest.importorskip("chdb", reason="chdb (embedded ClickHouse) is in the test extra")
 
@@ -154,26 +152,6 @@ def _mismatches(
         for name in names
         if not _same(want[name], have[name])
     ]
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Cli, Path]]:
-    """A store of every convention fixture, the demo sample and the conformance GenAI files,
-    with its Parquet export (the collector exporter's tables)."""
-    if not CONFORMANCE.is_dir():
-        pytest.skip(f"conformance corpus not found at {CONFORMANCE}")
-    base = tmp_path_factory.mktemp("clickhouse-corpus")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("AIOBS_CONFIG", str(base / "config.toml"))
-        mp.delenv("AIOBS_DB", raising=False)
-        cli = Cli(base / "corpus.duckdb")
-        for path in [
-            *sorted((REPO / "fixtures" / "conventions").iterdir()),
-            REPO / "fixtures" / "demo",
-            *(CONFORMANCE / f for f in GENAI_FILES),
-        ]:
-            assert cli("ingest", str(path)).exit_code == 0, path
-        yield cli, base / "lake"
 
 
 def test_canonical_fields_are_the_same_in_clickhouse(corpus: tuple[Cli, Path]) -> None:

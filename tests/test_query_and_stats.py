@@ -6,11 +6,13 @@ import csv
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from aiobs.analysis.query import check_read_only
 from aiobs.errors import UsageError
+from conftest import Cli
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "support-agent.otlp.jsonl"
 
@@ -315,3 +317,66 @@ def test_view_columns_are_the_documented_contract(loaded) -> None:  # type: igno
         readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
         for column in expected:
             assert column in readme, column
+
+
+def _stats_by_definition(cli: Any) -> dict[str, Any]:
+    """The sections of `aiobs stats` computed the plain way, straight from ai_spans and the
+    attribute maps: what the command's faster SQL must equal."""
+    from aiobs.analysis.stats import _CONTENT_KEYS
+    from aiobs.semantic.fields import CONVENTIONS
+
+    content = " OR ".join(f"attributes['{k}'] IS NOT NULL" for k in _CONTENT_KEYS)
+    (cov,) = cli.query(
+        "SELECT count(*) AS n, count(model) AS model, count(input_tokens) AS input_tokens,"
+        " count(output_tokens) AS output_tokens, count(cost_usd) AS cost_usd,"
+        " count(prompt_version) AS prompt_version, count(session_id) AS session_id,"
+        f" count(user_id) AS user_id, count_if({content}) AS message_content"
+        " FROM ai_spans WHERE step_kind = 'llm'"
+    )
+    cases = ", ".join(
+        "count_if(len(list_filter(map_keys(SpanAttributes), lambda k: "
+        + " OR ".join(f"starts_with(k, '{p}')" for p in prefixes)
+        + f')) > 0) AS "{name}"'
+        for name, prefixes in CONVENTIONS
+    )
+    (conv,) = cli.query(f"SELECT {cases} FROM otel_traces")
+    n = cov.pop("n")
+    return {
+        "services": cli.query(
+            "SELECT service_name, service_version, count(*) AS spans,"
+            " count(DISTINCT trace_id) AS traces FROM ai_spans GROUP BY ALL"
+            " ORDER BY spans DESC, service_name, service_version"
+        ),
+        "models": cli.query(
+            "SELECT provider, model, count(*) AS calls, sum(input_tokens) AS input_tokens,"
+            " sum(output_tokens) AS output_tokens, round(fsum(cost_usd), 6) AS cost_usd"
+            " FROM ai_spans WHERE step_kind IN ('llm', 'embedding')"
+            " GROUP BY ALL ORDER BY calls DESC, provider, model"
+        ),
+        "step_kinds": cli.query(
+            "SELECT step_kind, count(*) AS spans FROM ai_spans GROUP BY ALL"
+            " ORDER BY spans DESC, step_kind"
+        ),
+        "coverage": {
+            "llm_steps": n,
+            "fields": [
+                {"field": f, "steps": v, "share": round(v / n, 4) if n else None}
+                for f, v in cov.items()
+            ],
+            "conventions": [{"convention": c, "spans": v} for c, v in conv.items() if v],
+        },
+    }
+
+
+@pytest.mark.parametrize("store", ["corpus", "demo"])
+def test_stats_equals_its_definition(store: str, request: pytest.FixtureRequest) -> None:
+    """Every convention (the corpus) and a week of traffic (the demo): the coverage, conventions,
+    services, models and step kinds `stats` reports are what ai_spans and the maps say."""
+    cli = request.getfixturevalue("corpus")[0] if store == "corpus" else None
+    if cli is None:
+        cli = Cli(request.getfixturevalue("demo")[0])
+    got = cli.json("stats")
+    want = _stats_by_definition(cli)
+    assert {k: got[k] for k in want} == want
+    assert len(want["coverage"]["conventions"]) >= (5 if store == "corpus" else 1)
+    assert want["coverage"]["fields"][-1]["steps"] > 0  # message content was seen

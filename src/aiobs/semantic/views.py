@@ -229,6 +229,16 @@ def ai_spans_sql(materialised: bool = False) -> str:
     return f"WITH base AS ({span_base_sql(materialised)}\n){PRICED_SPANS}"
 
 
+def priced_span_facts_sql() -> str:
+    """``ai_spans`` without its attribute maps (NULL): the span facts priced by ai_spans' own rule,
+    for readers of every span that need the cost but not the maps, whose join back to otel_traces
+    dominates a read of ai_spans."""
+    return (
+        "WITH base AS (SELECT *, NULL::MAP(VARCHAR, VARCHAR) AS attributes,"
+        f" NULL::MAP(VARCHAR, VARCHAR) AS resource_attributes FROM aiobs_span_facts)\n{PRICED_SPANS}"
+    )
+
+
 # Token and cost totals count model calls only (models: the LLM calls' models): wrappers (Vercel's ai.generateText, agent spans)
 # often repeat their children's usage, and summing both would double it.
 MODEL_CALL_KINDS = ("llm", "embedding", "rerank")
