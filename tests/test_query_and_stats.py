@@ -380,3 +380,16 @@ def test_stats_equals_its_definition(store: str, request: pytest.FixtureRequest)
     assert {k: got[k] for k in want} == want
     assert len(want["coverage"]["conventions"]) >= (5 if store == "corpus" else 1)
     assert want["coverage"]["fields"][-1]["steps"] > 0  # message content was seen
+
+
+def test_stats_of_an_empty_store(cli: Cli) -> None:
+    """A store with nothing in it yet (a blank file) reports zeros, not a crash."""
+    import duckdb
+
+    duckdb.connect(str(cli.db)).close()
+    stats = cli.json("stats")
+    assert {s["signal"]: s["count"] for s in stats["signals"]}["spans"] == 0
+    assert stats["coverage"]["llm_steps"] == 0 and stats["coverage"]["conventions"] == []
+    assert {f["steps"] for f in stats["coverage"]["fields"]} == {0}
+    assert stats["models"] == [] and stats["services"] == [] and stats["step_kinds"] == []
+    assert cli("stats").exit_code == 0

@@ -110,7 +110,7 @@ def store_stats(store: Store) -> dict[str, Any]:
     # map through a join to ai_spans took 4 s and 1.1 GB).
     content = " OR ".join(f"o.SpanAttributes['{k}'] IS NOT NULL" for k in _CONTENT_KEYS)
     content_row = store.con.execute(
-        f"SELECT count_if({content}) FROM otel_traces o"
+        f"SELECT coalesce(count_if({content}), 0) FROM otel_traces o"
         " JOIN (SELECT trace_id, span_id, start_time FROM aiobs_span_facts"
         "       WHERE step_kind = 'llm') s"
         " ON o.TraceId = s.trace_id AND o.SpanId = s.span_id AND o.Timestamp = s.start_time"
