@@ -355,7 +355,9 @@ def test_trace_id_prefixes(cli: Cli, write_jsonl: WriteFn) -> None:
     assert "abc12400000000000000000000000002" in ambiguous.stderr
     unknown = cli("replay", "ffff")
     assert unknown.exit_code == 4 and "no trace id starts with ffff" in unknown.stderr
-    assert cli("replay", "f" * 32).exit_code == 4
+    for args in (("replay", "f" * 32), ("describe", "F" * 32), ("diff-traces", "f" * 32, "f" * 32)):
+        whole = cli(*args)
+        assert whole.exit_code == 4 and f"no trace {'f' * 32} in the store" in whole.stderr, args
     assert cli("replay", "not-hex").exit_code == 2
     assert cli("replay").exit_code == 2  # neither a trace nor --session
     assert cli("replay", "abc123", "--session", "s").exit_code == 2

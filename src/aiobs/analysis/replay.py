@@ -42,7 +42,8 @@ T = TypeVar("T")
 
 
 def resolve_trace_id(store: Store, given: str) -> str:
-    """A full trace id from a unique prefix (like git). Exit 4 if none matches, 2 if several do."""
+    """A full trace id from a unique prefix (like git). Exit 4 if none matches, 2 if several do;
+    a whole id is returned unchecked (``load_trace`` refuses an unknown one, exit 4)."""
     prefix = given.strip().lower()
     if not prefix or any(ch not in "0123456789abcdef" for ch in prefix):
         raise UsageError(f"{given!r} is not a trace id (hex digits, or a unique prefix of one)")
@@ -53,12 +54,10 @@ def resolve_trace_id(store: Store, given: str) -> str:
     )
     con = store.con
     if len(prefix) == 32:
-        found = con.execute(
-            f"SELECT 1 FROM {table} WHERE {column} = ? LIMIT 1", [prefix]
-        ).fetchone()
-        if found:
-            return prefix
-        raise NotFoundError(f"no trace {prefix} in the store")
+        # A whole id is the answer as it stands: ``load_trace``, which every caller runs next,
+        # says when it is not in the store. Asking here first scanned every trace id once more
+        # (17 ms of a replay on 10M spans).
+        return prefix
     candidates = con.execute(
         f"SELECT DISTINCT {column} FROM {table} WHERE starts_with({column}, ?) ORDER BY 1 LIMIT ?",
         [prefix, MAX_CANDIDATES + 1],
