@@ -1467,6 +1467,7 @@ def test_migrations_from_an_older_store(cli: Cli, db: Path, write_jsonl: WriteFn
     con.execute("DROP TABLE aiobs_span_keys")
     con.execute("DROP TABLE aiobs_meta")
     con.execute("DROP TABLE aiobs_spans")
+    con.execute("DROP TABLE aiobs_trace_log_times")
     con.close()
     assert rows(db, "SELECT max(version) FROM aiobs_schema_migrations") == [(1,)]
     reader = cli("query", "select count(*) as n from otel_traces", "-f", "json")
@@ -1483,3 +1484,41 @@ def test_migrations_from_an_older_store(cli: Cli, db: Path, write_jsonl: WriteFn
     assert result.exit_code == 0, result.output
     assert totals(result) == (1, 1, 0, 0, 0, 1)
     assert counts(db)["aiobs_rejects"] == 1
+
+
+def test_replay_finds_a_traces_logs_whenever_they_were_written(
+    cli: Cli, db: Path, write_jsonl: WriteFn
+) -> None:
+    """Replay reads a trace's logs within the times ingest recorded for them
+    (aiobs_trace_log_times): records written with the trace, a day later in another file, and
+    in a store from before that table (the migration backfills it) all show."""
+    day = 86_400 * 10**9
+    # The last record, with nanoseconds below the microsecond (a bound cut to microseconds,
+    # as a Python datetime would, misses it).
+    evaluation = log_record(
+        7,
+        timeUnixNano=str(T0 + day + 999),
+        eventName="gen_ai.evaluation.result",
+        spanId=f"{1:016x}",
+    )
+    evaluation["attributes"] = [kv("gen_ai.evaluation.name", "relevance")]
+    other_trace = log_record(5, traceId="1" * 32)
+    first = write_jsonl("a.jsonl", traces_doc(span(1)), logs_doc(log_record(2), other_trace))
+    assert ingest(cli, first).exit_code == 0
+    assert ingest(cli, write_jsonl("b.jsonl", logs_doc(log_record(3), evaluation))).exit_code == 0
+
+    def context() -> tuple[list[str], list[Any]]:
+        replay = cli.json("replay", TRACE)["context"]
+        return [log["body"] for log in replay["logs"]], [e["name"] for e in replay["evaluations"]]
+
+    assert context() == (["log 2", "log 3"], ["relevance"])
+    assert rows(db, "SELECT count(*) FROM aiobs_trace_log_times WHERE trace_id = ?", [TRACE]) == [
+        (2,)
+    ]
+    # A store from before migration 6: the times are backfilled from the stored records.
+    con = duckdb.connect(str(db))
+    con.execute("DROP TABLE aiobs_trace_log_times")
+    con.execute("DELETE FROM aiobs_schema_migrations WHERE version = 6")
+    con.close()
+    assert context() == (["log 2", "log 3"], ["relevance"])
+    assert rows(db, "SELECT count(*) FROM aiobs_trace_log_times") == [(2,)]

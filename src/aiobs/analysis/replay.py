@@ -374,14 +374,28 @@ def _context_by_time(con: duckdb.DuckDBPyConnection, trace: dict[str, Any]) -> d
     start: datetime = trace["start_time"]
     end: datetime = trace["end_time"]
     trace_id = trace["trace_id"]
-    # The trace's logs and its evaluation results in one pass over otel_logs (two cost 5 ms more).
-    rows = records(
-        con,
-        "SELECT Timestamp AS time, ServiceName AS service_name, SeverityText AS severity,"
-        " EventName AS event_name, Body AS body, SpanId AS span_id, LogAttributes AS attributes"
-        " FROM otel_logs WHERE TraceId = ? ORDER BY Timestamp",
+    # The trace's logs and its evaluation results in one pass over otel_logs (two cost 5 ms more),
+    # over the times its records were written (aiobs_trace_log_times): the time bounds let DuckDB
+    # skip other times' row groups; by trace id alone every record's id was read (on 6.7M log
+    # records 81 ms, against 25 ms).
+    # The bounds travel as integer nanoseconds: a Python datetime would cut them to microseconds
+    # and lose a record written in the last one.
+    found = con.execute(
+        "SELECT epoch_ns(min(first_time)), epoch_ns(max(last_time)) FROM aiobs_trace_log_times"
+        " WHERE trace_id = ?",
         [trace_id],
-    )
+    ).fetchone()
+    rows = []
+    if found and found[0] is not None:
+        rows = records(
+            con,
+            "SELECT Timestamp AS time, ServiceName AS service_name, SeverityText AS severity,"
+            " EventName AS event_name, Body AS body, SpanId AS span_id,"
+            " LogAttributes AS attributes FROM otel_logs WHERE TraceId = ?"
+            " AND Timestamp BETWEEN make_timestamp_ns(?) AND make_timestamp_ns(?)"
+            " ORDER BY Timestamp",
+            [trace_id, found[0], found[1]],
+        )
     logs = []
     evaluations = []
     for log in rows:

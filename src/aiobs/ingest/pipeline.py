@@ -405,6 +405,10 @@ SELECT DISTINCT t, start, parent FROM walk WHERE node = start ORDER BY 1, 2"""
             return 0
         aiobs_batch = batch  # noqa: F841 — the SQL reads it by name (see _ARROW_BY_NAME)
         row = self.con.execute(_anti_join_sql(table)).fetchone()
+        if table is schema.OTEL_LOGS:
+            self.con.execute(
+                f"INSERT INTO aiobs_trace_log_times {schema.trace_log_times_sql('aiobs_batch')}"
+            )
         return int(row[0]) if row else 0
 
     def _to_arrow(self, table: schema.Table, rows: list[tuple[Any, ...]]) -> pa.Table:

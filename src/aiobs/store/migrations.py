@@ -55,12 +55,19 @@ def _m005_canonical_spans(con: duckdb.DuckDBPyConnection) -> None:
     materialise(con)
 
 
+def _m006_trace_log_times(con: duckdb.DuckDBPyConnection) -> None:
+    # When each trace's log records were written (replay's logs lookup): see schema.TRACE_LOG_TIMES.
+    con.execute(schema.TRACE_LOG_TIMES_DDL)
+    con.execute(f"INSERT INTO aiobs_trace_log_times {schema.trace_log_times_sql('otel_logs')}")
+
+
 MIGRATIONS: list[Migration] = [
     ("exporter tables", _m001_exporter_tables),
     ("bookkeeping tables", _m002_bookkeeping),
     ("span keys", _m003_span_keys),
     ("store metadata", _m004_meta),
     ("canonical span fields", _m005_canonical_spans),
+    ("trace log times", _m006_trace_log_times),
 ]
 
 LATEST = len(MIGRATIONS)

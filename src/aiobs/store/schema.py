@@ -251,3 +251,21 @@ DEDUPE_KEYS: dict[str, tuple[str, ...]] = {
         for t in METRIC_TABLES.values()
     },
 }
+
+# When each trace's log records were written: a row per trace per ingest batch (the first and last
+# Timestamp among its records there), so replay can bound its scan of otel_logs by time. Trace ids
+# are random, so a `TraceId = ?` filter alone reads every log record's id: 31 ms of a replay on
+# 650k log records, 81 ms on 6.7M; the lookup here plus a time-bounded read take a fraction.
+# Rows are only ever added (a re-ingested batch adds a range the store already covers).
+TRACE_LOG_TIMES_DDL = (
+    "CREATE TABLE IF NOT EXISTS aiobs_trace_log_times"
+    " (trace_id VARCHAR, first_time TIMESTAMP_NS, last_time TIMESTAMP_NS)"
+)
+
+
+def trace_log_times_sql(source: str) -> str:
+    """The ``aiobs_trace_log_times`` rows of the otel_logs-shaped relation ``source``."""
+    return (
+        'SELECT "TraceId", min("Timestamp"), max("Timestamp") FROM '
+        f'{source} WHERE "TraceId" <> \'\' GROUP BY "TraceId"'
+    )
