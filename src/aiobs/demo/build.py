@@ -108,7 +108,7 @@ def build_demo(
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    from aiobs.ingest.pipeline import INGEST_MEMORY_LIMIT, ingest_file
+    from aiobs.ingest.pipeline import configure_for_ingest, ingest_file
     from aiobs.ingest.sources import Input
     from aiobs.store.connection import open_store
 
@@ -143,7 +143,7 @@ def build_demo(
     try:
         futures = [pool.submit(write_day, config, day, target_dir) for day in range(config.days)]
         store = open_store(tmp_db, read_only=False, create=True)
-        store.con.execute(f"SET memory_limit = '{INGEST_MEMORY_LIMIT}'")
+        configure_for_ingest(store.con)
         for day, future in enumerate(futures, 1):
             path = future.result()
             res = ingest_file(store, Input(name=str(path), path=path))
