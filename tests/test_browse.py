@@ -105,6 +105,33 @@ def test_traces_lists_what_ai_traces_holds_with_or_without_the_cost_in_play(
     assert len(pricey) == len(truth(f"SELECT trace_id FROM ai_traces WHERE cost_usd > {threshold}"))
 
 
+@pytest.mark.parametrize(
+    ("args", "order", "where"),
+    [
+        ((), "start_time DESC", "TRUE"),  # the newest: a narrow time range
+        (("--sort", "duration_ms"), "duration_ms", "TRUE"),  # from anywhere in the week
+        (("--status", "error", "--sort", "-span_count"), "span_count DESC", "status = 'error'"),
+    ],
+)
+def test_traces_rows_are_ai_traces_rows(
+    demo: tuple[Path, dict[str, Any]], args: tuple[str, ...], order: str, where: str
+) -> None:
+    """Every column of `traces` (the picked traces priced within their times) is the row
+    ai_traces gives, cost included."""
+    import re
+
+    cli = Cli(demo[0])
+    got = cli.json("traces", *args, "-n", "40")
+    want = cli.query(f"SELECT * FROM ai_traces WHERE {where} ORDER BY {order}, trace_id LIMIT 40")
+    # `query` keeps a timestamp's nanoseconds; the listing gives microseconds.
+    micro = re.compile(r"(\.\d{6})\d+Z$")
+    want = [
+        {k: micro.sub(r"\1Z", v) if isinstance(v, str) else v for k, v in r.items()} for r in want
+    ]
+    assert len(got) == 40 and got == want
+    assert sum(r["cost_usd"] is not None for r in got) > 20
+
+
 @pytest.mark.parametrize("width", [60, 80, 120, 200])
 def test_the_traces_table_fits_the_terminal_and_keeps_ids_whole(
     demo: tuple[Path, dict[str, Any]], monkeypatch: pytest.MonkeyPatch, width: int
