@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from installed import installed_env
@@ -90,6 +91,24 @@ def main() -> None:
         ]
     )
     trace = ids.splitlines()[-1]
+    # The windows end where the store's telemetry does (the hour its last trace starts in; the
+    # demo's last sessions run a little past its --end), so any demo store works: for the
+    # default end, 2026-11-15T00:00Z.
+    _, _, last = run(
+        [
+            *db,
+            "query",
+            "select strftime(date_trunc('hour', max(start_time)),"
+            " '%Y-%m-%dT%H:%MZ') as e from ai_traces",
+            "-f",
+            "csv",
+        ]
+    )
+    end = datetime.strptime(last.splitlines()[-1], "%Y-%m-%dT%H:%MZ")
+
+    def at(hours_before: int) -> str:
+        return (end - timedelta(hours=hours_before)).strftime("%Y-%m-%dT%H:%MZ")
+
     _, _, counts = run([*db, "query", "select count(*) as spans from otel_traces", "-f", "json"])
     print(
         f"store {env_db} ({json.loads(counts)[0]['spans']:,} spans), {opts.runs} runs each, os.cpu_count()={os.cpu_count()}"
@@ -113,12 +132,9 @@ def main() -> None:
         "stats": [*db, "stats"],
         "segment --by prompt_version": [*db, "segment", "--by", "prompt_version"],
         "diff of two 19-hour windows": [
-            *db, "diff", "--baseline", "2026-11-11T20:00Z..2026-11-12T15:00Z",
-            "--target", "2026-11-12T15:00Z..2026-11-13T10:00Z",
+            *db, "diff", "--baseline", f"{at(76)}..{at(57)}", "--target", f"{at(57)}..{at(38)}",
         ],
-        "scan (the demo week)": [
-            *db, "scan", "--since", "2026-11-08T00:00Z..2026-11-15T00:00Z", "-f", "json",
-        ],
+        "scan (the demo week)": [*db, "scan", "--since", f"{at(168)}..{at(0)}", "-f", "json"],
     }  # fmt: skip
     print(f"{'command':<42} {'median':>8} {'fastest':>8} {'peak RSS':>9}")
     wanted = [w.strip() for w in opts.only.split(",") if w.strip()]
