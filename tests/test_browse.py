@@ -311,3 +311,46 @@ def test_sessions_with_user_signals(demo: tuple[Path, dict[str, Any]]) -> None:
     mine = cli.json("sessions", "--user", top["user_id"], "-n", "1000")
     assert mine and all(r["user_id"] == top["user_id"] for r in mine)
     assert "session_id" in cli("sessions", "-n", "2").stdout
+
+
+@pytest.mark.parametrize(
+    ("sort", "status", "services"),
+    [
+        (None, None, []),
+        ("traces,-duration_ms", None, []),
+        ("-errors", "error", []),
+        (None, None, ["order-assistant"]),
+    ],
+)
+def test_sessions_picked_first_equal_the_full_listing(
+    demo: tuple[Path, dict[str, Any]], sort: str | None, status: str | None, services: list[str]
+) -> None:
+    """Ordered by neither cost nor user signals, `sessions` picks its sessions before pricing
+    them and counting their events; the rows equal the listing that computes every session's."""
+    import math
+
+    from aiobs.analysis.browse import (
+        SESSION_COLUMNS,
+        TraceFilter,
+        order_by,
+        sessions_sql,
+        where_records,
+    )
+    from aiobs.store.connection import open_store
+
+    where, params = TraceFilter(status=status, services=services).sql()
+    order = order_by(sort, SESSION_COLUMNS, "-start_time")
+    with open_store(demo[0]) as store:
+        assert store.materialised
+        fast, full = (
+            where_records(store, sessions_sql(where, order, m), [*params, 40])
+            for m in (True, False)
+        )
+    assert len(fast) == 40
+    for a, b in zip(fast, full, strict=True):
+        assert {k: v for k, v in a.items() if k != "cost_usd"} == {
+            k: v for k, v in b.items() if k != "cost_usd"
+        }
+        assert (a["cost_usd"] is None) == (b["cost_usd"] is None)
+        assert a["cost_usd"] is None or math.isclose(a["cost_usd"], b["cost_usd"], rel_tol=1e-12)
+    assert any(r["thumbs_down"] or r["retries"] or r["resolved"] for r in fast)

@@ -198,32 +198,78 @@ ORDER BY {order}, trace_id""",
     )
 
 
-def list_sessions(
-    store: Store, filt: TraceFilter, *, sort: str | None = None, limit: int = 50
-) -> list[dict[str, Any]]:
-    """Sessions having at least one trace that matches ``filt``; totals over all their traces."""
-    where, params = filt.sql()
-    order = order_by(sort, SESSION_COLUMNS, "-start_time")
-    sql = f"""
-WITH picked AS (SELECT DISTINCT t.session_id FROM ai_traces t WHERE {where} AND t.session_id IS NOT NULL),
-per AS (
-  SELECT t.session_id,
+# Session columns that need the traces' prices or the user events: a listing ordered by them
+# computes them for every session; otherwise only for the sessions it shows.
+_SESSION_SIGNAL_COLUMNS = ("thumbs_down", "retries", "rephrases", "abandoned", "resolved", "csat")
+_SESSION_PER_TRACE = """
     arg_min(t.user_id, t.start_time) FILTER (WHERE t.user_id IS NOT NULL) AS user_id,
     min(t.start_time) AS start_time, max(t.end_time) AS end_time,
     (epoch_ns(max(t.end_time)) - epoch_ns(min(t.start_time))) / 1e6 AS duration_ms,
     count(*) AS traces, count_if(t.status = 'error') AS errors,
     list_sort(list_distinct(list(t.service_name))) AS services,
     list_sort(list_distinct(flatten(list(t.models)))) AS models,
-    sum(t.input_tokens) AS input_tokens, sum(t.output_tokens) AS output_tokens,
-    sum(t.cost_usd) AS cost_usd
+    sum(t.input_tokens) AS input_tokens, sum(t.output_tokens) AS output_tokens"""
+_SESSION_SIGNALS = """
+  coalesce(sig.thumbs_down, 0) AS thumbs_down, coalesce(sig.retry, 0) AS retries,
+  coalesce(sig.rephrase, 0) AS rephrases, coalesce(sig.abandoned, 0) > 0 AS abandoned,
+  coalesce(sig.resolved, 0) > 0 AS resolved, sig.csat_score AS csat"""
+
+
+def list_sessions(
+    store: Store, filt: TraceFilter, *, sort: str | None = None, limit: int = 50
+) -> list[dict[str, Any]]:
+    """Sessions having at least one trace that matches ``filt``; totals over all their traces."""
+    where, params = filt.sql()
+    order = order_by(sort, SESSION_COLUMNS, "-start_time")
+    return where_records(
+        store, sessions_sql(where, order, store.materialised), [*params, limit], filt.where
+    )
+
+
+def sessions_sql(where: str, order: str, materialised: bool) -> str:
+    """``list_sessions``' query (``where`` over ``ai_traces t``, then ``?`` for the limit). On a
+    materialised store, when neither the filter nor the order needs the cost or the user
+    signals, the sessions are picked and ordered first, and only those priced and their events
+    counted (`sessions --limit 50`, whole process: 974k spans 438 -> 285 ms, 10M spans 3.0 ->
+    0.92 s and 1.5 GB -> 363 MB)."""
+    names = {part.split('"')[1] for part in order.split(", ")}  # order_by quotes each column
+    late = names & {"cost_usd", *_SESSION_SIGNAL_COLUMNS}
+    if materialised and not late and "cost_usd" not in where:
+        in_top = "SELECT session_id FROM top"
+        traces = f"SELECT trace_id FROM aiobs_trace_facts WHERE session_id IN ({in_top})"
+        return f"""
+WITH picked AS (
+  SELECT DISTINCT t.session_id FROM aiobs_trace_facts t WHERE {where} AND t.session_id IS NOT NULL),
+ranked AS (
+  SELECT t.session_id, {_SESSION_PER_TRACE}
+  FROM aiobs_trace_facts t JOIN picked USING (session_id) GROUP BY t.session_id),
+-- Only the ordering columns of ``ranked`` are computed for every session (DuckDB drops the
+-- aggregates nothing reads); the whole rows only for the sessions shown.
+top AS (SELECT session_id FROM ranked ORDER BY {order}, session_id LIMIT ?),
+per AS (
+  SELECT t.session_id, {_SESSION_PER_TRACE}
+  FROM aiobs_trace_facts t WHERE t.session_id IN ({in_top}) GROUP BY t.session_id),
+cost AS (
+  SELECT p.session_id, fsum(p.cost_usd) AS cost_usd FROM ({priced_traces_sql(traces)}) p
+  GROUP BY p.session_id),
+sig AS ({session_signals_sql(in_top)})
+SELECT per.session_id, per.user_id, per.start_time, per.end_time, per.duration_ms, per.traces,
+  per.errors, per.services, per.models, per.input_tokens, per.output_tokens, cost.cost_usd,
+  {_SESSION_SIGNALS}
+FROM per LEFT JOIN cost USING (session_id) LEFT JOIN sig USING (session_id)
+ORDER BY {order}, session_id
+"""
+    return f"""
+WITH picked AS (SELECT DISTINCT t.session_id FROM ai_traces t WHERE {where} AND t.session_id IS NOT NULL),
+per AS (
+  SELECT t.session_id, {_SESSION_PER_TRACE},
+    -- fsum: a plain float sum's last digits follow the order DuckDB's threads add in.
+    fsum(t.cost_usd) AS cost_usd
   FROM ai_traces t JOIN picked USING (session_id) GROUP BY t.session_id),
 sig AS ({session_signals_sql()})
 SELECT per.session_id, per.user_id, per.start_time, per.end_time, per.duration_ms, per.traces,
   per.errors, per.services, per.models, per.input_tokens, per.output_tokens, per.cost_usd,
-  coalesce(sig.thumbs_down, 0) AS thumbs_down, coalesce(sig.retry, 0) AS retries,
-  coalesce(sig.rephrase, 0) AS rephrases, coalesce(sig.abandoned, 0) > 0 AS abandoned,
-  coalesce(sig.resolved, 0) > 0 AS resolved, sig.csat_score AS csat
+  {_SESSION_SIGNALS}
 FROM per LEFT JOIN sig USING (session_id)
 ORDER BY {order}, session_id LIMIT ?
 """
-    return where_records(store, sql, [*params, limit], filt.where)

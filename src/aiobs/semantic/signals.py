@@ -31,16 +31,18 @@ CSAT_VALUE = "TRY_CAST(coalesce(LogAttributes['csat.score'], LogAttributes['scor
 SESSION_KEY = "LogAttributes['session.id']"
 
 
-def session_signals_sql() -> str:
-    """One row per session id: counts of each signal and the mean CSAT."""
+def session_signals_sql(sessions: str | None = None) -> str:
+    """One row per session id: counts of each signal and the mean CSAT (only for the session ids
+    the subquery ``sessions`` gives, when given)."""
     counts = ",\n  ".join(
         f"count(*) FILTER (WHERE {cond}) AS {name}" for name, cond in SIGNALS.items()
     )
+    only = f" AND {SESSION_KEY} IN ({sessions})" if sessions else ""
     return f"""
 SELECT {SESSION_KEY} AS session_id,
   {counts},
   avg({CSAT_VALUE}) FILTER (WHERE {SIGNALS["csat"]}) AS csat_score
 FROM otel_logs
-WHERE EventName <> '' AND {SESSION_KEY} IS NOT NULL AND {SESSION_KEY} <> ''
+WHERE EventName <> '' AND {SESSION_KEY} IS NOT NULL AND {SESSION_KEY} <> ''{only}
 GROUP BY 1
 """
