@@ -101,8 +101,8 @@ def store_stats(store: Store) -> dict[str, Any]:
         """
     ).fetchone()
     # Only the LLM steps' maps are looked into, found by their ids: the hash table is built on
-    # those and every span's ids probe it (974k spans: 0.3 s; carrying every
-    # map through a join to ai_spans took 4 s and 1.1 GB).
+    # those and every span's ids probe it (974k spans: 0.5-0.8 s; carrying every map through a
+    # join to ai_spans took 4 s and 1.1 GB).
     content = " OR ".join(f"o.SpanAttributes['{k}'] IS NOT NULL" for k in _CONTENT_KEYS)
     content_row = store.con.execute(
         f"SELECT coalesce(count_if({content}), 0) FROM otel_traces o"

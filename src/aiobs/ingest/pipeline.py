@@ -740,8 +740,9 @@ def configure_for_ingest(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(f"SET memory_limit = '{INGEST_MEMORY_LIMIT}'")
     # Rows of one statement may be appended in any order, so DuckDB spreads an insert over its
     # threads (bench/ingest.py, 1M spans, two sittings of 3 alternating pairs: medians 19.4 ->
-    # 18.1 s and 20.3 -> 19.8 s, faster in 5 of the 6 pairs). Nothing reads insertion order: a batch's first occurrences are picked by its own
-    # row numbers, and a file's new rows are found as those past the table's old end (rowid).
+    # 18.1 s and 20.3 -> 19.8 s, faster in 5 of the 6 pairs). Nothing reads insertion order: a
+    # batch's first occurrences are picked by its own row numbers, and a file's new rows are
+    # found as those past the table's old end (rowid).
     con.execute("SET preserve_insertion_order = false")
 
 

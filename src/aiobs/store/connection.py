@@ -50,7 +50,8 @@ _LOCK_PATTERNS = ("could not set lock", "conflicting lock", "database is locked"
 def _connect(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
     from aiobs.store.engine import duckdb_engine
 
-    # A writer registers Arrow batches (ingest), which needs the duckdb package, not the engine alone.
+    # A writer scans Python Arrow batches (ingest), which the engine alone refuses: the package
+    # sets that up.
     engine = duckdb_engine(package=not read_only)
 
     try:

@@ -6,8 +6,9 @@ imported: ``import duckdb`` took 113-118 ms of a ~350 ms read command here, ``im
 22-35 ms (``python -X importtime``; the conversions of the first query then cost ~15 ms more,
 which the package paid at import). Reading uses only what the engine itself provides —
 ``connect``, ``execute``, fetching, the exception classes — so read commands load the engine
-alone. Scanning a Python Arrow table (``register``: ingest's batches) needs the package, which
-sets the engine up for it, so writers ask for the package. The classes are the same objects
+alone. Scanning a Python Arrow table (ingest's batches, read by name) needs the package, which
+sets the engine up for it (``_duckdb`` alone: "the duckdb package did not set up
+duckdb._sources"), so writers ask for the package. The classes are the same objects
 either way: the package only adds to them.
 
 Must not import the duckdb package at module level.

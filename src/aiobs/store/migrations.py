@@ -56,7 +56,7 @@ def _m005_canonical_spans(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _m006_trace_log_times(con: duckdb.DuckDBPyConnection) -> None:
-    # When each trace's log records were written (replay's logs lookup): see schema.TRACE_LOG_TIMES.
+    # When each trace's log records were written (replay's logs lookup): see schema.TRACE_LOG_TIMES_DDL.
     con.execute(schema.TRACE_LOG_TIMES_DDL)
     con.execute(f"INSERT INTO aiobs_trace_log_times {schema.trace_log_times_sql('otel_logs')}")
 
