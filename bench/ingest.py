@@ -3,6 +3,7 @@
     python bench/ingest.py                 # 1M spans (~650 MB), the issue's reference size
     python bench/ingest.py --spans 200000  # quicker
     python bench/ingest.py --logs 300000   # log records / user events instead
+    python bench/ingest.py --redact        # with secrets and personal data rewritten
 
 Prints spans/s end to end and the child's peak RSS. The file is cached in bench/out/ by size.
 """
@@ -180,6 +181,7 @@ def main() -> None:
     parser.add_argument(
         "--logs", type=int, default=0, help="benchmark log records instead of spans"
     )
+    parser.add_argument("--redact", action="store_true", help="ingest with --redact")
     args = parser.parse_args()
     OUT.mkdir(exist_ok=True)
     kind = "logs" if args.logs else "genai"
@@ -204,6 +206,7 @@ def main() -> None:
             str(db),
             "-q",
             "ingest",
+            *(["--redact"] if args.redact else []),
             str(data),
             "-f",
             "json",

@@ -33,14 +33,30 @@ def ingest(
     strict: Annotated[
         bool, typer.Option("--strict", help="Exit 2 if any record was rejected.")
     ] = False,
+    redact: Annotated[
+        bool | None,
+        typer.Option(
+            "--redact/--no-redact",
+            help="Rewrite secrets (API keys, tokens, credential headers, card numbers) as"
+            " [REDACTED:kind] and e-mails and phone numbers as stable pseudonyms before they"
+            " are stored. Default: the config's [redact] enabled, else off.",
+            envvar="AIOBS_REDACT",
+            show_default=False,
+        ),
+    ] = None,
     fmt: Annotated[
         OutputFormat, typer.Option("--format", "-f", help="Summary format.")
     ] = OutputFormat.table,
 ) -> None:
     """Load exported OpenTelemetry telemetry into the store (idempotent; one transaction per file)."""
+    from aiobs.config import load_config
     from aiobs.ingest.pipeline import ingest_paths
+    from aiobs.ingest.redact import redact_config
 
     s = settings(ctx)
+    config = load_config()
+    enabled, _, _ = redact_config(config)  # checked before the store is touched
+    redacting = enabled if redact is None else redact
     import pyarrow as pa
 
     # A process-wide choice, so it is made here, not in the library: the system allocator hands
@@ -51,9 +67,9 @@ def ingest(
     show_progress = s.stderr_is_tty and not s.quiet
     try:
         if show_progress:
-            summary = _ingest_with_progress(s, store, paths)
+            summary = _ingest_with_progress(s, store, paths, redacting, config)
         else:
-            summary = ingest_paths(store, paths)
+            summary = ingest_paths(store, paths, redact=redacting, config=config)
     finally:
         store.close()
     _report(s, summary, fmt)
@@ -61,7 +77,9 @@ def ingest(
         raise typer.Exit(int(ExitCode.USAGE))
 
 
-def _ingest_with_progress(s: Any, store: Any, paths: list[str]) -> IngestSummary:
+def _ingest_with_progress(
+    s: Any, store: Any, paths: list[str], redact: bool, config: dict[str, Any]
+) -> IngestSummary:
     from rich.progress import (
         BarColumn,
         DownloadColumn,
@@ -100,7 +118,14 @@ def _ingest_with_progress(s: Any, store: Any, paths: list[str]) -> IngestSummary
         progress.update(state["task"], completed=done, records=records, rate=records / elapsed)
 
     with progress:
-        return ingest_paths(store, paths, progress=on_progress, on_file_start=on_file_start)
+        return ingest_paths(
+            store,
+            paths,
+            progress=on_progress,
+            on_file_start=on_file_start,
+            redact=redact,
+            config=config,
+        )
 
 
 def _report(s: Any, summary: IngestSummary, fmt: OutputFormat) -> None:
@@ -127,6 +152,7 @@ def _report(s: Any, summary: IngestSummary, fmt: OutputFormat) -> None:
         "metric_points",
         "duplicates",
         "rejected",
+        *(["redacted"] if summary.redacted is not None else []),
         "seconds",
     ]
     render_rows(s, fmt, columns, [data], title=None if fmt != OutputFormat.table else "ingested")

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     import duckdb
     import pyarrow as pa
 
+    from aiobs.ingest.redact import Redactor
     from aiobs.store.connection import Store
 
 T = TypeVar("T")
@@ -52,6 +53,7 @@ class FileResult:
     metric_points: int = 0
     duplicates: int = 0
     rejected: int = 0
+    redacted: int | None = None  # values rewritten by --redact; None when it was off
     seconds: float = 0.0
     error: str | None = None
 
@@ -68,6 +70,7 @@ class IngestSummary:
     metric_points: int = 0
     duplicates: int = 0
     rejected: int = 0
+    redacted: int | None = None
     seconds: float = 0.0
     errors: list[str] = field(default_factory=list)
     per_file: list[FileResult] = field(default_factory=list)
@@ -288,10 +291,19 @@ def _break_cycles(
 class _FileWriter:
     """Writes one file's rows into the store inside the caller's transaction."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, result: FileResult, ingest_id: int) -> None:
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        result: FileResult,
+        ingest_id: int,
+        redactor: Redactor | None = None,
+    ) -> None:
         self.con = con
         self.result = result
         self.ingest_id = ingest_id
+        self.redactor = redactor
+        if redactor is not None:
+            result.redacted = 0
         self.parent_of: dict[tuple[str, str], str] = {}
         # Where this file's spans will start in otel_traces (append-only): the canonical columns
         # are materialised for rows from here on when the file is done.
@@ -338,7 +350,17 @@ class _FileWriter:
         self.result.rejected += len(rejects)
         self.con.executemany(
             "INSERT INTO aiobs_rejects VALUES (?, ?, ?, ?, ?, ?, now()::TIMESTAMP)",
-            [[self.ingest_id, source, r.line, r.offset, r.reason, r.excerpt] for r in rejects],
+            [
+                [
+                    self.ingest_id,
+                    source,
+                    r.line,
+                    r.offset,
+                    self.text(r.reason),
+                    self.text(r.excerpt),
+                ]
+                for r in rejects
+            ],
         )
 
     def refuse_cycles_with_stored(self) -> None:
@@ -391,16 +413,28 @@ SELECT DISTINCT t, start, parent FROM walk WHERE node = start ORDER BY 1, 2"""
             ],
         )
 
+    def text(self, value: str) -> str:
+        """A rejected record's reason or excerpt, as it may be stored."""
+        return self.redactor.text(value) if self.redactor is not None and value else value
+
+    def redact(self, batch: pa.Table) -> pa.Table:
+        """The batch as it may be stored: rewritten by ``--redact`` when it is on."""
+        if self.redactor is None:
+            return batch
+        batch, changed = self.redactor.table(batch)
+        self.result.redacted = (self.result.redacted or 0) + changed
+        return batch
+
     def _insert_spans(self, rows: list[tuple[Any, ...]]) -> int:
         if not rows:
             return 0
-        batch = self._to_arrow(schema.OTEL_TRACES, rows)
+        batch = self.redact(self._to_arrow(schema.OTEL_TRACES, rows))
         return insert_spans(self.con, batch) if batch.num_rows else 0
 
     def _insert(self, table: schema.Table, rows: list[tuple[Any, ...]]) -> int:
         if not rows:
             return 0
-        batch = self._to_arrow(table, rows)
+        batch = self.redact(self._to_arrow(table, rows))
         if batch.num_rows == 0:
             return 0
         aiobs_batch = batch  # noqa: F841 — the SQL reads it by name (see _ARROW_BY_NAME)
@@ -559,8 +593,10 @@ def _record_ingest(
     writer.refuse_cycles_with_stored()
     if result.spans:
         materialise(con, from_row=writer.span_rows_before)
+    columns = ", ".join(name for name, _ in schema.AIOBS_INGESTS.columns)
     con.execute(
-        "INSERT INTO aiobs_ingests VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        f"INSERT INTO aiobs_ingests ({columns}, redacted)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             writer.ingest_id,
             inp.name if inp.path is None else str(Path(inp.name).resolve()),
@@ -575,11 +611,14 @@ def _record_ingest(
             result.duplicates,
             result.rejected,
             __version__,
+            result.redacted,
         ],
     )
 
 
-def _ingest_fast(store: Store, inp: Input, progress: ProgressFn | None) -> FileResult:
+def _ingest_fast(
+    store: Store, inp: Input, progress: ProgressFn | None, redactor: Redactor | None
+) -> FileResult:
     """A JSON Lines file in one transaction: resourceSpans lines through the vectorised reader
     (``fastpath``), all other lines through the general decoder. ``Unsupported`` leaves no trace."""
     import gzip
@@ -609,7 +648,7 @@ def _ingest_fast(store: Store, inp: Input, progress: ProgressFn | None) -> FileR
     hasher = threading.Thread(target=hash_file, daemon=True)
     hasher.start()
     con = store.con
-    writer = _FileWriter(con, result, _next_ingest_id(con))
+    writer = _FileWriter(con, result, _next_ingest_id(con), redactor)
     decoder = Decoder()
     unreadable: list[Unreadable] = []
     raw_file = path.open("rb")
@@ -622,7 +661,7 @@ def _ingest_fast(store: Store, inp: Input, progress: ProgressFn | None) -> FileR
         for kind, payload in _prefetch(_parsed(_split_lines(lines))):
             if kind == "spans":
                 for table in payload:
-                    new = insert_spans(con, table)
+                    new = insert_spans(con, writer.redact(table))
                     result.spans += new
                     result.duplicates += table.num_rows - new
                     decoded += table.num_rows
@@ -677,6 +716,7 @@ def ingest_file(
     *,
     progress: ProgressFn | None = None,
     fast: bool | None = None,
+    redactor: Redactor | None = None,
 ) -> FileResult:
     """Ingest one input in one transaction. Raises ``BadInputError`` if it cannot be opened.
 
@@ -694,7 +734,7 @@ def ingest_file(
         from aiobs.ingest.fastpath import Unsupported
 
         try:
-            return _ingest_fast(store, inp, progress)
+            return _ingest_fast(store, inp, progress, redactor)
         except Unsupported:
             pass  # the general decoder below reads it again, and explains what it refuses
 
@@ -703,7 +743,7 @@ def ingest_file(
     result = FileResult(source=inp.name)
     reader, size = open_input(inp)
     con = store.con
-    writer = _FileWriter(con, result, _next_ingest_id(con))
+    writer = _FileWriter(con, result, _next_ingest_id(con), redactor)
     decoder = Decoder()
     unreadable: list[Unreadable] = []
     con.execute("BEGIN TRANSACTION")
@@ -753,10 +793,14 @@ def ingest_paths(
     progress: ProgressFn | None = None,
     on_file_start: Callable[[Input, int | None], None] | None = None,
     fast: bool | None = None,
+    redact: bool = False,
+    config: dict[str, Any] | None = None,
 ) -> IngestSummary:
-    """Ingest every input named by ``args`` (paths, dirs, globs, ``-``)."""
+    """Ingest every input named by ``args`` (paths, dirs, globs, ``-``); ``redact``: rewrite
+    secrets and personal data first (``aiobs.ingest.redact``, with the config's ``[redact]``)."""
     started = time.perf_counter()
     configure_for_ingest(store.con)
+    redactor = make_redactor(store.con, config or {}) if redact else None
     engine = duckdb_engine()
     inputs, problems = expand_inputs(args)
     summary = IngestSummary(errors=list(problems))
@@ -765,7 +809,7 @@ def ingest_paths(
             size = inp.path.stat().st_size if inp.path is not None and inp.path.exists() else None
             on_file_start(inp, size)
         try:
-            res = ingest_file(store, inp, progress=progress, fast=fast)
+            res = ingest_file(store, inp, progress=progress, fast=fast, redactor=redactor)
         except engine.OutOfMemoryException as exc:
             # The files before this one are stored; the next would most likely run out too.
             raise StoreUnavailableError(
@@ -799,5 +843,24 @@ def ingest_paths(
         summary.metric_points += res.metric_points
         summary.duplicates += res.duplicates
         summary.rejected += res.rejected
+        if res.redacted is not None:
+            summary.redacted = (summary.redacted or 0) + res.redacted
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def make_redactor(con: duckdb.DuckDBPyConnection, config: dict[str, Any]) -> Redactor:
+    """The store's redactor: its pseudonym key (made on first use, kept in ``aiobs_meta``) and
+    the config's extra patterns and keys."""
+    import secrets
+
+    from aiobs.ingest.redact import Redactor, redact_config
+
+    _, patterns, keys = redact_config(config)
+    row = con.execute("SELECT value FROM aiobs_meta WHERE key = 'redact.key'").fetchone()
+    if row is None:
+        key = secrets.token_hex(32)
+        con.execute("INSERT INTO aiobs_meta VALUES ('redact.key', ?, now()::TIMESTAMP)", [key])
+    else:
+        key = str(row[0])
+    return Redactor(bytes.fromhex(key), patterns, keys)

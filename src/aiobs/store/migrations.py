@@ -61,6 +61,11 @@ def _m006_trace_log_times(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(f"INSERT INTO aiobs_trace_log_times {schema.trace_log_times_sql('otel_logs')}")
 
 
+def _m007_ingest_redacted(con: duckdb.DuckDBPyConnection) -> None:
+    # How many values `ingest --redact` rewrote in each file; NULL: it was ingested without.
+    con.execute("ALTER TABLE aiobs_ingests ADD COLUMN redacted BIGINT")
+
+
 MIGRATIONS: list[Migration] = [
     ("exporter tables", _m001_exporter_tables),
     ("bookkeeping tables", _m002_bookkeeping),
@@ -68,6 +73,7 @@ MIGRATIONS: list[Migration] = [
     ("store metadata", _m004_meta),
     ("canonical span fields", _m005_canonical_spans),
     ("trace log times", _m006_trace_log_times),
+    ("ingest redaction count", _m007_ingest_redacted),
 ]
 
 LATEST = len(MIGRATIONS)

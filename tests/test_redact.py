@@ -1,0 +1,386 @@
+"""``aiobs ingest --redact``: secrets and personal data never reach the store.
+
+Detectors on hand-made cases (and what must stay: ids, timestamps, token counts, dates); the
+properties that make it safe (nothing planted survives, idempotent, JSON stays JSON, the RE2
+screen misses nothing Python would rewrite); and the real CLI on real files, through both
+decoders, with the config's extra patterns and keys.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from aiobs.ingest.pipeline import ingest_paths
+from aiobs.ingest.redact import Redactor
+from aiobs.store.connection import open_store
+from conftest import Cli
+from test_fastpath import _dump as dump_store
+
+KEY = bytes(range(32))
+R = Redactor(KEY)
+T0 = 1_763_000_000_000_000_000
+TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
+
+SECRETS = {
+    "openai_key": "sk-proj-Abc123def456ghi789jkl012mno",
+    "anthropic_key": "sk-ant-api03-abcdefghijklmnopqrstuvwxyz",
+    "aws_access_key": "AKIAIOSFODNN7EXAMPLE",
+    "github_token": "ghp_" + "a1B2c3D4e5" * 4,
+    "slack_token": "xoxb-1234567890-abcdefghij",
+    "google_api_key": "AIza" + "SyA1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q",
+    "stripe_key": "sk_live_" + "4eC39HqLyjWDarjtT1zdp7dc",
+    "jwt": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9P",
+    "bearer_token": "Bearer abcdefghijklmnop1234",
+    "card": "4111 1111 1111 1111",
+    "ssn": "123-45-6789",
+    "private_key": "-----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY-----",
+}
+PII = {
+    "email": "Jane.Doe+ops@mail.example.co.uk",
+    "phone": "+1 415 555 0100",
+}
+KEEP = [
+    TRACE,  # ids
+    "00f067aa0ba902b7",
+    "1763000000000000000",  # nanosecond timestamps as text
+    "2026-11-22T00:00:00.123456789Z",
+    "4111111111111112",  # card-shaped, fails Luhn
+    "000-12-3456",  # not an SSN
+    "risk-assessment_pipeline_v2_final",  # "sk-" inside a word
+    "tasks-abcdefghijklmnopqrstuvwxyz",
+    "gen_ai.usage.input_tokens",
+    "v1.2.3 build 20261122",
+    "",
+]
+
+
+@pytest.mark.parametrize(("kind", "secret"), SECRETS.items())
+def test_each_secret_is_masked_with_its_kind(kind: str, secret: str) -> None:
+    assert R.text(f"before {secret} after") == f"before [REDACTED:{kind}] after"
+
+
+@pytest.mark.parametrize(("kind", "value"), PII.items())
+def test_personal_data_becomes_a_stable_keyed_pseudonym(kind: str, value: str) -> None:
+    token = R.text(value)
+    assert token.startswith(f"[{kind}:") and value not in token
+    assert R.text(f"x {value} y") == f"x {token} y"
+    variant = value.upper() if kind == "email" else value.replace(" ", "-")
+    assert R.text(variant) == token  # the same address or number, written differently
+    assert Redactor(bytes(32)).text(value) != token  # another store's key: another token
+
+
+@pytest.mark.parametrize("value", KEEP)
+def test_ids_times_and_lookalikes_are_kept(value: str) -> None:
+    assert R.text(value) == value
+
+
+def test_credential_keys_mask_the_whole_value() -> None:
+    assert R.value("http.request.header.authorization", '["Basic dXNlcjpwYXNz"]') == (
+        "[REDACTED:secret]"
+    )
+    assert R.value("db.password", "hunter2") == "[REDACTED:secret]"
+    assert R.value("X-API-Key", "abc") == "[REDACTED:secret]"
+    assert R.value("http.response.header.set-cookie", "id=1") == "[REDACTED:secret]"
+    for key in ("gen_ai.usage.input_tokens", "session.id", "llm.token_count.prompt"):
+        assert R.value(key, "42") == "42"
+    assert R.value("db.password", "") == ""  # nothing to hide
+
+
+def test_a_key_after_a_json_escape_is_found() -> None:
+    encoded = json.dumps({"content": f"line one\n{SECRETS['openai_key']}"})
+    assert "[REDACTED:openai_key]" in R.text(encoded)
+
+
+# ------------------------------------------------------------------------------- properties
+
+_filler = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=30)
+_planted = st.sampled_from([*SECRETS.values(), *PII.values()])
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(st.lists(st.tuples(_filler, _planted), min_size=1, max_size=4), _filler)
+def test_nothing_planted_survives_and_json_stays_json(
+    parts: list[tuple[str, str]], tail: str
+) -> None:
+    # Separated by a space, as text has them; glued to a word, a key is not a key.
+    text = " ".join(f"{before} {planted}" for before, planted in parts) + " " + tail
+    out = R.text(text)
+    for _, planted in parts:
+        assert planted not in out
+    assert R.text(out) == out  # idempotent: a second ingest of redacted data changes nothing
+    doc = {"messages": [{"role": "user", "content": text}], "n": 1}
+    encoded = json.dumps(doc)
+    redacted = json.loads(R.text(encoded))  # still valid JSON, same shape
+    assert set(redacted) == {"messages", "n"} and redacted["n"] == 1
+    for _, planted in parts:
+        assert planted not in redacted["messages"][0]["content"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(_filler, _planted, st.sampled_from(KEEP)), max_size=6))
+def test_the_screen_never_misses_what_python_rewrites(pieces: list[str]) -> None:
+    text = " ".join(pieces)
+    if R.text(text) != text:
+        assert pc.match_substring_regex(pa.array([text]), R.screen)[0].as_py()
+
+
+def test_arrow_batches_keep_their_shape() -> None:
+    entries = pa.list_(pa.struct([("key", pa.string()), ("value", pa.string())]))
+    maps = pa.array(
+        [
+            [{"key": "user.id", "value": PII["email"]}, {"key": "n", "value": "1"}],
+            None,
+            [],
+            [{"key": "db.password", "value": "pw"}],
+        ],
+        type=entries,
+    )
+    nested = pa.array(
+        [[[{"key": "m", "value": SECRETS["jwt"]}], []], None, [], [None]], pa.list_(entries)
+    )
+    table = pa.table(
+        {
+            "TraceId": pa.array([TRACE] * 4),
+            "SpanAttributes": maps,
+            "Events.Attributes": nested,
+            "StatusMessage": pa.array([None, SECRETS["card"], "ok", ""]),
+            "ScopeName": pa.array([PII["email"]] * 4),  # not a content column
+        }
+    )
+    out, changed = R.table(table)
+    assert changed == 4
+    assert out.schema == table.schema
+    rows = out.to_pylist()
+    assert rows[0]["SpanAttributes"][0]["value"].startswith("[email:")
+    assert rows[0]["SpanAttributes"][1] == {"key": "n", "value": "1"}
+    assert rows[1]["SpanAttributes"] is None and rows[2]["SpanAttributes"] == []
+    assert rows[3]["SpanAttributes"] == [{"key": "db.password", "value": "[REDACTED:secret]"}]
+    assert rows[0]["Events.Attributes"] == [[{"key": "m", "value": "[REDACTED:jwt]"}], []]
+    assert rows[1]["Events.Attributes"] is None and rows[3]["Events.Attributes"] == [None]
+    assert [r["StatusMessage"] for r in rows] == [None, "[REDACTED:card]", "ok", ""]
+    assert [r["ScopeName"] for r in rows] == [PII["email"]] * 4
+    assert [r["TraceId"] for r in rows] == [TRACE] * 4
+
+
+# ------------------------------------------------------------------------------ the CLI
+
+
+def _kv(key: str, value: str) -> dict[str, Any]:
+    return {"key": key, "value": {"stringValue": value}}
+
+
+def _spans_line(n: int, rng: random.Random) -> dict[str, Any]:
+    spans = []
+    for i in range(n):
+        secret = rng.choice(list(SECRETS.values()))
+        message = [{"role": "user", "parts": [{"type": "text", "content": f"hi\n{secret} ok"}]}]
+        spans.append(
+            {
+                "traceId": f"{rng.getrandbits(128):032x}",
+                "spanId": f"{rng.getrandbits(64):016x}",
+                "name": "chat gpt-4.1",
+                "kind": 3,
+                "startTimeUnixNano": str(T0 + i),
+                "endTimeUnixNano": str(T0 + i + 10**9),
+                "attributes": [
+                    _kv("gen_ai.request.model", "gpt-4.1"),
+                    _kv("gen_ai.input.messages", json.dumps(message)),
+                    _kv("user.id", PII["email"]),
+                    _kv("http.request.header.authorization", "Basic dXNlcjpwYXNz"),
+                    {"key": "gen_ai.usage.input_tokens", "value": {"intValue": "12"}},
+                ],
+                "events": [
+                    {
+                        "timeUnixNano": str(T0 + i),
+                        "name": "exception",
+                        "attributes": [_kv("exception.message", f"call {PII['phone']}")],
+                    }
+                ],
+                "status": {"code": 2, "message": f"denied for {PII['email']}"},
+            }
+        )
+    return {
+        "resourceSpans": [
+            {
+                "resource": {"attributes": [_kv("service.name", "chat")]},
+                "scopeSpans": [{"scope": {"name": "t"}, "spans": spans}],
+            }
+        ]
+    }
+
+
+def _logs_line() -> dict[str, Any]:
+    record = {
+        "timeUnixNano": str(T0),
+        "severityNumber": 17,
+        "body": {"stringValue": f"payment {SECRETS['card']} by {PII['email']}"},
+        "traceId": TRACE,
+        "attributes": [_kv("api_key", "plain-key-value")],
+    }
+    return {
+        "resourceLogs": [
+            {
+                "resource": {"attributes": [_kv("service.name", "web")]},
+                "scopeLogs": [{"scope": {"name": "t"}, "logRecords": [record]}],
+            }
+        ]
+    }
+
+
+def _write(path: Path, lines: int = 6, per_line: int = 40) -> Path:
+    rng = random.Random(5)
+    docs = [_spans_line(per_line, rng) for _ in range(lines)] + [_logs_line()]
+    text = "\n".join(json.dumps(d) for d in docs) + f"\nnot json {PII['email']}\n"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _everything(db: Path) -> str:
+    """Every stored value of every table as text, bookkeeping and rejects included."""
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        tables = [r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()]
+        parts = []
+        for table in tables:
+            if table == "aiobs_meta":
+                continue  # holds the pseudonym key, nothing from the input
+            for row in con.execute(f'SELECT * FROM "{table}"').fetchall():
+                parts.append(repr(row))
+        return "\n".join(parts)
+    finally:
+        con.close()
+
+
+def test_ingest_redact_stores_none_of_it(cli: Cli, db: Path, tmp_path: Path) -> None:
+    path = _write(tmp_path / "pii.jsonl")
+    result = cli("ingest", "--redact", str(path), "-f", "json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["spans"] == 240 and summary["log_records"] == 1 and summary["rejected"] == 1
+    # Per span: messages, user.id, authorization, status message, the exception event; per log:
+    # body and api_key.
+    assert summary["redacted"] == 240 * 5 + 2
+    stored = _everything(db)
+    for value in [*SECRETS.values(), *PII.values(), "dXNlcjpwYXNz", "plain-key-value"]:
+        assert value not in stored
+        assert json.dumps(value)[1:-1] not in stored  # nor JSON-escaped inside a message
+    token = Redactor(KEY).text(PII["email"])  # a different key: not the store's token
+    spans = cli.query("select distinct user_id from ai_spans")
+    assert len(spans) == 1 and spans[0]["user_id"].startswith("[email:")
+    assert spans[0]["user_id"] != token
+    # The messages are still messages: replay renders them, secrets masked.
+    trace = cli.query("select trace_id from ai_traces limit 1")[0]["trace_id"]
+    replay = cli("replay", trace)
+    assert replay.exit_code == 0, replay.output
+    assert "[REDACTED:" in replay.stdout and "hi" in replay.stdout
+    assert cli.query("select redacted from aiobs_ingests") == [{"redacted": 240 * 5 + 2}]
+
+
+def test_without_redact_the_values_are_stored_as_sent(cli: Cli, db: Path, tmp_path: Path) -> None:
+    path = _write(tmp_path / "pii.jsonl", lines=1, per_line=5)
+    result = cli("ingest", str(path), "-f", "json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["redacted"] is None
+    stored = _everything(db)
+    assert PII["email"] in stored and "dXNlcjpwYXNz" in stored
+    assert cli.query("select redacted from aiobs_ingests") == [{"redacted": None}]
+
+
+def _dump(db: Path) -> dict[str, Any]:
+    out = dump_store(db)  # every column of every telemetry table, counts and rejects
+    with open_store(db) as store:
+        out["excerpts"] = store.con.execute("SELECT line, excerpt FROM aiobs_rejects").fetchall()
+        out["redacted"] = store.con.execute("SELECT redacted FROM aiobs_ingests").fetchall()
+    del out["formats"]
+    return out
+
+
+def test_both_decoders_redact_alike_with_one_key(tmp_path: Path) -> None:
+    path = _write(tmp_path / "pii.jsonl")
+    dumps = []
+    for fast in (True, False):
+        db = tmp_path / f"{fast}.duckdb"
+        with open_store(db, read_only=False, create=True) as store:
+            store.con.execute(
+                "INSERT INTO aiobs_meta VALUES ('redact.key', ?, now()::TIMESTAMP)", [KEY.hex()]
+            )
+            summary = ingest_paths(store, [str(path)], fast=fast, redact=True)
+            fmt = store.con.execute("SELECT format FROM aiobs_ingests").fetchone()
+        assert fmt is not None
+        assert ("vectorised" in fmt[0]) == fast
+        assert summary.redacted == 240 * 5 + 2
+        dumps.append(_dump(db))
+    assert dumps[0] == dumps[1]
+    token = R.text(PII["email"])  # the store's key is KEY: the same token as here
+    assert token in repr(dumps[0]["otel_traces"])
+
+
+def test_pseudonyms_hold_across_files_and_reingest_adds_nothing(
+    cli: Cli, db: Path, tmp_path: Path
+) -> None:
+    a = _write(tmp_path / "a.jsonl", lines=1, per_line=3)
+    assert cli("ingest", "--redact", str(a)).exit_code == 0
+    again = cli("ingest", "--redact", str(a), "-f", "json")
+    assert json.loads(again.stdout)["spans"] == 0 and json.loads(again.stdout)["log_records"] == 0
+    other = tmp_path / "b.jsonl"
+    other.write_text(
+        json.dumps(_logs_line()).replace(str(T0), str(T0 + 5)) + "\n", encoding="utf-8"
+    )
+    assert cli("ingest", "--redact", str(other)).exit_code == 0
+    bodies = {r["Body"] for r in cli.query("select Body from otel_logs")}
+    assert len(bodies) == 1  # the same address, the same token, in both files
+    users = {r["user_id"] for r in cli.query("select user_id from ai_spans")}
+    assert len(users) == 1 and next(iter(users)) in next(iter(bodies))
+
+
+def test_config_turns_it_on_and_adds_patterns_and_keys(cli: Cli, db: Path, tmp_path: Path) -> None:
+    Path(tmp_path / "config.toml").write_text(
+        "[redact]\nenabled = true\nkeys = ['tenant.token']\n"
+        "patterns = { customer_id = 'CUST-[0-9]{6}' }\n",
+        encoding="utf-8",
+    )
+    line = _spans_line(1, random.Random(1))
+    attrs = line["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["attributes"]
+    attrs += [_kv("tenant.token", "t0k3n"), _kv("note", "for CUST-123456 today")]
+    path = tmp_path / "c.jsonl"
+    path.write_text(json.dumps(line) + "\n", encoding="utf-8")
+    assert cli("ingest", str(path)).exit_code == 0
+    stored = cli.query("select SpanAttributes['tenant.token'] as t, SpanAttributes['note'] as n"
+                       " from otel_traces")  # fmt: skip
+    assert stored == [{"t": "[REDACTED:secret]", "n": "for [REDACTED:customer_id] today"}]
+    # --no-redact overrides the config.
+    second = _spans_line(1, random.Random(2))
+    path.write_text(json.dumps(second) + "\n", encoding="utf-8")
+    result = cli("ingest", "--no-redact", str(path), "-f", "json")
+    assert json.loads(result.stdout)["redacted"] is None
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ("[redact]\npatterns = { bad = '(?<=x)y' }\n", "not a regex both Python and RE2 accept"),
+        ("[redact]\npatterns = { empty = 'a*' }\n", "matches the empty string"),
+        ("[redact]\npatterns = { grp = '(a)b' }\n", "capturing groups"),
+        ("[redact]\nenabled = 'yes'\n", "redact.enabled must be true or false"),
+        ("[redact]\nkeyz = []\n", "unknown key(s) in [redact]: keyz"),
+    ],
+)
+def test_bad_redact_config_is_a_usage_error_before_anything_is_stored(
+    cli: Cli, db: Path, tmp_path: Path, config: str, message: str
+) -> None:
+    Path(tmp_path / "config.toml").write_text(config, encoding="utf-8")
+    path = _write(tmp_path / "pii.jsonl", lines=1, per_line=1)
+    result = cli("ingest", "--redact", str(path))
+    assert result.exit_code == 2
+    assert message in result.stderr
+    assert not db.exists()
