@@ -55,8 +55,8 @@ def ingest(
 
     s = settings(ctx)
     config = load_config()
-    enabled, _, _ = redact_config(config)  # checked before the store is touched
-    redacting = enabled if redact is None else redact
+    # Checked before the store is touched; not read at all under --no-redact.
+    redacting = False if redact is False else (redact_config(config)[0] or bool(redact))
     import pyarrow as pa
 
     # A process-wide choice, so it is made here, not in the library: the system allocator hands

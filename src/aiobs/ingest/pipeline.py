@@ -353,11 +353,11 @@ class _FileWriter:
             [
                 [
                     self.ingest_id,
-                    source,
+                    self.text(source),
                     r.line,
                     r.offset,
                     self.text(r.reason),
-                    self.text(r.excerpt),
+                    self.excerpt(r.excerpt),
                 ]
                 for r in rejects
             ],
@@ -414,8 +414,14 @@ SELECT DISTINCT t, start, parent FROM walk WHERE node = start ORDER BY 1, 2"""
         )
 
     def text(self, value: str) -> str:
-        """A rejected record's reason or excerpt, as it may be stored."""
+        """A source name or a reject's reason, as it may be stored."""
         return self.redactor.text(value) if self.redactor is not None and value else value
+
+    def excerpt(self, value: str) -> str:
+        """A rejected record's excerpt, as it may be stored."""
+        from aiobs.ingest.redact import excerpt
+
+        return excerpt(self.redactor, value) if self.redactor is not None else value
 
     def redact(self, batch: pa.Table) -> pa.Table:
         """The batch as it may be stored: rewritten by ``--redact`` when it is on."""
@@ -599,7 +605,7 @@ def _record_ingest(
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             writer.ingest_id,
-            inp.name if inp.path is None else str(Path(inp.name).resolve()),
+            writer.text(inp.name if inp.path is None else str(Path(inp.name).resolve())),
             result.size_bytes,
             sha256,
             result.format,
