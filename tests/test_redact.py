@@ -412,6 +412,8 @@ def test_config_turns_it_on_and_adds_patterns_and_keys(cli: Cli, db: Path, tmp_p
     path.write_text(json.dumps(second) + "\n", encoding="utf-8")
     result = cli("ingest", "--no-redact", str(path), "-f", "json")
     assert json.loads(result.stdout)["redacted"] is None
+    # stats says how much of the store came through redaction.
+    assert cli.json("stats")["ingests"] == {"files": 2, "rejected": 0, "redacted_files": 1}
 
 
 @pytest.mark.parametrize(

@@ -144,8 +144,9 @@ def store_stats(store: Store) -> dict[str, Any]:
         for i, (name, _) in enumerate(CONVENTIONS)
         if conv_row and conv_row[i]
     ]
+    # redacted_files: how much of the store came through `ingest --redact` (is it safe to share?).
     ingest_row = store.con.execute(
-        "SELECT count(*), coalesce(sum(rejected), 0) FROM aiobs_ingests"
+        "SELECT count(*), coalesce(sum(rejected), 0), count(redacted) FROM aiobs_ingests"
     ).fetchone()
     return {
         "store": str(store.path),
@@ -158,5 +159,6 @@ def store_stats(store: Store) -> dict[str, Any]:
         "ingests": {
             "files": int(ingest_row[0]) if ingest_row else 0,
             "rejected": int(ingest_row[1]) if ingest_row else 0,
+            "redacted_files": int(ingest_row[2]) if ingest_row else 0,
         },
     }

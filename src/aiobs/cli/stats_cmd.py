@@ -40,7 +40,7 @@ def stats(
         ("step kinds", ["step_kind", "spans"], result["step_kinds"]),
         ("coverage of LLM steps", ["field", "share", "steps"], result["coverage"]["fields"]),
         ("conventions seen", ["convention", "spans"], result["coverage"]["conventions"]),
-        ("ingests", ["files", "rejected"], [result["ingests"]]),
+        ("ingests", ["files", "rejected", "redacted_files"], [result["ingests"]]),
     ]
     for title, columns, rows in sections:
         if fmt == OutputFormat.jsonl:
