@@ -63,6 +63,10 @@ KEEP = [
     "card 4111 1111 1111 1112",  # fails Luhn
     "000-12-3456",  # not an SSN
     "risk-assessment_pipeline_v2_final",  # "sk-" inside a word
+    "sess_4539578763621486",  # an underscored decimal id
+    '{"args": {"order_id": 4532015112830366}}',  # a JSON number is an id (and stays JSON)
+    "[5555555555554444, 1, 2]",
+    "4" * 40_000 + "x",  # a long digit run is not a number, and takes no time
     "tasks-abcdefghijklmnopqrstuvwxyz",
     "gen_ai.usage.input_tokens: 12",
     "max_tokens=512",
@@ -121,13 +125,42 @@ def test_credential_keys_mask_the_whole_value() -> None:
             json.dumps({"args": json.dumps({"api_key": "k1"})}),
             '{"args": "{\\"api_key\\": \\"[REDACTED:secret]\\"}"}',
         ),
-        ("authorization: Basic dXNlcjpwYXNz", "authorization: [REDACTED:secret]"),
+        ("authorization: Basic dXNlcjpwYXNz", "authorization: Basic [REDACTED:secret]"),
         ("GET /x?password=hunter2&page=2", "GET /x?password=[REDACTED:secret]&page=2"),
         ("hdr Basic dXNlcjpwYXNz end", "hdr [REDACTED:basic_auth] end"),
         # A card-shaped run that is not a card may still hold a phone number or an SSN.
         ("Call 415-555-0123 1234 Main St", "Call <phone2> 1234 Main St"),
         ("SSN 412-34-5678 1234", "SSN [REDACTED:ssn] 1234"),
         ("4111 1111 1111 1111 000", "[REDACTED:card] 000"),
+        # Second review: escaped domains, JSON inside a JSON string, quoted and numeric
+        # credentials, URL-encoded addresses, a JWT after "Basic", E.164 numbers alone.
+        (json.dumps("bob@straße.de"), '"<bob>"'),
+        (json.dumps({"a": json.dumps({"m": "x\njane@example.com"})}), "<nested>"),
+        ('password="hunter2"', 'password="[REDACTED:secret]"'),
+        ("{'password': 'hunter2'}", "{'password': '[REDACTED:secret]'}"),
+        ('{"cvv": 123}', '{"cvv": "[REDACTED:secret]"}'),
+        (
+            json.dumps({"x": json.dumps({"cvv": 123})}),
+            '{"x": "{\\"cvv\\": \\"[REDACTED:secret]\\"}"}',
+        ),
+        (
+            json.dumps({"x": json.dumps({"password": 'ab"cdSECRET'})}),
+            '{"x": "{\\"password\\": \\"[REDACTED:secret]\\"}"}',
+        ),
+        (
+            '{"key":"db.password","value":{"stringValue":"pw"}}',
+            '{"key":"db.password","value":{"stringValue":"[REDACTED:secret]"}}',
+        ),
+        ("PGPASSWORD=hunter2", "PGPASSWORD=[REDACTED:secret]"),
+        ("/users?email=jane%40example.com", "/users?email=<email>"),
+        (f"Basic {SECRETS['jwt']}", "Basic [REDACTED:jwt]"),
+        ("basic AKIAIOSFODNN7EXAMPLE", "basic [REDACTED:aws_access_key]"),
+        ("+14155552671", "<e164>"),
+        (
+            "-----BEGIN PGP PRIVATE KEY BLOCK-----\nx\n-----END PGP PRIVATE KEY BLOCK-----",
+            "[REDACTED:private_key]",
+        ),
+        ("card: 4111111111111111, thanks", "card: [REDACTED:card], thanks"),
     ],
 )
 def test_escapes_members_and_neighbours(text: str, expected: str) -> None:
@@ -136,7 +169,10 @@ def test_escapes_members_and_neighbours(text: str, expected: str) -> None:
         "phone": R.text("+1 415 555 0100"),
         "jose": R.text("josé@example.com"),
         "phone2": R.text("415-555-0123"),
+        "bob": R.text("bob@straße.de"),
+        "e164": R.text("call +14155552671")[5:],
     }
+    tokens["nested"] = json.dumps({"a": json.dumps({"m": "x\n" + tokens["email"]})})
     for name, token in tokens.items():
         expected = expected.replace(f"<{name}>", token)
     assert R.text(text) == expected
@@ -203,7 +239,7 @@ def test_arrow_batches_keep_their_shape() -> None:
             "SpanAttributes": maps,
             "Events.Attributes": nested,
             "StatusMessage": pa.array([None, SECRETS["card"], "ok", ""]),
-            "SeverityText": pa.array([PII["email"]] * 4),  # not a content column
+            "SeverityNumber": pa.array([PII["email"]] * 4),  # not a content column
         }
     )
     out, changed = R.table(table)
@@ -217,7 +253,7 @@ def test_arrow_batches_keep_their_shape() -> None:
     assert rows[0]["Events.Attributes"] == [[{"key": "m", "value": "[REDACTED:jwt]"}], []]
     assert rows[1]["Events.Attributes"] is None and rows[3]["Events.Attributes"] == [None]
     assert [r["StatusMessage"] for r in rows] == [None, "[REDACTED:card]", "ok", ""]
-    assert [r["SeverityText"] for r in rows] == [PII["email"]] * 4
+    assert [r["SeverityNumber"] for r in rows] == [PII["email"]] * 4
     assert [r["TraceId"] for r in rows] == [TRACE] * 4
 
 
@@ -450,17 +486,25 @@ def test_every_free_text_column_and_the_bookkeeping(cli: Cli, db: Path, tmp_path
         "events": [{"timeUnixNano": str(T0), "name": f"mail to {email}"}],
         "links": [{"traceId": "1" * 32, "spanId": "2" * 16, "traceState": f"k={email}"}],
     }
+    # A record refused for its time: its excerpt is OTLP JSON with a credential attribute.
+    bad_span = {**span, "spanId": "00f067aa0ba902b8", "startTimeUnixNano": "5"}
+    bad_span["attributes"] = [_kv("db.password", "hunter4pw")]
     traces = {
         "resourceSpans": [
             {
                 "resource": {"attributes": [_kv("service.name", f"svc {email}")]},
                 "scopeSpans": [
-                    {"scope": {"name": f"lib {email}", "version": "1"}, "spans": [span]}
+                    {"scope": {"name": f"lib {email}", "version": "1"}, "spans": [span, bad_span]}
                 ],
             }
         ]
     }
-    log = {"timeUnixNano": str(T0), "eventName": f"evt {email}", "body": {"stringValue": "x"}}
+    log = {
+        "timeUnixNano": str(T0),
+        "eventName": f"evt {email}",
+        "severityText": f"WARN {email}",
+        "body": {"stringValue": "x"},
+    }
     logs = {"resourceLogs": [{"scopeLogs": [{"logRecords": [log]}]}]}
     point = {"timeUnixNano": str(T0), "asDouble": 1.0, "attributes": [_kv("who", email)]}
     metrics = {
@@ -485,17 +529,19 @@ def test_every_free_text_column_and_the_bookkeeping(cli: Cli, db: Path, tmp_path
     path = folder / "t.jsonl"
     # A rejected line cut at 300 characters right inside a key: its start must not be stored.
     cut = "x" * 290 + " " + SECRETS["openai_key"]
-    lines = [json.dumps(d) for d in (traces, logs, metrics)] + [cut]
+    cut_card = "x" * 280 + " card " + SECRETS["card"]  # cut inside its third group
+    lines = [json.dumps(d) for d in (traces, logs, metrics)] + [cut, cut_card]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     result = cli("ingest", "--redact", str(path), "-f", "json")
     assert result.exit_code == 0, result.output
     stored = _everything(db)
-    assert email not in stored and "sk-proj-Abc" not in stored and "sk-proj" not in stored
+    assert email not in stored and "sk-proj" not in stored and "hunter4pw" not in stored
+    assert "4111 1111" not in stored
     services = cli.query(
         "select ServiceName as s, ResourceAttributes['service.name'] as r from otel_traces"
     )
     assert services[0]["s"] == services[0]["r"] and services[0]["s"].startswith("svc [email:")
-    assert cli.query("select count(*) as n from aiobs_rejects") == [{"n": 1}]
+    assert cli.query("select count(*) as n from aiobs_rejects") == [{"n": 3}]
 
 
 def test_no_redact_does_not_read_the_redact_config(cli: Cli, db: Path, tmp_path: Path) -> None:

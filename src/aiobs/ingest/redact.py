@@ -5,9 +5,9 @@ addresses and card numbers. With redaction on, every batch is rewritten before i
 store, so the file never holds them:
 
 - **secrets** (API keys of the common providers, cloud and chat tokens, JWTs, bearer and basic
-  credentials, private key blocks, ``password=…``-style pairs and credential members of JSON
-  objects), **card numbers** (grouped as cards are, issuer range and Luhn checked) and **US
-  SSNs** become ``[REDACTED:<kind>]``;
+  credentials, private key blocks, ``password=…``-style pairs, credential members of JSON objects
+  and OTLP attribute lists), **card numbers** (grouped as cards are, issuer range and Luhn
+  checked) and **US SSNs** become ``[REDACTED:<kind>]``;
 - **e-mail addresses and phone numbers** become a stable pseudonym, ``[email:<12 hex>]``: a keyed
   hash (HMAC-SHA256 with a random per-store key kept in ``aiobs_meta``), so the same customer
   is the same token across files and sessions and users still group, without the address. The
@@ -17,8 +17,8 @@ store, so the file never holds them:
   ``…cookie``, ``…password``, ``…api_key``, ``…secret``, ``…access_token``, ``…card_number`` …)
   becomes ``[REDACTED:secret]``.
 
-A value that is a number and nothing else (a score, a cost, a decimal id) is left alone: it is
-telemetry, and a 16-digit id passes a card's checks one time in ten.
+A value that is a number and nothing else (a score, a cost, a decimal id), and a number in JSON,
+are left alone: they are telemetry, and a 16-digit id passes a card's checks one time in ten.
 
 The config file's ``[redact]`` table adds ``patterns`` (name → RE2 regex, masked as
 ``[REDACTED:<name>]`` wherever they match) and ``keys`` (attribute keys whose values are always
@@ -26,8 +26,8 @@ masked), and ``enabled = true`` makes it the default.
 
 It applies to the attribute maps of every table (resource, scope, span, event, link, log and
 metric attributes), the free-text columns (span and event names, service and scope names, status
-messages, log bodies, trace states, metric descriptions) and rejects' excerpts; never to ids,
-times or enums. Replacements hold no quote or backslash and no pattern ends inside an escape, so
+messages, log bodies and severity texts, trace states, schema URLs, metric descriptions) and
+rejects' excerpts; never to ids, times or enums. Replacements hold no quote or backslash and no pattern ends inside an escape, so
 a JSON-encoded attribute (``gen_ai.input.messages``) stays valid JSON; a match may begin right
 after a JSON escape (``\\n``, ``\\u00e9``) or a URL escape (``%3D``).
 
@@ -56,10 +56,15 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 # What may stand right before a match: the start, a character that cannot continue a token, or
-# an escape (JSON ``\n``, ``\"``, ``\u00e9``; URL ``%3D``). Captured, and put back.
-_BOUNDARY = r"[^\p{L}\p{N}\\]|\\[nrtbf\"/\\]|\\u[0-9a-fA-F]{4}|%[0-9A-Fa-f]{2}"
-# Digits are stricter: not a decimal's fraction or exponent, nor the tail of a dashed id.
-_DIGIT_BOUNDARY = r"[^\p{L}\p{N}\\.+-]|\\[nrtbf\"/\\]|\\u[0-9a-fA-F]{4}|%[0-9A-Fa-f]{2}"
+# an escape (JSON ``\n``, ``\"``, ``\u00e9``, also JSON-encoded again: ``\\n``; URL ``%3D``).
+# Captured, and put back.
+_ESCAPES = r"(?:\\\\)*\\(?:[nrtbf\"/]|u[0-9a-fA-F]{4})|%[0-9A-Fa-f]{2}"
+_BOUNDARY = rf"[^\p{{L}}\p{{N}}\\]|{_ESCAPES}"
+# Digits are stricter: not a decimal's fraction or exponent, nor the tail of a dashed or
+# underscored id (``sess_4539578763621486``).
+_DIGIT_BOUNDARY = rf"[^\p{{L}}\p{{N}}\\.+_-]|{_ESCAPES}"
+# A character of an e-mail address, or one JSON-escaped (once or twice).
+_U = r"(?:\\\\)*\\u[0-9a-fA-F]{4}"
 
 _CREDENTIAL = (
     r"password|passwd|passphrase|secret|client[_-]?secret|api[_-]?key|apikey|access[_-]?token"
@@ -76,17 +81,19 @@ SECRET_KEYS = rf"(?i:(?:^|[._-])(?:{_CREDENTIAL})$)"
 @dataclass(frozen=True)
 class Detector:
     kind: str
-    core: str  # RE2
-    action: str  # "mask" or "pseudonym"
+    # RE2. A member's or pair's value is the group (?P<v>…): only it is masked.
+    core: str
+    action: str  # "mask", "pseudonym", or "value" (mask the (?P<v>) group)
     digits: bool = False  # starts at a digit boundary (_DIGIT_BOUNDARY)
-    # Given the match and the text after it: where in the match the thing is (start, end), or
-    # None when it is not one after all (a Luhn failure, a number that goes on).
-    check: Callable[[str, str], tuple[int, int] | None] | None = None
-    # For "member": keep the match up to here and mask the rest (a JSON member's value).
-    keep: Callable[[str], int] | None = None
+    # Given the whole text and the match's span: where the thing is (start, end), or None when
+    # it is not one after all (a Luhn failure, a number that goes on, a JSON number).
+    check: Callable[[str, int, int], tuple[int, int] | None] | None = None
+    escaped: bool = False  # a member of JSON inside a JSON string: its quotes are \"
 
 
-_NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+# A number and nothing else; unambiguous, so a long run of digits cannot make it backtrack.
+# No leading "+": "+14155552671" is a phone number.
+_NUMBER = re.compile(r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 
 def _ends_token(after: str) -> bool:
@@ -97,6 +104,20 @@ def _ends_token(after: str) -> bool:
     if after[0].isalnum() or after[0] == "_":
         return False
     return not (after[0] in ".-" and len(after) > 1 and after[1].isalnum())
+
+
+def _json_number(text: str, start: int, end: int) -> bool:
+    """Whether text[start:end] is a number in JSON (``"order_id": 4532…,`` or an array element):
+    an id, which masking would also turn into invalid JSON."""
+    before = text[:start].rstrip()
+    after = text[end:].lstrip()[:1]
+    if after not in (",", "}", "]"):
+        return False
+    if before.endswith(":"):
+        return before[:-1].rstrip().endswith('"')
+    if before.endswith("["):
+        return True
+    return before.endswith(",") and text.rfind("[", 0, start) > text.rfind("]", 0, start)
 
 
 def _card_number(digits: str) -> bool:
@@ -123,73 +144,60 @@ def _card_number(digits: str) -> bool:
     return total % 10 == 0
 
 
-def _card(found: str, after: str) -> tuple[int, int] | None:
-    if not _ends_token(after):
+def _card(text: str, start: int, end: int) -> tuple[int, int] | None:
+    if not _ends_token(text[end : end + 2]) or _json_number(text, start, end):
         return None
-    return (0, len(found)) if _card_number(re.sub(r"[ -]", "", found)) else None
+    return (start, end) if _card_number(re.sub(r"[ -]", "", text[start:end])) else None
 
 
-def _ssn(found: str, after: str) -> tuple[int, int] | None:
-    if not _ends_token(after):
+def _ssn(text: str, start: int, end: int) -> tuple[int, int] | None:
+    if not _ends_token(text[end : end + 2]):
         return None
-    area, group, serial = found.split("-")
+    area, group, serial = text[start:end].split("-")
     valid = area not in ("000", "666") and area[0] != "9" and group != "00" and serial != "0000"
-    return (0, len(found)) if valid else None
+    return (start, end) if valid else None
 
 
-def _phone(found: str, after: str) -> tuple[int, int] | None:
-    return (0, len(found)) if _ends_token(after) else None
+def _phone(text: str, start: int, end: int) -> tuple[int, int] | None:
+    return (start, end) if _ends_token(text[end : end + 2]) else None
 
 
-def _basic(found: str, after: str) -> tuple[int, int] | None:
+def _basic(text: str, start: int, end: int) -> tuple[int, int] | None:
     """``Basic <base64 of user:password>``: only if it decodes to that (not prose)."""
-    token = found.split()[-1]
+    if text[end : end + 1] == ".":
+        return None  # a dotted token (a JWT after "Basic"): the other patterns' to judge
+    token = text[start:end].split()[-1]
     try:
         decoded = base64.b64decode(token + "=" * (-len(token) % 4), validate=True)
-        text = decoded.decode("utf-8")
+        plain = decoded.decode("utf-8")
     except (binascii.Error, UnicodeDecodeError):
         return None
-    return (0, len(found)) if ":" in text and text.isprintable() else None
+    return (start, end) if ":" in plain and plain.isprintable() else None
 
 
-def _member_value_start(found: str) -> int:
-    """Where a ``"key": "value"`` member's value starts (after its opening quote)."""
-    colon = found.index(":")
-    quote = found.index('"', colon)
-    return quote + 1
-
-
-def _pair_value_start(found: str) -> int:
-    """Where a ``key=value`` / ``key: value`` pair's value starts."""
-    m = re.search(r"[=:]\s*", found)
-    assert m is not None
-    return m.end()
-
-
-# The value of a JSON string, plain or itself JSON-encoded inside another string (\"…\").
-_JSON_VALUE = r'"(?:[^"\\]|\\.)*"'
-_ESCAPED_VALUE = r'\\"(?:[^"\\]|\\[^"])*\\"'
+# A JSON member's value: a string or a number; plain, or JSON-encoded inside another string,
+# where its quotes are \" and a quote inside it \\\".
+_JSON_VALUE = r'"(?:[^"\\]|\\.)*"|-?[0-9][0-9.eE+-]*'
+_ESCAPED_VALUE = r'\\"(?:[^"\\]|\\\\\\"|\\[^"])*\\"|-?[0-9][0-9.eE+-]*'
+_KEY = rf"[A-Za-z0-9_.-]*(?i:{_CREDENTIAL})"
 
 # Order matters where cores overlap: the first that matches at a position names the kind.
 DETECTORS: tuple[Detector, ...] = (
     Detector(
         "private_key",
-        r"-----BEGIN [A-Z ]*PRIVATE KEY-----"
-        r"(?:[^\"]*?-----END [A-Z ]*PRIVATE KEY-----|(?:[A-Za-z0-9+/=\s]|\\[nrt])*)",
+        r"-----BEGIN [A-Z ]*PRIVATE KEY(?: BLOCK)?-----"
+        r"(?:[^\"]*?-----END [A-Z ]*PRIVATE KEY(?: BLOCK)?-----|(?:[A-Za-z0-9+/=\s]|\\[nrt])*)",
         "mask",
     ),
+    # A credential attribute in OTLP JSON (a rejected line's excerpt):
+    # {"key": "db.password", "value": {"stringValue": "…"}}.
     Detector(
         "secret",
-        rf'"[A-Za-z0-9_.-]*(?i:{_CREDENTIAL})"\s*:\s*{_JSON_VALUE}',
-        "member",
-        keep=_member_value_start,
+        rf'"key"\s*:\s*"{_KEY}"\s*,\s*"value"\s*:\s*\{{\s*"[a-zA-Z]+Value"\s*:\s*(?P<v>{_JSON_VALUE})',
+        "value",
     ),
-    Detector(
-        "secret",
-        rf'\\"[A-Za-z0-9_.-]*(?i:{_CREDENTIAL})\\"\s*:\s*{_ESCAPED_VALUE}',
-        "member",
-        keep=lambda found: found.index('\\"', found.index(":")) + 2,
-    ),
+    Detector("secret", rf'"{_KEY}"\s*:\s*(?P<v>{_JSON_VALUE})', "value"),
+    Detector("secret", rf'\\"{_KEY}\\"\s*:\s*(?P<v>{_ESCAPED_VALUE})', "value", escaped=True),
     Detector("jwt", r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}", "mask"),
     Detector("anthropic_key", r"sk-ant-[A-Za-z0-9_-]{20,}", "mask"),
     Detector("openai_key", r"sk-[A-Za-z0-9_-]{20,}", "mask"),
@@ -200,16 +208,17 @@ DETECTORS: tuple[Detector, ...] = (
     Detector("google_api_key", r"AIza[A-Za-z0-9_-]{35}", "mask"),
     Detector("bearer_token", r"(?i:bearer)[ \t]+[A-Za-z0-9._~+/=-]{16,}", "mask"),
     Detector("basic_auth", r"(?i:basic)[ \t]+[A-Za-z0-9+/]{6,}={0,2}", "mask", check=_basic),
+    # password=…, api_key: '…', PGPASSWORD=…, {'password': '…'} (a Python repr).
     Detector(
         "secret",
-        rf"(?i:{_CREDENTIAL})[ \t]*[=:][ \t]*(?:(?i:basic|bearer|digest|token)[ \t]+)?"
-        r"[^\s&\"',;\\]+",
-        "member",
-        keep=_pair_value_start,
+        rf"{_KEY}['\"]?[ \t]*[=:][ \t]*(?:(?i:basic|bearer|digest|token)[ \t]+)?"
+        r"(?P<v>\"[^\"\n]*\"|'[^'\n]*'|[^\s&\"',;\\]+)",
+        "value",
     ),
     Detector(
         "email",
-        r"(?:[\p{L}\p{N}._%+-]|\\u[0-9a-fA-F]{4})+@[\p{L}\p{N}-]+(?:\.[\p{L}\p{N}-]+)*\.\p{L}{2,}",
+        rf"(?:[\p{{L}}\p{{N}}._%+-]|{_U})+(?:@|%40)(?:[\p{{L}}\p{{N}}-]|{_U})+"
+        rf"(?:\.(?:[\p{{L}}\p{{N}}-]|{_U})+)*\.(?:\p{{L}}|{_U}){{2,}}",
         "pseudonym",
     ),
     Detector(
@@ -231,7 +240,7 @@ DETECTORS: tuple[Detector, ...] = (
     ),
 )
 
-_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
+_UNESCAPE = re.compile(r"\\+u([0-9a-fA-F]{4})")
 
 
 def _compile(pattern: str) -> Any:
@@ -241,7 +250,13 @@ def _compile(pattern: str) -> Any:
     # The combined pattern's automaton outgrows RE2's default 8 MB, which then logs "DFA out of
     # memory" to stderr on every search and falls back to its slower NFA.
     options.max_mem = 64 << 20
+    options.log_errors = False  # a refused config pattern is reported as a usage error
     return re2.compile(pattern, options)
+
+
+def _named(core: str, i: int) -> str:
+    """A detector's core with its value group named uniquely (RE2 refuses repeated names)."""
+    return core.replace("(?P<v>", f"(?P<v{i}>")
 
 
 @dataclass
@@ -253,33 +268,39 @@ class Redactor:
     extra_keys: Iterable[str] = ()
 
     def __post_init__(self) -> None:
-        self._detectors: dict[str, Detector] = {}
+        self._detectors: dict[str, tuple[Detector, str | None]] = {}
         words: list[str] = []
         digits: list[str] = []
-        retry_digits: list[str] = []
+        cores: list[str] = []
         for i, d in enumerate(DETECTORS):
-            group = f"d{i}"
-            self._detectors[group] = d
-            (digits if d.digits else words).append(f"(?P<{group}>{d.core})")
-            if d.digits and d.kind != "card":
-                retry_digits.append(f"(?P<{group}>{d.core})")
+            core = _named(d.core, i)
+            value = f"v{i}" if core != d.core else None
+            self._detectors[f"d{i}"] = (d, value)
+            (digits if d.digits else words).append(f"(?P<d{i}>{core})")
+            cores.append(core)
         # The config's patterns match anywhere, as a search for them would.
         user = []
         for i, (name, pattern) in enumerate(self.extra.items()):
-            group = f"u{i}"
-            self._detectors[group] = Detector(name, pattern, "mask")
-            user.append(f"(?P<{group}>{pattern})")
-        alternatives = [
-            f"(?:^|(?P<pre>{_BOUNDARY}))(?:{'|'.join(words)})",
-            f"(?:^|(?P<dpre>{_DIGIT_BOUNDARY}))(?:{'|'.join(digits)})",
-            *user,
+            self._detectors[f"u{i}"] = (Detector(name, pattern, "mask"), None)
+            user.append(f"(?P<u{i}>{pattern})")
+            cores.append(pattern)
+        self._pattern = _compile(
+            "|".join(
+                [
+                    f"(?:^|(?P<pre>{_BOUNDARY}))(?:{'|'.join(words)})",
+                    f"(?:^|(?P<dpre>{_DIGIT_BOUNDARY}))(?:{'|'.join(digits)})",
+                    *user,
+                ]
+            )
+        )
+        self._groups = [
+            (g, i, *self._detectors[g])
+            for g, i in self._pattern.groupindex.items()
+            if g in self._detectors
         ]
-        self._pattern = _compile("|".join(alternatives))
-        # Where a card-shaped run is not a card, what else it may hold (a phone, an SSN).
-        alternatives[1] = f"(?:^|(?P<dpre>{_DIGIT_BOUNDARY}))(?:{'|'.join(retry_digits)})"
-        self._not_card = _compile("|".join(alternatives))
+        self._values = self._pattern.groupindex
         # The screen: every pattern without the boundaries (they only narrow a match).
-        self.screen = "|".join(f"(?:{d.core})" for d in self._detectors.values())
+        self.screen = "|".join(f"(?:{c})" for c in cores)
         exact = "|".join(re.escape(k.lower()) for k in self.extra_keys)
         self.secret_keys = SECRET_KEYS + (f"|(?i:^(?:{exact})$)" if exact else "")
         self._secret_key = _compile(self.secret_keys)
@@ -289,7 +310,31 @@ class Redactor:
     def text(self, value: str) -> str:
         if _NUMBER.fullmatch(value):
             return value  # a number is telemetry (a score, a cost, an id), not a card
-        return self._rewrite(value, self._pattern)
+        out: list[str] = []
+        pos = 0  # value[:pos] is decided
+        search = 0
+        while True:
+            m = self._pattern.search(value, search)
+            if m is None:
+                break
+            _, index, detector, value_group = next(
+                g for g in self._groups if m.group(g[1]) is not None
+            )
+            start, end = m.start(index), m.end(index)
+            if detector.check is not None:
+                span = detector.check(value, start, end)
+                if span is None:
+                    # Not one after all; look again from just inside it (a phone number in a
+                    # card-shaped run, a JWT after a word "Basic").
+                    search = start + 1
+                    continue
+            if value_group is not None:
+                start, end = m.start(self._values[value_group]), m.end(self._values[value_group])
+            out.append(value[pos:start])
+            out.append(self._token(detector, value[start:end]))
+            pos = search = end
+        out.append(value[pos:])
+        return "".join(out)
 
     def value(self, key: str | None, value: str) -> str:
         """An attribute's value: all of it for a credential key, else what the patterns find."""
@@ -297,41 +342,24 @@ class Redactor:
             return "[REDACTED:secret]"
         return self.text(value)
 
-    def _rewrite(self, value: str, pattern: Any) -> str:
-        out: list[str] = []
-        pos = 0
-        groups = [(g, i) for g, i in pattern.groupindex.items() if g in self._detectors]
-        for m in pattern.finditer(value):
-            group, index = next((g, i) for g, i in groups if m.group(i) is not None)
-            detector = self._detectors[group]
-            start, end = m.start(index), m.end(index)
-            found = value[start:end]
-            out.append(value[pos:start])
-            pos = end
-            if detector.check is not None:
-                span = detector.check(found, value[end : end + 2])
-                if span is None:
-                    # Not one after all; a card-shaped run may still hold a phone number or an
-                    # SSN (the card pattern took it in, so they were not tried there).
-                    retry = detector.kind == "card" and pattern is self._pattern
-                    out.append(self._rewrite(found, self._not_card) if retry else found)
-                    continue
-                a, b = span
-                out.append(found[:a] + self._token(detector, found[a:b]) + found[b:])
-            else:
-                out.append(self._token(detector, found))
-        out.append(value[pos:])
-        return "".join(out)
-
     def _token(self, detector: Detector, found: str) -> str:
-        if detector.action == "member":
-            assert detector.keep is not None
-            keep = detector.keep(found)
-            closing = '\\"' if found.endswith('\\"') else ('"' if found.endswith('"') else "")
-            return found[:keep] + "[REDACTED:secret]" + closing
+        if detector.action == "value":
+            # Keep the value's quotes, so JSON stays JSON; a bare JSON number gets some.
+            for quote in ('\\"', '"', "'"):
+                if (
+                    len(found) >= 2 * len(quote)
+                    and found.startswith(quote)
+                    and found.endswith(quote)
+                ):
+                    return f"{quote}[REDACTED:secret]{quote}"
+            if _NUMBER.fullmatch(found):
+                quote = '\\"' if detector.escaped else '"'
+                return f"{quote}[REDACTED:secret]{quote}"
+            return "[REDACTED:secret]"
         if detector.action == "pseudonym":
             if detector.kind == "email":
-                norm = _ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), found).lower()
+                unescaped = _UNESCAPE.sub(lambda m: chr(int(m.group(1), 16)), found)
+                norm = unescaped.replace("%40", "@").lower()
             else:
                 norm = re.sub(r"[^0-9+]", "", found)
             digest = hmac.new(self.key, norm.encode(), hashlib.sha256).hexdigest()[:12]
@@ -442,6 +470,9 @@ TEXT_COLUMNS = frozenset(
         "MetricName",
         "MetricDescription",
         "MetricUnit",
+        "SeverityText",
+        "ResourceSchemaUrl",
+        "ScopeSchemaUrl",
     }
 )
 TEXT_LIST_COLUMNS = frozenset({"Events.Name", "Links.TraceState"})
@@ -476,14 +507,15 @@ def _is_entries(dtype: Any) -> bool:
 
 # A truncated excerpt may end inside a secret whose rest was cut (``… sk-proj-ABC``): the patterns
 # cannot know it, so its last run of token characters goes.
-_TRAILING_TOKEN = re.compile(r"[A-Za-z0-9_\-+/=.@%:]+$")
+# (A card written in groups leaves its earlier groups: a trailing run of digits goes too.)
+_TRAILING_TOKEN = re.compile(r"(?:[0-9][0-9 -]*)?[A-Za-z0-9_\-+/=.@%:]*\Z")
 
 
 def excerpt(redactor: Redactor, text: str) -> str:
     """A rejected line's excerpt, rewritten, without a token its truncation may have cut."""
     if not text:
         return text
-    return _TRAILING_TOKEN.sub("…", redactor.text(text))
+    return _TRAILING_TOKEN.sub(lambda m: "…" if m.group(0) else "", redactor.text(text), count=1)
 
 
 # --------------------------------------------------------------------------------- config
