@@ -85,9 +85,9 @@ class Detector:
     core: str
     action: str  # "mask", "pseudonym", or "value" (mask the (?P<v>) group)
     digits: bool = False  # starts at a digit boundary (_DIGIT_BOUNDARY)
-    # Given the whole text and the match's span: where the thing is (start, end), or None when
-    # it is not one after all (a Luhn failure, a number that goes on, a JSON number).
-    check: Callable[[str, int, int], tuple[int, int] | None] | None = None
+    # Given the whole text and the match's span: whether it is one after all (not a Luhn
+    # failure, a number that goes on, a JSON number).
+    check: Callable[[str, int, int], bool] | None = None
     escaped: bool = False  # a member of JSON inside a JSON string: its quotes are \"
 
 
@@ -144,35 +144,34 @@ def _card_number(digits: str) -> bool:
     return total % 10 == 0
 
 
-def _card(text: str, start: int, end: int) -> tuple[int, int] | None:
+def _card(text: str, start: int, end: int) -> bool:
     if not _ends_token(text[end : end + 2]) or _json_number(text, start, end):
-        return None
-    return (start, end) if _card_number(re.sub(r"[ -]", "", text[start:end])) else None
+        return False
+    return _card_number(re.sub(r"[ -]", "", text[start:end]))
 
 
-def _ssn(text: str, start: int, end: int) -> tuple[int, int] | None:
+def _ssn(text: str, start: int, end: int) -> bool:
     if not _ends_token(text[end : end + 2]):
-        return None
+        return False
     area, group, serial = text[start:end].split("-")
-    valid = area not in ("000", "666") and area[0] != "9" and group != "00" and serial != "0000"
-    return (start, end) if valid else None
+    return area not in ("000", "666") and area[0] != "9" and group != "00" and serial != "0000"
 
 
-def _phone(text: str, start: int, end: int) -> tuple[int, int] | None:
-    return (start, end) if _ends_token(text[end : end + 2]) else None
+def _phone(text: str, start: int, end: int) -> bool:
+    return _ends_token(text[end : end + 2])
 
 
-def _basic(text: str, start: int, end: int) -> tuple[int, int] | None:
+def _basic(text: str, start: int, end: int) -> bool:
     """``Basic <base64 of user:password>``: only if it decodes to that (not prose)."""
     if text[end : end + 1] == ".":
-        return None  # a dotted token (a JWT after "Basic"): the other patterns' to judge
+        return False  # a dotted token (a JWT after "Basic"): the other patterns' to judge
     token = text[start:end].split()[-1]
     try:
         decoded = base64.b64decode(token + "=" * (-len(token) % 4), validate=True)
         plain = decoded.decode("utf-8")
     except (binascii.Error, UnicodeDecodeError):
-        return None
-    return (start, end) if ":" in plain and plain.isprintable() else None
+        return False
+    return ":" in plain and plain.isprintable()
 
 
 # A JSON member's value: a string or a number; plain, or JSON-encoded inside another string,
@@ -293,12 +292,11 @@ class Redactor:
                 ]
             )
         )
+        # Per detector group: its index, the detector, and its value group's index (or None).
+        index = self._pattern.groupindex
         self._groups = [
-            (g, i, *self._detectors[g])
-            for g, i in self._pattern.groupindex.items()
-            if g in self._detectors
+            (index[g], d, None if v is None else index[v]) for g, (d, v) in self._detectors.items()
         ]
-        self._values = self._pattern.groupindex
         # The screen: every pattern without the boundaries (they only narrow a match).
         self.screen = "|".join(f"(?:{c})" for c in cores)
         exact = "|".join(re.escape(k.lower()) for k in self.extra_keys)
@@ -317,19 +315,17 @@ class Redactor:
             m = self._pattern.search(value, search)
             if m is None:
                 break
-            _, index, detector, value_group = next(
-                g for g in self._groups if m.group(g[1]) is not None
+            group, detector, value_group = next(
+                g for g in self._groups if m.group(g[0]) is not None
             )
-            start, end = m.start(index), m.end(index)
-            if detector.check is not None:
-                span = detector.check(value, start, end)
-                if span is None:
-                    # Not one after all; look again from just inside it (a phone number in a
-                    # card-shaped run, a JWT after a word "Basic").
-                    search = start + 1
-                    continue
+            start, end = m.start(group), m.end(group)
+            if detector.check is not None and not detector.check(value, start, end):
+                # Not one after all; look again from just inside it (a phone number in a
+                # card-shaped run, a JWT after a word "Basic").
+                search = start + 1
+                continue
             if value_group is not None:
-                start, end = m.start(self._values[value_group]), m.end(self._values[value_group])
+                start, end = m.start(value_group), m.end(value_group)
             out.append(value[pos:start])
             out.append(self._token(detector, value[start:end]))
             pos = search = end
