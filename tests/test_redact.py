@@ -64,8 +64,10 @@ KEEP = [
     "000-12-3456",  # not an SSN
     "risk-assessment_pipeline_v2_final",  # "sk-" inside a word
     "sess_4539578763621486",  # an underscored decimal id
-    '{"args": {"order_id": 4532015112830366}}',  # a JSON number is an id (and stays JSON)
-    "[5555555555554444, 1, 2]",
+    '{"args": {"order_id": 4532015112830366}}',  # a JSON member's number is an id (stays JSON)
+    '{"properties": {"password": {"type": "string"}}}',  # a tool's schema names a password
+    '[{"role": "assistant", "content": "Enter your password:"}, {"role": "user"}]',
+    "https://example.com/a:b@c",  # not user:password@host
     "4" * 40_000 + "x",  # a long digit run is not a number, and takes no time
     "tasks-abcdefghijklmnopqrstuvwxyz",
     "gen_ai.usage.input_tokens: 12",
@@ -161,6 +163,23 @@ def test_credential_keys_mask_the_whole_value() -> None:
             "[REDACTED:private_key]",
         ),
         ("card: 4111111111111111, thanks", "card: [REDACTED:card], thanks"),
+        # Third review: cards in arrays and prose in JSON, pairs inside JSON strings, a
+        # sentence's full stop after a credential, URL passwords.
+        (
+            json.dumps([{"role": "user", "content": "Hi, 4111 1111 1111 1111, exp 12/26"}]),
+            '[{"role": "user", "content": "Hi, [REDACTED:card], exp 12/26"}]',
+        ),
+        ("Declined card [4111-1111-1111-1111]", "Declined card [[REDACTED:card]]"),
+        ("[4111 1111 1111 1111, 5555 5555 5555 4444]", "[[REDACTED:card], [REDACTED:card]]"),
+        ('{"msg": "password: 1234"}', '{"msg": "password: [REDACTED:secret]"}'),
+        (
+            json.dumps({"cmd": 'login password="hunter2xyz"'}),
+            '{"cmd": "login password=\\"[REDACTED:secret]\\""}',
+        ),
+        ("{'password': 'it\\'s'}", "{'password': '[REDACTED:secret]'}"),
+        ("{'api_key': b'abc'}", "{'api_key': [REDACTED:secret]}"),
+        ("send header Basic dXNlcjpwYXNz.", "send header [REDACTED:basic_auth]."),
+        ("postgres://app:p4ssw0rd@db:5432/x", "postgres://app:[REDACTED:secret]@db:5432/x"),
     ],
 )
 def test_escapes_members_and_neighbours(text: str, expected: str) -> None:
@@ -181,9 +200,14 @@ def test_escapes_members_and_neighbours(text: str, expected: str) -> None:
 def test_adversarial_values_are_handled() -> None:
     # Python's re took seconds to minutes on these (each start rescanned the rest); RE2 is
     # linear. The test checks the answers; a regression shows as a slow suite.
-    for value in ("a-" * 100_000 + " a@b.co", "eyJ-" * 25_000, "a@" + "b." * 50_000):
+    for value in (
+        "a-" * 100_000 + " a@b.co",
+        "eyJ-" * 25_000,
+        "a@" + "b." * 50_000,
+        "a@b.co " * 30_000,  # searched match by match as str, this was quadratic too
+    ):
         out = R.text(value)
-        assert ("[email:" in out) == value.endswith("a@b.co")
+        assert ("[email:" in out) == ("a@b.co" in value) and "a@b.co" not in out
 
 
 # ------------------------------------------------------------------------------- properties
@@ -209,6 +233,36 @@ def test_nothing_planted_survives_and_json_stays_json(
     assert set(redacted) == {"messages", "n"} and redacted["n"] == 1
     for _, planted in parts:
         assert planted not in redacted["messages"][0]["content"]
+
+
+_PROSE = st.sampled_from(
+    [
+        "Please enter your password:",
+        "password: hunter2",
+        'api_key="abc123"',
+        "card, 4111111111111111, thanks",
+        "cards: [4111 1111 1111 1111]",
+        "cvv=123",
+        "mail jane@example.com",
+        "secret: {x}",
+        "a, b: c",
+        "",
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(st.one_of(_PROSE, _filler), max_size=4), min_size=1, max_size=4))
+def test_messages_stay_json_of_the_same_shape(contents: list[list[str]]) -> None:
+    messages = [{"role": "user", "content": " ".join(c), "n": i} for i, c in enumerate(contents)]
+    for encoded in (json.dumps(messages), json.dumps({"m": json.dumps(messages)})):
+        out = json.loads(R.text(encoded))
+        if isinstance(out, dict):
+            out = json.loads(out["m"])
+        assert [(m["role"], m["n"]) for m in out] == [("user", i) for i in range(len(contents))]
+        text = json.dumps(out)
+        for secret in ("hunter2", "abc123", "4111", "jane@example.com"):
+            assert secret not in text
 
 
 @settings(max_examples=300, deadline=None)
