@@ -180,6 +180,18 @@ def test_credential_keys_mask_the_whole_value() -> None:
         ("{'api_key': b'abc'}", "{'api_key': [REDACTED:secret]}"),
         ("send header Basic dXNlcjpwYXNz.", "send header [REDACTED:basic_auth]."),
         ("postgres://app:p4ssw0rd@db:5432/x", "postgres://app:[REDACTED:secret]@db:5432/x"),
+        # Fourth check: an emoji's escapes beside an address, cards as JSON array elements and
+        # inside JSON strings, values ending in ":", URLs with no user.
+        (json.dumps("mail jane@example.com😀"), '"mail <email>\\ud83d\\ude00"'),
+        (json.dumps("😀jane@example.com"), '"\\ud83d\\ude00<email>"'),
+        ('{"ids": [4532015112830366, 1]}', '{"ids": ["[REDACTED:card]", 1]}'),
+        (
+            json.dumps({"c": '"card": 4111111111111111, ok'}),
+            '{"c": "\\"card\\": [REDACTED:card], ok"}',
+        ),
+        ("login with password=hunter2: it fails", "login with password=[REDACTED:secret] it fails"),
+        ("password: password: x", "password: password: [REDACTED:secret]"),
+        ("redis://:s3cretPW@cache:6379/0", "redis://:[REDACTED:secret]@cache:6379/0"),
     ],
 )
 def test_escapes_members_and_neighbours(text: str, expected: str) -> None:
@@ -205,9 +217,12 @@ def test_adversarial_values_are_handled() -> None:
         "eyJ-" * 25_000,
         "a@" + "b." * 50_000,
         "a@b.co " * 30_000,  # searched match by match as str, this was quadratic too
+        "a." * 50_000 + "password=x:",  # a pair whose check failed was retried inside its key
+        "user_session_" * 8_000 + "password: hunter2:",
     ):
         out = R.text(value)
         assert ("[email:" in out) == ("a@b.co" in value) and "a@b.co" not in out
+        assert "hunter2" not in out
 
 
 # ------------------------------------------------------------------------------- properties

@@ -65,7 +65,8 @@ _BOUNDARY = rf"[^\p{{L}}\p{{N}}\\]|{_ESCAPES}"
 # underscored id (``sess_4539578763621486``).
 _DIGIT_BOUNDARY = rf"[^\p{{L}}\p{{N}}\\.+_-]|{_ESCAPES}"
 # A character of an e-mail address, or one JSON-escaped (once or twice).
-_U = r"(?:\\\\)*\\u[0-9a-fA-F]{4}"
+# Surrogates (an emoji's two escapes) are not part of an address.
+_U = r"(?:\\\\)*\\u(?:[0-9a-cA-Ce-fE-F][0-9a-fA-F]{3}|[dD][0-7][0-9a-fA-F]{2})"
 
 _CREDENTIAL = (
     r"password|passwd|passphrase|secret|client[_-]?secret|api[_-]?key|apikey|access[_-]?token"
@@ -109,15 +110,40 @@ def _ends_token(after: bytes) -> bool:
     return not (after[:1] in (b".", b"-") and after[1:2].isalnum())
 
 
-def _json_member_number(data: bytes, start: int, end: int) -> bool:
-    """Whether data[start:end] is the number of a JSON member (``"order_id": 4532…,``): an id,
-    which masking would also turn into invalid JSON. Only that shape: digits in an array or
-    after a comma may as well be prose inside a JSON string ("card, 4111…, thanks")."""
-    if not data[start:end].isdigit():
-        return False  # grouped like a card: not a JSON number
+class _JsonStrings:
+    """Whether byte offsets of a text, asked in increasing order, lie inside a JSON string (a
+    quote not escaped opens or closes one). One pass over the text for all the questions."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.pos = 0
+        self.inside = False
+        self.escaped = False
+
+    def inside_at(self, offset: int) -> bool:
+        data, inside, escaped = self.data, self.inside, self.escaped
+        for i in range(self.pos, offset):
+            c = data[i]
+            if escaped:
+                escaped = False
+            elif c == 0x5C:  # backslash
+                escaped = inside
+            elif c == 0x22:  # quote
+                inside = not inside
+        self.pos, self.inside, self.escaped = max(self.pos, offset), inside, escaped
+        return inside
+
+
+def _bare_json_number(data: bytes, start: int, end: int) -> str | None:
+    """Where plain digits stand outside any JSON string: "member" (``"order_id": 4532…,``, an
+    id: kept), "element" (``[4532…, 1]``: masked in quotes, so the JSON stays JSON), or None."""
     before = data[max(0, start - 64) : start].rstrip()
     after = data[end : end + 64].lstrip()[:1]
-    return after in (b",", b"}") and before.endswith(b":") and before[:-1].rstrip().endswith(b'"')
+    if before.endswith(b":") and before[:-1].rstrip().endswith(b'"') and after in (b",", b"}"):
+        return "member"
+    if before.endswith((b"[", b",")) and after in (b",", b"]"):
+        return "element"
+    return None
 
 
 def _card_number(digits: str) -> bool:
@@ -148,7 +174,7 @@ def _card_number(digits: str) -> bool:
 
 
 def _card(data: bytes, start: int, end: int) -> bool:
-    if not _ends_token(data[end : end + 2]) or _json_member_number(data, start, end):
+    if not _ends_token(data[end : end + 2]):
         return False
     return _card_number(re.sub(r"[ -]", "", data[start:end].decode()))
 
@@ -160,8 +186,20 @@ def _ssn(data: bytes, start: int, end: int) -> bool:
     return area not in ("000", "666") and area[0] != "9" and group != "00" and serial != "0000"
 
 
+def _phone_end(data: bytes, start: int, end: int) -> int | None:
+    """Where the phone number in data[start:end] ends: the greedy match may have taken in a
+    group of the digits that follow ("+1 415 555 0100 00000"); those groups are given back."""
+    while not _ends_token(data[end : end + 2]):
+        end = max(
+            data.rfind(b" ", start, end), data.rfind(b".", start, end), data.rfind(b"-", start, end)
+        )
+        if end <= start or sum(48 <= c <= 57 for c in data[start:end]) < 8:
+            return None
+    return end
+
+
 def _phone(data: bytes, start: int, end: int) -> bool:
-    return _ends_token(data[end : end + 2])
+    return _phone_end(data, start, end) is not None
 
 
 _DOTTED = re.compile(rb"\.[A-Za-z0-9_-]{8}")
@@ -183,7 +221,7 @@ def _basic(data: bytes, start: int, end: int) -> bool:
 def _pair(data: bytes, start: int, end: int) -> bool:
     """A pair's value is not the next pair's key: "password: api_key=…" (that one has its own)."""
     value = _PAIR_VALUE.split(data[start:end], 1)[-1]
-    return not value.endswith(b":") and not _next_key().match(value)
+    return not _next_key().match(value)
 
 
 _PAIR_VALUE = re.compile(rb"[=:][ \t]*")
@@ -229,14 +267,14 @@ DETECTORS: tuple[Detector, ...] = (
     Detector("bearer_token", r"(?i:bearer)[ \t]+[A-Za-z0-9._~+/=-]{16,}", "mask"),
     Detector("basic_auth", r"(?i:basic)[ \t]+[A-Za-z0-9+/]{6,}={0,2}", "mask", check=_basic),
     # A URL's password: scheme://user:password@host.
-    Detector("secret", r"[A-Za-z][A-Za-z0-9+.-]*://[^\s/:@\"'\\]+:(?P<v>[^\s/@\"'\\]+)@", "value"),
+    Detector("secret", r"[A-Za-z][A-Za-z0-9+.-]*://[^\s/:@\"'\\]*:(?P<v>[^\s/@\"'\\]+)@", "value"),
     # password=…, api_key: '…', PGPASSWORD=…, {'password': '…'} (a Python repr). The value never
     # starts a JSON structure, and a quoted one holds none of its punctuation: the key may end a
     # JSON string ("Enter your password:"}, {…) whose next quotes are not a value's.
     Detector(
         "secret",
         rf"{_KEY}'?[ \t]*[=:][ \t]*(?:(?i:basic|bearer|digest|token)[ \t]+)?"
-        r"(?P<v>\"[^\"\n{}\[\],:]*\"|\\+\"[^\"\n{}\[\],:]*\\\"|[bu]?'(?:[^'\"\\\n]|\\.)*'"
+        r"(?P<v>\"[^\"\n{}\[\],:]*\"|\\+\"[^\"\n{}\[\],:]*\\\"|[bu]?'(?:[^'\"\\\n{}\[\],:]|\\[^\"])*'"
         r"|[^\s&\"',;\\{\[][^\s&\"',;\\]*)",
         "value",
         check=_pair,
@@ -258,7 +296,7 @@ DETECTORS: tuple[Detector, ...] = (
     Detector("ssn", r"[0-9]{3}-[0-9]{2}-[0-9]{4}", "mask", digits=True, check=_ssn),
     Detector(
         "phone",
-        r"\+[0-9]{1,3}[ .-]?\(?[0-9]{1,4}\)?(?:[ .-][0-9]{2,4}){2,4}"
+        r"\+[0-9]{1,3}[ .-]?\(?[0-9]{1,4}\)?(?:[ .-][0-9]{2,5}){2,4}"
         r"|\+[0-9]{10,14}|\([0-9]{3}\) ?[0-9]{3}[ .-][0-9]{4}|[0-9]{3}[.-][0-9]{3}[.-][0-9]{4}",
         "pseudonym",
         digits=True,
@@ -343,6 +381,7 @@ class Redactor:
         out: list[bytes] = []
         pos = 0  # data[:pos] is decided
         search = 0
+        strings: _JsonStrings | None = None
         while True:
             m = self._pattern.search(data, search)
             if m is None:
@@ -353,14 +392,26 @@ class Redactor:
             start, end = m.start(group), m.end(group)
             if detector.check is not None and not detector.check(data, start, end):
                 # Not one after all; look again from just inside it (a phone number in a
-                # card-shaped run, a JWT after a word "Basic"). Its first byte is ASCII.
-                search = start + 1
+                # card-shaped run, a JWT after a word "Basic"), or for a pair from its value
+                # on (the value may be the next pair; starting inside the key again and again
+                # was quadratic). Its first byte is ASCII.
+                search = start + 1 if value_group is None else m.start(value_group) - 1
                 continue
+            if detector.kind == "phone":
+                end = _phone_end(data, start, end) or end
+            quoted = False
+            if detector.kind == "card" and data[start:end].isdigit():
+                strings = strings or _JsonStrings(data)
+                place = None if strings.inside_at(start) else _bare_json_number(data, start, end)
+                if place == "member":
+                    search = start + 1
+                    continue
+                quoted = place == "element"
             if value_group is not None:
                 start, end = m.start(value_group), m.end(value_group)
             out.append(data[pos:start])
-            found = data[start:end].decode("utf-8", "surrogatepass")
-            out.append(self._token(detector, found).encode("utf-8", "surrogatepass"))
+            token = self._token(detector, data[start:end].decode("utf-8", "surrogatepass"))
+            out.append((f'"{token}"' if quoted else token).encode("utf-8", "surrogatepass"))
             pos = search = end
         if not out:
             return value
@@ -387,9 +438,12 @@ class Redactor:
             if detector.kind == "email":
                 unescaped = _UNESCAPE.sub(lambda m: chr(int(m.group(1), 16)), found)
                 norm = unescaped.replace("%40", "@").lower()
+                # Escaped surrogate pairs rejoined (an address with an emoji in it, escaped).
+                norm = norm.encode("utf-16", "surrogatepass").decode("utf-16", "surrogatepass")
             else:
                 norm = re.sub(r"[^0-9+]", "", found)
-            digest = hmac.new(self.key, norm.encode(), hashlib.sha256).hexdigest()[:12]
+            raw = norm.encode("utf-8", "surrogatepass")
+            digest = hmac.new(self.key, raw, hashlib.sha256).hexdigest()[:12]
             return f"[{detector.kind}:{digest}]"
         return f"[REDACTED:{detector.kind}]"
 
