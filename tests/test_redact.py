@@ -192,6 +192,14 @@ def test_credential_keys_mask_the_whole_value() -> None:
         ("login with password=hunter2: it fails", "login with password=[REDACTED:secret] it fails"),
         ("password: password: x", "password: password: [REDACTED:secret]"),
         ("redis://:s3cretPW@cache:6379/0", "redis://:[REDACTED:secret]@cache:6379/0"),
+        # Fifth check: a secret ending in a credential word, whitespace before an element.
+        (
+            "login with password=supersecret: it failed",
+            "login with password=[REDACTED:secret] it failed",
+        ),
+        ("db_password=mytopsecret:", "db_password=[REDACTED:secret]"),
+        ("[" + " " * 70 + "4111111111111111]", "[" + " " * 70 + '"[REDACTED:card]"]'),
+        ("password=" + "x" * 1000 + " tail", "password=[REDACTED:secret] tail"),
     ],
 )
 def test_escapes_members_and_neighbours(text: str, expected: str) -> None:
@@ -219,6 +227,7 @@ def test_adversarial_values_are_handled() -> None:
         "a@b.co " * 30_000,  # searched match by match as str, this was quadratic too
         "a." * 50_000 + "password=x:",  # a pair whose check failed was retried inside its key
         "user_session_" * 8_000 + "password: hunter2:",
+        ("password=" * 22_222)[:200_000] + "hunter2",  # a chain of pairs: 172 s before
     ):
         out = R.text(value)
         assert ("[email:" in out) == ("a@b.co" in value) and "a@b.co" not in out

@@ -137,13 +137,27 @@ class _JsonStrings:
 def _bare_json_number(data: bytes, start: int, end: int) -> str | None:
     """Where plain digits stand outside any JSON string: "member" (``"order_id": 4532…,``, an
     id: kept), "element" (``[4532…, 1]``: masked in quotes, so the JSON stays JSON), or None."""
-    before = data[max(0, start - 64) : start].rstrip()
-    after = data[end : end + 64].lstrip()[:1]
-    if before.endswith(b":") and before[:-1].rstrip().endswith(b'"') and after in (b",", b"}"):
+    i = _skip_space_back(data, start)
+    before = data[i - 1 : i]
+    after = data[_skip_space(data, end) :][:1]
+    key_closed = data[_skip_space_back(data, i - 1) - 1 :][:1] == b'"'
+    if before == b":" and key_closed and after in (b",", b"}"):
         return "member"
-    if before.endswith((b"[", b",")) and after in (b",", b"]"):
+    if before in (b"[", b",") and after in (b",", b"]"):
         return "element"
     return None
+
+
+def _skip_space(data: bytes, i: int) -> int:
+    while i < len(data) and data[i] in b" \t\r\n":
+        i += 1
+    return i
+
+
+def _skip_space_back(data: bytes, i: int) -> int:
+    while i > 0 and data[i - 1] in b" \t\r\n":
+        i -= 1
+    return i
 
 
 def _card_number(digits: str) -> bool:
@@ -219,17 +233,27 @@ def _basic(data: bytes, start: int, end: int) -> bool:
 
 
 def _pair(data: bytes, start: int, end: int) -> bool:
-    """A pair's value is not the next pair's key: "password: api_key=…" (that one has its own)."""
+    """A pair's value is not the next pair: "password: api_key=…" or "password: password: …"
+    (that one has its own value). "password=supersecret:" is a value."""
     value = _PAIR_VALUE.split(data[start:end], 1)[-1]
-    return not _next_key().match(value)
+    return not _next_pair().match(value)
 
 
 _PAIR_VALUE = re.compile(rb"[=:][ \t]*")
+_UNQUOTED_END = re.compile(rb"[\s&\"',;\\]")
+
+
+def _token_end(data: bytes, i: int) -> int:
+    m = _UNQUOTED_END.search(data, i)
+    return m.start() if m else len(data)
 
 
 @functools.cache
-def _next_key() -> Any:
-    return _compile(rf"^{_KEY}'?[ \t]*[=:]")
+def _next_pair() -> Any:
+    # A whole key=value, or a bare credential word and its separator (not "supersecret:").
+    return _compile(
+        rf"^(?:{_KEY}'?[ \t]*[=:][ \t]*[^\s]|(?:[A-Za-z0-9_.-]*[._-])?(?i:{_CREDENTIAL})'?[=:]$)"
+    )
 
 
 # A JSON member's value: a string or a number; plain, or JSON-encoded inside another string,
@@ -275,7 +299,7 @@ DETECTORS: tuple[Detector, ...] = (
         "secret",
         rf"{_KEY}'?[ \t]*[=:][ \t]*(?:(?i:basic|bearer|digest|token)[ \t]+)?"
         r"(?P<v>\"[^\"\n{}\[\],:]*\"|\\+\"[^\"\n{}\[\],:]*\\\"|[bu]?'(?:[^'\"\\\n{}\[\],:]|\\[^\"])*'"
-        r"|[^\s&\"',;\\{\[][^\s&\"',;\\]*)",
+        r"|[^\s&\"',;\\{\[][^\s&\"',;\\]{0,255})",
         "value",
         check=_pair,
     ),
@@ -409,6 +433,10 @@ class Redactor:
                 quoted = place == "element"
             if value_group is not None:
                 start, end = m.start(value_group), m.end(value_group)
+                if detector.kind == "secret" and end - start == 256:
+                    # The pattern takes 256 bytes of an unquoted value (so a chain of pairs is
+                    # linear: 172 s for 200 KB of "password=" before); the mask takes the rest.
+                    end = _token_end(data, end)
             out.append(data[pos:start])
             token = self._token(detector, data[start:end].decode("utf-8", "surrogatepass"))
             out.append((f'"{token}"' if quoted else token).encode("utf-8", "surrogatepass"))
