@@ -200,6 +200,9 @@ def test_credential_keys_mask_the_whole_value() -> None:
         ("db_password=mytopsecret:", "db_password=[REDACTED:secret]"),
         ("[" + " " * 70 + "4111111111111111]", "[" + " " * 70 + '"[REDACTED:card]"]'),
         ("password=" + "x" * 1000 + " tail", "password=[REDACTED:secret] tail"),
+        # A quoted value as long as the unquoted cap keeps its quotes and what follows.
+        (json.dumps({"password": "x" * 254}), '{"password": "[REDACTED:secret]"}'),
+        ("api_key='" + "z" * 254 + "' end", "api_key='[REDACTED:secret]' end"),
     ],
 )
 def test_escapes_members_and_neighbours(text: str, expected: str) -> None:

@@ -93,6 +93,9 @@ class Detector:
     # For "value": how a bare number is quoted when masked, in a JSON member ('"', or '\\"' inside
     # a JSON string); None elsewhere (a key=value pair in text gets no quotes).
     quote: str | None = None
+    # For "value": an unquoted value is matched up to this many bytes (so a chain of pairs stays
+    # linear) and its mask extended to the end of its token.
+    capped: int | None = None
 
 
 # A number and nothing else; unambiguous, so a long run of digits cannot make it backtrack.
@@ -240,7 +243,10 @@ def _pair(data: bytes, start: int, end: int) -> bool:
 
 
 _PAIR_VALUE = re.compile(rb"[=:][ \t]*")
-_UNQUOTED_END = re.compile(rb"[\s&\"',;\\]")
+# What ends an unquoted pair value (the pattern's class and the mask's extension alike).
+_UNQUOTED_STOP = r"\s&\"',;\\"
+_UNQUOTED_END = re.compile(f"[{_UNQUOTED_STOP}]".encode())
+_PAIR_CAP = 256
 
 
 def _token_end(data: bytes, i: int) -> int:
@@ -299,9 +305,10 @@ DETECTORS: tuple[Detector, ...] = (
         "secret",
         rf"{_KEY}'?[ \t]*[=:][ \t]*(?:(?i:basic|bearer|digest|token)[ \t]+)?"
         r"(?P<v>\"[^\"\n{}\[\],:]*\"|\\+\"[^\"\n{}\[\],:]*\\\"|[bu]?'(?:[^'\"\\\n{}\[\],:]|\\[^\"])*'"
-        r"|[^\s&\"',;\\{\[][^\s&\"',;\\]{0,255})",
+        rf"|[^{_UNQUOTED_STOP}{{\[][^{_UNQUOTED_STOP}]{{0,{_PAIR_CAP - 1}}})",
         "value",
         check=_pair,
+        capped=_PAIR_CAP,
     ),
     Detector(
         "email",
@@ -433,9 +440,14 @@ class Redactor:
                 quoted = place == "element"
             if value_group is not None:
                 start, end = m.start(value_group), m.end(value_group)
-                if detector.kind == "secret" and end - start == 256:
-                    # The pattern takes 256 bytes of an unquoted value (so a chain of pairs is
+                if (
+                    detector.capped == end - start
+                    and data[start : start + 1] not in (b'"', b"'", b"\\")
+                    and data[end - 1 : end] not in (b'"', b"'")
+                ):
+                    # The pattern takes this much of an unquoted value (so a chain of pairs is
                     # linear: 172 s for 200 KB of "password=" before); the mask takes the rest.
+                    # Only a pair's, and never a quoted one's (a JSON string would lose its end).
                     end = _token_end(data, end)
             out.append(data[pos:start])
             token = self._token(detector, data[start:end].decode("utf-8", "surrogatepass"))
