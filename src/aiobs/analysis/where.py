@@ -2,14 +2,24 @@
 
 Accepted: comparisons, ``AND``/``OR``/``NOT``, ``IN``, ``BETWEEN``, ``LIKE``/``ILIKE``, ``IS [NOT]
 NULL``, arithmetic, literals, a small allow-list of functions, the canonical fields of ``ai_traces``
-and ``ai_spans``, ``attr['any.key']`` (span attributes) and ``resource['any.key']``. Refused: any
-statement, subquery, table function, unknown column or function — so ``--where`` can never read
-files, write, or reach outside the store.
+and ``ai_spans``, ``attr['any.key']`` (span attributes), ``resource['any.key']`` and ``span(…)``.
+Refused: any statement, subquery, table function, unknown column or function — so ``--where`` can
+never read files, write, or reach outside the store.
 
-Field names resolve trace-first: ``status``, ``duration_ms``, ``service_name`` … are the trace's; a
-span-only field (``model``, ``step_kind``, ``tool_name``, ``error_type``, ``attr[…]`` …) holds when
-*some* span of the trace has it. ``span.status``/``span.duration_ms`` name the span's own value,
-``trace.x`` the trace's explicitly.
+What a condition means, for the commands that select traces:
+
+- Field names resolve trace-first: ``status``, ``duration_ms``, ``service_name`` … are the trace's
+  (``trace.x`` says so explicitly); a span-only field (``model``, ``step_kind``, ``tool_name``,
+  ``error_type``, ``attr[…]`` …) and ``span.x`` are a span's.
+- Each comparison that reads a span field holds when *some span of the trace* meets it, and
+  ``and``/``or``/``not`` combine those answers at the trace level: ``tool_name = 'a' and step_kind
+  = 'handoff'`` is a trace with a span calling ``a`` and a span that hands off (not necessarily
+  the same span); ``not tool_name = 'a'`` is a trace with no span calling ``a``. The negated forms
+  of one comparison (``is not null``, ``not in``, ``not like``, ``not between``, ``<>``) stay one
+  comparison: ``tool_name is not null`` is a trace with some span that calls a tool.
+- ``span(…)`` asks for *one span* that meets everything inside at once: ``span(tool_name = 'a' and
+  status = 'error')`` is a trace with a failed call of ``a``. Inside it, a name both levels have
+  (``status``, ``duration_ms``, ``input_tokens`` …) is the span's; ``trace.x`` is the trace's.
 
 Must not import typer, rich or textual.
 """
@@ -17,9 +27,14 @@ Must not import typer, rich or textual.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from aiobs.errors import UsageError
 from aiobs.semantic.views import AI_SPANS_COLUMNS, AI_TRACES_COLUMNS
+
+if TYPE_CHECKING:
+    from sqlglot import exp
 
 TRACE_FIELDS = frozenset(AI_TRACES_COLUMNS)
 SPAN_FIELDS = frozenset(
@@ -46,29 +61,62 @@ FUNCTIONS = frozenset(
         "least",
     }
 )
+SPAN_SCOPE = "span"  # span(…): one span meets every condition inside
 
 
 @dataclass(frozen=True)
 class Where:
-    """A checked expression, rendered for the trace (``t``) and span (``s``) aliases."""
+    """A checked expression: ``sql`` is one condition over the trace alias ``t`` (span-level parts
+    are ``EXISTS`` subqueries over ``ai_spans s``)."""
 
     text: str
     sql: str
-    needs_spans: bool  # True when some field is span-level (evaluate with EXISTS over ai_spans)
+    needs_spans: bool  # True when some part reads span fields (an EXISTS over ai_spans)
+
+
+@cache
+def _dialect() -> Any:
+    """DuckDB's dialect, with a prefix ``NOT`` marked: sqlglot parses ``NOT x IS NULL`` and ``x IS
+    NOT NULL`` to the same tree, and only the first negates at the trace level."""
+    from sqlglot import TokenType, exp
+    from sqlglot.dialects.duckdb import DuckDB
+
+    def prefix_not(parser: Any) -> exp.Expr:
+        node: exp.Expr = parser.expression(exp.Not(this=parser._parse_equality()))
+        node.meta["prefix_not"] = True
+        return node
+
+    base: Any = DuckDB.Parser
+
+    class WhereParser(base):  # type: ignore[misc]
+        UNARY_PARSERS: ClassVar = {**base.UNARY_PARSERS, TokenType.NOT: prefix_not}
+
+    class WhereDialect(DuckDB):
+        Parser = WhereParser
+
+    return WhereDialect
 
 
 def parse_where(text: str) -> Where:
     import sqlglot
-    from sqlglot import exp
 
     if not text.strip():
         raise UsageError("--where is empty")
     try:
-        tree = sqlglot.parse_one(text, read="duckdb")
+        tree = sqlglot.parse_one(text, read=_dialect())
     except sqlglot.errors.SqlglotError as err:
         raise UsageError(f"--where {text!r}: not a valid expression ({_first_line(err)})") from None
     if tree is None:
         raise UsageError("--where is empty")
+    _check(text, tree)
+    rendered, needs_spans = _render(text, tree)
+    return Where(text, rendered.sql(dialect="duckdb", comments=False), needs_spans)
+
+
+def _check(text: str, tree: exp.Expr) -> None:
+    """Refuse anything but a filter: every node is an allowed operator, literal, known field,
+    ``attr['key']``/``resource['key']``, allowed function or ``span(…)`` holding a condition."""
+    from sqlglot import exp
 
     allowed = (
         exp.And, exp.Or, exp.Not, exp.Paren, exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE,
@@ -76,23 +124,21 @@ def parse_where(text: str) -> Where:
         exp.Div, exp.Mod, exp.Literal, exp.Boolean, exp.Null, exp.Column, exp.Identifier,
         exp.Bracket, exp.Tuple, exp.DPipe, exp.Array,
     )  # fmt: skip
-    needs_spans = False
     for node in tree.walk():
         if isinstance(node, exp.Column):
             if isinstance(node.parent, exp.Bracket) and node.parent.this is node:
                 continue  # attr['…'] base, checked with the bracket
             table, name = node.table.lower(), node.name.lower()
-            span_level = (table == "span" and name in SPAN_FIELDS) or (
-                table == "" and name not in TRACE_FIELDS and name in SPAN_FIELDS
-            )
-            if span_level:
-                needs_spans = True
-            elif not (table in ("", "trace") and name in TRACE_FIELDS):
+            if not (
+                (table == "span" and name in SPAN_FIELDS)
+                or (table == "trace" and name in TRACE_FIELDS)
+                or (table == "" and name in TRACE_FIELDS | SPAN_FIELDS)
+            ):
                 raise UsageError(
                     f"--where {text!r}: unknown field {node.sql()}",
                     hint="fields: "
                     + ", ".join(sorted(TRACE_FIELDS | SPAN_FIELDS))
-                    + ", attr['key'], resource['key']",
+                    + ", attr['key'], resource['key'], span(…)",
                 )
         elif isinstance(node, exp.Bracket):
             base, keys = node.this, node.expressions
@@ -107,9 +153,16 @@ def parse_where(text: str) -> Where:
                 raise UsageError(
                     f"--where {text!r}: only attr['key'] and resource['key'] may be indexed"
                 )
-            needs_spans = True
         elif isinstance(node, exp.Is) and not isinstance(node.expression, exp.Null | exp.Boolean):
             raise UsageError(f"--where {text!r}: IS takes NULL, TRUE or FALSE")
+        elif _is_span_scope(node):
+            if len(node.expressions) != 1 or any(
+                _is_span_scope(inner) for inner in node.expressions[0].walk()
+            ):
+                raise UsageError(
+                    f"--where {text!r}: span(…) takes one condition, and no span(…) inside it",
+                    hint="span(tool_name = 'a' and status = 'error'): one span meets both",
+                )
         elif isinstance(node, allowed):
             continue
         elif isinstance(node, exp.Func):
@@ -117,27 +170,71 @@ def parse_where(text: str) -> Where:
             if name not in FUNCTIONS:
                 raise UsageError(
                     f"--where {text!r}: function {name}() is not allowed",
-                    hint="allowed: " + ", ".join(sorted(FUNCTIONS)),
+                    hint="allowed: " + ", ".join(sorted(FUNCTIONS)) + "; span(…) for one span",
                 )
         else:
             raise UsageError(
                 f"--where {text!r}: {node.key.upper()} is not allowed in a filter expression"
             )
 
-    def qualify(node: exp.Expression) -> exp.Expression:
+
+def _is_span_scope(node: exp.Expr) -> bool:
+    from sqlglot import exp
+
+    return isinstance(node, exp.Anonymous) and node.name.lower() == SPAN_SCOPE
+
+
+def _render(text: str, tree: exp.Expr) -> tuple[exp.Expr, bool]:
+    """The tree over the trace alias ``t``: the boolean connectives stay at the trace level, and
+    each comparison (or ``span(…)``) that reads a span field becomes "some span has it"."""
+    from sqlglot import exp
+
+    reads_spans = False
+    # A span-level comparison becomes EXISTS (SELECT 1 FROM ai_spans s WHERE <same trace> AND …).
+    _SAME_TRACE = exp.column("trace_id", table="s").eq(exp.column("trace_id", table="t"))
+
+    def qualify(node: exp.Expr, span_first: bool) -> exp.Expr:
         if isinstance(node, exp.Bracket) and isinstance(node.this, exp.Column):
             node = node.copy()
             node.set("this", exp.column(MAP_FIELDS[node.this.name.lower()], table="s"))
             return node
         if isinstance(node, exp.Column):
             table, name = node.table.lower(), node.name.lower()
-            if table == "span" or (table == "" and name not in TRACE_FIELDS):
-                return exp.column(name, table="s")
-            return exp.column(name, table="t")
+            span_level = table == "span" or (
+                table == "" and name in SPAN_FIELDS and (span_first or name not in TRACE_FIELDS)
+            )
+            return exp.column(name, table="s" if span_level else "t")
         return node
 
-    rendered = tree.transform(qualify).sql(dialect="duckdb", comments=False)
-    return Where(text, rendered, needs_spans)
+    def condition(node: exp.Expr, span_first: bool) -> exp.Expr:
+        nonlocal reads_spans
+        qualified = node.transform(lambda n: qualify(n, span_first))
+        if not any(c.table == "s" for c in qualified.find_all(exp.Column)):
+            return qualified
+        reads_spans = True
+        some_span = exp.select("1").from_(exp.to_table("ai_spans").as_("s"))
+        return exp.Exists(this=some_span.where(_SAME_TRACE.copy()).where(exp.paren(qualified)))
+
+    def walk(node: exp.Expr) -> exp.Expr:
+        if isinstance(node, exp.And | exp.Or):
+            return node.__class__(this=walk(node.this), expression=walk(node.expression))
+        if isinstance(node, exp.Paren):
+            return exp.Paren(this=walk(node.this))
+        if isinstance(node, exp.Not) and node.meta.get("prefix_not"):
+            return exp.Not(this=walk(node.this))
+        if _is_span_scope(node):
+            return condition(node.expressions[0], span_first=True)
+        if not isinstance(node, exp.Boolean) and _is_span_scope_inside(node):
+            raise UsageError(
+                f"--where {text!r}: span(…) is a condition of its own; combine it with and/or/not",
+            )
+        return condition(node, span_first=False)
+
+    return walk(tree), reads_spans
+
+
+def _is_span_scope_inside(node: exp.Expr) -> bool:
+    return any(_is_span_scope(n) for n in node.walk())
 
 
 def _first_line(err: Exception) -> str:

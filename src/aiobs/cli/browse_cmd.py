@@ -46,8 +46,11 @@ Where = Annotated[
     str | None,
     typer.Option(
         "--where",
-        help="SQL condition over trace and span fields and attr['key'], e.g. "
-        "\"status = 'error' and tool_name = 'lookup_charge_v1'\".",
+        help="SQL condition over trace fields, span fields and attr['key'], e.g. "
+        "\"status = 'error' and tool_name = 'lookup_charge_v1'\". A span field's condition holds "
+        "when some span of the trace meets it, and and/or/not combine them per trace; "
+        "span(…) asks for one span that meets everything inside: "
+        "\"span(tool_name = 'lookup_charge_v1' and status = 'error')\".",
     ),
 ]
 Sort = Annotated[
