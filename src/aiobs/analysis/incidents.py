@@ -22,14 +22,21 @@ import math
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from aiobs.analysis import diff as diffs
+from aiobs.analysis import significance as sig
 from aiobs.analysis.records import records
 from aiobs.analysis.series import (
+    TRACE_FLAGS,
+    TRACE_VALUES,
     Series,
     factor_rows,
     metric_info,
     segment_rows,
     segment_summary,
+    trace_points,
+    trace_stat,
 )
 
 if TYPE_CHECKING:
@@ -272,6 +279,9 @@ def _changes(
     return [*events, *standalone]
 
 
+AFTER_TOLERANCE = timedelta(minutes=10)  # a change logged this soon after the onset is at it
+
+
 def _change_causes(
     store: Store,
     traced: set[str],
@@ -281,13 +291,24 @@ def _change_causes(
     bucket: timedelta,
     group: list[dict[str, Any]],
     named: set[tuple[str, str]],
+    mechanisms: list[dict[str, Any]],
 ) -> list[dict[str, Any]]:
+    """Change events near the onset (``start``: the onset refined from the traces). A change in
+    a backend or batch service (nothing of it traced) that a held, significant infra move
+    (``mechanisms``) followed is corroborated by it: a deployment that rebuilt an index, then
+    the vector DB slowed."""
     infra_services = {a["segment"]["service"] for a in group if a["layer"] == "infra"}
     causes = []
     for c in _changes(store, firsts, start, bucket):
-        # The onset is known to a bucket: a change in the bucket before it is at the onset.
-        minutes = max(0.0, (start - bucket - c["time"]).total_seconds() / 60)
-        proximity = math.exp(-minutes / PROXIMITY_MINUTES)
+        before = (start - c["time"]).total_seconds() / 60
+        if before >= 0 or -before <= AFTER_TOLERANCE.total_seconds() / 60:
+            minutes = max(0.0, before)
+            proximity = math.exp(-minutes / PROXIMITY_MINUTES)
+            rel = f"{round(minutes)} min before the onset ({start:%H:%M})"
+        else:  # after the onset: it cannot have started it
+            minutes = -before
+            proximity = 0.5 * math.exp(-minutes / 30)
+            rel = f"{round(minutes)} min after the onset ({start:%H:%M})"
         if c["service"] == service:
             relation = 1.0
         elif c["service"] in infra_services or c["service"] not in traced:
@@ -296,13 +317,13 @@ def _change_causes(
             relation = 0.4
         introduced = [f"{f['field'].replace('_', ' ')} {f['value']}" for f in c["introduced"]]
         corroborated = any((f["field"], f["value"]) in named for f in c["introduced"])
-        confidence = proximity * relation * (1.0 if corroborated else 0.8)
+        followed = [
+            m for m in mechanisms
+            if c["service"] not in traced
+            and m["_onset_time"] + bucket * JOIN_BUCKETS >= c["time"]
+        ]  # fmt: skip
+        confidence = proximity * relation * (1.0 if corroborated or followed else 0.8)
         when = c["time"].strftime("%Y-%m-%d %H:%M")
-        rel = (
-            f"{round(minutes)} min before the onset"
-            if c["time"] <= start
-            else "within the onset bucket"
-        )
         evidence = [f"{when} UTC, {rel}"]
         if introduced:
             evidence.append("introduced " + ", ".join(introduced))
@@ -310,6 +331,8 @@ def _change_causes(
             evidence.append(
                 "what it introduced is among the incident's anomalous segments or factors"
             )
+        if followed:
+            evidence.append(f"followed by {followed[0]['description']}")
         causes.append(
             {
                 "kind": c["kind"],
@@ -330,6 +353,9 @@ for _kind in diffs.STEP_KINDS_TIMED:
     _DIFF_SPEC[f"{_kind}_p50_ms"] = (f"{_kind}_p50_ms", "p50", f"{_kind}_durations", True)
 
 
+LOCALISES = 0.2  # a value worse than the rest explains this much more than its traffic share
+
+
 def _factor_causes(
     base_rows: list[dict[str, Any]], rows: list[dict[str, Any]], metric: str
 ) -> list[dict[str, Any]]:
@@ -340,6 +366,8 @@ def _factor_causes(
             continue
         if f["kind"] == "rate" and f["target_share"] >= diffs.UBIQUITOUS:
             continue  # every trace of the incident has it: it localises nothing
+        if f["kind"] == "rate" and f["explained"] < f["target_share"] + LOCALISES:
+            continue  # it explains no more of the change than its share of the traffic
         if f["kind"] == "mix" and abs(f["target_share"] - f["baseline_share"]) < 0.05:
             continue
         share = f"{f['baseline_share'] * 100:.0f}% → {f['target_share'] * 100:.0f}% of traces"
@@ -369,27 +397,76 @@ def _factor_causes(
     return out
 
 
-def _infra_causes(group: list[dict[str, Any]], onset: int, service: str) -> list[dict[str, Any]]:
-    """Infra metrics moving with the incident. A service's own gauges (its handoff queue, its
-    CPU) move because of what its journeys do more often than they cause it: weighed at 0.6 of
-    the infra under it (a vector DB, a payments API)."""
+# A co-moving infra series is a cause only when its move held over the incident (z above
+# HELD_Z in at least HELD_SHARE of the incident's buckets with data) and is significant against
+# its own history over them (Stouffer z at least INFRA_Z): one bucket of a dozen slow requests
+# is a long tail, not a cause.
+HELD_Z = 2.0
+HELD_SHARE = 0.5
+INFRA_Z = 4.0
+MAX_HELD_BUCKETS = 48  # of a long (or ongoing) incident, its first day of buckets decides
+
+
+def _infra_causes(
+    ser: Series,
+    group: list[dict[str, Any]],
+    onset: int,
+    end: int,
+    service: str,
+    called: dict[str, float],
+    span_services: set[str],
+) -> list[dict[str, Any]]:
+    """Infra metrics moving with the incident, weighed by how they held over it, how relevant
+    their service is and how well their onset aligns with the incident's.
+
+    Relevance: the incident's own service 0.6 (its handoff queue, its CPU move because of what
+    its journeys do as often as they cause it); a dependency the affected traces call,
+    0.5 + 0.5 × the share of them that call it; a backend nothing traces (a vector DB) 0.7; a
+    traced service these traces never call 0.2."""
     out = []
+    hi = min(end, onset + MAX_HELD_BUCKETS - 1, ser.buckets - 1)
     for a in group:
         if a["layer"] != "infra":
             continue
-        closeness = 1.0 if a["_onset"] <= onset else 0.7
-        below = 0.6 if a["segment"]["service"] == service else 1.0
+        zs = ser.z[a["_series"], onset : hi + 1] if ser.z.size else np.array([])
+        zs = zs[~np.isnan(zs)]
+        if not len(zs):
+            continue
+        held = float(np.mean(zs > HELD_Z))
+        stouffer = float(zs.sum() / math.sqrt(len(zs)))
+        if held < HELD_SHARE or stouffer < INFRA_Z:
+            continue
+        svc = a["segment"]["service"]
+        if svc == service:
+            relevance = 0.6
+        elif svc in called:
+            relevance = 0.5 + 0.5 * called[svc]
+        elif svc not in span_services:
+            relevance = 0.7
+        else:
+            relevance = 0.2
+        lag = onset - a["_onset"]  # buckets the infra move led the incident by
+        align = 1.0 if 0 <= lag <= 1 else math.exp(-max(abs(lag) - 1, 0) / 2)
         ratio = a["observed"] / a["expected"] if a["expected"] else None
         # As strong as the move: ×4 or more counts fully, ×1.3 barely.
         strength = min(1.0, math.log(ratio) / math.log(4)) if ratio and ratio > 1 else 0.0
+        description = (
+            f"{svc} {a['metric']} rose"
+            + (f" ×{ratio:.1f}" if ratio else "")
+            + f" ({a['expected']:.3g} → {a['observed']:.3g})"
+        )
         out.append(
             {
                 "kind": "infra",
-                "description": f"{a['segment']['service']} {a['metric']} rose"
-                + (f" ×{ratio:.1f}" if ratio else "")
-                + f" ({a['expected']:.3g} → {a['observed']:.3g})",
-                "evidence": [f"co-moving from {a['onset']:%Y-%m-%d %H:%M} UTC, z {a['score']:.1f}"],
-                "confidence": round(below * (0.4 + 0.45 * closeness * strength), 3),
+                "description": description,
+                "evidence": [
+                    f"co-moving from {a['onset']:%Y-%m-%d %H:%M} UTC, z {a['score']:.1f}",
+                    f"held in {held * 100:.0f}% of the incident's buckets, z {stouffer:.1f}"
+                    f" over them",
+                ],
+                "confidence": round(0.8 * relevance * held * align * (0.5 + 0.5 * strength), 3),
+                "service": svc,
+                "_onset_time": a["onset"],
             }
         )
     return out
@@ -534,6 +611,166 @@ def _summary(incident: dict[str, Any], lead: dict[str, Any]) -> str:
     return ". ".join(parts) + "."
 
 
+# What a user sees or says (their feedback first, then what the answers did), and what only the
+# system sees (cost, tokens, calls, step timings, evaluator scores, handoffs it chose). An incident led by the
+# latter is headlined by the former when one of them moved.
+_USER_FEEDBACK = ("thumbs_down_rate", "abandonment_rate", "csat", "retry_rate", "rephrase_rate")
+_USER_VISIBLE = (
+    *_USER_FEEDBACK, "error_rate", "tool_error_rate", "latency_p50_ms", "latency_p95_ms",
+    "ttft_p50_ms", "response_chars",
+)  # fmt: skip
+
+
+def _headline(group: list[dict[str, Any]], lead: dict[str, Any]) -> dict[str, Any]:
+    """The anomaly an incident's summary names: its strongest one when users see it, else the
+    user-visible symptom that moved (feedback first), else the strongest one."""
+    if lead["metric"] in _USER_VISIBLE:
+        return lead
+    seen = [a for a in group if a["layer"] == "ai" and a["metric"] in _USER_VISIBLE]
+    if not seen:
+        return lead
+    return min(seen, key=lambda a: (_USER_VISIBLE.index(a["metric"]), -a["score"]))
+
+
+REFINE_MIN_GAP = 0.15  # abnormal share during minus before, for the traces to date the onset
+REFINE_BASELINE = timedelta(hours=24)
+REFINE_BEFORE = timedelta(hours=4)
+
+
+def _refine(
+    store: Store, ser: Series, lead: dict[str, Any], until: datetime
+) -> tuple[datetime, datetime | None]:
+    """The incident's onset and end from its traces, not its buckets: each trace of the lead
+    anomaly's segment is abnormal or not (its event for a rate; beyond the midpoint of the
+    before and during levels for a level, in log space for latency, tokens, cost), and the
+    stretch of traces with the largest excess of abnormal ones over the midpoint share — the
+    maximum-sum run of flag − (p_before + p_during)/2 — is the incident. Searched from a bucket
+    before the onset bucket to a bucket after the end one."""
+    seg, metric = lead["segment"], lead["metric"]
+    onset_t = ser.time(lead["_onset"])
+    end = lead["end"]
+    if lead["kind"] == "outlier":
+        return onset_t, end
+    if lead["kind"] == "new-segment":
+        life = trace_points(store, seg, metric, onset_t, end or until)
+        if not life:
+            return onset_t, end
+        return life[0][0], (None if end is None else life[-1][0])
+    # From REFINE_BEFORE ahead of the onset bucket (at least a bucket): a scan whose history
+    # starts shortly before the incident dates the onset bucket late.
+    lo = min(ser.time(max(0, lead["_onset"] - 1)), onset_t - REFINE_BEFORE)
+    hi = until if end is None else min(until, ser.time(lead["_end"] + 2))
+    pts: list[tuple[datetime, float]] = [
+        (t, v) for t, v in trace_points(store, seg, metric, lo - REFINE_BASELINE, hi)
+        if v is not None
+    ]  # fmt: skip
+    base = [v for t, v in pts if t < lo]
+    during = [v for t, v in pts if onset_t <= t < (end or until)]
+    search = [(t, v) for t, v in pts if t >= lo]
+    if len(base) < 10 or len(during) < 3:
+        return onset_t, end
+    info = metric_info(metric)
+    sign = 1 if lead["direction"] == "up" else -1
+    if metric in TRACE_FLAGS:
+        cut = 0.5
+    else:
+        q = TRACE_VALUES[metric][1] or 0.5
+        b, d = sig.quantile(base, q), sig.quantile(during, q)
+        cut = math.sqrt(b * d) if info.kind == "log" and b > 0 and d > 0 else (b + d) / 2
+
+    def abnormal(v: float) -> bool:
+        return sign * (v - cut) > 0
+
+    p_before = sum(map(abnormal, base)) / len(base)
+    p_during = sum(map(abnormal, during)) / len(during)
+    if p_during - p_before < REFINE_MIN_GAP:
+        return onset_t, end
+    mid = (p_before + p_during) / 2
+    best, best_i, best_j, run, run_i = -1.0, 0, 0, 0.0, 0
+    for j, (_, v) in enumerate(search):
+        if run <= 0:
+            run, run_i = 0.0, j
+        run += abnormal(v) - mid
+        if run > best:
+            best, best_i, best_j = run, run_i, j
+    if best <= 0:
+        return onset_t, end
+    return search[best_i][0], (None if end is None else search[best_j][0])
+
+
+LONG_INCIDENT = timedelta(hours=12)
+
+
+def _trace_figures(
+    store: Store, a: dict[str, Any], start: datetime, stop: datetime
+) -> dict[str, Any]:
+    """An anomaly of a level with its observed and expected values computed over traces (not a
+    median of bucket medians): observed over the incident's traces (a new segment: its own
+    life in the window); expected over the segment's traces at the same hours of the three days
+    before (the day before the onset, for an incident longer than LONG_INCIDENT) or, for a new
+    segment, over the rest of its service at the same time. Rates are counts of traces already."""
+    if a["layer"] != "ai" or a["metric"] not in TRACE_VALUES or a["kind"] == "outlier":
+        return a
+    seg, metric = a["segment"], a["metric"]
+    if a["kind"] == "new-segment":
+        lo, hi = a["onset"], a["end"] or stop
+        expected, _ = trace_stat(
+            store, {"service": seg["service"]}, metric, [(lo, hi)], exclude=seg
+        )
+    else:
+        lo, hi = start, stop
+        day = timedelta(days=1)
+        windows = (
+            [(lo - day, lo)]
+            if hi - lo > LONG_INCIDENT
+            else [(lo - k * day, hi - k * day) for k in (1, 2, 3)]
+        )
+        expected, _ = trace_stat(store, seg, metric, windows)
+    observed, _ = trace_stat(store, seg, metric, [(lo, hi)])
+    if observed is None or expected is None:
+        return a
+    return {
+        **a,
+        "observed": observed,
+        "expected": expected,
+        "change": (observed - expected) / expected if expected else None,
+    }
+
+
+def _called(store: Store, trace_ids: list[str]) -> dict[str, float]:
+    """The share of these traces with a span in each service (the dependencies they call)."""
+    if not trace_ids:
+        return {}
+    rows = store.con.execute(
+        "SELECT service_name, count(DISTINCT trace_id) FROM aiobs_span_facts"
+        " WHERE trace_id IN (SELECT unnest(?)) GROUP BY 1",
+        [trace_ids],
+    ).fetchall()
+    return {r[0]: r[1] / len(trace_ids) for r in rows if r[0] is not None}
+
+
+_ID_COLUMNS = {"model": "models", "prompt_version": "prompt_versions"}
+
+
+def _stable_start(store: Store, focus: dict[str, str], start: datetime, outlier: bool) -> datetime:
+    """When an incident began, independent of the scanned window: its refined onset; for a
+    segment worse all along, the segment's first trace in the store."""
+    if not outlier:
+        return start
+    conds, params = ["service_name = ?"], [focus["service"]]
+    for dim, value in focus.items():
+        if dim in _ID_COLUMNS:
+            conds.append(f"list_contains({_ID_COLUMNS[dim]}, ?)")
+            params.append(value)
+        elif dim == "workflow":
+            conds.append("root_name = ?")
+            params.append(value)
+    row = store.con.execute(
+        f"SELECT min(start_time) FROM aiobs_trace_facts WHERE {' AND '.join(conds)}", params
+    ).fetchone()
+    return row[0] if row and row[0] is not None else start
+
+
 def build_incidents(
     store: Store, ser: Series, anomalies: list[dict[str, Any]], *, until: datetime
 ) -> list[dict[str, Any]]:
@@ -546,15 +783,29 @@ def build_incidents(
             "SELECT DISTINCT service_name FROM aiobs_trace_facts WHERE service_name IS NOT NULL"
         ).fetchall()
     }
-    plans = [p for p in (_plan(store, ser, g, until) for g in groups) if p is not None]
+    span_services = (
+        {
+            r[0]
+            for r in store.con.execute(
+                "SELECT DISTINCT service_name FROM aiobs_span_facts WHERE service_name IS NOT NULL"
+            ).fetchall()
+        }
+        if groups
+        else set()
+    )
+    plans = _merge(ser, [p for p in (_plan(store, ser, g, until) for g in groups) if p is not None])
     # The factor fields of every sampled trace in one pass over the spans (a pass a sample cost
     # 0.47 s on 974k spans).
     wanted = sorted({t for p in plans for t in (*p["sample"], *p["before_sample"])})
     by_id = {r["trace_id"]: r for r in factor_rows(store, wanted)}
     incidents = []
+    seen_ids: set[str] = set()
     for p in plans:
         group, lead, focus, service = p["group"], p["lead"], p["focus"], p["focus"]["service"]
         start, stop = p["start"], p["stop"]
+        group = [_trace_figures(store, a, start, stop) for a in group]
+        headline = _headline(group, next(a for a in group if a["_series"] == lead["_series"]
+                                         and a["_onset"] == lead["_onset"]))  # fmt: skip
         named = {
             (k, v)
             for a in group
@@ -591,28 +842,46 @@ def build_incidents(
                 )
                 for f in factor_causes
             }
+            end_b = (
+                ser.buckets - 1
+                if p["end"] is None
+                else max(p["onset"], int((p["end"] - ser.start) // ser.bucket))
+            )
+            infra = _infra_causes(
+                ser, group, p["onset"], end_b, service, _called(store, p["sample"]), span_services
+            )
+            mechanisms = [
+                c for c in infra if c["service"] not in traced and c["service"] != service
+            ]
             causes += _change_causes(
-                store, traced, firsts, service, start, ser.bucket, group, named
+                store, traced, firsts, service, start, ser.bucket, group, named, mechanisms
             )
             causes += factor_causes
-            causes += _infra_causes(group, p["onset"], service)
+            causes += infra
         causes.sort(key=lambda c: -c["confidence"])
+        causes = [{k: v for k, v in c.items() if not k.startswith("_")} for c in causes]
+        ident = f"{_stable_start(store, focus, start, p['outlier']):%Y%m%dT%H%M}-{service}"
+        while ident in seen_ids:  # two incidents of one service starting the same minute
+            ident += "+"
+        seen_ids.add(ident)
+        ordered = sorted(group, key=lambda a: (a is not headline, a["layer"] != "ai", -a["score"]))
         incident: dict[str, Any] = {
-            "id": f"{start:%Y%m%dT%H%M}-{service}",
+            "id": ident,
             "start": start,
             "end": p["end"],
             "ongoing": p["end"] is None,
+            "duration_minutes": None
+            if p["end"] is None
+            else (p["end"] - start).total_seconds() / 60,
             "segment": focus,
-            "anomalies": [
-                {k: v for k, v in a.items() if not k.startswith("_")}
-                for a in sorted(group, key=lambda a: (a["layer"] != "ai", -a["score"]))
-            ],
+            "symptom": headline["metric"],
+            "anomalies": [{k: v for k, v in a.items() if not k.startswith("_")} for a in ordered],
             "likely_causes": causes[:5],
             "impact": p["impact"],
-            "examples": _examples(store, focus, start, stop, lead["metric"]),
+            "examples": _examples(store, focus, start, stop, headline["metric"]),
         }
         incident["severity"] = _severity(group, p["impact"], p["end"] is None, stop - start)
-        incident["summary"] = _summary(incident, lead)
+        incident["summary"] = _summary(incident, headline)
         incidents.append(incident)
     rank = {s: i for i, s in enumerate(SEVERITIES)}
     incidents.sort(
@@ -621,21 +890,42 @@ def build_incidents(
     return incidents
 
 
+def _merge(ser: Series, plans: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Groups whose onsets, refined from the traces, fall together (within JOIN_BUCKETS) in one
+    service are one incident: the strongest one's, with the others' anomalies. Grouped by bucket
+    onsets, a segment whose shift the bucket CUSUM dated an hour late stood alone."""
+    kept: list[dict[str, Any]] = []
+    for p in sorted(plans, key=lambda p: -p["lead"]["score"]):
+        near = next(
+            (
+                k for k in kept
+                if not k["outlier"] and not p["outlier"]
+                and k["focus"]["service"] == p["focus"]["service"]
+                and abs(k["start"] - p["start"]) <= ser.bucket * JOIN_BUCKETS
+            ),
+            None,
+        )  # fmt: skip
+        if near is None:
+            kept.append(p)
+        else:
+            near["group"] = [*near["group"], *p["group"]]
+    return kept
+
+
 def _plan(
     store: Store, ser: Series, group: list[dict[str, Any]], until: datetime
 ) -> dict[str, Any] | None:
-    """An incident's time, segment and impact, and the traces sampled for its factors; None when
-    it touches too few traces to be an incident."""
+    """An incident's time (refined from its traces), segment and impact, and the traces sampled
+    for its factors; None when it touches too few traces to be an incident."""
     lead = max((a for a in group if a["layer"] == "ai"), key=lambda a: a["score"])
     # The strongest anomaly dates the incident: weaker ones start and end with noise.
     onset = lead["_onset"]
-    start = ser.time(onset)
-    end = lead["end"]
-    stop = end or until
+    start, end = _refine(store, ser, lead, until)
+    stop = end + timedelta(microseconds=1) if end is not None else until
     focus = _focus(group)
     service = focus["service"]
     during = segment_summary(store, focus, start, stop)
-    if during["traces"] < MIN_INCIDENT_TRACES:
+    if during["traces"] < min(MIN_INCIDENT_TRACES, lead.get("_min_traces", MIN_INCIDENT_TRACES)):
         return None
     before_span = max(timedelta(hours=6), min(stop - start, timedelta(days=1)))
     outlier = lead["kind"] == "outlier"

@@ -107,6 +107,7 @@ def score_series(ser: Series, window: int, period: int | None) -> tuple[Any, Any
 
 def find_anomalies(ser: Series, window: int, period: int | None) -> list[dict[str, Any]]:
     z, expected, scale = score_series(ser, window, period)
+    ser.z = z
     found: list[dict[str, Any]] = []
     start = ser.window_start
     for i, key in enumerate(ser.keys):
@@ -338,6 +339,183 @@ def _anomaly(
     )  # fmt: skip
 
 
+# Low traffic: a service with fewer than SPARSE_PER_HOUR traces an hour (its median bucket of
+# the window) has most of its bucket means left empty (MIN_TRACES). It is scanned trace by trace
+# instead: each trace's log level (tokens, cost, latency) against the service's daily shape and
+# its trailing clean traces (a robust z, as for buckets), a CUSUM of the clipped z over traces
+# (k = 1, h = SPARSE_H); errors by a Bernoulli CUSUM of the log-likelihood ratio of a rate
+# SPARSE_ERROR_RATIO times the history's (h = SPARSE_LLR_H). bench/scan_power.py measures it.
+SPARSE_PER_HOUR = 10
+SPARSE_WINDOW = 48  # trailing traces of the baseline
+SPARSE_H = 6.0
+SPARSE_LLR_H = 7.0
+SPARSE_ERROR_RATIO = 4.0
+SPARSE_MIN_TRACES = 3  # traces an incident found this way touches at least
+_SPARSE_LEVELS = {
+    "tokens_per_trace": "tokens",
+    "cost_per_trace": "cost_usd",
+    "latency_p50_ms": "duration_ms",
+}
+
+
+def _sparse_services(ser: Series) -> list[str]:
+    out = []
+    for i, key in enumerate(ser.keys):
+        if key["metric"] == "error_rate" and key["parent"] is None:
+            counts = ser.n[i, ser.window_start :]
+            per_hour = timedelta(hours=1) / ser.bucket
+            if len(counts) and float(np.median(counts)) * per_hour < SPARSE_PER_HOUR:
+                out.append(key["service"])
+    return out
+
+
+def _sparse_record(
+    ser: Series, metric: str, service: str, times: list[Any], lo: int, hi: int, *,
+    observed: float, expected: float, score: float, ongoing: bool,
+) -> dict[str, Any]:  # fmt: skip
+    idx = {(k["metric"], k["service"]): i for i, k in enumerate(ser.keys) if k["parent"] is None}
+    onset_b = max(0, int((times[lo] - ser.start) // ser.bucket))
+    end_b = max(onset_b, int((times[hi] - ser.start) // ser.bucket))
+    return {
+        "metric": metric,
+        "layer": "ai",
+        "segment": {"service": service},
+        "observed": observed,
+        "expected": expected,
+        "change": (observed - expected) / expected if expected else None,
+        "direction": "up",
+        "score": score,
+        "onset": times[lo],
+        "end": None if ongoing else times[hi],
+        "kind": "shift",
+        "traces": hi - lo + 1,
+        "_series": idx.get((metric, service), -1),
+        "_onset": onset_b,
+        "_end": end_b,
+        "_min_traces": SPARSE_MIN_TRACES,
+    }
+
+
+def find_sparse_anomalies(store: Store, ser: Series) -> list[dict[str, Any]]:
+    """Anomalies of low-traffic services, found over their traces (see SPARSE_PER_HOUR). The
+    services' traces are scored together, one row a service (padded), one walk a metric."""
+    found: list[dict[str, Any]] = []
+    window_t = ser.time(ser.window_start)
+    per_service = []
+    for service in _sparse_services(ser):
+        rows = store.con.execute(
+            "SELECT start_time, tokens, cost_usd, duration_ms, error FROM aiobs_scan_traces"
+            " WHERE service_name = ? ORDER BY start_time, trace_id",
+            [service],
+        ).fetchall()
+        if len(rows) >= 2 * SPARSE_WINDOW:
+            per_service.append((service, rows))
+            found += _sparse_errors(ser, service, rows, window_t)
+    for j, metric in enumerate(_SPARSE_LEVELS, start=1):
+        prepared = []
+        for service, rows in per_service:
+            raw = np.array([np.nan if r[j] is None or r[j] <= 0 else float(r[j]) for r in rows])
+            ok = ~np.isnan(raw)
+            if ok.sum() < 2 * SPARSE_WINDOW:
+                continue
+            times = [r[0] for r, k in zip(rows, ok, strict=True) if k]
+            logs = np.log(raw[ok])
+            hours = np.array([int((t - ser.start).total_seconds() // 3600) for t in times])
+            # The daily shape from hourly medians of the traces' logs.
+            hourly = np.full(int(hours.max()) + 1, np.nan)
+            for h in np.unique(hours):
+                hourly[h] = np.median(logs[hours == h])
+            profile = detect.seasonal_profile(hourly[None, :], 24)[0][hours % 24]
+            prepared.append((service, times, raw[ok], logs - profile, profile))
+        if not prepared:
+            continue
+        width = max(len(p[3]) for p in prepared)
+        resid = np.full((len(prepared), width), np.nan)
+        for i, p in enumerate(prepared):
+            resid[i, : len(p[3])] = p[3]
+        z_all, exp = detect.robust_scores(resid, window=SPARSE_WINDOW, min_scale=0.05)
+        info = metric_info(metric)
+        for i, (service, times, values, _, profile) in enumerate(prepared):
+            n = len(values)
+            z = z_all[i, :n]
+            for iv in detect.cusum_intervals(z, h=SPARSE_H, spike_z=math.inf):
+                if iv.onset < SPARSE_WINDOW or times[iv.end] < window_t:
+                    continue
+                sl = slice(iv.onset, iv.end + 1)
+                level = exp.value[i, sl] + profile[sl]
+                if metric == "latency_p50_ms":
+                    observed = float(np.median(values[sl]))
+                    expected = float(np.exp(np.median(level)))
+                else:  # a mean of lognormal traces, not their median
+                    observed = float(np.mean(values[sl]))
+                    spread = float(np.median(exp.scale[i, sl]))
+                    expected = float(np.exp(np.median(level) + spread**2 / 2))
+                if not _matters(info, observed, expected, 1):
+                    continue
+                found.append(
+                    _sparse_record(
+                        ser, metric, service, times, iv.onset, iv.end, observed=observed,
+                        expected=expected, score=float(np.mean(z[sl]) * math.sqrt(len(z[sl]))),
+                        ongoing=iv.end >= n - 1,
+                    )
+                )  # fmt: skip
+    return found
+
+
+def _sparse_errors(
+    ser: Series, service: str, rows: list[Any], window_t: Any
+) -> list[dict[str, Any]]:
+    """A Bernoulli CUSUM of errors over the traces: LLR of SPARSE_ERROR_RATIO × p₀ against p₀,
+    p₀ from the traces before the window."""
+    errors = [bool(r[4]) for r in rows]
+    times = [r[0] for r in rows]
+    before = [e for t, e in zip(times, errors, strict=True) if t < window_t]
+    if len(before) < 2 * SPARSE_WINDOW:
+        return []
+    p0 = (sum(before) + 0.5) / (len(before) + 1)
+    p1 = min(0.5, p0 * SPARSE_ERROR_RATIO)
+    if p1 <= p0:
+        return []
+    up, down = math.log(p1 / p0), math.log((1 - p1) / (1 - p0))
+    out = []
+    s, start = 0.0, 0
+    i = 0
+    while i < len(errors):
+        if s == 0.0:
+            start = i
+        s = max(0.0, s + (up if errors[i] else down))
+        if s >= SPARSE_LLR_H:
+            # The run: to where S returns to 0, ending at its last error.
+            j = i
+            while j + 1 < len(errors) and s > 0:
+                j += 1
+                s = max(0.0, s + (up if errors[j] else down))
+            last = max(k for k in range(start, j + 1) if errors[k])
+            # The onset: where the run's log-likelihood ratio up to its last error is largest
+            # (a stray error hours before would otherwise start it).
+            best, acc, first = -math.inf, 0.0, last
+            for k in range(last, start - 1, -1):
+                acc += up if errors[k] else down
+                if errors[k] and acc > best:
+                    best, first = acc, k
+            n = last - first + 1
+            events = sum(errors[first : last + 1])
+            if times[last] >= window_t and events >= MIN_EVENTS:
+                observed = events / n
+                zval = (events - n * p0) / math.sqrt(n * p0 * (1 - p0))
+                if _matters(metric_info("error_rate"), observed, p0, 1):
+                    out.append(
+                        _sparse_record(
+                            ser, "error_rate", service, times, first, last, observed=observed,
+                            expected=p0, score=zval, ongoing=s > 0 and j == len(errors) - 1,
+                        )
+                    )  # fmt: skip
+            s, i = 0.0, j + 1
+            continue
+        i += 1
+    return out
+
+
 def scan(
     store: Store,
     filt: TraceFilter,
@@ -381,6 +559,7 @@ def scan(
         window = min(48, max(12, int(TRAILING / width)))
         period = per_day if timedelta(days=1) % width == timedelta(0) else None
         anomalies = find_anomalies(ser, window, period)
+        anomalies += find_sparse_anomalies(store, ser)
         incidents = build_incidents(store, ser, anomalies, until=until)
     finally:
         drop_scan_table(store)

@@ -122,6 +122,9 @@ class Series:
     keys: list[dict[str, Any]] = field(default_factory=list)  # metric, layer, segment, parent
     x: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros((0, 0)))
     n: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros((0, 0)))
+    # Each bucket's z against its series' own baseline (set by the scan's scoring): how strongly
+    # and how steadily a co-moving series held over an incident.
+    z: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros((0, 0)))
 
     def time(self, i: int) -> datetime:
         return self.start + self.bucket * i
@@ -408,7 +411,7 @@ def segment_summary(
         "cost_per_trace": row[3],
     }
     for i, c in enumerate(signals):
-        n, x = int(row[4 + 2 * i]), int(row[5 + 2 * i])
+        n, x = int(row[4 + 2 * i] or 0), int(row[5 + 2 * i] or 0)
         out[c] = (x / n if n else None, x)
     return out
 
@@ -466,3 +469,107 @@ ORDER BY st.start_time, st.trace_id""",
 
 def drop_scan_table(store: Store) -> None:
     store.con.execute("DROP TABLE IF EXISTS aiobs_scan_traces")
+
+
+# Per trace, what a journey metric is made of: (value SQL over ``aiobs_scan_traces``, the
+# statistic over traces — a quantile, or None for the mean — and whether step durations are
+# unnested first). Rates are counts of traces already and are not here.
+_STEP_METRICS = {
+    f"{kind}_{q}_ms": (f"{kind}_durations", 0.5 if q == "p50" else 0.95, True)
+    for kind in STEP_KINDS_TIMED
+    for q in ("p50", "p95")
+}
+TRACE_VALUES: dict[str, tuple[str, float | None, bool]] = {
+    "latency_p95_ms": ("duration_ms", 0.95, False),
+    "latency_p50_ms": ("duration_ms", 0.5, False),
+    "ttft_p50_ms": ("ttft_ms", 0.5, False),
+    "tokens_per_trace": ("tokens", None, False),
+    "cost_per_trace": ("cost_usd", None, False),
+    "llm_calls_per_trace": ("llm_calls", None, False),
+    "response_chars": ("response_chars", None, False),
+    "retrieval_top_score": ("retrieval_top_score", None, False),
+    "eval_score": ("eval_score", None, False),
+    "csat": ("csat", None, False),
+    **{k: v for k, v in _STEP_METRICS.items() if not k.startswith("tool_")},
+}
+# Per trace, the event a rate counts.
+TRACE_FLAGS = {
+    "error_rate": "error",
+    "tool_error_rate": "tool_errors > 0",
+    "handoff_rate": "handoff",
+    "thumbs_down_rate": "thumbs_down",
+    "retry_rate": "retried",
+    "rephrase_rate": "rephrased",
+    "abandonment_rate": "abandoned",
+    "eval_fail_rate": "eval_failed",
+}
+
+
+def _windows_where(
+    segment: dict[str, str],
+    windows: list[tuple[datetime, datetime]],
+    exclude: dict[str, str] | None,
+) -> tuple[str, list[Any]]:
+    lo = min(w[0] for w in windows)
+    hi = max(w[1] for w in windows)
+    where, params = _segment_where(segment, lo, hi, exclude=exclude)
+    if len(windows) > 1:
+        where += (
+            " AND (" + " OR ".join("(start_time >= ? AND start_time < ?)" for _ in windows) + ")"
+        )
+        params += [t for w in windows for t in w]
+    return where, params
+
+
+def trace_stat(
+    store: Store,
+    segment: dict[str, str],
+    metric: str,
+    windows: list[tuple[datetime, datetime]],
+    *,
+    exclude: dict[str, str] | None = None,
+) -> tuple[float | None, int]:
+    """(value, traces): a journey metric computed over the segment's traces in ``windows`` — the
+    mean or quantile of the traces (or of their steps), the share of traces for a rate — not a
+    summary of bucket summaries."""
+    where, params = _windows_where(segment, windows, exclude)
+    if metric in TRACE_FLAGS:
+        flag = TRACE_FLAGS[metric]
+        sql = f"SELECT avg(({flag})::INT), count({flag}) FROM aiobs_scan_traces WHERE {where}"
+    elif metric in TRACE_VALUES:
+        col, q, steps = TRACE_VALUES[metric]
+        stat = f"quantile_cont(v, {q})" if q is not None else "avg(v)"
+        source = (
+            f"(SELECT unnest({col}) AS v FROM aiobs_scan_traces WHERE {where})"
+            if steps
+            else f"(SELECT {col} AS v FROM aiobs_scan_traces WHERE {where})"
+        )
+        sql = f"SELECT {stat}, count(v) FROM {source}"
+    else:
+        return None, 0
+    row = store.con.execute(sql, params).fetchone()
+    if not row or not row[1]:
+        return None, 0
+    return (None if row[0] is None else float(row[0])), int(row[1])
+
+
+def trace_points(
+    store: Store, segment: dict[str, str], metric: str, since: datetime, until: datetime
+) -> list[tuple[datetime, float | None]]:
+    """(start time, value) of each of the segment's traces in ``[since, until)``, oldest first:
+    the trace's own value of a level (its slowest step of a step metric), 1/0 for a rate's
+    event, None where the trace has none."""
+    if metric in TRACE_FLAGS:
+        expr = f"({TRACE_FLAGS[metric]})::INT"
+    elif metric in TRACE_VALUES:
+        col, _, steps = TRACE_VALUES[metric]
+        expr = f"list_max({col})" if steps else col
+    else:
+        return []
+    where, params = _segment_where(segment, since, until)
+    rows = store.con.execute(
+        f"SELECT start_time, CAST({expr} AS DOUBLE) FROM aiobs_scan_traces WHERE {where}"
+        " ORDER BY start_time, trace_id",
+        params,
+    ).fetchall()
+    return [(r[0], r[1]) for r in rows]
