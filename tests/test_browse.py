@@ -202,6 +202,7 @@ def test_where_mixes_trace_and_span_fields(demo: tuple[Path, dict[str, Any]]) ->
         "",
         "'unterminated",
         "count(*) > 1",
+        "@",
     ],
 )
 def test_where_refuses_anything_but_a_filter(cli: Cli, write_jsonl: Any, expr: str) -> None:

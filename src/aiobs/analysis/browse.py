@@ -1,8 +1,8 @@
 """``traces`` and ``sessions``: filtered, sorted lists over ``ai_traces``.
 
 One ``TraceFilter`` (time window, service, model, prompt version, status, minimum duration,
-session, user, ``--where``) renders to SQL over ``ai_traces t`` (and ``ai_spans s`` for span-level
-``--where`` fields); ``list_traces`` returns ``ai_traces``-shaped rows, ``list_sessions`` one row
+session, user, ``--where``) renders to SQL over ``ai_traces t`` (``--where``'s span-level parts are
+subqueries over ``ai_spans s``); ``list_traces`` returns ``ai_traces``-shaped rows, ``list_sessions`` one row
 per session with its user signals.
 
 Must not import typer, rich or textual.
@@ -101,13 +101,8 @@ class TraceFilter:
             conds.append("t.user_id = ?")
             params.append(self.user)
         if self.where is not None:
-            if self.where.needs_spans:
-                conds.append(
-                    "EXISTS (SELECT 1 FROM ai_spans s WHERE s.trace_id = t.trace_id"
-                    f" AND ({self.where.sql}))"
-                )
-            else:
-                conds.append(f"({self.where.sql})")
+            # Already over ``t``: its span-level parts are "some span of the trace" subqueries.
+            conds.append(f"({self.where.sql})")
         return (" AND ".join(conds) or "TRUE"), params
 
 

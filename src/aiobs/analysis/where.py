@@ -125,6 +125,8 @@ def _check(text: str, tree: exp.Expr) -> None:
         exp.Bracket, exp.Tuple, exp.DPipe, exp.Array,
     )  # fmt: skip
     for node in tree.walk():
+        if node.error_messages():  # e.g. `@` parses to ABS() with its argument missing
+            raise UsageError(f"--where {text!r}: not a valid expression")
         if isinstance(node, exp.Column):
             if isinstance(node.parent, exp.Bracket) and node.parent.this is node:
                 continue  # attr['…'] base, checked with the bracket
