@@ -29,13 +29,19 @@ def _secs(ms: float | None) -> str:
     return f"{ms:.0f} ms" if ms < 1000 else f"{ms / 1000:.2f} s"
 
 
+def _tokens(s: dict[str, Any]) -> str | None:
+    """``562→6 tok``, ``?`` for a side not recorded; None when neither was."""
+    given, taken = s.get("input_tokens"), s.get("output_tokens")
+    if given is None and taken is None:
+        return None
+    return f"{'?' if given is None else given}→{'?' if taken is None else taken} tok"
+
+
 def _step_line(s: dict[str, Any], width: int) -> str:
     head = f"+{s['offset_ms'] / 1000:.2f}s {s['kind']} {s['name']}"
     bits = []
     if s["kind"] == "llm":
-        bits.append(
-            f"{s.get('model') or '?'}, {s.get('input_tokens') or 0}→{s.get('output_tokens') or 0} tok"
-        )
+        bits.append(", ".join(x for x in (s.get("model") or "?", _tokens(s)) if x))
         calls = [c for m in s.get("output", []) for c in m.get("tool_calls", [])]
         if calls:
             bits.append(
@@ -70,21 +76,33 @@ def _step_line(s: dict[str, Any], width: int) -> str:
 def describe(replay: dict[str, Any], max_tokens: int = 800) -> str:
     budget = max(40, max_tokens) * CHARS_PER_TOKEN
     t, steps, ctx = replay["trace"], replay["steps"], replay.get("context") or {}
+    service = " ".join(x for x in (t["service_name"], t.get("service_version")) if x)
+    if t.get("environment"):
+        service += f" ({t['environment']})"
+    usage = [
+        f"{t[key]} {side}"
+        for key, side in (("input_tokens", "in"), ("output_tokens", "out"))
+        if t.get(key) is not None
+    ]
+    spent = [" / ".join(usage) + " tokens"] if usage else []
+    if t.get("cost_usd") is not None:
+        spent.append(f"${t['cost_usd']:.4f}")
     lines: list[str] = [
-        f"Trace {t['trace_id']} — {t['service_name']} {t.get('service_version') or ''}"
-        f" ({t.get('environment') or 'env ?'}), {t['start_time']:%Y-%m-%d %H:%M:%S}Z,"
+        f"Trace {t['trace_id']} — {service}, {t['start_time']:%Y-%m-%d %H:%M:%S}Z,"
         f" {_secs(t['duration_ms'])}, {t['status'].upper()}.",
         f"User {t.get('user_id') or '?'}, session {t.get('session_id') or '?'};"
-        f" models {', '.join(t.get('models') or []) or '-'}; prompt {', '.join(t.get('prompt_versions') or []) or '-'};"
-        f" {t.get('input_tokens') or 0} in / {t.get('output_tokens') or 0} out tokens"
-        + (f", ${t['cost_usd']:.4f}" if t.get("cost_usd") is not None else "")
+        f" models {', '.join(t.get('models') or []) or '-'}; prompt {', '.join(t.get('prompt_versions') or []) or '-'}"
+        + "".join(f"; {x}" for x in spent)
         + ".",
     ]
     llms = [s for s in steps if s["kind"] == "llm"]
+    # What the user asked: the journey's first conversation (an agent run's own messages come
+    # before its model calls in step order).
     asked = next(
         (
             m["content"]
-            for s in llms
+            for s in steps
+            if s["kind"] == "llm" or s["kind"] in ("agent", "chain")
             for m in reversed(s.get("messages", []))
             if m["role"] == "user" and m.get("content")
         ),

@@ -17,8 +17,9 @@ Must not import typer, rich or textual.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -192,7 +193,102 @@ def _content(step: dict[str, Any], attrs: dict[str, str], events: list[c.Event])
         io = c.step_input_output(attrs)
         if io["input"] is not None or io["output"] is not None:
             out["io"] = io
+        if _carries_messages(attrs, events, io):
+            # An agent run's own conversation (OTel GenAI ``gen_ai.input.messages`` /
+            # ``output.messages`` on an ``invoke_agent`` span, or a message list as its input and
+            # output): the user's question and the final answer, shown as messages.
+            inputs, outputs = c.messages(attrs, events)
+            if inputs or outputs:
+                out["messages"] = [m.to_json() for m in inputs]
+                out["output"] = [m.to_json() for m in outputs]
     return out
+
+
+_GENAI_MESSAGE_KEYS = ("gen_ai.input.messages", "gen_ai.output.messages")
+
+
+def is_message_list(value: Any) -> bool:
+    """A parsed value that is a list of chat messages (dicts with a role)."""
+    return (
+        isinstance(value, list)
+        and bool(value)
+        and all(isinstance(m, dict) and "role" in m for m in value)
+    )
+
+
+def _carries_messages(attrs: dict[str, str], events: list[c.Event], io: dict[str, Any]) -> bool:
+    """Whether a non-model step records a conversation (not just a value that ``c.messages``
+    would wrap as a "user" message, as a parser's input)."""
+    if any(k in attrs for k in _GENAI_MESSAGE_KEYS):
+        return True
+    if any(
+        e.name == "gen_ai.client.inference.operation.details"
+        and any(k in e.attributes for k in _GENAI_MESSAGE_KEYS)
+        for e in events
+    ):
+        return True
+    return is_message_list(io["input"]) or is_message_list(io["output"])
+
+
+# How many earlier model calls a call's input is compared with (the most recent ones).
+HISTORY_CALLS = 32
+MessageKey = tuple[str, str, tuple[tuple[str, str], ...], str]
+
+
+def _arguments_key(value: Any) -> str:
+    """Tool-call arguments as one canonical string: a JSON string and the object it encodes
+    compare equal (a call's output has one, the next call's input often the other)."""
+    if isinstance(value, str):
+        parsed = c.parse_json(value)
+        if parsed is None or isinstance(parsed, str):
+            return " ".join(value.split())
+        value = parsed
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+
+
+def _message_key(m: dict[str, Any]) -> MessageKey:
+    """What makes two messages the same message: role, text (whitespace aside), tool calls by
+    name and arguments, the call a result answers. Not call ids of requests, names or finish
+    reasons, which one side records and the other not."""
+    return (
+        str(m.get("role")),
+        " ".join(str(m.get("content") or "").split()),
+        tuple(
+            (str(call.get("name")), _arguments_key(call.get("arguments")))
+            for call in m.get("tool_calls") or []
+        ),
+        str(m.get("tool_call_id") or ""),
+    )
+
+
+def mark_new_messages(steps: Iterable[dict[str, Any]]) -> None:
+    """Give each model call ``new_from``: how many of its first input messages an earlier call
+    of the journey already showed, and ``continues``: that call's span id (0 and None when the
+    whole input is new).
+
+    The earlier messages are the longest common prefix of the call's input with an earlier
+    call's input followed by its output: a conversation that grew shares all of it and only its
+    new turns remain; one that rewrote a turn (a context block dropped from an old question, a
+    sliding window) shares the turns before it, and everything from the rewrite on is shown. Of
+    the last ``HISTORY_CALLS`` calls the one sharing the most is taken (the latest on a tie), so
+    interleaved agents each continue their own conversation."""
+    history: list[tuple[str, list[MessageKey]]] = []
+    for step in steps:
+        if step["kind"] not in ("llm", "embedding") or "messages" not in step:
+            continue
+        keys = [_message_key(m) for m in step["messages"]]
+        best, source = 0, None
+        for span_id, seen in history[-HISTORY_CALLS:]:
+            shared = 0
+            for a, b in zip(keys, seen, strict=False):
+                if a != b:
+                    break
+                shared += 1
+            if shared and shared >= best:
+                best, source = shared, span_id
+        step["new_from"] = best
+        step["continues"] = source
+        history.append((step["span_id"], keys + [_message_key(m) for m in step.get("output", [])]))
 
 
 def load_trace(store: Store, trace_id: str, *, context: bool = True) -> dict[str, Any]:
@@ -274,6 +370,7 @@ def load_trace(store: Store, trace_id: str, *, context: bool = True) -> dict[str
             "resource_attributes": dict(resource),
         }
         steps.append(step)
+    mark_new_messages(steps)
     first_error = next(
         (
             s
@@ -350,6 +447,19 @@ def load_context(
         timed = _context_by_time(con, trace)
     start: datetime = trace["start_time"]
     end: datetime = trace["end_time"]
+    services, peers = _touched(steps)
+    return {
+        "logs": timed["logs"],
+        "session_events": timed["session_events"],
+        "evaluations": timed["evaluations"],
+        "metrics": _metrics(con, [*services, *peers], start, end),
+        "changes": _changes(con, services, start, timed["changes"]),
+    }
+
+
+def _touched(steps: Iterable[dict[str, Any]]) -> tuple[list[str], list[str]]:
+    """(the services of ``steps``, the other servers their HTTP and DB calls reached)."""
+    steps = list(steps)
     services = sorted({s["service_name"] for s in steps if s["service_name"]})
     peers = sorted(
         {
@@ -359,13 +469,31 @@ def load_context(
         }
         - set(services)
     )
-    return {
-        "logs": timed["logs"],
-        "session_events": timed["session_events"],
-        "evaluations": timed["evaluations"],
-        "metrics": _metrics(con, [*services, *peers], start, end),
-        "changes": _changes(con, services, start, timed["changes"]),
-    }
+    return services, peers
+
+
+def _session_events(
+    con: duckdb.DuckDBPyConnection, session_id: str, start: datetime, end: datetime
+) -> list[dict[str, Any]]:
+    """The session's user events from ``SESSION_WINDOW`` before ``start`` to as long after
+    ``end``, with their offset from ``start`` and whether they came before, during or after."""
+    events = records(
+        con,
+        "SELECT Timestamp AS time, EventName AS name, TraceId AS trace_id,"
+        " LogAttributes AS attributes, Body AS body FROM otel_logs"
+        " WHERE EventName NOT IN ('', 'gen_ai.evaluation.result') AND LogAttributes['session.id'] = ?"
+        " AND Timestamp BETWEEN ? AND ? ORDER BY Timestamp",
+        [session_id, start - SESSION_WINDOW, end + SESSION_WINDOW],
+    )
+    for ev in events:
+        ev["offset_ms"] = _ms(start, ev["time"])
+        ev["attributes"] = {
+            k: v for k, v in (ev["attributes"] or {}).items() if k not in ("session.id",)
+        }
+        ev["when"] = (
+            "before" if ev["time"] < start else ("during" if ev["time"] <= end else "after")
+        )
+    return events
 
 
 def _context_by_time(con: duckdb.DuckDBPyConnection, trace: dict[str, Any]) -> dict[str, Any]:
@@ -417,22 +545,7 @@ def _context_by_time(con: duckdb.DuckDBPyConnection, trace: dict[str, Any]) -> d
             logs.append(log)
     session_events: list[dict[str, Any]] = []
     if trace.get("session_id"):
-        session_events = records(
-            con,
-            "SELECT Timestamp AS time, EventName AS name, TraceId AS trace_id,"
-            " LogAttributes AS attributes, Body AS body FROM otel_logs"
-            " WHERE EventName NOT IN ('', 'gen_ai.evaluation.result') AND LogAttributes['session.id'] = ?"
-            " AND Timestamp BETWEEN ? AND ? ORDER BY Timestamp",
-            [trace["session_id"], start - SESSION_WINDOW, end + SESSION_WINDOW],
-        )
-        for ev in session_events:
-            ev["offset_ms"] = _ms(start, ev["time"])
-            ev["attributes"] = {
-                k: v for k, v in (ev["attributes"] or {}).items() if k not in ("session.id",)
-            }
-            ev["when"] = (
-                "before" if ev["time"] < start else ("during" if ev["time"] <= end else "after")
-            )
+        session_events = _session_events(con, trace["session_id"], start, end)
     changes = change_events(con, start - CHANGES_WINDOW, start, inclusive=True)
     return {
         "logs": logs,
@@ -553,13 +666,39 @@ def load_session(store: Store, session_id: str, *, context: bool = True) -> dict
     if not ids:
         raise NotFoundError(f"no session {session_id} in the store")
     traces = [load_trace(store, t, context=context) for t in ids]
+    # One journey: a turn's model call that repeats the conversation so far shows only its new
+    # messages, whichever trace the earlier ones were in.
+    mark_new_messages(s for t in traces for s in t["steps"])
+    info = {
+        "session_id": session_id,
+        "user_id": next((t["trace"]["user_id"] for t in traces if t["trace"]["user_id"]), None),
+        "traces": len(traces),
+        "start_time": traces[0]["trace"]["start_time"],
+        "end_time": max(t["trace"]["end_time"] for t in traces),
+    }
+    result: dict[str, Any] = {"session": info, "traces": traces}
+    if context:
+        result["context"] = session_context(con, info, [s for t in traces for s in t["steps"]])
+    return result
+
+
+def session_context(
+    con: duckdb.DuckDBPyConnection, session: dict[str, Any], steps: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """The context of a whole session, once: its user events from ``SESSION_WINDOW`` before the
+    first trace to as long after the last (offsets from the session's start), metrics of every
+    service its traces touched over the session vs the hour before, and the changes in the
+    hours before it. (Each trace's ``context`` keeps its own window, for scripts.)"""
+    start: datetime = session["start_time"]
+    end: datetime = session["end_time"]
+    services, peers = _touched(steps)
     return {
-        "session": {
-            "session_id": session_id,
-            "user_id": next((t["trace"]["user_id"] for t in traces if t["trace"]["user_id"]), None),
-            "traces": len(traces),
-            "start_time": traces[0]["trace"]["start_time"],
-            "end_time": max(t["trace"]["end_time"] for t in traces),
-        },
-        "traces": traces,
+        "session_events": _session_events(con, session["session_id"], start, end),
+        "metrics": _metrics(con, [*services, *peers], start, end),
+        "changes": _changes(
+            con,
+            services,
+            start,
+            change_events(con, start - CHANGES_WINDOW, start, inclusive=True),
+        ),
     }

@@ -55,7 +55,7 @@ def _diff_text(s: Settings, r: dict[str, Any]) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    from aiobs.cli.replay_view import clip, seconds
+    from aiobs.cli.replay_view import clip, seconds, token_totals
     from aiobs.cli.safe import inert
 
     out = s.out
@@ -67,7 +67,7 @@ def _diff_text(s: Settings, r: dict[str, Any]) -> None:
                 inert(
                     f"{t['trace_id']}  {t['service_name']}@{t['service_version']}  {t['status'].upper()}"
                     f"  {seconds(t['duration_ms'])}  {t['span_count']} steps"
-                    f"  {t['input_tokens'] or 0:,}/{t['output_tokens'] or 0:,} tok"
+                    f"  tokens {token_totals(t) or '-'}"
                     f"  models {', '.join(t['models'] or []) or '-'}  prompt {', '.join(t['prompt_versions'] or []) or '-'}"
                 ),
             )
@@ -165,12 +165,11 @@ def replay(
             s, [{"trace_id": r["trace"]["trace_id"], **st} for r in replays for st in r["steps"]]
         )
     elif fmt == OutputFormat.markdown:
-        from aiobs.cli.replay_view import markdown
+        from aiobs.cli.replay_view import markdown, session_markdown
 
-        if session is not None:
-            s.out.file.write(f"# Session `{session}` — {len(replays)} traces\n\n")
-        for r in replays:
-            s.out.file.write(markdown(r, full))
+        s.out.file.write(
+            session_markdown(data, full) if session is not None else markdown(data, full)
+        )
     else:
         _text(s, data if session is not None else None, replays, full, step)
 
@@ -185,11 +184,19 @@ def _text(
     from rich.rule import Rule
     from rich.text import Text
 
-    from aiobs.cli.replay_view import trace_blocks
+    from aiobs.cli.replay_view import (
+        context_renderables,
+        session_numbers,
+        step_places,
+        trace_blocks,
+    )
     from aiobs.cli.safe import inert
 
     out = s.out
-    if session is not None:
+    journeys: list[list[list[Any]]] = []
+    if session is None:
+        journeys.append(trace_blocks(replays[0], full))
+    else:
         info = session["session"]
         out.print(
             Text.assemble(
@@ -198,11 +205,20 @@ def _text(
                 inert(f" · user {info.get('user_id') or '-'} · {info['traces']} traces"),
             )
         )
+        earlier: dict[str, str] = {}
+        for i, r in enumerate(replays):
+            blocks = trace_blocks(r, full, earlier, in_session=True)
+            blocks[0].insert(0, Rule(f"trace {i + 1} of {len(replays)}"))
+            journeys.append(blocks)
+            earlier |= step_places(r, f"trace {i + 1} ")
+        # The session's user events, metrics and changes once, after its traces.
+        context = list(
+            context_renderables(session.get("context") or {}, full, session_numbers(session))
+        )
+        if context:
+            journeys.append([[Rule("session"), *context]])
     interactive = step and sys.stdin.isatty() and sys.stdout.isatty()
-    for i, r in enumerate(replays):
-        if session is not None:
-            out.print(Rule(f"trace {i + 1} of {len(replays)}"))
-        blocks = trace_blocks(r, full)
+    for blocks in journeys:
         if interactive:
             if not _step_through(s, blocks):
                 return

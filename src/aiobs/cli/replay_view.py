@@ -17,6 +17,7 @@ from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderR
 from rich.padding import Padding
 from rich.text import Text
 
+from aiobs.analysis.replay import is_message_list
 from aiobs.cli.safe import inert
 
 BAR_WIDTH = 24
@@ -84,6 +85,30 @@ def bar(step: dict[str, Any], total_ms: float) -> str:
     return " " * start + "█" * width + " " * (BAR_WIDTH - start - width)
 
 
+def token_totals(row: dict[str, Any]) -> str | None:
+    """``1,234 in / 56 out``: only the sides that were recorded (a recorded 0 shows; no
+    recorded tokens, None)."""
+    sides = [
+        f"{row[key]:,} {label}"
+        for key, label in (("input_tokens", "in"), ("output_tokens", "out"))
+        if row.get(key) is not None
+    ]
+    return " / ".join(sides) or None
+
+
+def step_tokens(step: dict[str, Any]) -> str | None:
+    """``562→6 tok``; ``8 tok in`` or ``6 tok out`` when one side was not recorded (an
+    embedding has no output); None when neither was."""
+    given, taken = step.get("input_tokens"), step.get("output_tokens")
+    if given is None and taken is None:
+        return None
+    if taken is None:
+        return f"{given:,} tok in"
+    if given is None:
+        return f"{taken:,} tok out"
+    return f"{given:,}→{taken:,} tok"
+
+
 def _kv_line(pairs: list[tuple[str, Any]]) -> str:
     return " · ".join(f"{k} {v}" if k else str(v) for k, v in pairs if v not in (None, "", [], "-"))
 
@@ -121,10 +146,7 @@ def header(trace: dict[str, Any]) -> RenderableType:
                         ("session", trace.get("session_id")),
                         ("models", ", ".join(trace.get("models") or [])),
                         ("prompt", ", ".join(trace.get("prompt_versions") or [])),
-                        (
-                            "tokens",
-                            f"{trace['input_tokens'] or 0:,} in / {trace['output_tokens'] or 0:,} out",
-                        ),
+                        ("tokens", token_totals(trace)),
                         ("cost", money(trace.get("cost_usd"))),
                     ]
                 )
@@ -133,17 +155,13 @@ def header(trace: dict[str, Any]) -> RenderableType:
     ]
     err = trace.get("first_error")
     if err:
+        said = " ".join(x for x in (err.get("error_type"), err.get("error_message")) if x)
         lines.append(
             Text.assemble(
                 ("failed at ", "bold red"),
                 inert(f"{offset(err['offset_ms'])}: {err['kind']} {err['name']}"),
-                " — ",
-                (
-                    inert(
-                        " ".join(x for x in (err.get("error_type"), err.get("error_message")) if x)
-                    ),
-                    "red",
-                ),
+                (" — " if said else ""),
+                (inert(said), "red"),
             )
         )
     return Group(*lines)
@@ -156,7 +174,9 @@ def critical_path_line(trace: dict[str, Any], steps: list[dict[str, Any]]) -> Te
     return Text.assemble(("critical path ", "bold"), inert(" → ".join(shown)))
 
 
-def step_lines(step: dict[str, Any], total_ms: float, full: bool) -> Iterator[RenderableType]:
+def step_lines(
+    step: dict[str, Any], total_ms: float, full: bool, where: dict[str, str] | None = None
+) -> Iterator[RenderableType]:
     indent = "  " * step["depth"]
     status_style = "bold red" if step["status"] == "error" else "green"
     header = Text.assemble(
@@ -182,7 +202,7 @@ def step_lines(step: dict[str, Any], total_ms: float, full: bool) -> Iterator[Re
         ),
     )
     yield _OneLine(header)
-    for line in detail_lines(step, full):
+    for line in detail_lines(step, full, where):
         yield _Detail(line, len(indent))
 
 
@@ -213,24 +233,24 @@ class _Detail:
         yield Padding(self.line, (0, 0, 0, base + self.depth_indent + 2), expand=False)
 
 
-def detail_lines(step: dict[str, Any], full: bool) -> Iterator[Text]:
+def _words(text: Any) -> str:
+    return " ".join(str(text or "").split())
+
+
+def detail_lines(
+    step: dict[str, Any], full: bool, where: dict[str, str] | None = None
+) -> Iterator[Text]:
+    """The lines under a step. ``where`` names earlier steps (span id → "+1.272 s") for the
+    note that stands for the messages an LLM step repeats from an earlier call."""
     kind = step["kind"]
-    if step["status"] == "error" and (step.get("error_type") or step.get("error_message")):
-        yield Text(
-            "✗ "
-            + clip(
-                " ".join(str(x) for x in (step.get("error_type"), step.get("error_message")) if x),
-                full,
-            ),
-            style="red",
-        )
-    if kind in ("llm", "embedding") and (step.get("model") or step.get("input_tokens")):
-        if step.get("output_tokens") is not None:
-            tokens = f"{step['input_tokens'] or 0:,}→{step['output_tokens']:,} tok"
-        elif step.get("input_tokens") is not None:
-            tokens = f"{step['input_tokens']:,} tok"
-        else:
-            tokens = None
+    error = " ".join(str(x) for x in (step.get("error_type"), step.get("error_message")) if x)
+    # Each error once: the step's error, then exception events that say something else (an
+    # exception event is usually the same error again, as type and message).
+    said = {_words(error), _words(step.get("error_message"))} - {""}
+    if step["status"] == "error" and error:
+        yield Text("✗ " + clip(error, full), style="red")
+    tokens = step_tokens(step)
+    if kind in ("llm", "embedding") and (step.get("model") or tokens):
         yield Text(
             inert(
                 _kv_line(
@@ -264,7 +284,17 @@ def detail_lines(step: dict[str, Any], full: bool) -> Iterator[Text]:
             ),
             style="dim",
         )
-    for m in step.get("messages", []):
+    shown = step.get("messages", [])
+    skipped = 0 if full else min(int(step.get("new_from") or 0), len(shown))
+    if skipped:
+        source = (where or {}).get(step.get("continues") or "")
+        yield Text(
+            f"… {skipped} earlier message{'s' if skipped != 1 else ''}"
+            + (f", as in the call at {source}" if source else ", as above")
+            + f" (--full repeats {'them' if skipped != 1 else 'it'})",
+            style="dim",
+        )
+    for m in shown[skipped:]:
         yield from _message(m, full, "")
     for m in step.get("output", []):
         yield from _message(m, full, "→ ")
@@ -338,22 +368,21 @@ def detail_lines(step: dict[str, Any], full: bool) -> Iterator[Text]:
             style="blue",
         )
     io = step.get("io")
+    as_messages = bool(step.get("messages") or step.get("output"))
     if io:
-        if io.get("input") is not None:
-            yield Text.assemble(("in  ", "dim"), clip(io["input"], full, 200))
-        if io.get("output") is not None:
-            yield Text.assemble(("out ", "dim"), clip(io["output"], full, 200))
+        # A side that is a message list was shown above as messages (an agent's conversation).
+        for side, label in (("input", "in  "), ("output", "out ")):
+            if io.get(side) is not None and not (as_messages and is_message_list(io[side])):
+                yield Text.assemble((label, "dim"), clip(io[side], full, 200))
     for e in step.get("events", []):
         if e["name"] == "exception":
             a = e["attributes"]
-            yield Text(
-                "! "
-                + clip(
-                    f"{a.get('exception.type', 'exception')}: {a.get('exception.message', '')}",
-                    full,
-                ),
-                style="red",
-            )
+            kind_, message = a.get("exception.type", "exception"), a.get("exception.message", "")
+            text = f"{kind_}: {message}"
+            if said & {_words(message), _words(f"{kind_} {message}"), _words(text)}:
+                continue
+            said |= {_words(message), _words(text)}
+            yield Text("! " + clip(text, full), style="red")
 
 
 def _message(m: dict[str, Any], full: bool, arrow: str) -> Iterator[Text]:
@@ -377,7 +406,11 @@ def _message(m: dict[str, Any], full: bool, arrow: str) -> Iterator[Text]:
         )
 
 
-def context_renderables(context: dict[str, Any], full: bool) -> Iterator[RenderableType]:
+def context_renderables(
+    context: dict[str, Any], full: bool, traces: dict[str, int] | None = None
+) -> Iterator[RenderableType]:
+    """A trace's context; with ``traces`` (trace id → its number in the session), a session's,
+    whose user events are marked with the trace they belong to."""
     logs = context.get("logs") or []
     if logs:
         yield Text("logs", style="bold underline")
@@ -397,10 +430,19 @@ def context_renderables(context: dict[str, Any], full: bool) -> Iterator[Rendera
             )
     events = context.get("session_events") or []
     if events:
-        yield Text("user session (±30 min)", style="bold underline")
+        yield Text(
+            "user session (±30 min)"
+            if traces is None
+            else "user session (30 min either side; offsets from the first trace's start; ◆N: trace N)",
+            style="bold underline",
+        )
         for ev in events:
             attrs = ", ".join(f"{k}={v}" for k, v in ev["attributes"].items() if k != "user.id")
-            marker = "◆" if ev.get("trace_id") else " "
+            if traces is None:
+                marker = "◆" if ev.get("trace_id") else " "
+            else:
+                number = traces.get(ev.get("trace_id") or "")
+                marker = f"{'◆' if ev.get('trace_id') else ' '}{number or '':<2}"
             name_style = (
                 "bold red" if ev["name"] in ("session.abandoned",) or "thumbs_down" in attrs else ""
             )
@@ -438,7 +480,11 @@ def context_renderables(context: dict[str, Any], full: bool) -> Iterator[Rendera
         ),
     )[:8]
     if notable:
-        yield Text("infrastructure around the trace (vs the hour before)", style="bold underline")
+        yield Text(
+            f"infrastructure {'around the trace' if traces is None else 'during the session'}"
+            " (vs the hour before)",
+            style="bold underline",
+        )
         for m in notable:
             attrs = ",".join(f"{v}" for v in m["attributes"].values())
             ratio = m.get("ratio")
@@ -479,10 +525,33 @@ def _num(v: Any) -> str:
     return f"{v:.3g}"
 
 
-def trace_blocks(replay: dict[str, Any], full: bool) -> list[list[RenderableType]]:
+# In a session, a trace's own context: the session's events, metrics and changes are shown once.
+TRACE_ONLY_CONTEXT = ("logs", "evaluations")
+
+
+def step_places(replay: dict[str, Any], prefix: str = "") -> dict[str, str]:
+    """span id → where the step is shown (``+1.272 s``, after ``prefix``)."""
+    return {s["span_id"]: f"{prefix}{offset(s['offset_ms'])}" for s in replay["steps"]}
+
+
+def trace_context(replay: dict[str, Any], in_session: bool) -> dict[str, Any]:
+    """The context to show under a trace: all of it alone, its logs and evaluations in a
+    session."""
+    context = replay.get("context") or {}
+    return {k: context.get(k) for k in TRACE_ONLY_CONTEXT} if in_session else context
+
+
+def trace_blocks(
+    replay: dict[str, Any],
+    full: bool,
+    earlier: dict[str, str] | None = None,
+    in_session: bool = False,
+) -> list[list[RenderableType]]:
     """The replay as blocks: the header, then one block per step (its line and details), then
-    the cross-layer context — the unit ``--step`` advances by."""
+    the cross-layer context — the unit ``--step`` advances by. ``earlier`` names the steps of
+    the session's earlier traces; ``in_session`` leaves the session-wide context out."""
     trace, steps = replay["trace"], replay["steps"]
+    where = {**(earlier or {}), **step_places(replay)}
     blocks: list[list[RenderableType]] = [
         [header(trace), critical_path_line(trace, steps), Text("")]
     ]
@@ -490,13 +559,17 @@ def trace_blocks(replay: dict[str, Any], full: bool) -> list[list[RenderableType
     for step in steps:
         step["_service_changed"] = step["service_name"] != prev_service
         prev_service = step["service_name"]
-        blocks.append(list(step_lines(step, trace["duration_ms"], full)))
+        blocks.append(list(step_lines(step, trace["duration_ms"], full, where)))
         del step["_service_changed"]
-    if replay.get("context"):
-        context = list(context_renderables(replay["context"], full))
-        if context:
-            blocks.append([Text(""), *context])
+    context = list(context_renderables(trace_context(replay, in_session), full))
+    if context:
+        blocks.append([Text(""), *context])
     return blocks
+
+
+def session_numbers(session: dict[str, Any]) -> dict[str, int]:
+    """trace id → its number (from 1) in a loaded session."""
+    return {r["trace"]["trace_id"]: i + 1 for i, r in enumerate(session["traces"])}
 
 
 # --- markdown ---------------------------------------------------------------------------------------------
@@ -522,31 +595,43 @@ def _block(text: str, full: bool) -> str:
     return f"{fence}\n{body}\n{fence}"
 
 
-def markdown(replay: dict[str, Any], full: bool) -> str:
+def markdown(
+    replay: dict[str, Any],
+    full: bool,
+    earlier: dict[str, str] | None = None,
+    in_session: bool = False,
+) -> str:
+    """One trace as a Markdown incident document (``earlier``, ``in_session``: as for
+    ``trace_blocks``)."""
     trace, steps = replay["trace"], replay["steps"]
+    where = {**(earlier or {}), **step_places(replay)}
+    service = f"{_md(trace['service_name'])}@{_md(trace['service_version'] or '?')}"
+    if trace.get("environment"):
+        service += f" ({_md(trace['environment'])})"
     lines = [
         f"# Trace `{trace['trace_id']}` — {trace['status'].upper()}",
         "",
         "| | |",
         "|---|---|",
-        f"| service | {_md(trace['service_name'])}@{_md(trace['service_version'])} ({_md(trace.get('environment'))}) |",
+        f"| service | {service} |",
         f"| start | {when(trace['start_time'])} |",
         f"| duration | {seconds(trace['duration_ms'])} |",
-        f"| user / session | {_md(trace.get('user_id'))} / {_md(trace.get('session_id'))} |",
-        f"| models | {_md(', '.join(trace.get('models') or []))} |",
-        f"| prompt versions | {_md(', '.join(trace.get('prompt_versions') or []))} |",
-        f"| tokens | {trace['input_tokens'] or 0:,} in / {trace['output_tokens'] or 0:,} out |",
+        f"| user / session | {_md(trace.get('user_id') or '-')} / {_md(trace.get('session_id') or '-')} |",
+        f"| models | {_md(', '.join(trace.get('models') or []) or '-')} |",
+        f"| prompt versions | {_md(', '.join(trace.get('prompt_versions') or []) or '-')} |",
+        f"| tokens | {token_totals(trace) or '-'} |",
         f"| cost | {money(trace.get('cost_usd'))} |",
         f"| steps | {trace['span_count']} ({trace['llm_calls']} LLM calls, {trace['tool_calls']} tool calls) |",
         "",
     ]
     err = trace.get("first_error")
     if err:
+        said = " ".join(x for x in (err.get("error_type"), err.get("error_message")) if x)
         lines += [
             "## Where it failed",
             "",
-            f"At {offset(err['offset_ms'])}, **{_md(err['kind'])} `{_md(err['name'])}`**: "
-            f"{_md(' '.join(x for x in (err.get('error_type'), err.get('error_message')) if x))}",
+            f"At {offset(err['offset_ms'])}, **{_md(err['kind'])} `{_md(err['name'])}`**"
+            + (f": {_md(said)}" if said else "."),
             "",
         ]
     names = {s["span_id"]: s["name"] for s in steps}
@@ -567,18 +652,38 @@ def markdown(replay: dict[str, Any], full: bool) -> str:
         )
     lines += ["", "## Step details", ""]
     for s in steps:
-        details = [inert(t.plain, keep_newlines=True) for t in detail_lines(s, full)]
+        details = [inert(t.plain, keep_newlines=True) for t in detail_lines(s, full, where)]
         if not details:
             continue
         lines.append(f"### {offset(s['offset_ms'])} {_md(s['kind'])} `{_md(s['name'])}`")
         lines.append("")
         lines.append(_block("\n".join(details), full))
         lines.append("")
-    ctx = replay.get("context")
-    if ctx:
-        sections = [
-            (t.plain if isinstance(t, Text) else str(t)) for t in context_renderables(ctx, full)
-        ]
-        if sections:
-            lines += ["## Context", "", _block("\n".join(sections), True), ""]
+    lines += _context_section("## Context", trace_context(replay, in_session), full)
     return "\n".join(lines) + "\n"
+
+
+def _context_section(
+    title: str, context: dict[str, Any], full: bool, traces: dict[str, int] | None = None
+) -> list[str]:
+    sections = [
+        (t.plain if isinstance(t, Text) else str(t))
+        for t in context_renderables(context, full, traces)
+    ]
+    return [title, "", _block("\n".join(sections), True), ""] if sections else []
+
+
+def session_markdown(session: dict[str, Any], full: bool) -> str:
+    """A session as one Markdown document: every trace, then the session's context once."""
+    info, replays = session["session"], session["traces"]
+    parts = [f"# Session `{_md(info['session_id'])}` — {len(replays)} traces\n\n"]
+    earlier: dict[str, str] = {}
+    for i, r in enumerate(replays):
+        parts.append(markdown(r, full, earlier, in_session=True))
+        earlier |= step_places(r, f"trace {i + 1} ")
+    context = _context_section(
+        "## Session context", session.get("context") or {}, full, session_numbers(session)
+    )
+    if context:
+        parts.append("\n".join(context) + "\n")
+    return "".join(parts)
