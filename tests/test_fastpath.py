@@ -400,3 +400,42 @@ def test_store_out_of_memory_is_an_error_not_a_fallback(
     expected = sum(len(s["spans"]) for d in _regular_lines(1, lines=5)
                    for rs in d["resourceSpans"] for s in rs["scopeSpans"])  # fmt: skip
     assert stored == {expected}
+
+
+EXTERNAL = CONFORMANCE / "external"
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "otlp2parquet-traces.otlp.jsonl",  # base64 ids, enum names
+        "otlp2parquet-metrics-mixed.otlp.jsonl",
+        "jaegerui-apiv3-gettrace.json",
+        "jaegerui-genai.jaeger.json",
+        "langfuse-pydantic-ai-tools.trace.json",
+    ],
+)
+def test_external_files_match_on_both_paths(tmp_path: Path, name: str) -> None:
+    if not EXTERNAL.is_dir():
+        pytest.skip("conformance corpus missing")
+    fast, general = _both(tmp_path, EXTERNAL / name)
+    _same_rows(fast, general)
+    assert fast["counts"][0][4] == 0  # nothing rejected
+    assert sum(fast["counts"][0][:3]) > 0
+
+
+def test_jaeger_lines_beside_span_lines_match(tmp_path: Path) -> None:
+    """A JSON Lines file that starts like a collector export (vectorised) and carries Jaeger
+    answers on later lines — an API v3 ``{"result": …}`` and a Jaeger JSON-model trace — which
+    the general decoder takes line by line: the same rows as the general path alone."""
+    if not EXTERNAL.is_dir():
+        pytest.skip("conformance corpus missing")
+    v3 = json.loads((EXTERNAL / "jaegerui-apiv3-gettrace.json").read_text())
+    model = json.loads((EXTERNAL / "jaegerui-genai.jaeger.json").read_text())
+    docs = [*_regular_lines(7, lines=4), v3, {"data": [model]}]
+    path = _write(tmp_path / "mixed.jsonl", docs)
+    fast, general = _both(tmp_path, path)
+    assert fast["formats"] == ["otlp-json-lines (vectorised)"]
+    _same_rows(fast, general)
+    services = {row[7] for row in fast["otel_traces"]}  # ServiceName
+    assert {"redis-manual", "coding-agent", "svc"} <= services

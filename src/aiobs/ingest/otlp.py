@@ -423,6 +423,8 @@ class Decoder:
                 except (TypeError, AttributeError, ValueError) as exc:
                     self.reject(line, offset, f"{keys[0]}: malformed block ({exc})", block)
         if not found:
+            if self._jaeger(doc, line, offset):
+                return
             if "trace" in doc and "observations" in doc:
                 from aiobs.ingest.langfuse import langfuse_to_otlp
 
@@ -446,6 +448,37 @@ class Decoder:
                 f" (keys: {keys_seen})",
                 doc,
             )
+
+    def _jaeger(self, doc: dict[str, Any], line: int | None, offset: int | None) -> bool:
+        """Jaeger's answers and downloads (``aiobs.ingest.jaeger``), decoded; False if ``doc``
+        is none of them."""
+        from aiobs.ingest import jaeger
+
+        try:
+            inner = jaeger.unwrap(doc)
+        except RecordError as exc:
+            self.reject(line, offset, str(exc), doc)
+            return True
+        if inner is not None:
+            self.feed(inner, line, offset)
+            return True
+        if jaeger.is_jaeger_response(doc):
+            traces = doc["data"]
+        elif jaeger.is_jaeger_trace(doc):
+            traces = [doc]
+        else:
+            return False
+        for trace in traces:
+            try:
+                converted = jaeger.jaeger_to_otlp(
+                    trace,
+                    lambda reason, span: self.reject(line, offset, f"Jaeger span: {reason}", span),
+                )
+            except RecordError as exc:
+                self.reject(line, offset, f"Jaeger trace: {exc}", trace)
+                continue
+            self.feed(converted, line, offset)
+        return True
 
     # ------------------------------------------------------------------------------------ spans
 

@@ -161,13 +161,30 @@ def _genai_messages(value: Any) -> list[Message]:
         if not isinstance(m, dict):
             out.append(Message("unknown", as_text(m)))
             continue
+        role = str(m.get("role") or "unknown")
+        parts = m.get("parts")
+        listed: list[Any] = parts if isinstance(parts, list) else []
+        responses = [
+            p for p in listed if isinstance(p, dict) and p.get("type") == "tool_call_response"
+        ]
+        if len(responses) > 1:
+            # Parallel tool results in one message: one message each, so every result keeps
+            # its call id (and the tool's name when the part gives it).
+            rest = [p for p in listed if not any(p is r for r in responses)]
+            text, calls, _ = _genai_parts(rest)
+            if text or calls:
+                out.append(Message(role, text, calls, None, m.get("name")))
+            for part in responses:
+                text, _, response_id = _genai_parts([part])
+                out.append(Message(role, text, [], response_id, part.get("name") or m.get("name")))
+            continue
         if "parts" in m:
-            text, calls, response_id = _genai_parts(m.get("parts"))
+            text, calls, response_id = _genai_parts(parts)
         else:  # {role, content, tool_calls} (older events, Langfuse, OpenAI-style)
             text, calls, response_id = _openai_style(m)
         out.append(
             Message(
-                str(m.get("role") or "unknown"),
+                role,
                 text,
                 calls,
                 m.get("tool_call_id") or response_id,
@@ -332,10 +349,19 @@ def messages(attrs: Attrs, events: Sequence[Event] = ()) -> tuple[list[Message],
     if event_inputs or event_outputs:
         return event_inputs, event_outputs
 
-    if any(k.startswith("gen_ai.prompt.") or k.startswith("gen_ai.completion.") for k in attrs):
+    prompt_groups = _indexed(attrs, "gen_ai.prompt")
+    completion_groups = _indexed(attrs, "gen_ai.completion")
+    if prompt_groups or completion_groups:
         return (
-            _indexed_messages(_indexed(attrs, "gen_ai.prompt"), "user"),
-            _indexed_messages(_indexed(attrs, "gen_ai.completion"), "assistant"),
+            _indexed_messages(prompt_groups, "user"),
+            _indexed_messages(completion_groups, "assistant"),
+        )
+    if attrs.get("gen_ai.prompt") or attrs.get("gen_ai.completion"):
+        # Older OTel GenAI: the prompt and completion as plain span attributes (what the oldest
+        # events carried), a string or a JSON list of messages.
+        return (
+            _plain_side(attrs.get("gen_ai.prompt"), "user"),
+            _plain_side(attrs.get("gen_ai.completion"), "assistant"),
         )
     if any(
         k.startswith("llm.input_messages.") or k.startswith("llm.output_messages.") for k in attrs
@@ -390,6 +416,17 @@ def messages(attrs: Attrs, events: Sequence[Event] = ()) -> tuple[list[Message],
     return [], []
 
 
+def _plain_side(value: Any, role: str) -> list[Message]:
+    """A plain ``gen_ai.prompt``/``gen_ai.completion`` value: JSON messages when it parses as
+    such, else one ``role`` message with the text."""
+    if value in (None, ""):
+        return []
+    data = parse_json(value)
+    if isinstance(data, list) and data and all(isinstance(m, dict) and "role" in m for m in data):
+        return _genai_messages(data)
+    return [Message(role, as_text(value))]
+
+
 def _langfuse_side(value: Any, role: str) -> list[Message]:
     data = parse_json(value)
     if data in (None, ""):
@@ -424,6 +461,7 @@ def tool_call(attrs: Attrs) -> dict[str, Any]:
             _first(
                 attrs,
                 "gen_ai.tool.call.arguments",
+                "gen_ai.tool.input",
                 "ai.toolCall.args",
                 "ai.toolCall.input",
                 "tool.parameters_value",
@@ -436,6 +474,7 @@ def tool_call(attrs: Attrs) -> dict[str, Any]:
             _first(
                 attrs,
                 "gen_ai.tool.call.result",
+                "gen_ai.tool.output",
                 "ai.toolCall.result",
                 "ai.toolCall.output",
                 "output.value",
@@ -552,6 +591,7 @@ def step_input_output(attrs: Attrs) -> dict[str, Any]:
                 "traceloop.entity.output",
                 "langfuse.observation.output",
                 "ai.response.text",
+                "final_result",  # pydantic-ai's agent run
             )
         ),
     }

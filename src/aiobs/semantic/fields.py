@@ -92,6 +92,18 @@ class When(Expr):
 
 
 @dataclass(frozen=True)
+class KindGate(Expr):
+    """``then`` when ``test`` (lower-cased; missing counts as ``''``) is one of ``kinds``, else
+    missing; with ``negate``, when it is none of them. Applied outside the field's type cast, so
+    ``then`` keeps its own precedence (a ``First`` still falls through to its next option)."""
+
+    test: Expr
+    kinds: tuple[str, ...]
+    then: Expr
+    negate: bool = False
+
+
+@dataclass(frozen=True)
 class NamePrefix(Expr):
     """``value`` when the span name starts with ``prefix`` (case-insensitive)."""
 
@@ -265,6 +277,8 @@ STEP_KIND = Field(
             Present(Attr("gen_ai.tool.call.id"), "tool"),
             *(Present(Attr(k), "llm") for k in MODEL_KEYS),
             NamePrefix("handoff", "handoff"),
+            # An agent run that names its agent but no operation (pydantic-ai's ``agent run``).
+            Present(Attr("gen_ai.agent.name"), "agent"),
             Present(Attr("db.system.name"), "db"),
             Present(Attr("db.system"), "db"),
             Present(Attr("http.request.method"), "http"),
@@ -273,6 +287,54 @@ STEP_KIND = Field(
         )
     ),
     "What the step is: " + " | ".join(STEP_KINDS) + ".",
+)
+
+# Steps that wrap others (agent runs, chains, Vercel's ai.generateText): the usage and cost they
+# carry is their run's total, already counted on their model calls, so it is reported apart
+# (``reported_*``) rather than as the step's own.
+ROLLUP_KINDS = ("agent", "chain")
+
+
+def _own(expr: Expr) -> Expr:
+    """``expr`` on every step but the roll-up ones."""
+    return KindGate(STEP_KIND.expr, ROLLUP_KINDS, expr, negate=True)
+
+
+def _reported(expr: Expr) -> Expr:
+    """``expr`` on the roll-up steps only."""
+    return KindGate(STEP_KIND.expr, ROLLUP_KINDS, expr)
+
+
+INPUT_TOKENS = First(
+    (
+        *_attrs(
+            "gen_ai.usage.input_tokens",
+            "gen_ai.usage.prompt_tokens",
+            "llm.token_count.prompt",
+            "ai.usage.inputTokens",
+            "ai.usage.promptTokens",
+        ),
+        JsonPath(Attr("langfuse.observation.usage_details"), "input"),
+    )
+)
+OUTPUT_TOKENS = First(
+    (
+        *_attrs(
+            "gen_ai.usage.output_tokens",
+            "gen_ai.usage.completion_tokens",
+            "llm.token_count.completion",
+            "ai.usage.outputTokens",
+            "ai.usage.completionTokens",
+        ),
+        JsonPath(Attr("langfuse.observation.usage_details"), "output"),
+    )
+)
+RECORDED_COST = First(
+    (
+        Attr("gen_ai.usage.cost"),
+        Attr("llm.cost.total"),
+        JsonPath(Attr("langfuse.observation.cost_details"), "total"),
+    )
 )
 
 FIELDS: tuple[Field, ...] = (
@@ -343,46 +405,28 @@ FIELDS: tuple[Field, ...] = (
     Field(
         "input_tokens",
         "BIGINT",
-        First(
-            (
-                *_attrs(
-                    "gen_ai.usage.input_tokens",
-                    "gen_ai.usage.prompt_tokens",
-                    "llm.token_count.prompt",
-                    "ai.usage.inputTokens",
-                    "ai.usage.promptTokens",
-                ),
-                JsonPath(Attr("langfuse.observation.usage_details"), "input"),
-            )
-        ),
-        "Input tokens of this step (including cached), never rolled up.",
+        _own(INPUT_TOKENS),
+        "Input tokens of this step (including cached), never rolled up: none on agent and chain"
+        " steps, whose usage is their run's total (reported_input_tokens).",
     ),
     Field(
         "output_tokens",
         "BIGINT",
-        First(
-            (
-                *_attrs(
-                    "gen_ai.usage.output_tokens",
-                    "gen_ai.usage.completion_tokens",
-                    "llm.token_count.completion",
-                    "ai.usage.outputTokens",
-                    "ai.usage.completionTokens",
-                ),
-                JsonPath(Attr("langfuse.observation.usage_details"), "output"),
-            )
-        ),
-        "Output tokens of this step (including reasoning), never rolled up.",
+        _own(OUTPUT_TOKENS),
+        "Output tokens of this step (including reasoning), never rolled up (none on agent and"
+        " chain steps: reported_output_tokens).",
     ),
     Field(
         "cache_read_tokens",
         "BIGINT",
-        First(
-            _attrs(
-                "gen_ai.usage.cache_read.input_tokens",
-                "gen_ai.usage.cache_read_input_tokens",
-                "llm.token_count.prompt_details.cache_read",
-                "ai.usage.cachedInputTokens",
+        _own(
+            First(
+                _attrs(
+                    "gen_ai.usage.cache_read.input_tokens",
+                    "gen_ai.usage.cache_read_input_tokens",
+                    "llm.token_count.prompt_details.cache_read",
+                    "ai.usage.cachedInputTokens",
+                )
             )
         ),
         "Input tokens served from the provider's prompt cache.",
@@ -390,12 +434,14 @@ FIELDS: tuple[Field, ...] = (
     Field(
         "reasoning_tokens",
         "BIGINT",
-        First(
-            _attrs(
-                "gen_ai.usage.reasoning.output_tokens",
-                "gen_ai.usage.reasoning_tokens",
-                "llm.token_count.completion_details.reasoning",
-                "ai.usage.reasoningTokens",
+        _own(
+            First(
+                _attrs(
+                    "gen_ai.usage.reasoning.output_tokens",
+                    "gen_ai.usage.reasoning_tokens",
+                    "llm.token_count.completion_details.reasoning",
+                    "ai.usage.reasoningTokens",
+                )
             )
         ),
         "Output tokens spent on hidden reasoning.",
@@ -403,14 +449,29 @@ FIELDS: tuple[Field, ...] = (
     Field(
         "recorded_cost_usd",
         "DOUBLE",
-        First(
-            (
-                Attr("gen_ai.usage.cost"),
-                Attr("llm.cost.total"),
-                JsonPath(Attr("langfuse.observation.cost_details"), "total"),
-            )
-        ),
-        "Cost recorded in the telemetry (wins over the computed cost).",
+        _own(RECORDED_COST),
+        "Cost recorded in the telemetry (wins over the computed cost); none on agent and chain"
+        " steps (reported_cost_usd).",
+    ),
+    Field(
+        "reported_input_tokens",
+        "BIGINT",
+        _reported(INPUT_TOKENS),
+        "Input tokens an agent or chain step reports for its whole run (its model calls' and"
+        " sub-agents' usage, as the framework counted it): shown, never summed.",
+    ),
+    Field(
+        "reported_output_tokens",
+        "BIGINT",
+        _reported(OUTPUT_TOKENS),
+        "Output tokens an agent or chain step reports for its whole run.",
+    ),
+    Field(
+        "reported_cost_usd",
+        "DOUBLE",
+        _reported(RECORDED_COST),
+        "Cost an agent or chain step states for its run; a trace's cost when none of its model"
+        " calls has one (ai_traces.cost_usd).",
     ),
     Field(
         "ttft_ms_raw",
@@ -574,11 +635,28 @@ def _q(text: str) -> str:
 Dialect = Literal["duckdb", "clickhouse"]
 
 
-def to_sql(expr: Expr, cast: FieldType = "VARCHAR", dialect: Dialect = "duckdb") -> str:
+def to_sql(
+    expr: Expr,
+    cast: FieldType = "VARCHAR",
+    dialect: Dialect = "duckdb",
+    known: Mapping[Expr, str] | None = None,
+) -> str:
     """Render ``expr`` as an expression over an ``otel_traces`` row, cast to ``cast``: for DuckDB
-    (the store) or ClickHouse (the collector exporter's tables, for ``--backend``)."""
+    (the store) or ClickHouse (the collector exporter's tables, for ``--backend``). ``known``:
+    expressions the row already holds computed, by column name (a ``KindGate``'s test, which
+    would otherwise be computed again for every gated field)."""
     if isinstance(expr, First):
-        return "coalesce(" + ", ".join(to_sql(o, cast, dialect) for o in expr.options) + ")"
+        return "coalesce(" + ", ".join(to_sql(o, cast, dialect, known) for o in expr.options) + ")"
+    if isinstance(expr, KindGate):
+        lower = "lowerUTF8" if dialect == "clickhouse" else "lower"
+        kinds = ", ".join(_q(k) for k in expr.kinds)
+        column = (known or {}).get(expr.test)
+        tested = column if column is not None else _sql_raw(expr.test, dialect)
+        test = f"coalesce({lower}({tested}), '') IN ({kinds})"
+        then = to_sql(expr.then, cast, dialect, known)
+        if expr.negate:
+            return f"(CASE WHEN {test} THEN NULL ELSE {then} END)"
+        return f"(CASE WHEN {test} THEN {then} END)"
     raw = _sql_raw(expr, dialect)
     if cast == "VARCHAR":
         return raw
@@ -632,7 +710,7 @@ def _sql_raw(expr: Expr, dialect: Dialect = "duckdb") -> str:
             )
         path = "$" + "".join(f"[{p}]" if p.isdigit() else f".{p}" for p in expr.path.split("."))
         return f"nullif(try(json_extract_string({raw(expr.inner)}, {_q(path)})), '')"
-    if isinstance(expr, First):
+    if isinstance(expr, First | KindGate):
         return to_sql(expr, "VARCHAR", dialect)
     if isinstance(expr, Lookup):
         whens = " ".join(f"WHEN {_q(k)} THEN {_q(v)}" for k, v in expr.table)
@@ -699,6 +777,10 @@ def evaluate(expr: Expr, span: SpanRow, cast: FieldType = "VARCHAR") -> Any:
             if value is not None:
                 return value
         return None
+    if isinstance(expr, KindGate):
+        test = _eval_raw(expr.test, span)
+        hit = ("" if test is None else str(test).lower()) in expr.kinds
+        return evaluate(expr.then, span, cast) if hit != expr.negate else None
     return _cast(_eval_raw(expr, span), cast)
 
 
@@ -749,7 +831,7 @@ def _eval_raw(expr: Expr, span: SpanRow) -> Any:
     if isinstance(expr, JsonPath):
         inner = _eval_raw(expr.inner, span)
         return None if inner is None else _present(_json_path(inner, expr.path))
-    if isinstance(expr, First):
+    if isinstance(expr, First | KindGate):
         return evaluate(expr, span, "VARCHAR")
     if isinstance(expr, Lookup):
         inner = _eval_raw(expr.inner, span)
