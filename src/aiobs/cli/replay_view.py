@@ -433,7 +433,7 @@ def context_renderables(
         yield Text(
             "user session (±30 min)"
             if traces is None
-            else "user session (±30 min; offsets from trace 1's start; ◆N: trace N's)",
+            else "user session (±30 min; offsets from trace 1's start; ◆N: in trace N)",
             style="bold underline",
         )
         for ev in events:
