@@ -623,10 +623,18 @@ _USER_VISIBLE = (
 
 def _headline(group: list[dict[str, Any]], lead: dict[str, Any]) -> dict[str, Any]:
     """The anomaly an incident's summary names: its strongest one when users see it, else the
-    user-visible symptom that moved (feedback first), else the strongest one."""
+    user-visible symptom that moved enough to matter over the traces (feedback first), else the
+    strongest one."""
     if lead["metric"] in _USER_VISIBLE:
         return lead
-    seen = [a for a in group if a["layer"] == "ai" and a["metric"] in _USER_VISIBLE]
+    from aiobs.analysis.scan import _matters
+
+    seen = [
+        a for a in group
+        if a["layer"] == "ai" and a["metric"] in _USER_VISIBLE and a["expected"]
+        and _matters(metric_info(a["metric"]), a["observed"], a["expected"],
+                     1 if a["direction"] == "up" else -1)
+    ]  # fmt: skip
     if not seen:
         return lead
     return min(seen, key=lambda a: (_USER_VISIBLE.index(a["metric"]), -a["score"]))
@@ -642,7 +650,8 @@ def _refine(
 ) -> tuple[datetime, datetime | None]:
     """The incident's onset and end from its traces, not its buckets: each trace of the lead
     anomaly's segment is abnormal or not (its event for a rate; beyond the midpoint of the
-    before and during levels for a level, in log space for latency, tokens, cost), and the
+    before and during levels — means or quantiles, as the metric is — for a level, in log space
+    for latency, tokens, cost), and the
     stretch of traces with the largest excess of abnormal ones over the midpoint share — the
     maximum-sum run of flag − (p_before + p_during)/2 — is the incident. Searched from a bucket
     before the onset bucket to a bucket after the end one."""
@@ -674,8 +683,14 @@ def _refine(
     if metric in TRACE_FLAGS:
         cut = 0.5
     else:
-        q = TRACE_VALUES[metric][1] or 0.5
-        b, d = sig.quantile(base, q), sig.quantile(during, q)
+        # Between the two levels as the metric states them: a mean (tokens per trace) moves
+        # with the few traces that changed (a retry loop in a third of them), a quantile with
+        # its share of the traces.
+        q = TRACE_VALUES[metric][1]
+        if q is None:
+            b, d = sum(base) / len(base), sum(during) / len(during)
+        else:
+            b, d = sig.quantile(base, q), sig.quantile(during, q)
         cut = math.sqrt(b * d) if info.kind == "log" and b > 0 and d > 0 else (b + d) / 2
 
     def abnormal(v: float) -> bool:
@@ -735,6 +750,92 @@ def _trace_figures(
         "expected": expected,
         "change": (observed - expected) / expected if expected else None,
     }
+
+
+ANSWER_SAMPLE = 2000  # traces a side for the answer-length test
+ANSWER_Z = 4.0  # Mann-Whitney z of the answer lengths, one test an incident
+ANSWER_TAIL_RATIO = 2.0  # answers beyond the usual 90th percentile, against the usual 10%
+
+
+def _longer_answers(
+    store: Store, ser: Series, p: dict[str, Any], group: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Answers that changed length with the incident — what users read (reasoning leaking into
+    them, a model rambling, answers cut short), as a ``response_chars`` anomaly: the focus
+    segment's answers against its service's others at the same time (a new segment) or the
+    segment's own before the onset, by a rank test over traces, kept when significant and when
+    the share of answers beyond the usual 90th (10th) percentile at least doubled. The bucket
+    means miss it: a third of answers twice as long is a +20% mean."""
+    if any(a["metric"] == "response_chars" for a in group):
+        return []
+    focus, start, stop = p["focus"], p["start"], p["stop"]
+    new = p["lead"]["kind"] == "new-segment"
+
+    def lengths(seg: dict[str, str], lo: datetime, hi: datetime, **kw: Any) -> list[float]:
+        where_rows = (
+            segment_rows(store, seg, lo, hi, columns="response_chars", limit=ANSWER_SAMPLE)
+            if not kw
+            else [
+                r
+                for r in segment_rows(
+                    store, seg, lo, hi, columns="response_chars, model, workflow, prompt_version",
+                    limit=4 * ANSWER_SAMPLE,
+                )
+                if not _in_segment(r, kw["exclude"])
+            ][:ANSWER_SAMPLE]
+        )  # fmt: skip
+        return [float(r["response_chars"]) for r in where_rows if r["response_chars"] is not None]
+
+    during = lengths(focus, start, stop)
+    if new and len(focus) > 1:
+        normal = lengths({"service": focus["service"]}, start, stop, exclude=focus)
+    else:
+        before = max(timedelta(hours=6), min(stop - start, timedelta(days=1)))
+        normal = lengths(focus, start - before, start)
+    if len(during) < 20 or len(normal) < 20:
+        return []
+    mw = sig.mann_whitney(during, normal)
+    if not mw["z"] >= ANSWER_Z:
+        return []
+    up = mw["auc"] > 0.5
+    cut = sig.quantile(normal, 0.9 if up else 0.1)
+    beyond = sum((v > cut) if up else (v < cut) for v in during) / len(during)
+    if beyond < 0.1 * ANSWER_TAIL_RATIO:
+        return []
+    observed, expected = sum(during) / len(during), sum(normal) / len(normal)
+    return [
+        {
+            "metric": "response_chars",
+            "layer": "ai",
+            "segment": dict(focus),
+            "observed": observed,
+            "expected": expected,
+            "change": (observed - expected) / expected if expected else None,
+            "direction": "up" if up else "down",
+            "score": float(mw["z"]),
+            "onset": start,
+            "end": p["end"],
+            "kind": "new-segment" if new else "shift",
+            "traces": len(during),
+            "answers_beyond_usual": round(beyond, 3),
+            "_series": -1,
+            "_onset": p["onset"],
+            "_end": p["onset"],
+        }
+    ]
+
+
+def _in_segment(row: dict[str, Any], seg: dict[str, str]) -> bool:
+    for dim, value in seg.items():
+        if dim == "service":
+            continue
+        have = row.get(dim)
+        if isinstance(have, list) and value in have:
+            continue
+        if have == value:
+            continue
+        return False
+    return True
 
 
 def _called(store: Store, trace_ids: list[str]) -> dict[str, float]:
@@ -804,6 +905,8 @@ def build_incidents(
         group, lead, focus, service = p["group"], p["lead"], p["focus"], p["focus"]["service"]
         start, stop = p["start"], p["stop"]
         group = [_trace_figures(store, a, start, stop) for a in group]
+        if not p["outlier"]:
+            group += _longer_answers(store, ser, p, group)
         headline = _headline(group, next(a for a in group if a["_series"] == lead["_series"]
                                          and a["_onset"] == lead["_onset"]))  # fmt: skip
         named = {
@@ -890,6 +993,16 @@ def build_incidents(
     return incidents
 
 
+SPARSE_MIN_RATIO = 1.5
+
+
+def _sparse_holds(store: Store, a: dict[str, Any], start: datetime, stop: datetime) -> bool:
+    if a["metric"] in TRACE_FLAGS:
+        return True  # a rate: its count test and MIN_EVENTS decided
+    f = _trace_figures(store, a, start, stop)
+    return bool(f["expected"] and f["observed"] / f["expected"] >= SPARSE_MIN_RATIO)
+
+
 def _merge(ser: Series, plans: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Groups whose onsets, refined from the traces, fall together (within JOIN_BUCKETS) in one
     service are one incident: the strongest one's, with the others' anomalies. Grouped by bucket
@@ -922,6 +1035,15 @@ def _plan(
     onset = lead["_onset"]
     start, end = _refine(store, ser, lead, until)
     stop = end + timedelta(microseconds=1) if end is not None else until
+    if any("_min_traces" in a for a in group):
+        # Found over the traces of a low-traffic service: kept when, over the traces, the level
+        # moved at least SPARSE_MIN_RATIO (a mix of workflows shifting moves a few traces' mean
+        # by 20-30%).
+        group = [a for a in group if "_min_traces" not in a or _sparse_holds(store, a, start, stop)]
+        if not any(a["layer"] == "ai" for a in group):
+            return None
+        if lead not in group:
+            return _plan(store, ser, group, until)
     focus = _focus(group)
     service = focus["service"]
     during = segment_summary(store, focus, start, stop)

@@ -35,6 +35,12 @@ if TYPE_CHECKING:
     from aiobs.store.connection import Store
 
 HISTORY = timedelta(days=4)  # before the window: 3 daily seasons plus a trailing window
+# ... and up to a week while that is at most HISTORY_BUCKETS buckets (30-minute buckets and
+# wider): an incident that began a few days ago is then seen from before its start by a day's
+# scan, as by the week's, and both call it ongoing (with 4 days, a day's scan of the demo learnt
+# the 4-day-old retry loop as normal and reported nothing).
+MAX_HISTORY = timedelta(days=7)
+HISTORY_BUCKETS = 336
 TRAILING = timedelta(hours=12)  # the trailing baseline (of the series adjusted by its daily shape)
 # How large a change must be, over the anomalous interval, to be worth a page: observed/expected
 # at least the metric's min_ratio for levels (series.Metric), and for rates both a ratio and an absolute rise (a 0.1% → 0.3% error
@@ -537,7 +543,7 @@ def scan(
     row = store.con.execute(
         "SELECT min(start_time), max(start_time) FROM aiobs_trace_facts"
         " WHERE start_time >= ? AND start_time < ?",
-        [since - HISTORY, until],
+        [since - MAX_HISTORY, until],
     ).fetchone()
     first = row[0] if row and row[0] is not None else since
     last = row[1] if row and row[1] is not None else since
@@ -545,7 +551,9 @@ def scan(
     width = bucket or choose_bucket(
         store, data_since, max(data_until, data_since + timedelta(hours=1)), density_since=first
     )
-    history = min(HISTORY, max(timedelta(0), width * ((since - first) // width + 1)))
+    reach = min(MAX_HISTORY, max(HISTORY, width * HISTORY_BUCKETS))
+    first = max(first, since - reach) if first < since else first
+    history = min(reach, max(timedelta(0), width * ((since - first) // width + 1)))
     load_until = min(until, since + width * ((data_until - since) // width + 1))
     # A window opening before the first trace is walked from that trace's bucket: ten empty
     # years of 30-minute buckets ahead of a week of data took the detectors 141 s.
