@@ -53,7 +53,8 @@ TRACE_COLUMNS = (
     "user_id",
 )
 
-# Every span ingested from a GenAI file (1 + 1 + 2 OTLP, 4 + 5 + 5 + 3 Langfuse observations).
+# Every span ingested from a GenAI file (1 + 1 + 2 OTLP, 4 + 5 + 5 + 3 Langfuse observations;
+# from external/: 12 + 11 Langfuse observations, 8 OTLP spans, 57 Jaeger JSON-model spans).
 GENAI_FILES = (
     "genai-interlingua/raw.in.json",
     "genai-interlingua/openinference.in.json",
@@ -62,8 +63,12 @@ GENAI_FILES = (
     "langfuse/openai-agents-2025-09-30.trace.json",
     "langfuse/google-adk-2025-08-28.trace.json",
     "langfuse/vercel-aisdk-2025-11-17.trace.json",
+    "external/langfuse-pydantic-ai-tools.trace.json",
+    "external/langfuse-koog.trace.json",
+    "external/jaegerui-genai-agent.otlp.json",
+    "external/jaegerui-genai.jaeger.json",
 )
-GENAI_SPAN_COUNT = 21
+GENAI_SPAN_COUNT = 21 + 12 + 11 + 8 + 57
 
 
 def span(
