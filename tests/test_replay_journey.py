@@ -68,7 +68,7 @@ def retry_loop(demo: tuple[Path, dict[str, Any]], wide: None) -> tuple[Cli, str,
 
 
 def test_the_retry_loop_shows_each_message_once(
-    retry_loop: tuple[Cli, str, dict[str, Any]],
+    retry_loop: tuple[Cli, str, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cli, trace_id, data = retry_loop
     llms = [s for s in data["steps"] if s["kind"] == "llm"]
@@ -102,6 +102,14 @@ def test_the_retry_loop_shows_each_message_once(
     assert [at for _, at in notes] == offsets[:-1]
     assert "earlier message" not in full
     assert len(text.splitlines()) < len(full.splitlines()) / 2
+    # On a narrow terminal too (where the history wrapped to ~650 lines).
+    monkeypatch.setenv("COLUMNS", "80")
+    narrow = cli("replay", trace_id, "--no-context").stdout.splitlines()
+    assert max(len(line) for line in narrow) <= 80
+    assert (
+        len(narrow) < len(cli("replay", trace_id, "--no-context", "--full").stdout.splitlines()) / 2
+    )
+    assert sum("earlier messages, as in the call at" in line for line in narrow) == len(llms) - 1
 
     md = cli("replay", trace_id, "--no-context", "-f", "markdown").stdout
     assert md.count(f"user: {RETRY}") == retries
