@@ -876,6 +876,18 @@ def test_langfuse_koog_agent(cli: Cli, external: Path) -> None:
     assert cost["cost_usd"] == pytest.approx(0.0017875, rel=1e-9)  # 0.0011775 + 0.00061
     inputs, outputs = _messages(cli, "e44e72cf2d221781")  # indexed gen_ai.prompt.N.*
     assert [m["role"] for m in inputs] == ["system", "user", "tool", "tool", "tool", "tool"]
+    # Koog writes the assistant's tool calls as a message's content (OpenAI JSON, role "tool"):
+    # read as the calls they are, each with its id, name and arguments.
+    assert [(m.get("tool_calls"), m["content"]) for m in inputs[2:]] == [
+        ([{"id": "call_n2HaWg9KFP0BZDqXv6G4b3nJ", "name": "HelloTool",
+           "arguments": {"name": "Bob"}}], ""),
+        (None, "Hello my darling Bob!"),
+        ([{"id": "call_dOeEHJDI0liHrCdFWTpkTsuO", "name": "ByeTool",
+           "arguments": {"name": "Bob"}}], ""),
+        (None, "Bye my dear Bob!"),
+    ]  # fmt: skip
+    _, first_outputs = _messages(cli, "042f9350c3729147")
+    assert [c["name"] for m in first_outputs for c in m["tool_calls"]] == ["HelloTool", "ByeTool"]
     assert outputs == [
         {"role": "assistant", "content": "Hello my darling Bob! And, bye my dear Bob!"}
     ]

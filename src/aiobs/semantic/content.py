@@ -245,10 +245,16 @@ def _indexed_messages(groups: dict[int, dict[str, str]], role_default: str) -> l
             ToolCallRef(tc.get("id"), tc.get("name"), parse_json(tc.get("arguments")))
             for _, tc in _indexed(g, "tool_calls").items()
         ]
+        text = g.get("content", "")
+        if not calls:
+            # JetBrains Koog writes a message's tool calls as its content, OpenAI-style JSON:
+            # [{"id", "type": "function", "function": {"name", "arguments"}}].
+            calls = _function_calls(text)
+            text = "" if calls else text
         out.append(
             Message(
                 g.get("role") or role_default,
-                g.get("content", ""),
+                text,
                 calls,
                 g.get("tool_call_id"),
                 None,
@@ -256,6 +262,21 @@ def _indexed_messages(groups: dict[int, dict[str, str]], role_default: str) -> l
             )
         )
     return out
+
+
+def _function_calls(text: str) -> list[ToolCallRef]:
+    """``text`` as OpenAI-style tool calls if it is exactly a JSON list of them, else none."""
+    data = parse_json(text)
+    if not isinstance(data, list) or not data:
+        return []
+    if not all(isinstance(c, dict) and isinstance(c.get("function"), dict) for c in data):
+        return []
+    return [
+        ToolCallRef(
+            c.get("id"), c["function"].get("name"), parse_json(c["function"].get("arguments"))
+        )
+        for c in data
+    ]
 
 
 def _openinference_messages(attrs: Attrs, prefix: str) -> list[Message]:
