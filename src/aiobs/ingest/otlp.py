@@ -1,10 +1,11 @@
 """OTLP (JSON-shaped) documents → rows of the exporter tables, leniently.
 
 Input is an already-decoded document: OTLP/JSON as parsed by orjson, or a protobuf message turned into
-a dict (``MessageToDict``), or a Langfuse export converted to OTLP shape. Real files break the spec in
-known ways (FORMATS.md §1), all accepted here: enum names instead of numbers, base64 ids, int64 as
-numbers or strings, snake_case keys, ``instrumentationLibrarySpans``, ``event.name`` as an attribute,
-log ``timeUnixNano`` 0. A record that cannot be made sense of is refused with a reason; its
+a dict (``MessageToDict``), or a Langfuse export or a Jaeger trace (``ingest/jaeger.py``: the JSON
+model the Jaeger UI downloads, and the API v3 ``{"result": …}`` envelope) converted to OTLP shape.
+Real files break the spec in known ways (FORMATS.md §1), all accepted here: enum names instead of
+numbers, base64 ids, int64 as numbers or strings, snake_case keys, ``instrumentationLibrarySpans``,
+``event.name`` as an attribute, log ``timeUnixNano`` 0. A record that cannot be made sense of is refused with a reason; its
 neighbours still land.
 
 Attribute values are rendered to strings the way the collector's ClickHouse exporter does
@@ -444,8 +445,8 @@ class Decoder:
             self.reject(
                 line,
                 offset,
-                "not OTLP: expected resourceSpans, resourceLogs or resourceMetrics"
-                f" (keys: {keys_seen})",
+                "not OTLP: expected resourceSpans, resourceLogs or resourceMetrics, a Jaeger"
+                f" trace or API answer, or a Langfuse export (keys: {keys_seen})",
                 doc,
             )
 
