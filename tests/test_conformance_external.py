@@ -238,9 +238,17 @@ def test_jaeger_api_v3_response_is_unwrapped(cli: Cli, external: Path, tmp_path:
     assert cli.query(dump) == other.query(dump)
 
 
-def test_jaeger_api_v3_error_answer_is_refused_clearly(cli: Cli, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "answer",
+    [
+        '{"error": {"grpcCode": 5, "httpCode": 404, "message": "trace not found"}}',  # v3
+        '{"data": null, "total": 0, "limit": 0, "offset": 0,'
+        ' "errors": [{"code": 404, "msg": "trace not found"}]}',  # v1
+    ],
+)
+def test_jaeger_api_error_answer_is_refused_clearly(cli: Cli, tmp_path: Path, answer: str) -> None:
     path = tmp_path / "err.json"
-    path.write_text('{"error": {"grpcCode": 5, "httpCode": 404, "message": "trace not found"}}\n')
+    path.write_text(answer + "\n")
     result = cli("ingest", "-f", "json", str(path))
     assert result.exit_code == 2, result.output
     assert cli.query("SELECT reason FROM aiobs_rejects") == [

@@ -53,13 +53,20 @@ def is_jaeger_response(doc: dict[str, Any]) -> bool:
 
 def unwrap(doc: dict[str, Any]) -> Any:
     """The OTLP document inside a Jaeger API v3 ``{"result": …}`` answer, or None if ``doc`` is
-    not one. An ``{"error": …}`` answer raises ``RecordError`` with its message."""
+    not one. An error answer (v3 ``{"error": …}``, v1 ``{"data": null, "errors": […]}``) raises
+    ``RecordError`` with its message."""
     result = doc.get("result")
     if isinstance(result, dict) and any(k in result for k in ("resourceSpans", "resource_spans")):
         return result
     error = doc.get("error")
     if result is None and isinstance(error, dict) and len(doc) == 1:
         message = error.get("message") or error.get("msg") or error
+        raise RecordError(f"Jaeger API error answer: {str(message)[:200]}")
+    errors = doc.get("errors")
+    if not doc.get("data") and isinstance(errors, list) and errors and "data" in doc:
+        # API v1 (/api/traces/ID): {"data": null, "errors": [{"code": 404, "msg": …}]}
+        first = errors[0] if isinstance(errors[0], dict) else {"msg": errors[0]}
+        message = first.get("msg") or first.get("message") or first
         raise RecordError(f"Jaeger API error answer: {str(message)[:200]}")
     return None
 
