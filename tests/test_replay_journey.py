@@ -298,13 +298,27 @@ def test_a_sessions_turns_show_only_their_new_messages(
 # --- 3. an agent run's own question and answer ------------------------------------------------------------
 
 
-def _agent_trace(cli: Cli, write_jsonl: WriteFn, child_messages: bool) -> None:
+def _run(name: str, attrs: dict[str, Any]) -> dict[str, Any]:
+    """A root run span (3 s) whose children are ``_step``s."""
+    return otlp_span(span_id="a" * 16, name=name, duration=3_000_000_000, attrs=attrs)
+
+
+def _step(n: int, name: str, attrs: dict[str, Any]) -> dict[str, Any]:
+    """The run's ``n``-th child (from 1), 1 s apart."""
+    return otlp_span(
+        span_id=f"{n:x}" * 16,
+        parent="a" * 16,
+        name=name,
+        start=1_763_000_000_100_000_000 + (n - 1) * 1_000_000_000,
+        attrs=attrs,
+    )
+
+
+def _agent_trace(cli: Cli, write_jsonl: WriteFn) -> None:
     question, answer = "What's the weather in Tokyo?", "Stormy, 23 °C."
-    root = otlp_span(
-        span_id="a" * 16,
-        name="invoke_agent weather",
-        duration=3_000_000_000,
-        attrs={
+    root = _run(
+        "invoke_agent weather",
+        {
             "gen_ai.operation.name": "invoke_agent",
             "gen_ai.agent.name": "weather",
             "gen_ai.system_instructions": json.dumps([{"type": "text", "content": "Be brief."}]),
@@ -316,30 +330,11 @@ def _agent_trace(cli: Cli, write_jsonl: WriteFn, child_messages: bool) -> None:
             ),
         },
     )
-    chat: dict[str, Any] = {
-        "gen_ai.operation.name": "chat",
-        "gen_ai.request.model": "gpt-4o",
-        "gen_ai.usage.input_tokens": 20,
-        "gen_ai.usage.output_tokens": 5,
-    }
-    if child_messages:
-        chat["gen_ai.input.messages"] = json.dumps(
-            [{"role": "user", "parts": [{"type": "text", "content": question}]}]
-        )
-    child = otlp_span(
-        span_id="b" * 16,
-        parent="a" * 16,
-        name="chat gpt-4o",
-        start=1_763_000_000_100_000_000,
-        duration=1_000_000_000,
-        attrs=chat,
-    )
-    parser = otlp_span(
-        span_id="c" * 16,
-        parent="a" * 16,
-        name="parse",
-        start=1_763_000_001_200_000_000,
-        attrs={"input.value": "not a conversation", "openinference.span.kind": "CHAIN"},
+    # The model call records no messages: the question is the agent's alone.
+    chat = {"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o"}
+    child = _step(1, "chat gpt-4o", {**chat, "gen_ai.usage.input_tokens": 20})
+    parser = _step(
+        2, "parse", {"input.value": "not a conversation", "openinference.span.kind": "CHAIN"}
     )
     doc = traces_doc(root, child, parser, service="weather-agent")
     assert cli("ingest", str(write_jsonl("agent.jsonl", doc))).exit_code == 0
@@ -348,7 +343,7 @@ def _agent_trace(cli: Cli, write_jsonl: WriteFn, child_messages: bool) -> None:
 def test_an_agent_roots_own_messages_start_the_journey(
     cli: Cli, write_jsonl: WriteFn, wide: None
 ) -> None:
-    _agent_trace(cli, write_jsonl, child_messages=False)
+    _agent_trace(cli, write_jsonl)
     data = cli.json("replay", "0af7651916cd", "--no-context")
     root, _, parser = data["steps"]
     assert root["kind"] == "agent"
@@ -388,9 +383,15 @@ def test_an_agent_root_in_a_conformance_file_shows_the_question(
         (m["role"], m["content"]) for m in root["messages"]
     ]
     assert root["output"][-1]["content"].startswith("Current conditions in Tokyo")
-    root_block = _blocks(cli("replay", "8e419d3288", "--no-context").stdout)[0]
-    assert root_block[2].strip() == "user: What's the weather in Tokyo?"
-    assert not any(line.strip().startswith(("in  [", "out [")) for line in root_block)
+    lines = [line.strip() for line in _blocks(cli("replay", "8e419d3288").stdout)[0][1:]]
+    # The run's own usage figures, then its conversation, question first; not raw JSON.
+    assert lines[0].startswith("run reports ")
+    assert lines[1:3] == [
+        "system: You are a helpful assistant.",
+        "user: What's the weather in Tokyo?",
+    ]
+    assert lines[-1].startswith("→ assistant: Current conditions in Tokyo")
+    assert not any(line.startswith(("in  [", "out [")) for line in lines)
 
 
 # --- 4. no figures that were never recorded -------------------------------------------------------------
@@ -432,3 +433,42 @@ def test_unknown_environment_and_tokens_are_left_out(
 
     diff = cli("diff-traces", "0af7651916cd", "2" * 32).stdout
     assert "tokens -" in diff and "tokens 0 in / 0 out" in diff
+
+
+def test_a_runs_reported_figures_show_and_a_stated_cost_is_the_traces(
+    cli: Cli, write_jsonl: WriteFn, wide: None
+) -> None:
+    """A workflow states $0.05 and its run's usage; its only model call is unpriced: replay's
+    cost is ai_traces' (the stated one), and the run's figures show on its step, apart."""
+    chain = _run(
+        "support.workflow",
+        {
+            "traceloop.span.kind": "workflow",
+            "gen_ai.usage.cost": 0.05,
+            "gen_ai.usage.input_tokens": 120,
+            "gen_ai.usage.output_tokens": 24,
+        },
+    )
+    chat = _step(
+        1,
+        "chat in-house-model-7",
+        {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.request.model": "in-house-model-7",
+            "gen_ai.usage.input_tokens": 100,
+            "gen_ai.usage.output_tokens": 20,
+        },
+    )
+    assert cli("ingest", str(write_jsonl("t.jsonl", traces_doc(chain, chat)))).exit_code == 0
+    (row,) = cli.query("SELECT cost_usd, input_tokens FROM ai_traces")
+    data = cli.json("replay", "0af7651916cd")
+    assert data["trace"]["cost_usd"] == pytest.approx(row["cost_usd"]) == pytest.approx(0.05)
+    root, call = data["steps"]
+    assert (root["reported_input_tokens"], root["reported_output_tokens"]) == (120, 24)
+    assert root["reported_cost_usd"] == pytest.approx(0.05) and root["cost_usd"] is None
+    assert call["reported_cost_usd"] is None and call["input_tokens"] == 100
+    text = cli("replay", "0af7651916cd").stdout
+    assert "tokens 100 in / 20 out · cost $0.0500" in text
+    (_, *body), (_, *call_body) = _blocks(text)
+    assert [line.strip() for line in body] == ["run reports 120→24 tok · cost $0.0500"]
+    assert not any("run reports" in line for line in call_body)

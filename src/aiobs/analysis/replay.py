@@ -90,7 +90,8 @@ def _ms(a: datetime, b: datetime) -> float:
 _STEP_COLUMNS = (
     "span_id, parent_span_id, service_name, service_version, name, step_kind, start_time, end_time,"
     " duration_ms, status, error_type, error_message, provider, model, input_tokens, output_tokens,"
-    " cache_read_tokens, reasoning_tokens, cost_usd, ttft_ms, prompt_name, prompt_version,"
+    " cache_read_tokens, reasoning_tokens, cost_usd, reported_input_tokens,"
+    " reported_output_tokens, reported_cost_usd, ttft_ms, prompt_name, prompt_version,"
     " agent_name, tool_name, finish_reason, session_id, user_id, attributes, resource_attributes"
 )
 
@@ -293,11 +294,12 @@ def mark_new_messages(steps: Iterable[dict[str, Any]]) -> None:
 
 def load_trace(store: Store, trace_id: str, *, context: bool = True) -> dict[str, Any]:
     """The replay of one trace (``trace_id`` must be a full id; see ``resolve_trace_id``)."""
-    from aiobs.semantic.views import AI_TRACES_COLUMNS, MODEL_CALL_KINDS
+    from aiobs.semantic.views import AI_TRACES_COLUMNS, trace_cost_usd
 
     con = store.con
     # The trace's row without the cost (pricing every trace's usage cost 12 ms of a replay); the
-    # cost is ai_traces' own rule applied to the spans read below: the sum over its model calls.
+    # cost is ai_traces' own rule applied to the spans read below (its model calls' cost, else
+    # the outermost cost its agent and chain runs state: views.trace_cost_usd).
     found = records(con, "SELECT * FROM aiobs_trace_facts WHERE trace_id = ?", [trace_id])
     if not found:
         raise NotFoundError(f"no trace {trace_id} in the store")
@@ -316,12 +318,7 @@ def load_trace(store: Store, trace_id: str, *, context: bool = True) -> dict[str
         [trace_id, *bounds],
     )
     events = _events(con, trace_id, bounds)
-    costs = [
-        s["cost_usd"]
-        for s in spans
-        if s["step_kind"] in MODEL_CALL_KINDS and s["cost_usd"] is not None
-    ]
-    trace["cost_usd"] = sum(costs) if costs else None
+    trace["cost_usd"] = trace_cost_usd(spans)
     trace = {c: trace[c] for c in AI_TRACES_COLUMNS}
     path = critical_path(spans)
     on_path = set(path)
@@ -351,6 +348,10 @@ def load_trace(store: Store, trace_id: str, *, context: bool = True) -> dict[str
             "cache_read_tokens": span["cache_read_tokens"],
             "reasoning_tokens": span["reasoning_tokens"],
             "cost_usd": span["cost_usd"],
+            # An agent or chain run's own figures: its run's totals, not the step's own usage.
+            "reported_input_tokens": span["reported_input_tokens"],
+            "reported_output_tokens": span["reported_output_tokens"],
+            "reported_cost_usd": span["reported_cost_usd"],
             "ttft_ms": span["ttft_ms"],
             "finish_reason": span["finish_reason"],
             "prompt_name": span["prompt_name"],

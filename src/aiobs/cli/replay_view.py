@@ -284,6 +284,27 @@ def detail_lines(
             ),
             style="dim",
         )
+    if kind not in ("llm", "embedding", "rerank"):
+        run = step_tokens(
+            {
+                "input_tokens": step.get("reported_input_tokens"),
+                "output_tokens": step.get("reported_output_tokens"),
+            }
+        )
+        stated = step.get("reported_cost_usd")
+        if run or stated is not None:
+            # What the run reports for itself and its calls (the calls below count, not this).
+            yield Text(
+                inert(
+                    _kv_line(
+                        [
+                            ("run reports", run),
+                            ("cost", money(stated) if stated is not None else None),
+                        ]
+                    )
+                ),
+                style="dim",
+            )
     shown = step.get("messages", [])
     skipped = 0 if full else min(int(step.get("new_from") or 0), len(shown))
     if skipped:
