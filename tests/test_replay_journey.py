@@ -96,7 +96,9 @@ def test_the_retry_loop_shows_each_message_once(
     assert text.count(f"user: {RETRY}") == retries
     assert full.count(f"user: {question}") == len(llms)
     assert full.count(f"user: {RETRY}") == sum(range(1, retries + 1))
-    notes = re.findall(r"… (\d+) earlier messages, as in the call at (\+\d+\.\d{3} s)", text)
+    notes = re.findall(
+        r"… (\d+) earlier messages as at (\+\d+\.\d{3} s) \(--full shows them\)", text
+    )
     assert [int(n) for n, _ in notes] == [s["new_from"] for s in llms[1:]]
     offsets = [f"+{s['offset_ms'] / 1000:.3f} s" for s in llms]
     assert [at for _, at in notes] == offsets[:-1]
@@ -109,11 +111,12 @@ def test_the_retry_loop_shows_each_message_once(
     assert (
         len(narrow) < len(cli("replay", trace_id, "--no-context", "--full").stdout.splitlines()) / 2
     )
-    assert sum("earlier messages, as in the call at" in line for line in narrow) == len(llms) - 1
+    notes_80 = [line for line in narrow if "earlier messages as at +" in line]
+    assert len(notes_80) == len(llms) - 1 and all("(--full shows them)" in n for n in notes_80)
 
     md = cli("replay", trace_id, "--no-context", "-f", "markdown").stdout
     assert md.count(f"user: {RETRY}") == retries
-    assert md.count("earlier messages, as in the call at") == len(llms) - 1
+    assert md.count("earlier messages as at +") == len(llms) - 1
     md_full = cli("replay", trace_id, "--no-context", "-f", "markdown", "--full").stdout
     assert md_full.count(f"user: {RETRY}") == sum(range(1, retries + 1))
 
@@ -289,10 +292,10 @@ def test_a_sessions_turns_show_only_their_new_messages(
     text = cli("replay", "--session", session, "--no-context").stdout
     first = next(m["content"] for m in calls[0][1]["messages"] if m["role"] == "system")[:60]
     assert text.count(f"system: {first}") == 1
-    assert "earlier messages, as in the call at trace " in text
+    assert "earlier messages as at trace " in text
     # A trace alone starts its own journey: its first call shows the whole input.
     alone = cli("replay", data["traces"][-1]["trace"]["trace_id"], "--no-context").stdout
-    assert alone.count(f"system: {first}") == 1 and "as in the call at trace" not in alone
+    assert alone.count(f"system: {first}") == 1 and "as at trace" not in alone
 
 
 # --- 3. an agent run's own question and answer ------------------------------------------------------------

@@ -311,8 +311,8 @@ def detail_lines(
         source = (where or {}).get(step.get("continues") or "")
         yield Text(
             f"… {skipped} earlier message{'s' if skipped != 1 else ''}"
-            + (f", as in the call at {source}" if source else ", as above")
-            + f" (--full repeats {'them' if skipped != 1 else 'it'})",
+            + (f" as at {source}" if source else " as above")
+            + f" (--full shows {'them' if skipped != 1 else 'it'})",
             style="dim",
         )
     for m in shown[skipped:]:
