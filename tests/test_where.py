@@ -487,3 +487,58 @@ def test_span_form_refuses_what_it_cannot_mean(sample: Path, expr: str) -> None:
     result = Cli(sample)("traces", "--where", expr)
     assert result.exit_code == 2, (expr, result.output)
     assert "span(" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "expr",
+    [
+        "(tool_name = 'lookup_charge' and step_kind = 'handoff') IS TRUE",
+        "coalesce(tool_name = 'lookup_charge' and step_kind = 'handoff', false)",
+        "(not tool_name = 'lookup_charge') is true",
+        "(tool_name = 'lookup_charge' or model = 'gpt-4.1') is not true",
+    ],
+)
+def test_and_or_not_inside_another_operator_is_refused_not_read_per_span(
+    sample: Path, expr: str
+) -> None:
+    """Under IS TRUE or a function, and/or/not would be read for one span; refuse, don't guess."""
+    result = Cli(sample)("traces", "--where", expr)
+    assert result.exit_code == 2, (expr, result.output)
+    assert "cannot be read per trace" in result.stderr
+    # Without span fields the same shape is a plain trace condition.
+    assert (
+        Cli(sample)("traces", "--where", "(status = 'error' and llm_calls > 1) is true").exit_code
+        == 0
+    )
+
+
+def test_long_chains_run_and_deep_nesting_is_a_usage_error(sample: Path) -> None:
+    cli = Cli(sample)
+    v1 = {r["trace_id"] for r in cli.json("traces", "--where", "tool_name = 'lookup_charge_v1'")}
+    # A thousand or'd span comparisons are one pass over the spans (EXISTS(a) OR EXISTS(b) is
+    # EXISTS(a OR b)), not a thousand subqueries or a recursion error.
+    chain = " or ".join(["tool_name = 'lookup_charge_v1'"] * 999 + ["tool_name = 'nope'"])
+    assert {r["trace_id"] for r in cli.json("traces", "--where", chain)} == v1
+    nots = " and ".join(["not tool_name = 'nope'"] * 500 + ["not tool_name = 'lookup_charge_v1'"])
+    assert len(cli.json("traces", "--where", nots, "-n", "1000")) == 370 - len(v1)
+    for deep in ["(" * 80 + "status = 'error'" + ")" * 80, "not " * 200 + "status = 'error'"]:
+        result = cli("traces", "--where", deep)
+        assert result.exit_code == 2 and "nested too deeply" in result.stderr, result.output
+
+
+def test_regexp_matches_is_allowed_as_documented(sample: Path) -> None:
+    cli = Cli(sample)
+    by_regexp = cli.json("traces", "--where", "regexp_matches(tool_name, '_v1$')")
+    by_name = cli.json("traces", "--where", "tool_name = 'lookup_charge_v1'")
+    assert {r["trace_id"] for r in by_regexp} == {r["trace_id"] for r in by_name} != set()
+
+
+def test_a_condition_duckdb_cannot_evaluate_is_a_usage_error_in_export(
+    sample: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "x.jsonl"
+    result = Cli(sample)(
+        "export", "--to", "otlp-json", "--out", str(out), "--where", "duration_ms > 'abc'"
+    )
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("aiobs: error: --where")

@@ -10,6 +10,8 @@ Must not import typer, rich or textual.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -124,14 +126,20 @@ def order_by(sort: str | None, columns: tuple[str, ...], default: str) -> str:
 def where_records(
     store: Store, sql: str, params: list[Any], where: Where | None = None
 ) -> list[dict[str, Any]]:
-    """``records`` for a query built around a user's ``--where``: a type error DuckDB meets while
-    evaluating it is the user's to fix (exit 2), not a crash."""
+    """``records`` for a query built around a user's ``--where`` (``where_errors``)."""
+    with where_errors(where):
+        return records(store.con, sql, params)
+
+
+@contextmanager
+def where_errors(where: Where | None) -> Iterator[None]:
+    """A type error DuckDB meets while evaluating a user's ``--where`` is the user's to fix (exit
+    2), not a crash: every query that applies one runs inside this."""
     from aiobs.store.engine import duckdb_engine
 
     engine = duckdb_engine()
-
     try:
-        return records(store.con, sql, params)
+        yield
     except (
         engine.ParserException,
         engine.BinderException,

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from aiobs.analysis.browse import TraceFilter
+from aiobs.analysis.browse import TraceFilter, where_errors
 from aiobs.store import schema
 
 if TYPE_CHECKING:
@@ -49,9 +49,10 @@ def select_traces(store: Store, filt: TraceFilter, limit: int | None = None) -> 
         con.execute(sql + (f" LIMIT {int(limit)}" if limit else ""))
     else:
         sql = f"INSERT INTO aiobs_export_ids SELECT t.trace_id FROM ai_traces t WHERE {where}"
-        con.execute(
-            sql + (f" ORDER BY t.start_time DESC LIMIT {int(limit)}" if limit else ""), params
-        )
+        with where_errors(filt.where):
+            con.execute(
+                sql + (f" ORDER BY t.start_time DESC LIMIT {int(limit)}" if limit else ""), params
+            )
     row = con.execute("SELECT count(*) FROM aiobs_export_ids").fetchone()
     return int(row[0]) if row else 0
 

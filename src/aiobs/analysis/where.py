@@ -54,6 +54,7 @@ FUNCTIONS = frozenset(
         "ends_with",
         "contains",
         "regexp_matches",
+        "regexp_like",  # what sqlglot parses regexp_matches(…) to; rendered back as it was
         "list_contains",
         "array_contains",
         "nullif",
@@ -106,11 +107,17 @@ def parse_where(text: str) -> Where:
         tree = sqlglot.parse_one(text, read=_dialect())
     except sqlglot.errors.SqlglotError as err:
         raise UsageError(f"--where {text!r}: not a valid expression ({_first_line(err)})") from None
+    except RecursionError:
+        raise UsageError(f"--where {text!r}: nested too deeply") from None
     if tree is None:
         raise UsageError("--where is empty")
-    _check(text, tree)
-    rendered, needs_spans = _render(text, tree)
-    return Where(text, rendered.sql(dialect="duckdb", comments=False), needs_spans)
+    try:
+        _check(text, tree)
+        rendered, needs_spans = _render(text, tree)
+        sql = rendered.sql(dialect="duckdb", comments=False)
+    except RecursionError:
+        raise UsageError(f"--where {text!r}: nested too deeply") from None
+    return Where(text, sql, needs_spans)
 
 
 def _check(text: str, tree: exp.Expr) -> None:
@@ -208,35 +215,105 @@ def _render(text: str, tree: exp.Expr) -> tuple[exp.Expr, bool]:
             return exp.column(name, table="s" if span_level else "t")
         return node
 
-    def condition(node: exp.Expr, span_first: bool) -> exp.Expr:
-        nonlocal reads_spans
-        qualified = node.transform(lambda n: qualify(n, span_first))
-        if not any(c.table == "s" for c in qualified.find_all(exp.Column)):
-            return qualified
-        reads_spans = True
-        some_span = exp.select("1").from_(exp.to_table("ai_spans").as_("s"))
-        return exp.Exists(this=some_span.where(_SAME_TRACE.copy()).where(exp.paren(qualified)))
-
-    def walk(node: exp.Expr) -> exp.Expr:
-        if isinstance(node, exp.And | exp.Or):
-            return node.__class__(this=walk(node.this), expression=walk(node.expression))
-        if isinstance(node, exp.Paren):
-            return exp.Paren(this=walk(node.this))
-        if isinstance(node, exp.Not) and node.meta.get("prefix_not"):
-            return exp.Not(this=walk(node.this))
+    def span_part(node: exp.Expr) -> exp.Expr | None:
+        """The span-level condition ``node`` asks some span to meet (a comparison that reads a
+        span field, or ``span(…)``), qualified; None when ``node`` is not one."""
+        node = _unparen(node)
         if _is_span_scope(node):
-            return condition(node.expressions[0], span_first=True)
-        if not isinstance(node, exp.Boolean) and _is_span_scope_inside(node):
+            inner: exp.Expr = node.expressions[0].transform(lambda n: qualify(n, True))
+            return inner
+        if _is_connective(node) or isinstance(node, exp.Boolean):
+            return None
+        if any(_is_span_scope(n) for n in node.walk()):
             raise UsageError(
                 f"--where {text!r}: span(…) is a condition of its own; combine it with and/or/not",
             )
-        return condition(node, span_first=False)
+        qualified = node.transform(lambda n: qualify(n, False))
+        if not any(c.table == "s" for c in qualified.find_all(exp.Column)):
+            return None
+        if any(_is_connective(n) for n in node.walk()):
+            # and/or/not under another operator (`(a and b) is true`, coalesce(a or b, …)) would
+            # be read for one span, not for the trace: say so instead of guessing.
+            raise UsageError(
+                f"--where {text!r}: and/or/not inside {node.key.upper()} cannot be read per trace",
+                hint="write the and/or/not outside it, or span(…) for one span meeting it all",
+            )
+        return qualified
+
+    def some_span(conditions: list[exp.Expr]) -> exp.Expr:
+        nonlocal reads_spans
+        reads_spans = True
+        cond = (
+            exp.or_(*(exp.paren(c) for c in conditions)) if len(conditions) > 1 else conditions[0]
+        )
+        select = exp.select("1").from_(exp.to_table("ai_spans").as_("s"))
+        return exp.Exists(this=select.where(_SAME_TRACE.copy()).where(exp.paren(cond)))
+
+    def walk(node: exp.Expr) -> exp.Expr:
+        node = _unparen(node)
+        if isinstance(node, exp.And | exp.Or):
+            operands = _flatten(node)
+            merged: list[exp.Expr] = []  # span conditions one EXISTS can hold
+            rest: list[exp.Expr] = []
+            for operand in operands:
+                if isinstance(node, exp.Or):
+                    # EXISTS(a) OR EXISTS(b) is EXISTS(a OR b): one pass over the spans.
+                    part = span_part(operand)
+                else:
+                    # NOT EXISTS(a) AND NOT EXISTS(b) is NOT EXISTS(a OR b).
+                    inner = _unparen(operand)
+                    part = span_part(inner.this) if _is_prefix_not(inner) else None
+                if part is None:
+                    rest.append(walk(operand))
+                else:
+                    merged.append(part)
+            if merged:
+                exists = some_span(merged)
+                rest.append(exists if isinstance(node, exp.Or) else exp.not_(exists))
+            parts = [exp.paren(p) if _is_connective(p) else p for p in rest]
+            return exp.or_(*parts) if isinstance(node, exp.Or) else exp.and_(*parts)
+        if _is_prefix_not(node):
+            return exp.not_(exp.paren(walk(node.this)))
+        part = span_part(node)
+        if part is not None:
+            return some_span([part])
+        return node.transform(lambda n: qualify(n, False))
 
     return walk(tree), reads_spans
 
 
-def _is_span_scope_inside(node: exp.Expr) -> bool:
-    return any(_is_span_scope(n) for n in node.walk())
+def _is_prefix_not(node: exp.Expr) -> bool:
+    from sqlglot import exp
+
+    return isinstance(node, exp.Not) and bool(node.meta.get("prefix_not"))
+
+
+def _is_connective(node: exp.Expr) -> bool:
+    """and/or and a prefix not: the operators that combine conditions at the trace level."""
+    from sqlglot import exp
+
+    return isinstance(node, exp.And | exp.Or) or _is_prefix_not(node)
+
+
+def _unparen(node: exp.Expr) -> exp.Expr:
+    from sqlglot import exp
+
+    while isinstance(node, exp.Paren):
+        node = node.this
+    return node
+
+
+def _flatten(node: exp.Expr) -> list[exp.Expr]:
+    """The operands of a chain of one connective (``a or b or (c or d)``), without recursion: a
+    thousand ``or``s are one list, not a thousand nested calls."""
+    kind, stack, out = type(node), [node], []
+    while stack:
+        item = _unparen(stack.pop())
+        if type(item) is kind:
+            stack.extend([item.expression, item.this])
+        else:
+            out.append(item)
+    return out
 
 
 def _first_line(err: Exception) -> str:
