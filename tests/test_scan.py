@@ -283,6 +283,25 @@ def test_onset_and_end_are_refined_from_the_traces(world: tuple[Cli, dict[str, A
         assert abs(_t(inc["start"]) - _t(planted["start"])) <= timedelta(minutes=10), incident_id
 
 
+def test_every_planted_change_is_the_top_cause_and_ongoing_matches_the_truth(
+    world: tuple[Cli, dict[str, Any]],
+) -> None:
+    for incident_id, service in (
+        ("deprecated-tool-503", "support-chat"),
+        ("retry-loop-tokens", "order-assistant"),
+        ("vector-index-rebuild", "support-chat"),
+        ("reasoning-leak", "support-chat"),
+    ):
+        _, manifest, planted, inc = _found(world, incident_id, service)
+        change = _planted_change(manifest, incident_id)
+        assert _cause_rank(
+            inc, lambda c, at=change["at"]: bool(c.get("time")) and _t(c["time"]) == _t(at)
+        ) == 1, (incident_id, inc["likely_causes"][:2])  # fmt: skip
+        # Still going at the end of the world where the truth is (a model on a third of a
+        # quiet night's traffic unseen for an hour has not gone away).
+        assert inc["ongoing"] == (planted["end"] is None), incident_id
+
+
 def test_figures_are_computed_over_traces(world: tuple[Cli, dict[str, Any]]) -> None:
     """The quoted p95 of the retrieval steps is the p95 of the incident's retrieval steps, and
     the tokens per trace the mean over its traces — not a median of bucket summaries."""

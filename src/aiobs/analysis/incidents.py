@@ -838,6 +838,26 @@ def _in_segment(row: dict[str, Any], seg: dict[str, str]) -> bool:
     return True
 
 
+CARRIED_SHARE = 0.5
+
+
+def _carried(rows: list[dict[str, Any]]) -> set[tuple[str, str]]:
+    """(field, value) that at least CARRIED_SHARE of the incident's sampled traces carry: a
+    change that introduced one of them is corroborated by the incident's own traces."""
+    counts: dict[tuple[str, str], int] = {}
+    for r in rows:
+        seen: set[tuple[str, str]] = set()
+        for field, col in (("service_version", "service_version"), ("model", "model"),
+                           ("prompt_version", "prompt_version"), ("tool", "tool_name")):  # fmt: skip
+            v = r.get(col)
+            for x in v if isinstance(v, list) else [v]:
+                if x is not None:
+                    seen.add((field, str(x)))
+        for k in seen:
+            counts[k] = counts.get(k, 0) + 1
+    return {k for k, n in counts.items() if rows and n / len(rows) >= CARRIED_SHARE}
+
+
 def _called(store: Store, trace_ids: list[str]) -> dict[str, float]:
     """The share of these traces with a span in each service (the dependencies they call)."""
     if not trace_ids:
@@ -945,6 +965,7 @@ def build_incidents(
                 )
                 for f in factor_causes
             }
+            named |= _carried(rows)
             end_b = (
                 ser.buckets - 1
                 if p["end"] is None
@@ -1069,7 +1090,9 @@ def _plan(
                 store,
                 {"service": service},
                 start - before_span,
-                start,
+                # Clear of the onset: the first traces of a change (a deployment minutes before
+                # the refined onset) are not its baseline.
+                start - ser.bucket,
                 columns="trace_id",
                 limit=FACTOR_SAMPLE,
             )
