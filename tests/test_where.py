@@ -533,7 +533,7 @@ def test_regexp_matches_is_allowed_as_documented(sample: Path) -> None:
     assert {r["trace_id"] for r in by_regexp} == {r["trace_id"] for r in by_name} != set()
 
 
-def test_a_condition_duckdb_cannot_evaluate_is_a_usage_error_in_export(
+def test_a_condition_duckdb_cannot_evaluate_is_a_usage_error_in_export_and_scan(
     sample: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "x.jsonl"
@@ -542,3 +542,6 @@ def test_a_condition_duckdb_cannot_evaluate_is_a_usage_error_in_export(
     )
     assert result.exit_code == 2, result.output
     assert result.stderr.startswith("aiobs: error: --where")
+    scan = Cli(sample)("scan", "--since", WINDOW, "--where", "attr['x'] > 5")
+    assert scan.exit_code == 2, scan.output
+    assert scan.stderr.startswith("aiobs: error: --where")

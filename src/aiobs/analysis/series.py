@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from aiobs.analysis.browse import TraceFilter
+from aiobs.analysis.browse import TraceFilter, where_errors
 from aiobs.analysis.diff import SPAN_VALUES, STEP_KINDS_TIMED
 from aiobs.analysis.segment import trace_metrics_sql
 from aiobs.errors import UsageError
@@ -217,17 +217,18 @@ def load_series(
         (expr, name) for expr, name in SPAN_VALUES if name == "agent_name" and "agent" in dims
     )
     cols = ", ".join(f"m.{name}" for _, name in span_values)
-    con.execute(
-        f"""CREATE TEMP TABLE aiobs_scan_traces AS
-SELECT {_bucket_expr("m.start_time", start, bucket)} AS bucket, m.trace_id, m.service_name,
-  m.session_id, m.user_id, m.start_time, m.duration_ms, m.status = 'error' AS error, m.ttft_ms,
-  coalesce(m.input_tokens, 0) + coalesce(m.output_tokens, 0) AS tokens, m.cost_usd, m.llm_calls,
-  m.tool_calls, m.tool_errors, m.handoff, m.thumbs_down, m.retried, m.rephrased, m.abandoned,
-  m.csat, m.response_chars, m.retrieval_top_score, m.eval_score, m.eval_failed,
-  m.root_name AS workflow, m.models AS model, m.prompt_versions AS prompt_version, {cols}
-FROM ({trace_metrics_sql(where, span_values, materialised=store.materialised)}) m""",
-        params,
-    )
+    with where_errors(filt.where):  # a filter DuckDB cannot evaluate is exit 2
+        con.execute(
+            f"""CREATE TEMP TABLE aiobs_scan_traces AS
+    SELECT {_bucket_expr("m.start_time", start, bucket)} AS bucket, m.trace_id, m.service_name,
+      m.session_id, m.user_id, m.start_time, m.duration_ms, m.status = 'error' AS error, m.ttft_ms,
+      coalesce(m.input_tokens, 0) + coalesce(m.output_tokens, 0) AS tokens, m.cost_usd, m.llm_calls,
+      m.tool_calls, m.tool_errors, m.handoff, m.thumbs_down, m.retried, m.rephrased, m.abandoned,
+      m.csat, m.response_chars, m.retrieval_top_score, m.eval_score, m.eval_failed,
+      m.root_name AS workflow, m.models AS model, m.prompt_versions AS prompt_version, {cols}
+    FROM ({trace_metrics_sql(where, span_values, materialised=store.materialised)}) m""",
+            params,
+        )
     aggs = [f'{x} AS "x:{name}", {n} AS "n:{name}"' for name, (x, n) in _RATE_SQL.items()]
     aggs += [
         f'CASE WHEN {n} >= {_SUPPORT.get(name, MIN_TRACES)} THEN {v} END AS "x:{name}",'
