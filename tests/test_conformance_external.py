@@ -911,4 +911,17 @@ def test_every_external_file_ingests_cleanly(cli: Cli, external: Path) -> None:
     # 8 + 40 + 57 + 1 (+1 duplicate) + 11 + 12 + 19 (+19 duplicates: the .pb's twin) spans.
     assert (summary["spans"], summary["log_records"], summary["metric_points"]) == (148, 81, 3)
     assert summary["duplicates"] == 1 + 19
+    # What each file was read as (aiobs_ingests.format).
+    assert {Path(f["source"]).name: f["format"] for f in summary["per_file"]} == {
+        "jaegerui-apiv3-gettrace.json": "jaeger api v3",
+        "jaegerui-genai-agent.otlp.json": "otlp",
+        "jaegerui-genai.jaeger.json": "jaeger json",
+        "jaegerui-otlp2jaeger-dup.otlp.json": "otlp",
+        "langfuse-koog.trace.json": "langfuse export",
+        "langfuse-pydantic-ai-tools.trace.json": "langfuse export",
+        "otlp2parquet-logs.pb": "otlp",
+        "otlp2parquet-metrics-mixed.otlp.jsonl": "otlp",
+        "otlp2parquet-traces.otlp.jsonl": "otlp",
+        "otlp2parquet-traces.pb": "otlp",
+    }
     assert cli.query("SELECT count(*) AS n FROM ai_spans") == [{"n": 148}]

@@ -382,6 +382,18 @@ class Decoder:
 
     def __init__(self) -> None:
         self.rows = Rows()
+        # The input forms met, in order (the file's format in aiobs_ingests): "otlp", and the
+        # forms converted to it ("langfuse export", "jaeger json", "jaeger api v3").
+        self.forms: dict[str, None] = {}
+        self._converted = False
+
+    def _feed_converted(self, form: str, doc: Any, line: int | None, offset: int | None) -> None:
+        self.forms.setdefault(form)
+        was, self._converted = self._converted, True
+        try:
+            self.feed(doc, line, offset)
+        finally:
+            self._converted = was
 
     def reject(self, line: int | None, offset: int | None, reason: str, obj: Any) -> None:
         self.rows.rejects.append(Reject(line, offset, reason, _excerpt(obj)))
@@ -410,6 +422,8 @@ class Decoder:
             if blocks is None:
                 continue
             found = True
+            if not self._converted:
+                self.forms.setdefault("otlp")
             if not isinstance(blocks, list):
                 self.reject(line, offset, f"{keys[0]} is not a list", doc)
                 continue
@@ -439,7 +453,7 @@ class Decoder:
                 except RecordError as exc:
                     self.reject(line, offset, f"Langfuse export: {exc}", doc)
                     return
-                self.feed(converted, line, offset)
+                self._feed_converted("langfuse export", converted, line, offset)
                 return
             keys_seen = ", ".join(list(doc)[:5]) or "none"
             self.reject(
@@ -461,7 +475,7 @@ class Decoder:
             self.reject(line, offset, str(exc), doc)
             return True
         if inner is not None:
-            self.feed(inner, line, offset)
+            self._feed_converted("jaeger api v3", inner, line, offset)
             return True
         if jaeger.is_jaeger_response(doc):
             traces = doc["data"]
@@ -478,7 +492,7 @@ class Decoder:
             except RecordError as exc:
                 self.reject(line, offset, f"Jaeger trace: {exc}", trace)
                 continue
-            self.feed(converted, line, offset)
+            self._feed_converted("jaeger json", converted, line, offset)
         return True
 
     # ------------------------------------------------------------------------------------ spans

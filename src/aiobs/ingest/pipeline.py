@@ -767,7 +767,7 @@ def ingest_file(
         writer.reject(inp.name, unreadable)
         result.size_bytes = size if size is not None else reader.bytes_read
         result.seconds = time.perf_counter() - started
-        result.format = "otlp"
+        result.format = ", ".join(decoder.forms) or "otlp"
         _record_ingest(con, writer, inp, result, reader.sha256.hexdigest(), started_at)
         con.execute("COMMIT")
     except BaseException:

@@ -446,14 +446,21 @@ def _materialise_traces(con: duckdb.DuckDBPyConnection, *, only_touched: bool) -
     touched = "trace_id IN (SELECT id FROM aiobs_touched)" if only_touched else "TRUE"
     con.execute(f"DELETE FROM aiobs_traces WHERE {touched}")
     con.execute(f"DELETE FROM aiobs_trace_usage WHERE {touched}")
-    base = span_facts_sql(
-        True, 'WHERE a."TraceId" IN (SELECT id FROM aiobs_touched)' if only_touched else ""
-    )
+    in_touched = 'a."TraceId" IN (SELECT id FROM aiobs_touched)'
+    base = span_facts_sql(True, f"WHERE {in_touched}" if only_touched else "")
     names = ", ".join(_TRACE_COLUMNS_NO_COST)
     con.execute(
-        f"INSERT INTO aiobs_traces ({names}, stated_cost_usd)"
-        f" SELECT t.*, sc.stated_cost_usd FROM (SELECT {TRACE_AGGREGATES} FROM ({base})"
-        f" GROUP BY trace_id) t LEFT JOIN ({stated_costs_sql(f'({base})')}) sc USING (trace_id)"
+        f"INSERT INTO aiobs_traces ({names}) SELECT {TRACE_AGGREGATES} FROM ({base}) GROUP BY trace_id"
+    )
+    # The stated costs, from the few spans that state one: a second statement, as joining them
+    # into the insert above held every trace's row at once (a 16 MB ingest limit ran out).
+    stating = span_facts_sql(
+        True,
+        "WHERE a.reported_cost_usd IS NOT NULL" + (f" AND {in_touched}" if only_touched else ""),
+    )
+    con.execute(
+        f"UPDATE aiobs_traces SET stated_cost_usd = sc.stated_cost_usd"
+        f" FROM ({stated_costs_sql(f'({stating})')}) sc WHERE aiobs_traces.trace_id = sc.trace_id"
     )
     con.execute(
         f"""
