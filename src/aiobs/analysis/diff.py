@@ -93,7 +93,6 @@ class Side:
             where = Where(
                 " and ".join(w.text for w in wheres),
                 " AND ".join(f"({w.sql})" for w in wheres),
-                any(w.needs_spans for w in wheres),
             )
         return TraceFilter(
             since=self.since if self.since is not None else base.since,
@@ -186,11 +185,7 @@ def load_sides(
     flags = (("_in_baseline", wb), ("_in_target", wt))
     sql = row_sql(f"({wb}) OR ({wt})", materialised=store.materialised, flags=flags)
     named = [w for w in (baseline.where, target.where) if w is not None]
-    shown = (
-        Where(" / ".join(w.text for w in named), "", any(w.needs_spans for w in named))
-        if named
-        else None
-    )
+    shown = Where(" / ".join(w.text for w in named), "") if named else None
     rows = where_records(store, sql, [*pb, *pt, *pb, *pt], shown)
     sides: tuple[list[dict[str, Any]], list[dict[str, Any]]] = ([], [])
     for row in rows:

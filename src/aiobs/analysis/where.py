@@ -72,7 +72,6 @@ class Where:
 
     text: str
     sql: str
-    needs_spans: bool  # True when some part reads span fields (an EXISTS over ai_spans)
 
 
 @cache
@@ -113,11 +112,11 @@ def parse_where(text: str) -> Where:
         raise UsageError("--where is empty")
     try:
         _check(text, tree)
-        rendered, needs_spans = _render(text, tree)
+        rendered = _render(text, tree)
         sql = rendered.sql(dialect="duckdb", comments=False)
     except RecursionError:
         raise UsageError(f"--where {text!r}: nested too deeply") from None
-    return Where(text, sql, needs_spans)
+    return Where(text, sql)
 
 
 def _check(text: str, tree: exp.Expr) -> None:
@@ -193,14 +192,10 @@ def _is_span_scope(node: exp.Expr) -> bool:
     return isinstance(node, exp.Anonymous) and node.name.lower() == SPAN_SCOPE
 
 
-def _render(text: str, tree: exp.Expr) -> tuple[exp.Expr, bool]:
+def _render(text: str, tree: exp.Expr) -> exp.Expr:
     """The tree over the trace alias ``t``: the boolean connectives stay at the trace level, and
     each comparison (or ``span(…)``) that reads a span field becomes "some span has it"."""
     from sqlglot import exp
-
-    reads_spans = False
-    # A span-level comparison becomes EXISTS (SELECT 1 FROM ai_spans s WHERE <same trace> AND …).
-    _SAME_TRACE = exp.column("trace_id", table="s").eq(exp.column("trace_id", table="t"))
 
     def qualify(node: exp.Expr, span_first: bool) -> exp.Expr:
         if isinstance(node, exp.Bracket) and isinstance(node.this, exp.Column):
@@ -241,13 +236,12 @@ def _render(text: str, tree: exp.Expr) -> tuple[exp.Expr, bool]:
         return qualified
 
     def some_span(conditions: list[exp.Expr]) -> exp.Expr:
-        nonlocal reads_spans
-        reads_spans = True
         cond = (
             exp.or_(*(exp.paren(c) for c in conditions)) if len(conditions) > 1 else conditions[0]
         )
         select = exp.select("1").from_(exp.to_table("ai_spans").as_("s"))
-        return exp.Exists(this=select.where(_SAME_TRACE.copy()).where(exp.paren(cond)))
+        same_trace = exp.column("trace_id", table="s").eq(exp.column("trace_id", table="t"))
+        return exp.Exists(this=select.where(same_trace).where(exp.paren(cond)))
 
     def walk(node: exp.Expr) -> exp.Expr:
         node = _unparen(node)
@@ -279,7 +273,7 @@ def _render(text: str, tree: exp.Expr) -> tuple[exp.Expr, bool]:
             return some_span([part])
         return node.transform(lambda n: qualify(n, False))
 
-    return walk(tree), reads_spans
+    return walk(tree)
 
 
 def _is_prefix_not(node: exp.Expr) -> bool:
