@@ -235,7 +235,7 @@ def first_seen(store: Store, since: datetime, until: datetime) -> list[dict[str,
     FROM ai_spans WHERE tool_name IS NOT NULL GROUP BY ALL)
 SELECT * FROM firsts WHERE time >= ? AND time < ?
   AND time > (SELECT min(start_time) FROM aiobs_trace_facts) + INTERVAL 1 DAY
-ORDER BY time""",
+ORDER BY time, field, service, value""",
         [since, until],
     )
 
