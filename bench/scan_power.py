@@ -147,7 +147,7 @@ def scan_store(
     db: Path, files: list[Path], since: datetime, until: datetime
 ) -> tuple[list[dict[str, Any]], float]:
     """Ingest ``files`` into a new store with the real pipeline and scan it; (incidents, scan s)."""
-    from aiobs.analysis.browse import TraceFilter
+    from aiobs.analysis.filters import TraceFilter
     from aiobs.analysis.scan import scan
     from aiobs.ingest.pipeline import ingest_paths
     from aiobs.store.connection import open_store

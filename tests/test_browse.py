@@ -347,11 +347,11 @@ def test_sessions_picked_first_equal_the_full_listing(
 
     from aiobs.analysis.browse import (
         SESSION_COLUMNS,
-        TraceFilter,
         order_by,
         sessions_sql,
         where_records,
     )
+    from aiobs.analysis.filters import TraceFilter
     from aiobs.analysis.where import parse_where
     from aiobs.store.connection import open_store
 

@@ -302,8 +302,8 @@ def test_both_sides_from_one_query_equal_each_side_alone(demo: tuple[Path, dict[
     """diff reads both sides in one query (load_sides); a trace both sides select is in both, and
     each side's rows equal what that side's own query returns — overlapping filter sides and
     disjoint windows."""
-    from aiobs.analysis.browse import TraceFilter
     from aiobs.analysis.diff import load_rows, load_sides, parse_side
+    from aiobs.analysis.filters import TraceFilter
     from aiobs.store.connection import open_store
 
     db, _ = demo

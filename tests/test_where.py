@@ -345,7 +345,8 @@ def conditions(world: World) -> st.SearchStrategy[Any]:
 
 def selected(sample: Path, text: str) -> set[str]:
     """The traces the real query selects (the listing of ``aiobs traces``, unlimited)."""
-    from aiobs.analysis.browse import TraceFilter, list_traces
+    from aiobs.analysis.browse import list_traces
+    from aiobs.analysis.filters import TraceFilter
     from aiobs.analysis.where import parse_where
     from aiobs.store.connection import open_store
 

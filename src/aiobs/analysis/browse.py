@@ -12,14 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from aiobs.analysis.filters import TraceFilter
 from aiobs.analysis.records import records
 from aiobs.analysis.where import Where
 from aiobs.errors import UsageError
-from aiobs.semantic.prices import MODEL_KEY_PATTERN
 from aiobs.semantic.signals import session_signals_sql
 from aiobs.semantic.views import AI_TRACES_COLUMNS, priced_traces_sql
 
@@ -46,66 +44,6 @@ SESSION_COLUMNS = (
     "resolved",
     "csat",
 )
-
-
-@dataclass
-class TraceFilter:
-    since: datetime | None = None
-    until: datetime | None = None
-    services: list[str] = field(default_factory=list)
-    models: list[str] = field(default_factory=list)
-    prompt_versions: list[str] = field(default_factory=list)
-    status: str | None = None
-    min_duration_ms: float | None = None
-    session: str | None = None
-    user: str | None = None
-    where: Where | None = None
-
-    def sql(self) -> tuple[str, list[Any]]:
-        """A WHERE clause over ``ai_traces t`` and its parameters."""
-        conds: list[str] = []
-        params: list[Any] = []
-        if self.since is not None:
-            conds.append("t.start_time >= ?")
-            params.append(self.since)
-        if self.until is not None:
-            conds.append("t.start_time < ?")
-            params.append(self.until)
-        if self.services:
-            conds.append("t.service_name IN (SELECT unnest(?))")
-            params.append(self.services)
-        if self.models:
-            # A model matches by name or by its dated/prefixed variants: --model gpt-4.1 finds
-            # gpt-4.1-2025-04-14 (not gpt-4.1-mini).
-            def key(col: str) -> str:
-                return f"regexp_replace(lower(trim({col})), '{MODEL_KEY_PATTERN}', '', 'g')"
-
-            conds.append(
-                "EXISTS (SELECT 1 FROM unnest(t.models) u(m), unnest(?) w(x)"
-                f" WHERE u.m = w.x OR {key('u.m')} = {key('w.x')})"
-            )
-            params.append(self.models)
-        if self.prompt_versions:
-            conds.append("list_has_any(t.prompt_versions, ?)")
-            params.append(self.prompt_versions)
-        if self.status is not None:
-            if self.status not in ("ok", "error"):
-                raise UsageError(f"--status {self.status!r}: expected ok or error")
-            conds.append("t.status = ?")
-            params.append(self.status)
-        if self.min_duration_ms is not None:
-            conds.append("t.duration_ms >= ?")
-            params.append(self.min_duration_ms)
-        if self.session is not None:
-            conds.append("t.session_id = ?")
-            params.append(self.session)
-        if self.user is not None:
-            conds.append("t.user_id = ?")
-            params.append(self.user)
-        if self.where is not None:
-            # Already over ``t``: its span-level parts are "some span of the trace" subqueries.
-            conds.append(f"({self.where.sql})")
-        return (" AND ".join(conds) or "TRUE"), params
 
 
 def order_by(sort: str | None, columns: tuple[str, ...], default: str) -> str:

@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from aiobs.analysis import significance as sig
-from aiobs.analysis.browse import TraceFilter, where_records
+from aiobs.analysis.browse import where_records
+from aiobs.analysis.filters import TraceFilter
 from aiobs.analysis.segment import trace_metrics_sql
 from aiobs.analysis.timewindow import parse_window
 from aiobs.analysis.where import Where, parse_where

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from aiobs.analysis.browse import TraceFilter, where_errors
+from aiobs.analysis.browse import where_errors
+from aiobs.analysis.filters import TraceFilter
 from aiobs.store import schema
 
 if TYPE_CHECKING:
@@ -44,7 +45,7 @@ def select_traces(store: Store, filt: TraceFilter, limit: int | None = None) -> 
     where, params = filt.sql()
     con = store.con
     con.execute("CREATE OR REPLACE TEMP TABLE aiobs_export_ids (trace_id VARCHAR PRIMARY KEY)")
-    if filt.where is None and where == "TRUE":
+    if filt.is_empty:
         sql = "INSERT INTO aiobs_export_ids SELECT DISTINCT TraceId FROM otel_traces"
         con.execute(sql + (f" LIMIT {int(limit)}" if limit else ""))
     else:

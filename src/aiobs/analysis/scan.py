@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from aiobs.analysis import detect
-from aiobs.analysis.browse import TraceFilter
+from aiobs.analysis.filters import TraceFilter
 from aiobs.analysis.series import (
     Series,
     choose_bucket,

@@ -18,7 +18,8 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from aiobs.analysis.browse import TraceFilter, order_by, where_records
+from aiobs.analysis.browse import order_by, where_records
+from aiobs.analysis.filters import TraceFilter
 from aiobs.errors import UsageError
 from aiobs.semantic.signals import SIGNALS
 from aiobs.semantic.views import AI_SPANS_COLUMNS, AI_TRACES_COLUMNS, priced_traces_sql

@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from aiobs.analysis.browse import TraceFilter, where_errors
+from aiobs.analysis.browse import where_errors
 from aiobs.analysis.diff import SPAN_VALUES, STEP_KINDS_TIMED
+from aiobs.analysis.filters import TraceFilter
 from aiobs.analysis.segment import trace_metrics_sql
 from aiobs.errors import UsageError
 
@@ -204,7 +205,7 @@ def load_series(
     n_buckets = int(np.ceil((until - start) / bucket))
     out = Series(start=start, bucket=bucket, window_start=int((since - start) // bucket))
     con = store.con
-    hist_filter = TraceFilter(**{**filt.__dict__, "since": start, "until": until})
+    hist_filter = filt.replace(since=start, until=until)
     where, params = hist_filter.sql()
     con.execute("DROP TABLE IF EXISTS aiobs_scan_traces")
     # One row per trace with its metric inputs, kept for the scan's lifetime: the series

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from aiobs.cli import browse_cmd as b
+from aiobs.cli import options as o
 from aiobs.cli.context import OutputFormat, Settings, settings
 from aiobs.errors import ExitCode
 
@@ -36,14 +36,14 @@ def diff(
     target: Annotated[
         str, typer.Option("--target", help="The window or filter to compare with the baseline.")
     ],
-    since: b.Since = None,
-    until: b.Until = None,
-    service: b.Service = None,
-    model: b.Model = None,
-    prompt_version: b.PromptVersion = None,
-    status: b.Status = None,
-    min_duration: b.MinDuration = None,
-    user: b.User = None,
+    since: o.Since = None,
+    until: o.Until = None,
+    service: o.Service = None,
+    model: o.Model = None,
+    prompt_version: o.PromptVersion = None,
+    status: o.Status = None,
+    min_duration: o.MinDuration = None,
+    user: o.User = None,
     where: Annotated[
         str | None,
         typer.Option(
@@ -68,14 +68,22 @@ def diff(
     top: Annotated[
         int, typer.Option("--top", min=1, help="How many explaining factors to list.")
     ] = 15,
-    fmt: b.Format = OutputFormat.table,
+    fmt: o.Format = OutputFormat.table,
 ) -> None:
     """Compare a baseline with a target: metric deltas with confidence intervals and p-values, and the factors that explain them."""
     from aiobs.analysis.diff import diff as run_diff
 
     s = settings(ctx)
-    base = b.trace_filter(
-        since, until, service, model, prompt_version, status, min_duration, None, user, where
+    base = o.trace_filter(
+        since=since,
+        until=until,
+        service=service,
+        model=model,
+        prompt_version=prompt_version,
+        status=status,
+        min_duration=min_duration,
+        user=user,
+        where=where,
     )
     with s.open_store() as store:
         result = run_diff(store, base, baseline, target, min_change=min_change, top=top)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from aiobs.cli import browse_cmd as b
+from aiobs.cli import options as o
 from aiobs.cli.context import settings
 from aiobs.errors import UsageError
 
@@ -60,16 +60,16 @@ def export(
     out: Annotated[
         Path, typer.Option("--out", help="File (otlp-json, markdown) or directory (parquet).")
     ],
-    since: b.Since = None,
-    until: b.Until = None,
-    service: b.Service = None,
-    model: b.Model = None,
-    prompt_version: b.PromptVersion = None,
-    status: b.Status = None,
-    min_duration: b.MinDuration = None,
-    session: b.Session = None,
-    user: b.User = None,
-    where: b.Where = None,
+    since: o.Since = None,
+    until: o.Until = None,
+    service: o.Service = None,
+    model: o.Model = None,
+    prompt_version: o.PromptVersion = None,
+    status: o.Status = None,
+    min_duration: o.MinDuration = None,
+    session: o.Session = None,
+    user: o.User = None,
+    where: o.Where = None,
     limit: Annotated[
         int | None, typer.Option("--limit", "-n", min=1, help="At most this many traces (newest).")
     ] = None,
@@ -78,26 +78,21 @@ def export(
     from aiobs.analysis.export import export_otlp, export_parquet, select_traces
 
     s = settings(ctx)
-    filt = b.trace_filter(
-        since, until, service, model, prompt_version, status, min_duration, session, user, where
+    filt = o.trace_filter(
+        since=since,
+        until=until,
+        service=service,
+        model=model,
+        prompt_version=prompt_version,
+        status=status,
+        min_duration=min_duration,
+        session=session,
+        user=user,
+        where=where,
     )
     if to != ExportFormat.parquet and out.is_dir():
         raise UsageError(f"--out {out} is a directory; --to {to.value} writes a file")
-    everything = not any(
-        (
-            since,
-            until,
-            service,
-            model,
-            prompt_version,
-            status,
-            min_duration,
-            session,
-            user,
-            where,
-            limit,
-        )
-    )
+    everything = filt.is_empty and not limit
     with s.open_store() as store:
         selected = select_traces(store, filt, limit)
         if to == ExportFormat.otlp_json:

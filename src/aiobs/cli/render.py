@@ -181,3 +181,9 @@ def render_json(settings: Settings, obj: Any) -> None:
 def render_jsonl(settings: Settings, rows: Sequence[Any]) -> None:
     for row in rows:
         settings.out.file.write(json_text(row) + "\n")
+
+
+def note_empty(s: Settings, fmt: OutputFormat, rows: Sequence[Any], what: str) -> None:
+    """On a terminal table, say that nothing matched (stderr; stdout stays empty for scripts)."""
+    if not rows and fmt == OutputFormat.table and not s.quiet:
+        s.err.print(f"no {what} match (times are UTC; --since is relative to now)")

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from aiobs.cli import browse_cmd as b
+from aiobs.cli import options as o
 from aiobs.cli.context import OutputFormat, Settings, settings
 from aiobs.errors import ExitCode, UsageError
 
@@ -46,11 +46,11 @@ def scan(
             help="Start of the window: 30m, 2h, 7d ago, an ISO time, or A..B (default 24h).",
         ),
     ] = None,
-    until: b.Until = None,
-    service: b.Service = None,
-    model: b.Model = None,
-    prompt_version: b.PromptVersion = None,
-    where: b.Where = None,
+    until: o.Until = None,
+    service: o.Service = None,
+    model: o.Model = None,
+    prompt_version: o.PromptVersion = None,
+    where: o.Where = None,
     by: Annotated[
         str | None,
         typer.Option(
@@ -83,7 +83,7 @@ def scan(
         Level,
         typer.Option("--min-severity", help="Leave out incidents below this severity."),
     ] = Level.info,
-    fmt: b.Format = OutputFormat.table,
+    fmt: o.Format = OutputFormat.table,
 ) -> None:
     """Scan for anomalies and group them into incidents, most severe first: onset, likely cause, impact, a one-line insight."""
     from datetime import UTC, datetime, timedelta
@@ -92,8 +92,13 @@ def scan(
     from aiobs.analysis.timewindow import parse_duration_ms
 
     s = settings(ctx)
-    filt = b.trace_filter(
-        since, until, service, model, prompt_version, None, None, None, None, where
+    filt = o.trace_filter(
+        since=since,
+        until=until,
+        service=service,
+        model=model,
+        prompt_version=prompt_version,
+        where=where,
     )
     width = None
     if bucket is not None:

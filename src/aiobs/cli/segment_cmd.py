@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from aiobs.cli import browse_cmd as b
+from aiobs.cli import options as o
 from aiobs.cli.context import OutputFormat, settings
 
 TABLE_METRICS = (
@@ -32,30 +32,38 @@ def segment(
             "tool_name, step_kind, workflow, … or attr['key'].",
         ),
     ],
-    since: b.Since = None,
-    until: b.Until = None,
-    service: b.Service = None,
-    model: b.Model = None,
-    prompt_version: b.PromptVersion = None,
-    status: b.Status = None,
-    min_duration: b.MinDuration = None,
-    user: b.User = None,
-    where: b.Where = None,
+    since: o.Since = None,
+    until: o.Until = None,
+    service: o.Service = None,
+    model: o.Model = None,
+    prompt_version: o.PromptVersion = None,
+    status: o.Status = None,
+    min_duration: o.MinDuration = None,
+    user: o.User = None,
+    where: o.Where = None,
     sort: Annotated[
         str | None,
         typer.Option("--sort", help="Metric to sort by; -metric for descending (default -traces)."),
     ] = None,
-    limit: b.Limit = 50,
-    fmt: b.Format = OutputFormat.table,
+    limit: o.Limit = 50,
+    fmt: o.Format = OutputFormat.table,
 ) -> None:
     """Metrics per group: traces, error rate, latency percentiles, tokens, cost, tool errors, handoffs, user signals."""
     from aiobs.analysis.segment import METRICS, sparkline
     from aiobs.analysis.segment import segment as run_segment
-    from aiobs.cli.render import render_rows
+    from aiobs.cli.render import note_empty, render_rows
 
     s = settings(ctx)
-    filt = b.trace_filter(
-        since, until, service, model, prompt_version, status, min_duration, None, user, where
+    filt = o.trace_filter(
+        since=since,
+        until=until,
+        service=service,
+        model=model,
+        prompt_version=prompt_version,
+        status=status,
+        min_duration=min_duration,
+        user=user,
+        where=where,
     )
     with s.open_store() as store:
         names, rows = run_segment(store, filt, by, sort=sort, limit=limit)
@@ -65,5 +73,5 @@ def segment(
     for row in rows:
         row["sparkline"] = sparkline(row["sparkline"])
     columns = [*names, *(TABLE_METRICS if fmt == OutputFormat.table else (*METRICS, "sparkline"))]
-    b.note_empty(s, fmt, rows, "traces")
+    note_empty(s, fmt, rows, "traces")
     render_rows(s, fmt, columns, rows)

@@ -1,0 +1,130 @@
+"""Which traces a command reads: the one trace filter every selecting command shares.
+
+``TraceFilter`` is the typed selection behind traces, sessions, segment, diff, scan and export
+(and the TUI's filter bar): a time window, services, models, prompt versions, status, a minimum
+duration, a session, a user and a parsed ``--where``. It is built with keywords only, from parsed
+values or, with ``TraceFilter.from_options``, from the text a person typed (``2h``, ``A..B``,
+``500ms``, a ``--where`` condition). ``sql()`` renders it over ``ai_traces t``.
+
+Must not import typer, rich, textual or the DuckDB engine.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from aiobs.analysis.where import Where
+from aiobs.errors import UsageError
+from aiobs.semantic.prices import MODEL_KEY_PATTERN
+
+
+@dataclass(frozen=True, kw_only=True)
+class TraceFilter:
+    """A selection of traces; the empty filter selects every trace."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    services: Sequence[str] = field(default_factory=list)
+    models: Sequence[str] = field(default_factory=list)
+    prompt_versions: Sequence[str] = field(default_factory=list)
+    status: str | None = None
+    min_duration_ms: float | None = None
+    session: str | None = None
+    user: str | None = None
+    where: Where | None = None
+
+    @classmethod
+    def from_options(
+        cls,
+        *,
+        since: str | None = None,
+        until: str | None = None,
+        services: Sequence[str] | None = None,
+        models: Sequence[str] | None = None,
+        prompt_versions: Sequence[str] | None = None,
+        status: str | None = None,
+        min_duration: str | None = None,
+        session: str | None = None,
+        user: str | None = None,
+        where: str | None = None,
+    ) -> TraceFilter:
+        """The filter a person typed: ``--since 2h`` / ``A..B``, ``--min-duration 2s``, a
+        ``--where`` condition (parsed and checked here: a bad one is exit 2 before the store is
+        opened)."""
+        from aiobs.analysis.timewindow import parse_duration_ms, parse_window
+        from aiobs.analysis.where import parse_where
+
+        start, end = parse_window(since, until)
+        return cls(
+            since=start,
+            until=end,
+            services=list(services or []),
+            models=list(models or []),
+            prompt_versions=list(prompt_versions or []),
+            status=status.lower() if status else None,
+            min_duration_ms=(
+                parse_duration_ms(min_duration, option="--min-duration") if min_duration else None
+            ),
+            session=session,
+            user=user,
+            where=parse_where(where) if where is not None else None,
+        )
+
+    @property
+    def is_empty(self) -> bool:
+        """True when it selects every trace (export then copies the store whole)."""
+        return self == TraceFilter()
+
+    def replace(self, **changes: Any) -> TraceFilter:
+        """A copy with some fields changed (a scan's history window, a diff side)."""
+        return dataclasses.replace(self, **changes)
+
+    def sql(self) -> tuple[str, list[Any]]:
+        """A WHERE clause over ``ai_traces t`` and its parameters."""
+        conds: list[str] = []
+        params: list[Any] = []
+        if self.since is not None:
+            conds.append("t.start_time >= ?")
+            params.append(self.since)
+        if self.until is not None:
+            conds.append("t.start_time < ?")
+            params.append(self.until)
+        if self.services:
+            conds.append("t.service_name IN (SELECT unnest(?))")
+            params.append(list(self.services))
+        if self.models:
+            # A model matches by name or by its dated/prefixed variants: --model gpt-4.1 finds
+            # gpt-4.1-2025-04-14 (not gpt-4.1-mini).
+            def key(col: str) -> str:
+                return f"regexp_replace(lower(trim({col})), '{MODEL_KEY_PATTERN}', '', 'g')"
+
+            conds.append(
+                "EXISTS (SELECT 1 FROM unnest(t.models) u(m), unnest(?) w(x)"
+                f" WHERE u.m = w.x OR {key('u.m')} = {key('w.x')})"
+            )
+            params.append(list(self.models))
+        if self.prompt_versions:
+            conds.append("list_has_any(t.prompt_versions, ?)")
+            params.append(list(self.prompt_versions))
+        if self.status is not None:
+            if self.status not in ("ok", "error"):
+                raise UsageError(f"--status {self.status!r}: expected ok or error")
+            conds.append("t.status = ?")
+            params.append(self.status)
+        if self.min_duration_ms is not None:
+            conds.append("t.duration_ms >= ?")
+            params.append(self.min_duration_ms)
+        if self.session is not None:
+            conds.append("t.session_id = ?")
+            params.append(self.session)
+        if self.user is not None:
+            conds.append("t.user_id = ?")
+            params.append(self.user)
+        if self.where is not None:
+            # Already over ``t``: its span-level parts are "some span of the trace" subqueries.
+            conds.append(f"({self.where.sql})")
+        return (" AND ".join(conds) or "TRUE"), params
