@@ -1,0 +1,157 @@
+"""Golden output: the text renderings of replay, diff, diff-traces and scan on the demo store.
+
+Each case runs the real command (through the CLI, so the command's hand-over to ``aiobs.present``
+is covered too) on the session's demo store, with its table output written by a Rich console of
+a fixed width (``COLUMNS=120``) and no colour, and compares stdout with a committed file in
+``tests/golden/``. The files are made by the code; a change to them is reviewed like code:
+
+    AIOBS_REGEN_GOLDEN=1 pytest tests/test_golden.py    # rewrite tests/golden/*, then git diff
+
+A case whose file is missing fails (it is not written silently) unless regenerating.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import shlex
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import Cli
+
+GOLDEN = Path(__file__).resolve().parent / "golden"
+WIDTH = "120"
+WEEK = "2026-11-08T00:00:00Z..2026-11-15T00:00:00Z"
+REGEN = os.environ.get("AIOBS_REGEN_GOLDEN") == "1"
+
+
+def _tour(summary: dict[str, Any], verb: str) -> list[str]:
+    """The arguments of the tour's first ``verb`` command, without its ``--db`` prefix."""
+    for step in summary["tour"]:
+        args = shlex.split(step["command"])[1:]  # drop "aiobs"
+        if args[:1] == ["--db"]:
+            args = args[2:]
+        if args[:1] == [verb]:
+            return args
+    raise AssertionError(f"the demo tour has no {verb} command")
+
+
+def _one(cli: Cli, sql: str) -> str:
+    rows = cli.query(sql)
+    assert rows, sql
+    return str(rows[0]["id"])
+
+
+def _cases(cli: Cli, summary: dict[str, Any]) -> dict[str, list[str]]:
+    """Case name → command arguments. Traces are picked by SQL with a total order, so the same
+    store picks the same ones."""
+    failed = _tour(summary, "replay")[1]
+    ok = _one(
+        cli,
+        "select trace_id id from ai_traces where status = 'ok' and tool_calls > 0 "
+        "and service_name = 'order-assistant' order by start_time, trace_id limit 1",
+    )
+    retrieval = _one(
+        cli,
+        "select t.trace_id id from ai_traces t where t.status = 'error' and exists (select 1 "
+        "from ai_spans s where s.trace_id = t.trace_id and s.step_kind = 'retrieval') "
+        "order by t.start_time, t.trace_id limit 1",
+    )
+    session = _one(
+        cli,
+        "select session_id id from ai_traces where session_id is not null group by 1 "
+        "having count(*) >= 2 and count_if(status = 'error') > 0 order by min(start_time), 1 "
+        "limit 1",
+    )
+    return {
+        "replay-failed": ["replay", failed],
+        "replay-ok": ["replay", ok],
+        "replay-retrieval-error": ["replay", retrieval],
+        "replay-failed-full-no-context": ["replay", failed, "--full", "--no-context"],
+        "replay-session": ["replay", "--session", session],
+        "replay-failed-markdown": ["replay", failed, "-f", "markdown"],
+        "replay-session-markdown": ["replay", "--session", session, "-f", "markdown"],
+        "diff-traces": ["diff-traces", ok, failed],
+        "diff": _tour(summary, "diff"),
+        "diff-markdown": [*_tour(summary, "diff"), "-f", "markdown"],
+        "scan": ["scan", "--since", WEEK],
+        "scan-markdown": ["scan", "--since", WEEK, "-f", "markdown"],
+        "scan-empty": ["scan", "--since", "2026-10-01T00:00:00Z..2026-10-02T00:00:00Z"],
+        "segment": ["segment", "--by", "prompt_version"],
+    }
+
+
+@pytest.fixture(scope="module")
+def outputs(demo: tuple[Path, dict[str, Any]]) -> dict[str, tuple[list[str], str]]:
+    """Every case's arguments and stdout, run once for the module."""
+    db, summary = demo
+    cli = Cli(db)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("COLUMNS", WIDTH)
+        mp.setenv("NO_COLOR", "1")
+        result: dict[str, tuple[list[str], str]] = {}
+        for name, args in _cases(cli, summary).items():
+            run = cli(*args)
+            assert run.exit_code == 0, (args, run.output)
+            result[name] = (args, run.stdout)
+    return result
+
+
+CASES = [
+    "replay-failed",
+    "replay-ok",
+    "replay-retrieval-error",
+    "replay-failed-full-no-context",
+    "replay-session",
+    "replay-failed-markdown",
+    "replay-session-markdown",
+    "diff-traces",
+    "diff",
+    "diff-markdown",
+    "scan",
+    "scan-markdown",
+    "scan-empty",
+    "segment",
+]
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_text_output_matches_golden(name: str, outputs: dict[str, tuple[list[str], str]]) -> None:
+    args, text = outputs[name]
+    path = GOLDEN / f"{name}.txt"
+    if REGEN:
+        GOLDEN.mkdir(exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        return
+    assert path.exists(), f"{path} missing: AIOBS_REGEN_GOLDEN=1 pytest tests/test_golden.py"
+    want = path.read_text(encoding="utf-8")
+    if text != want:
+        delta = "".join(
+            difflib.unified_diff(
+                want.splitlines(keepends=True),
+                text.splitlines(keepends=True),
+                f"golden/{name}.txt",
+                "aiobs " + shlex.join(args),
+            )
+        )
+        pytest.fail(f"output differs from golden/{name}.txt:\n{delta}")
+
+
+def test_every_case_has_a_file_and_every_file_a_case() -> None:
+    files = {p.stem for p in GOLDEN.glob("*.txt")}
+    assert files == set(CASES)
+
+
+def test_the_cases_cover_errors_and_incidents(outputs: dict[str, tuple[list[str], str]]) -> None:
+    """The golden files prove something only if they show what the renderers do: a failed step,
+    a session of several traces, aligned steps that differ, and incidents with causes."""
+    assert "ERROR" in outputs["replay-failed"][1] and "failed at" in outputs["replay-failed"][1]
+    assert "✗" in outputs["replay-retrieval-error"][1]
+    assert "trace 2 of" in outputs["replay-session"][1]
+    assert "changed" in outputs["diff-traces"][1]
+    assert "REGRESSION" in outputs["diff"][1] or "significant" in outputs["diff"][1]
+    assert "likely causes" in outputs["scan"][1]
+    assert "no incidents" in outputs["scan-empty"][1]
