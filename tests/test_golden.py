@@ -25,6 +25,10 @@ from conftest import Cli
 GOLDEN = Path(__file__).resolve().parent / "golden"
 WIDTH = "120"
 WEEK = "2026-11-08T00:00:00Z..2026-11-15T00:00:00Z"
+EXPORT = [
+    "export", "--to", "markdown", "--where", "tool_name = 'lookup_charge_v1'",
+    "-n", "20", "--out", "{out}",
+]  # fmt: skip
 REGEN = os.environ.get("AIOBS_REGEN_GOLDEN") == "1"
 
 
@@ -81,22 +85,28 @@ def _cases(cli: Cli, summary: dict[str, Any]) -> dict[str, list[str]]:
         "scan-markdown": ["scan", "--since", WEEK, "-f", "markdown"],
         "scan-empty": ["scan", "--since", "2026-10-01T00:00:00Z..2026-10-02T00:00:00Z"],
         "segment": ["segment", "--by", "prompt_version"],
+        # The report is written to --out; its text is what is compared.
+        "export-markdown": EXPORT,
     }
 
 
 @pytest.fixture(scope="module")
-def outputs(demo: tuple[Path, dict[str, Any]]) -> dict[str, tuple[list[str], str]]:
-    """Every case's arguments and stdout, run once for the module."""
+def outputs(
+    demo: tuple[Path, dict[str, Any]], tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, tuple[list[str], str]]:
+    """Every case's arguments and stdout (or the file it wrote), run once for the module."""
     db, summary = demo
+    out = tmp_path_factory.mktemp("golden") / "report.md"
     cli = Cli(db)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("COLUMNS", WIDTH)
         mp.setenv("NO_COLOR", "1")
         result: dict[str, tuple[list[str], str]] = {}
         for name, args in _cases(cli, summary).items():
-            run = cli(*args)
+            run = cli(*(str(out) if a == "{out}" else a for a in args))
             assert run.exit_code == 0, (args, run.output)
-            result[name] = (args, run.stdout)
+            written = "{out}" in args
+            result[name] = (args, out.read_text(encoding="utf-8") if written else run.stdout)
     return result
 
 
@@ -115,6 +125,7 @@ CASES = [
     "scan-markdown",
     "scan-empty",
     "segment",
+    "export-markdown",
 ]
 
 
