@@ -69,9 +69,9 @@ def child_decode(path: Path) -> float:
 def child_store(ipc: Path, *, maps: bool) -> float:
     import pyarrow as pa
 
+    from aiobs.backend.duckdb import open_store
     from aiobs.ingest.pipeline import select_list
     from aiobs.store import schema
-    from aiobs.store.connection import open_store
 
     with tempfile.TemporaryDirectory() as tmp:
         store = open_store(Path(tmp) / "floor.duckdb", read_only=False, create=True)

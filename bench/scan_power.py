@@ -149,8 +149,8 @@ def scan_store(
     """Ingest ``files`` into a new store with the real pipeline and scan it; (incidents, scan s)."""
     from aiobs.analysis.filters import TraceFilter
     from aiobs.analysis.scan import scan
+    from aiobs.backend.duckdb import open_store
     from aiobs.ingest.pipeline import ingest_paths
-    from aiobs.store.connection import open_store
 
     with open_store(db, read_only=False, create=True) as store:
         ingest_paths(store, [str(f) for f in files])

@@ -79,7 +79,7 @@ def test_parquet_export_loads_into_the_clickhouse_exporter_tables(
     def ch_one(sql: str) -> str:
         return str(ch.query(sql, "TSV")).strip()
 
-    from aiobs.store.connection import open_store
+    from aiobs.backend.duckdb import open_store
 
     with open_store(db) as store:
         con = store.con
@@ -121,9 +121,9 @@ def _same(a: Any, b: Any) -> bool:
 def _fields_in_both(cli: Cli, lake: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Every span's canonical fields as the DuckDB store computes them from the attributes, and
     as ClickHouse computes them from our Parquet export of the same spans, in the same order."""
+    from aiobs.backend.duckdb import open_store
     from aiobs.semantic.clickhouse import fields_sql
     from aiobs.semantic.views import canonical_select
-    from aiobs.store.connection import open_store
 
     assert cli("export", "--to", "parquet", "--out", str(lake)).exit_code == 0
     ch = _clickhouse_with(lake, {"otel_traces": DDL["otel_traces"]})
@@ -166,9 +166,9 @@ def test_canonical_fields_are_the_same_in_clickhouse(corpus: tuple[Cli, Path]) -
 def test_span_and_trace_facts_are_the_same_in_clickhouse(corpus: tuple[Cli, Path]) -> None:
     """aiobs_span_facts and aiobs_trace_facts (ai_spans and ai_traces without prices or maps),
     computed in ClickHouse from the exporter's otel_traces, equal the DuckDB store's."""
+    from aiobs.backend.duckdb import open_store
     from aiobs.semantic import clickhouse
     from aiobs.semantic.views import AI_TRACES_COLUMNS
-    from aiobs.store.connection import open_store
 
     cli, lake = corpus
     assert cli("export", "--to", "parquet", "--out", str(lake)).exit_code == 0
@@ -246,10 +246,10 @@ def _rows_in_both(
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The rows of ``sql`` (written for the DuckDB store) from the store, and from ClickHouse over
     the exporter's otel_traces and otel_logs, ordered by ``order``; times in ns since the epoch."""
+    from aiobs.backend.duckdb import open_store
     from aiobs.config import load_config
     from aiobs.semantic.clickhouse import query_sql
     from aiobs.semantic.prices import load_prices
-    from aiobs.store.connection import open_store
 
     cli, lake = corpus
     with open_store(cli.db) as store:

@@ -34,7 +34,7 @@ def clean(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 def sql(db: Path, query: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
-    from aiobs.store.connection import open_store
+    from aiobs.backend.duckdb import open_store
 
     with open_store(db) as store:
         return store.con.execute(query, params or []).fetchall()

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
+from aiobs.backend.duckdb import open_store
 from aiobs.ingest.pipeline import ingest_paths
-from aiobs.store.connection import open_store
 from aiobs.store.schema import TELEMETRY_TABLES
 from conftest import CONFORMANCE
 

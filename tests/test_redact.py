@@ -20,9 +20,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from aiobs.backend.duckdb import open_store
 from aiobs.ingest.pipeline import ingest_paths
 from aiobs.ingest.redact import Redactor
-from aiobs.store.connection import open_store
 from conftest import Cli
 from test_fastpath import _dump as dump_store
 

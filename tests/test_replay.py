@@ -15,7 +15,7 @@ from conftest import REPO, Cli, WriteFn, otlp_span, traces_doc
 
 
 def _one(db: Path, sql: str, params: list[Any] | None = None) -> Any:
-    from aiobs.store.connection import open_store
+    from aiobs.backend.duckdb import open_store
 
     with open_store(db) as store:
         row = store.con.execute(sql, params or []).fetchone()

@@ -41,7 +41,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Cli, dict[
 
 def _truth(cli: Cli, sql: str, *params: Any) -> int:
     """A count straight from the store's views (ai_traces, ai_spans)."""
-    from aiobs.store.connection import open_store
+    from aiobs.backend.duckdb import open_store
 
     with open_store(cli.db) as store:
         row = store.con.execute(sql, list(params)).fetchone()
@@ -307,7 +307,7 @@ def test_figures_are_computed_over_traces(world: tuple[Cli, dict[str, Any]]) -> 
     the tokens per trace the mean over its traces — not a median of bucket summaries."""
     cli, _, _, inc = _found(world, "vector-index-rebuild", "support-chat")
     lead = next(a for a in inc["anomalies"] if a["metric"] == "retrieval_p95_ms")
-    from aiobs.store.connection import open_store
+    from aiobs.backend.duckdb import open_store
 
     with open_store(cli.db) as store:
         row = store.con.execute(

@@ -111,8 +111,8 @@ def test_sql_and_python_agree(con: duckdb.DuckDBPyConnection, attrs: dict[str, s
 def test_materialised_fields_equal_the_computed_ones(cli: Any, tmp_path: Any) -> None:
     """ai_spans reads the canonical fields from aiobs_spans (filled at ingest); they must be
     exactly what the definitions compute from the attributes, for every convention we ship."""
+    from aiobs.backend.duckdb import open_store
     from aiobs.semantic.views import ai_spans_sql
-    from aiobs.store.connection import open_store
     from conftest import REPO
 
     for path in sorted((REPO / "fixtures" / "conventions").iterdir()):

@@ -203,12 +203,12 @@ def test_python_rule_for_replay_agrees(costs: Cli) -> None:
 
 
 def test_materialised_and_computed_traces_agree(costs: Cli) -> None:
+    from aiobs.backend.duckdb import open_store
     from aiobs.semantic.views import ai_spans_sql, ai_traces_sql
-    from aiobs.store.connection import open_store
 
     with open_store(costs.db) as store:
         con = store.con
-        assert store.materialised
+        assert store.capabilities.materialised
         stored = con.execute(f"SELECT * FROM ({ai_traces_sql(True)}) ORDER BY 1").fetchall()
         con.execute(f"CREATE OR REPLACE TEMP VIEW ai_spans AS {ai_spans_sql(False)}")
         computed = con.execute(f"SELECT * FROM ({ai_traces_sql(False)}) ORDER BY 1").fetchall()

@@ -78,7 +78,7 @@ class World:
 
 @pytest.fixture(scope="module")
 def world(sample: Path) -> World:
-    from aiobs.store.connection import open_store
+    from aiobs.backend.duckdb import open_store
 
     with open_store(sample) as store:
         con = store.con
@@ -348,7 +348,7 @@ def selected(sample: Path, text: str) -> set[str]:
     from aiobs.analysis.browse import list_traces
     from aiobs.analysis.filters import TraceFilter
     from aiobs.analysis.where import parse_where
-    from aiobs.store.connection import open_store
+    from aiobs.backend.duckdb import open_store
 
     with open_store(sample) as store:
         rows = list_traces(store, TraceFilter(where=parse_where(text)), limit=1_000_000)
@@ -384,7 +384,7 @@ def test_brute_force_matches_hand_counts(world: World) -> None:
 
 
 def _sql(db: Path, sql: str) -> list[tuple[Any, ...]]:
-    from aiobs.store.connection import open_store
+    from aiobs.backend.duckdb import open_store
 
     with open_store(db) as store:
         rows: list[tuple[Any, ...]] = store.con.execute(sql).fetchall()

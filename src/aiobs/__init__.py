@@ -15,8 +15,9 @@ __version__ = "0.1.0"
 _LAZY = {
     "ingest_paths": "aiobs.ingest.pipeline",
     "IngestSummary": "aiobs.ingest.pipeline",
-    "open_store": "aiobs.store.connection",
-    "Store": "aiobs.store.connection",
+    "open_store": "aiobs.backend.duckdb",
+    "DuckDBBackend": "aiobs.backend.duckdb",
+    "Backend": "aiobs.backend",
     "AiobsError": "aiobs.errors",
     "ExitCode": "aiobs.errors",
 }

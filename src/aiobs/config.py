@@ -1,14 +1,19 @@
-"""Where things live: the store path and the user's config file.
+"""Where things live, and what the user configured: the store path and the config file.
 
 Resolution order for the store: ``--db`` > ``AIOBS_DB`` > ``<user data dir>/aiobs/aiobs.duckdb``.
 The config file is ``$AIOBS_CONFIG`` or ``<user config dir>/aiobs/config.toml`` (on Linux
-``~/.config/aiobs/config.toml``). Imports only the standard library and platformdirs.
+``~/.config/aiobs/config.toml``). The CLI reads it once into a ``Config`` and hands the parts
+down (prices to the backend, redaction to ingest, webhooks to scan); nothing below the CLI reads
+the file. Imports only the standard library and platformdirs.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from aiobs.errors import UsageError
@@ -36,6 +41,34 @@ def config_path() -> Path:
     from platformdirs import user_config_path
 
     return user_config_path("aiobs", appauthor=False) / "config.toml"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Config:
+    """The user's config file, read once (an empty one when there is no file).
+
+    Each table is handed to the layer that understands it, which checks it when it is used (a
+    malformed ``[scan]`` table fails ``scan``, not every command): ``[prices]`` overlays the
+    shipped price list (``aiobs.semantic.prices.load_prices(config.tables)``), ``[redact]`` is
+    ingest's (``aiobs.ingest.redact.redact_config(config.tables)``)."""
+
+    path: Path | None = None
+    tables: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+    @property
+    def scan_webhooks(self) -> list[str]:
+        """``[scan] webhooks``: the URLs every ``scan --notify`` posts to."""
+        scan = self.tables.get("scan", {})
+        hooks = scan.get("webhooks", []) if isinstance(scan, Mapping) else None
+        if not isinstance(hooks, list) or not all(isinstance(h, str) for h in hooks):
+            raise UsageError("config [scan] webhooks must be a list of URLs")
+        return list(hooks)
+
+
+def read_config() -> Config:
+    """The user's config file as a ``Config``."""
+    path = config_path()
+    return Config(path=path, tables=load_config())
 
 
 def load_config() -> dict[str, Any]:

@@ -15,14 +15,14 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from aiobs.analysis.filters import TraceFilter
-from aiobs.analysis.records import records
 from aiobs.analysis.where import Where
+from aiobs.backend import QueryError
 from aiobs.errors import UsageError
 from aiobs.semantic.signals import session_signals_sql
 from aiobs.semantic.views import AI_TRACES_COLUMNS, priced_traces_sql
 
 if TYPE_CHECKING:
-    from aiobs.store.connection import Store
+    from aiobs.backend import Backend
 
 SESSION_COLUMNS = (
     "session_id",
@@ -62,42 +62,32 @@ def order_by(sort: str | None, columns: tuple[str, ...], default: str) -> str:
 
 
 def where_records(
-    store: Store, sql: str, params: list[Any], where: Where | None = None
+    store: Backend, sql: str, params: list[Any], where: Where | None = None
 ) -> list[dict[str, Any]]:
     """``records`` for a query built around a user's ``--where`` (``where_errors``)."""
     with where_errors(where):
-        return records(store.con, sql, params)
+        return store.records(sql, params)
 
 
 @contextmanager
 def where_errors(where: Where | None) -> Iterator[None]:
-    """A type error DuckDB meets while evaluating a user's ``--where`` is the user's to fix (exit
-    2), not a crash: every query that applies one runs inside this."""
-    from aiobs.store.engine import duckdb_engine
-
-    engine = duckdb_engine()
+    """A type error the engine meets while evaluating a user's ``--where`` is the user's to fix
+    (exit 2), not a crash: every query that applies one runs inside this."""
     try:
         yield
-    except (
-        engine.ParserException,
-        engine.BinderException,
-        engine.ConversionException,
-        engine.InvalidInputException,
-        engine.OutOfRangeException,
-    ) as exc:
-        if where is None:
+    except QueryError as exc:
+        if where is None or not exc.evaluation:
             raise
-        first = str(exc).strip().splitlines()[0]
-        raise UsageError(f"--where {where.text!r} cannot be evaluated: {first}") from None
+        raise UsageError(f"--where {where.text!r} cannot be evaluated: {exc.message}") from None
 
 
 def list_traces(
-    store: Store, filt: TraceFilter, *, sort: str | None = None, limit: int = 50
+    store: Backend, filt: TraceFilter, *, sort: str | None = None, limit: int = 50
 ) -> list[dict[str, Any]]:
     where, params = filt.sql()
     order = order_by(sort, AI_TRACES_COLUMNS, "-start_time")
     columns = ", ".join(f"t.{c}" for c in AI_TRACES_COLUMNS)
-    if "cost_usd" in where or "cost_usd" in order:
+    if filt.reads_cost or "cost_usd" in order:
         return where_records(
             store,
             f"SELECT {columns} FROM ai_traces t WHERE {where} ORDER BY {order}, trace_id LIMIT ?",
@@ -106,7 +96,7 @@ def list_traces(
         )
     # Neither the filter nor the order reads the cost: pick the traces without it and price
     # only those (ordering every priced trace cost 40 ms of `traces --limit 50` on 974k spans).
-    if store.materialised:
+    if store.capabilities.materialised:
         # Picked first, so their rows are read within the picked traces' times
         # (priced_traces_sql's ``within``).
         found = where_records(
@@ -120,8 +110,7 @@ def list_traces(
             return []
         within = (min(r["lo"] for r in found), max(r["hi"] for r in found))
         priced = priced_traces_sql("SELECT trace_id FROM picked", within)
-        return records(
-            store.con,
+        return store.records(
             f"WITH picked AS (SELECT unnest(?) AS trace_id)"
             f" SELECT {columns} FROM ({priced}) t ORDER BY {order}, trace_id",
             [[r["trace_id"] for r in found]],
@@ -155,25 +144,28 @@ _SESSION_SIGNALS = """
 
 
 def list_sessions(
-    store: Store, filt: TraceFilter, *, sort: str | None = None, limit: int = 50
+    store: Backend, filt: TraceFilter, *, sort: str | None = None, limit: int = 50
 ) -> list[dict[str, Any]]:
     """Sessions having at least one trace that matches ``filt``; totals over all their traces."""
     where, params = filt.sql()
     order = order_by(sort, SESSION_COLUMNS, "-start_time")
     return where_records(
-        store, sessions_sql(where, order, store.materialised), [*params, limit], filt.where
+        store,
+        sessions_sql(where, order, store.capabilities.materialised and not filt.reads_cost),
+        [*params, limit],
+        filt.where,
     )
 
 
-def sessions_sql(where: str, order: str, materialised: bool) -> str:
-    """``list_sessions``' query (``where`` over ``ai_traces t``, then ``?`` for the limit). On a
-    materialised store, when neither the filter nor the order needs the cost or the user
-    signals, the sessions are picked and ordered first, and only those priced and their events
+def sessions_sql(where: str, order: str, pick_first: bool) -> str:
+    """``list_sessions``' query (``where`` over ``ai_traces t``, then ``?`` for the limit). With
+    ``pick_first`` (a materialised store, and a filter that reads no cost), when the order needs
+    neither the cost nor the user signals, the sessions are picked and ordered first, and only those priced and their events
     counted (`sessions --limit 50`, whole process: 974k spans 438 -> 285 ms, 10M spans 3.0 ->
     0.92 s and 1.5 GB -> 363 MB)."""
     # order_by quotes each column it orders by.
     late = any(f'"{c}"' in order for c in ("cost_usd", *_SESSION_SIGNAL_COLUMNS))
-    if materialised and not late and "cost_usd" not in where:
+    if pick_first and not late:
         in_top = "SELECT session_id FROM top"
         traces = f"SELECT trace_id FROM aiobs_trace_facts WHERE session_id IN ({in_top})"
         return f"""

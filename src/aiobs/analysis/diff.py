@@ -34,7 +34,7 @@ from aiobs.analysis.where import Where, parse_where
 from aiobs.errors import UsageError
 
 if TYPE_CHECKING:
-    from aiobs.store.connection import Store
+    from aiobs.backend import Backend
 
 BOOTSTRAP_B = 2000
 BOOTSTRAP_MAX = 1000  # larger sides are bootstrapped m-out-of-n (significance.bootstrap_diff_ci)
@@ -164,27 +164,29 @@ ORDER BY m.start_time, m.trace_id
 
 
 def row_sql(
-    where: str, *, materialised: bool = False, flags: tuple[tuple[str, str], ...] = ()
+    where: str, *, pick_first: bool = False, flags: tuple[tuple[str, str], ...] = ()
 ) -> str:
     """One row per trace selected by ``where`` (over ``ai_traces t``): the metric inputs and the
     factor fields (as ``load_rows`` returns them), and ``flags`` (trace_metrics_sql)."""
-    metrics = trace_metrics_sql(where, SPAN_VALUES, materialised=materialised, flags=flags)
+    metrics = trace_metrics_sql(where, SPAN_VALUES, pick_first=pick_first, flags=flags)
     return _ROW_SQL.format(metrics=metrics, flags="".join(f", m.{name}" for name, _ in flags))
 
 
-def load_rows(store: Store, filt: TraceFilter) -> list[dict[str, Any]]:
+def load_rows(store: Backend, filt: TraceFilter) -> list[dict[str, Any]]:
     where, params = filt.sql()
-    return where_records(store, row_sql(where, materialised=store.materialised), params, filt.where)
+    pick_first = store.capabilities.materialised and not filt.reads_cost
+    return where_records(store, row_sql(where, pick_first=pick_first), params, filt.where)
 
 
 def load_sides(
-    store: Store, baseline: TraceFilter, target: TraceFilter
+    store: Backend, baseline: TraceFilter, target: TraceFilter
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The rows of both sides from one query (a trace on both sides is in both lists): the spans
     and events are scanned once, not once a side (~120 ms of a diff on 974k spans)."""
     (wb, pb), (wt, pt) = baseline.sql(), target.sql()
     flags = (("_in_baseline", wb), ("_in_target", wt))
-    sql = row_sql(f"({wb}) OR ({wt})", materialised=store.materialised, flags=flags)
+    pick_first = store.capabilities.materialised and not (baseline.reads_cost or target.reads_cost)
+    sql = row_sql(f"({wb}) OR ({wt})", pick_first=pick_first, flags=flags)
     named = [w for w in (baseline.where, target.where) if w is not None]
     shown = Where(" / ".join(w.text for w in named), "") if named else None
     rows = where_records(store, sql, [*pb, *pt, *pb, *pt], shown)
@@ -433,7 +435,7 @@ def rank_factors(
 
 
 def diff(
-    store: Store,
+    store: Backend,
     base: TraceFilter,
     baseline: str,
     target: str,

@@ -14,12 +14,11 @@ import orjson
 
 from aiobs.analysis.browse import where_errors
 from aiobs.analysis.filters import TraceFilter
+from aiobs.backend import QueryError
 from aiobs.store import schema
 
 if TYPE_CHECKING:
-    import duckdb
-
-    from aiobs.store.connection import Store
+    from aiobs.backend import Backend
 
 SPAN_KINDS = {
     "SPAN_KIND_UNSPECIFIED": 0,
@@ -40,21 +39,20 @@ STATUS_CODES = {
 BATCH = 500
 
 
-def select_traces(store: Store, filt: TraceFilter, limit: int | None = None) -> int:
+def select_traces(store: Backend, filt: TraceFilter, limit: int | None = None) -> int:
     """Fill the temp table ``aiobs_export_ids`` with the selected trace ids; returns how many."""
     where, params = filt.sql()
-    con = store.con
-    con.execute("CREATE OR REPLACE TEMP TABLE aiobs_export_ids (trace_id VARCHAR PRIMARY KEY)")
+    store.execute("CREATE OR REPLACE TEMP TABLE aiobs_export_ids (trace_id VARCHAR PRIMARY KEY)")
     if filt.is_empty:
         sql = "INSERT INTO aiobs_export_ids SELECT DISTINCT TraceId FROM otel_traces"
-        con.execute(sql + (f" LIMIT {int(limit)}" if limit else ""))
+        store.execute(sql + (f" LIMIT {int(limit)}" if limit else ""))
     else:
         sql = f"INSERT INTO aiobs_export_ids SELECT t.trace_id FROM ai_traces t WHERE {where}"
         with where_errors(filt.where):
-            con.execute(
+            store.execute(
                 sql + (f" ORDER BY t.start_time DESC LIMIT {int(limit)}" if limit else ""), params
             )
-    row = con.execute("SELECT count(*) FROM aiobs_export_ids").fetchone()
+    row = store.one("SELECT count(*) FROM aiobs_export_ids")
     return int(row[0]) if row else 0
 
 
@@ -73,32 +71,29 @@ def _scope(
     return scope
 
 
-def _epoch_ns_list(con: duckdb.DuckDBPyConnection, column: str) -> str:
+def _epoch_ns_list(store: Backend, column: str) -> str:
     """``list_transform(column, epoch_ns)`` in the lambda syntax this DuckDB speaks (1.3 added
     ``lambda x: …`` and deprecates ``x -> …``; older releases only know the arrow)."""
-    from aiobs.store.engine import duckdb_engine
-
-    engine = duckdb_engine()
-
     modern = f'list_transform("{column}", lambda x: epoch_ns(x))'
     try:
-        con.execute(f"SELECT {modern} FROM otel_traces LIMIT 0")
+        store.execute(f"SELECT {modern} FROM otel_traces LIMIT 0")
         return modern
-    except engine.Error:
+    except QueryError:
         return f'list_transform("{column}", x -> epoch_ns(x))'
 
 
-def _span_lines(con: duckdb.DuckDBPyConnection) -> Iterator[bytes]:
-    cur = con.execute(
+def _span_lines(store: Backend) -> Iterator[bytes]:
+    batches = store.batches(
         f"""
         SELECT ResourceAttributes, ScopeName, ScopeVersion, TraceId, SpanId, ParentSpanId, TraceState,
                SpanName, SpanKind, epoch_ns(Timestamp), Duration, SpanAttributes, StatusCode,
-               StatusMessage, {_epoch_ns_list(con, "Events.Timestamp")}, "Events.Name",
+               StatusMessage, {_epoch_ns_list(store, "Events.Timestamp")}, "Events.Name",
                "Events.Attributes", "Links.TraceId", "Links.SpanId", "Links.TraceState",
                "Links.Attributes"
         FROM otel_traces WHERE TraceId IN (SELECT trace_id FROM aiobs_export_ids)
         ORDER BY ResourceAttributes::VARCHAR, ScopeName, ScopeVersion, TraceId, Timestamp, SpanId
-        """
+        """,
+        size=2000,
     )
     group: tuple[Any, ...] | None = None
     spans: list[dict[str, Any]] = []
@@ -116,7 +111,7 @@ def _span_lines(con: duckdb.DuckDBPyConnection) -> Iterator[bytes]:
         }
         return orjson.dumps(doc)
 
-    while rows := cur.fetchmany(2000):
+    for rows in batches:
         for r in rows:
             key = (r[0], r[1], r[2])
             if group is not None and (key != group or len(spans) >= BATCH):
@@ -152,15 +147,16 @@ def _span_lines(con: duckdb.DuckDBPyConnection) -> Iterator[bytes]:
         yield flush()
 
 
-def _log_lines(con: duckdb.DuckDBPyConnection) -> Iterator[bytes]:
-    cur = con.execute(
+def _log_lines(store: Backend) -> Iterator[bytes]:
+    batches = store.batches(
         """
         SELECT ResourceAttributes, ResourceSchemaUrl, ScopeName, ScopeVersion, ScopeAttributes,
                ScopeSchemaUrl, epoch_ns(Timestamp), TraceId, SpanId, TraceFlags, SeverityText,
                SeverityNumber, Body, LogAttributes, EventName
         FROM otel_logs WHERE TraceId IN (SELECT trace_id FROM aiobs_export_ids)
         ORDER BY ResourceAttributes::VARCHAR, ScopeName, ScopeVersion, Timestamp
-        """
+        """,
+        size=2000,
     )
     group: tuple[Any, ...] | None = None
     records: list[dict[str, Any]] = []
@@ -176,7 +172,7 @@ def _log_lines(con: duckdb.DuckDBPyConnection) -> Iterator[bytes]:
             entry["schemaUrl"] = resource_url
         return orjson.dumps({"resourceLogs": [entry]})
 
-    while rows := cur.fetchmany(2000):
+    for rows in batches:
         for r in rows:
             key = (r[0], r[1], r[2], r[3], r[4], r[5])
             if group is not None and (key != group or len(records) >= BATCH):
@@ -201,31 +197,30 @@ def _log_lines(con: duckdb.DuckDBPyConnection) -> Iterator[bytes]:
         yield flush()
 
 
-def export_otlp(store: Store, out: Path) -> dict[str, int]:
+def export_otlp(store: Backend, out: Path) -> dict[str, int]:
     """The selected traces and their logs as OTLP JSON Lines (collector file-exporter style)."""
     counts = {"span_lines": 0, "log_lines": 0}
     with out.open("wb") as fh:
-        for line in _span_lines(store.con):
+        for line in _span_lines(store):
             fh.write(line + b"\n")
             counts["span_lines"] += 1
-        for line in _log_lines(store.con):
+        for line in _log_lines(store):
             fh.write(line + b"\n")
             counts["log_lines"] += 1
     return counts
 
 
-def export_parquet(store: Store, out_dir: Path, *, everything: bool) -> dict[str, int]:
+def export_parquet(store: Backend, out_dir: Path, *, everything: bool) -> dict[str, int]:
     """One ``<table>.parquet`` per exporter table, columns exactly as the exporter's DDL.
 
     With a selection, traces and logs are those of the selected traces and metrics those in the
     selection's time range; without one (``everything``), whole tables."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    con = store.con
     counts: dict[str, int] = {}
-    window = con.execute(
+    window = store.one(
         "SELECT min(Timestamp), max(Timestamp + to_microseconds((Duration / 1000)::BIGINT))"
         " FROM otel_traces WHERE TraceId IN (SELECT trace_id FROM aiobs_export_ids)"
-    ).fetchone()
+    )
     # COPY takes no prepared parameters: the window's ends are timestamps read from the store.
     lo, hi = (
         f"'{v.isoformat()}'::TIMESTAMP_NS" if window and v else "NULL"
@@ -239,15 +234,10 @@ def export_parquet(store: Store, out_dir: Path, *, everything: bool) -> dict[str
             where = "TraceId IN (SELECT trace_id FROM aiobs_export_ids)"
         else:
             where = f"TimeUnix BETWEEN {lo} AND {hi}"
-        row = con.execute(f"SELECT count(*) FROM {table.name} WHERE {where}").fetchone()
+        row = store.one(f"SELECT count(*) FROM {table.name} WHERE {where}")
         counts[table.name] = int(row[0]) if row else 0
         target = out_dir / f"{table.name}.parquet"
-        con.execute(
-            f"COPY (SELECT {cols} FROM {table.name} WHERE {where}) TO '{_sql_path(target)}'"
-            " (FORMAT parquet, COMPRESSION zstd)"
+        store.copy_parquet(
+            f"SELECT {cols} FROM {table.name} WHERE {where}", str(target), "COMPRESSION zstd"
         )
     return counts
-
-
-def _sql_path(path: Path) -> str:
-    return str(path).replace("'", "''")

@@ -79,6 +79,12 @@ class TraceFilter:
         """True when it selects every trace (export then copies the store whole)."""
         return self == TraceFilter()
 
+    @property
+    def reads_cost(self) -> bool:
+        """True when the selection depends on a cost (``--where`` names ``cost_usd``): it must
+        then price every trace, not only the ones it picked."""
+        return self.where is not None and "cost_usd" in self.where.fields
+
     def replace(self, **changes: Any) -> TraceFilter:
         """A copy with some fields changed (a scan's history window, a diff side)."""
         return dataclasses.replace(self, **changes)

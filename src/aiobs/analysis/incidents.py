@@ -26,7 +26,6 @@ import numpy as np
 
 from aiobs.analysis import diff as diffs
 from aiobs.analysis import significance as sig
-from aiobs.analysis.records import records
 from aiobs.analysis.series import (
     TRACE_FLAGS,
     TRACE_VALUES,
@@ -40,7 +39,7 @@ from aiobs.analysis.series import (
 )
 
 if TYPE_CHECKING:
-    from aiobs.store.connection import Store
+    from aiobs.backend import Backend
 
 JOIN_BUCKETS = 2
 CHANGE_LOOKBACK = timedelta(hours=6)
@@ -212,18 +211,17 @@ CONDITION_SAMPLE = 5000  # traces for the separating condition: a threshold to �
 
 
 def _examples(
-    store: Store, focus: dict[str, str], start: datetime, stop: datetime, metric: str
+    store: Backend, focus: dict[str, str], start: datetime, stop: datetime, metric: str
 ) -> list[str]:
     order = _WORST_FIRST.get(metric, "error DESC, duration_ms DESC")
     rows = segment_rows(store, focus, start, stop, columns="trace_id", order=order, limit=5)
     return [r["trace_id"] for r in rows]
 
 
-def first_seen(store: Store, since: datetime, until: datetime) -> list[dict[str, Any]]:
+def first_seen(store: Backend, since: datetime, until: datetime) -> list[dict[str, Any]]:
     """Versions, models, prompt versions and tools whose first trace in the store falls in
     ``[since, until)`` — not counting the store's first day, when everything is first seen."""
-    return records(
-        store.con,
+    return store.records(
         """WITH firsts AS (
   SELECT 'service_version' AS field, service_name AS service, service_version AS value, min(start_time) AS time
     FROM aiobs_trace_facts WHERE service_version IS NOT NULL GROUP BY ALL
@@ -241,13 +239,13 @@ ORDER BY time, field, service, value""",
 
 
 def _changes(
-    store: Store, firsts: list[dict[str, Any]], start: datetime, bucket: timedelta
+    store: Backend, firsts: list[dict[str, Any]], start: datetime, bucket: timedelta
 ) -> list[dict[str, Any]]:
     """Deployment/config events and first-seen values around the onset (any service)."""
     from aiobs.analysis.replay import change_events
 
     lo, hi = start - CHANGE_LOOKBACK, start + bucket * JOIN_BUCKETS
-    events = change_events(store.con, lo, hi)
+    events = change_events(store, lo, hi)
     for e in events:
         e["service"] = e.pop("service_name")
         e["kind"] = "config" if e["kind"] == "config.change" else "deployment"
@@ -283,7 +281,7 @@ AFTER_TOLERANCE = timedelta(minutes=10)  # a change logged this soon after the o
 
 
 def _change_causes(
-    store: Store,
+    store: Backend,
     traced: set[str],
     firsts: list[dict[str, Any]],
     service: str,
@@ -646,7 +644,7 @@ REFINE_BEFORE = timedelta(hours=4)
 
 
 def _refine(
-    store: Store, ser: Series, lead: dict[str, Any], until: datetime
+    store: Backend, ser: Series, lead: dict[str, Any], until: datetime
 ) -> tuple[datetime, datetime | None]:
     """The incident's onset and end from its traces, not its buckets: each trace of the lead
     anomaly's segment is abnormal or not (its event for a rate; beyond the midpoint of the
@@ -717,7 +715,7 @@ LONG_INCIDENT = timedelta(hours=12)
 
 
 def _trace_figures(
-    store: Store, a: dict[str, Any], start: datetime, stop: datetime
+    store: Backend, a: dict[str, Any], start: datetime, stop: datetime
 ) -> dict[str, Any]:
     """An anomaly of a level with its observed and expected values computed over traces (not a
     median of bucket medians): observed over the incident's traces (a new segment: its own
@@ -758,7 +756,7 @@ ANSWER_TAIL_RATIO = 2.0  # answers beyond the usual 90th percentile, against the
 
 
 def _longer_answers(
-    store: Store, ser: Series, p: dict[str, Any], group: list[dict[str, Any]]
+    store: Backend, ser: Series, p: dict[str, Any], group: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
     """Answers that changed length with the incident — what users read (reasoning leaking into
     them, a model rambling, answers cut short), as a ``response_chars`` anomaly: the focus
@@ -858,22 +856,24 @@ def _carried(rows: list[dict[str, Any]]) -> set[tuple[str, str]]:
     return {k for k, n in counts.items() if rows and n / len(rows) >= CARRIED_SHARE}
 
 
-def _called(store: Store, trace_ids: list[str]) -> dict[str, float]:
+def _called(store: Backend, trace_ids: list[str]) -> dict[str, float]:
     """The share of these traces with a span in each service (the dependencies they call)."""
     if not trace_ids:
         return {}
-    rows = store.con.execute(
+    rows = store.rows(
         "SELECT service_name, count(DISTINCT trace_id) FROM aiobs_span_facts"
         " WHERE trace_id IN (SELECT unnest(?)) GROUP BY 1",
         [trace_ids],
-    ).fetchall()
+    )
     return {r[0]: r[1] / len(trace_ids) for r in rows if r[0] is not None}
 
 
 _ID_COLUMNS = {"model": "models", "prompt_version": "prompt_versions"}
 
 
-def _stable_start(store: Store, focus: dict[str, str], start: datetime, outlier: bool) -> datetime:
+def _stable_start(
+    store: Backend, focus: dict[str, str], start: datetime, outlier: bool
+) -> datetime:
     """When an incident began, independent of the scanned window: its refined onset; for a
     segment worse all along, the segment's first trace in the store."""
     if not outlier:
@@ -886,30 +886,30 @@ def _stable_start(store: Store, focus: dict[str, str], start: datetime, outlier:
         elif dim == "workflow":
             conds.append("root_name = ?")
             params.append(value)
-    row = store.con.execute(
+    row = store.one(
         f"SELECT min(start_time) FROM aiobs_trace_facts WHERE {' AND '.join(conds)}", params
-    ).fetchone()
+    )
     return row[0] if row and row[0] is not None else start
 
 
 def build_incidents(
-    store: Store, ser: Series, anomalies: list[dict[str, Any]], *, until: datetime
+    store: Backend, ser: Series, anomalies: list[dict[str, Any]], *, until: datetime
 ) -> list[dict[str, Any]]:
     """The scan's incidents, most severe first (``until``: the end of the scanned data)."""
     groups = _group(ser, anomalies)
     firsts = first_seen(store, ser.start, until + ser.bucket * JOIN_BUCKETS) if groups else []
     traced = {
         r[0]
-        for r in store.con.execute(
+        for r in store.rows(
             "SELECT DISTINCT service_name FROM aiobs_trace_facts WHERE service_name IS NOT NULL"
-        ).fetchall()
+        )
     }
     span_services = (
         {
             r[0]
-            for r in store.con.execute(
+            for r in store.rows(
                 "SELECT DISTINCT service_name FROM aiobs_span_facts WHERE service_name IS NOT NULL"
-            ).fetchall()
+            )
         }
         if groups
         else set()
@@ -1017,7 +1017,7 @@ def build_incidents(
 SPARSE_MIN_RATIO = 1.5
 
 
-def _sparse_holds(store: Store, a: dict[str, Any], start: datetime, stop: datetime) -> bool:
+def _sparse_holds(store: Backend, a: dict[str, Any], start: datetime, stop: datetime) -> bool:
     if a["metric"] in TRACE_FLAGS:
         return True  # a rate: its count test and MIN_EVENTS decided
     f = _trace_figures(store, a, start, stop)
@@ -1047,7 +1047,7 @@ def _merge(ser: Series, plans: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _plan(
-    store: Store, ser: Series, group: list[dict[str, Any]], until: datetime
+    store: Backend, ser: Series, group: list[dict[str, Any]], until: datetime
 ) -> dict[str, Any] | None:
     """An incident's time (refined from its traces), segment and impact, and the traces sampled
     for its factors; None when it touches too few traces to be an incident."""

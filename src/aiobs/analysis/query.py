@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from aiobs.backend import QueryError
 from aiobs.errors import UsageError
 
 if TYPE_CHECKING:
-    from aiobs.store.connection import Store
+    from aiobs.backend import Backend
 
 
 def check_read_only(sql: str) -> str:
@@ -54,16 +55,6 @@ def check_read_only(sql: str) -> str:
     return text
 
 
-# Reader connections for user SQL may read the store and nothing else: no files, no network, no
-# extension downloads, and no way to turn that back on (SET is refused by the guard as well).
-_LOCKDOWN = (
-    "SET enable_external_access = false",
-    "SET autoinstall_known_extensions = false",
-    "SET autoload_known_extensions = false",
-    "SET lock_configuration = true",
-)
-
-
 def _text_column(name: str, duck_type: str) -> str | None:
     """SQL that renders a column as ISO-8601 UTC text, for the types Python would mangle:
     TIMESTAMP_NS (datetime keeps microseconds) and TIMESTAMPTZ (needs pytz, and a zone)."""
@@ -79,31 +70,24 @@ def _text_column(name: str, duck_type: str) -> str | None:
 
 
 def run_query(
-    store: Store, sql: str, *, limit: int | None = None
+    store: Backend, sql: str, *, limit: int | None = None
 ) -> tuple[list[str], list[dict[str, Any]]]:
-    from aiobs.store.engine import duckdb_engine
-
-    engine = duckdb_engine()
-
     text = check_read_only(sql)
     if limit is not None:
         text = f"SELECT * FROM ({text}) AS q LIMIT {int(limit)}"
-    for setting in _LOCKDOWN:
-        store.con.execute(setting)
+    store.lock_down()
     try:
-        described = [
-            (str(r[0]), str(r[1])) for r in store.con.execute(f"DESCRIBE {text}").fetchall()
-        ]
+        described = store.columns(text)
         columns = [name for name, _ in described]
         rendered = {name: _text_column(name, duck_type) for name, duck_type in described}
         if any(rendered.values()) and len(set(columns)) == len(columns):
             exprs = ", ".join(
                 f'{rendered[c]} AS "{c}"' if rendered[c] else f'q."{c}"' for c in columns
             )
-            cur = store.con.execute(f"SELECT {exprs} FROM ({text}) AS q")
+            found = store.rows(f"SELECT {exprs} FROM ({text}) AS q")
         else:
-            cur = store.con.execute(text)
-        rows = [dict(zip(columns, r, strict=True)) for r in cur.fetchall()]
-    except engine.Error as exc:
-        raise UsageError(f"query failed: {str(exc).splitlines()[0]}") from exc
+            found = store.rows(text)
+        rows = [dict(zip(columns, r, strict=True)) for r in found]
+    except QueryError as exc:
+        raise UsageError(f"query failed: {exc.message}") from exc
     return columns, rows

@@ -23,14 +23,11 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from aiobs.analysis.records import records
 from aiobs.errors import NotFoundError, UsageError
 from aiobs.semantic import content as c
 
 if TYPE_CHECKING:
-    import duckdb
-
-    from aiobs.store.connection import Store
+    from aiobs.backend import Backend
 
 # How far around a trace the cross-layer context looks.
 SESSION_WINDOW = timedelta(minutes=30)
@@ -42,7 +39,7 @@ MAX_CANDIDATES = 10
 T = TypeVar("T")
 
 
-def resolve_trace_id(store: Store, given: str) -> str:
+def resolve_trace_id(store: Backend, given: str) -> str:
     """A full trace id from a unique prefix (like git). Exit 4 if none matches, 2 if several do;
     a whole id is returned unchecked (``load_trace`` refuses an unknown one, exit 4)."""
     prefix = given.strip().lower()
@@ -51,18 +48,19 @@ def resolve_trace_id(store: Store, given: str) -> str:
     # One row a trace (aiobs_traces) instead of one a span: a tenth of the rows to scan, 4 ms
     # less a lookup on 974k spans.
     table, column = (
-        ("aiobs_traces", "trace_id") if store.materialised else ("otel_traces", "TraceId")
+        ("aiobs_traces", "trace_id")
+        if store.capabilities.materialised
+        else ("otel_traces", "TraceId")
     )
-    con = store.con
     if len(prefix) == 32:
         # A whole id is the answer as it stands: ``load_trace``, which every caller runs next,
         # says when it is not in the store. Asking here first scanned every trace id once more
         # (17 ms of a replay on 10M spans).
         return prefix
-    candidates = con.execute(
+    candidates = store.rows(
         f"SELECT DISTINCT {column} FROM {table} WHERE starts_with({column}, ?) ORDER BY 1 LIMIT ?",
         [prefix, MAX_CANDIDATES + 1],
-    ).fetchall()
+    )
     if not candidates:
         raise NotFoundError(f"no trace id starts with {prefix}")
     if len(candidates) > 1:
@@ -154,14 +152,12 @@ def critical_path(spans: list[dict[str, Any]]) -> list[str]:
     return path
 
 
-def _events(
-    con: duckdb.DuckDBPyConnection, trace_id: str, bounds: list[datetime]
-) -> dict[str, list[c.Event]]:
-    rows = con.execute(
+def _events(store: Backend, trace_id: str, bounds: list[datetime]) -> dict[str, list[c.Event]]:
+    rows = store.rows(
         'SELECT SpanId, "Events.Timestamp", "Events.Name", "Events.Attributes" FROM otel_traces'
         ' WHERE TraceId = ? AND "Timestamp" BETWEEN ? AND ? AND len("Events.Name") > 0',
         [trace_id, *bounds],
-    ).fetchall()
+    )
     out: dict[str, list[c.Event]] = {}
     for span_id, times, names, attrs in rows:
         out[span_id] = [
@@ -292,15 +288,14 @@ def mark_new_messages(steps: Iterable[dict[str, Any]]) -> None:
         history.append((step["span_id"], keys + [_message_key(m) for m in step.get("output", [])]))
 
 
-def load_trace(store: Store, trace_id: str, *, context: bool = True) -> dict[str, Any]:
+def load_trace(store: Backend, trace_id: str, *, context: bool = True) -> dict[str, Any]:
     """The replay of one trace (``trace_id`` must be a full id; see ``resolve_trace_id``)."""
     from aiobs.semantic.views import AI_TRACES_COLUMNS, trace_cost_usd
 
-    con = store.con
     # The trace's row without the cost (pricing every trace's usage cost 12 ms of a replay); the
     # cost is ai_traces' own rule applied to the spans read below (its model calls' cost, else
     # the outermost cost its agent and chain runs state: views.trace_cost_usd).
-    found = records(con, "SELECT * FROM aiobs_trace_facts WHERE trace_id = ?", [trace_id])
+    found = store.records("SELECT * FROM aiobs_trace_facts WHERE trace_id = ?", [trace_id])
     if not found:
         raise NotFoundError(f"no trace {trace_id} in the store")
     (trace,) = found
@@ -308,16 +303,15 @@ def load_trace(store: Store, trace_id: str, *, context: bool = True) -> dict[str
     # The context that needs only the trace's times and session (its logs, the session's events,
     # recent changes) is read on a second connection while this one reads the spans: on 974k
     # spans, with DuckDB's buffers cold, that takes ~25 ms off a replay's ~70 ms of queries.
-    timed = _in_background(_context_by_time, con.cursor(), dict(trace)) if context else None
+    timed = _in_background(_context_on_reader, store.reader(), dict(trace)) if context else None
     # Every span starts inside its trace (a second either side for rounding): the bounds let
     # DuckDB skip the row groups of other times, ~5 ms a query on 974k spans.
     bounds = [start - _SLACK, trace["end_time"] + _SLACK]
-    spans = records(
-        con,
+    spans = store.records(
         f"SELECT {_STEP_COLUMNS} FROM ai_spans WHERE trace_id = ? AND start_time BETWEEN ? AND ?",
         [trace_id, *bounds],
     )
-    events = _events(con, trace_id, bounds)
+    events = _events(store, trace_id, bounds)
     trace["cost_usd"] = trace_cost_usd(spans)
     trace = {c: trace[c] for c in AI_TRACES_COLUMNS}
     path = critical_path(spans)
@@ -406,7 +400,7 @@ def load_trace(store: Store, trace_id: str, *, context: bool = True) -> dict[str
     }
     result = {"trace": summary, "steps": steps}
     if timed is not None:
-        result["context"] = load_context(con, summary, steps, timed())
+        result["context"] = load_context(store, summary, steps, timed())
     return result
 
 
@@ -437,7 +431,7 @@ def _in_background(work: Callable[..., T], *args: Any) -> Callable[[], T]:
 
 
 def load_context(
-    con: duckdb.DuckDBPyConnection,
+    store: Backend,
     trace: dict[str, Any],
     steps: list[dict[str, Any]],
     timed: dict[str, Any] | None = None,
@@ -445,7 +439,7 @@ def load_context(
     """The trace's cross-layer context: ``timed`` (``_context_by_time``, if already read) and the
     metrics and versions of the services its steps touched."""
     if timed is None:
-        timed = _context_by_time(con, trace)
+        timed = _context_by_time(store, trace)
     start: datetime = trace["start_time"]
     end: datetime = trace["end_time"]
     services, peers = _touched(steps)
@@ -453,8 +447,8 @@ def load_context(
         "logs": timed["logs"],
         "session_events": timed["session_events"],
         "evaluations": timed["evaluations"],
-        "metrics": _metrics(con, [*services, *peers], start, end),
-        "changes": _changes(con, services, start, timed["changes"]),
+        "metrics": _metrics(store, [*services, *peers], start, end),
+        "changes": _changes(store, services, start, timed["changes"]),
     }
 
 
@@ -474,12 +468,11 @@ def _touched(steps: Iterable[dict[str, Any]]) -> tuple[list[str], list[str]]:
 
 
 def _session_events(
-    con: duckdb.DuckDBPyConnection, session_id: str, start: datetime, end: datetime
+    store: Backend, session_id: str, start: datetime, end: datetime
 ) -> list[dict[str, Any]]:
     """The session's user events from ``SESSION_WINDOW`` before ``start`` to as long after
     ``end``, with their offset from ``start`` and whether they came before, during or after."""
-    events = records(
-        con,
+    events = store.records(
         "SELECT Timestamp AS time, EventName AS name, TraceId AS trace_id,"
         " LogAttributes AS attributes, Body AS body FROM otel_logs"
         " WHERE EventName NOT IN ('', 'gen_ai.evaluation.result') AND LogAttributes['session.id'] = ?"
@@ -497,7 +490,13 @@ def _session_events(
     return events
 
 
-def _context_by_time(con: duckdb.DuckDBPyConnection, trace: dict[str, Any]) -> dict[str, Any]:
+def _context_on_reader(reader: Backend, trace: dict[str, Any]) -> dict[str, Any]:
+    """``_context_by_time`` on a reader of its own (a worker thread's), closed after."""
+    with reader:
+        return _context_by_time(reader, trace)
+
+
+def _context_by_time(store: Backend, trace: dict[str, Any]) -> dict[str, Any]:
     """What the context needs only the trace's id, times and session for: its logs and
     evaluation results, the session's user events around it, recent change events."""
     start: datetime = trace["start_time"]
@@ -509,22 +508,26 @@ def _context_by_time(con: duckdb.DuckDBPyConnection, trace: dict[str, Any]) -> d
     # 6.7M log records: 81 -> 9 ms).
     # The bounds travel as integer nanoseconds: a Python datetime would cut them to microseconds
     # and lose a record written in the last one.
-    found = con.execute(
-        "SELECT epoch_ns(min(first_time)), epoch_ns(max(last_time)) FROM aiobs_trace_log_times"
-        " WHERE trace_id = ?",
-        [trace_id],
-    ).fetchone()
-    rows = []
-    if found and found[0] is not None:
-        rows = records(
-            con,
-            "SELECT Timestamp AS time, ServiceName AS service_name, SeverityText AS severity,"
-            " EventName AS event_name, Body AS body, SpanId AS span_id,"
-            " LogAttributes AS attributes FROM otel_logs WHERE TraceId = ?"
-            " AND Timestamp BETWEEN make_timestamp_ns(?) AND make_timestamp_ns(?)"
-            " ORDER BY Timestamp",
-            [trace_id, found[0], found[1]],
+    columns = (
+        "SELECT Timestamp AS time, ServiceName AS service_name, SeverityText AS severity,"
+        " EventName AS event_name, Body AS body, SpanId AS span_id,"
+        " LogAttributes AS attributes FROM otel_logs WHERE TraceId = ?"
+    )
+    rows: list[dict[str, Any]] = []
+    if store.capabilities.log_time_index:
+        found = store.one(
+            "SELECT epoch_ns(min(first_time)), epoch_ns(max(last_time))"
+            " FROM aiobs_trace_log_times WHERE trace_id = ?",
+            [trace_id],
         )
+        if found and found[0] is not None:
+            rows = store.records(
+                f"{columns} AND Timestamp BETWEEN make_timestamp_ns(?) AND make_timestamp_ns(?)"
+                " ORDER BY Timestamp",
+                [trace_id, found[0], found[1]],
+            )
+    else:  # no index of the times: every record's trace id is read
+        rows = store.records(f"{columns} ORDER BY Timestamp", [trace_id])
     logs = []
     evaluations = []
     for log in rows:
@@ -546,8 +549,8 @@ def _context_by_time(con: duckdb.DuckDBPyConnection, trace: dict[str, Any]) -> d
             logs.append(log)
     session_events: list[dict[str, Any]] = []
     if trace.get("session_id"):
-        session_events = _session_events(con, trace["session_id"], start, end)
-    changes = change_events(con, start - CHANGES_WINDOW, start, inclusive=True)
+        session_events = _session_events(store, trace["session_id"], start, end)
+    changes = change_events(store, start - CHANGES_WINDOW, start, inclusive=True)
     return {
         "logs": logs,
         "session_events": session_events,
@@ -557,13 +560,12 @@ def _context_by_time(con: duckdb.DuckDBPyConnection, trace: dict[str, Any]) -> d
 
 
 def _metrics(
-    con: duckdb.DuckDBPyConnection, services: list[str], start: datetime, end: datetime
+    store: Backend, services: list[str], start: datetime, end: datetime
 ) -> list[dict[str, Any]]:
     """Gauges and means of histograms for ``services`` around the trace vs the hour before."""
     if not services:
         return []
-    rows = records(
-        con,
+    rows = store.records(
         """
         WITH points AS (
           SELECT ServiceName, MetricName, MetricUnit, Attributes, TimeUnix, Value FROM otel_metrics_gauge
@@ -602,14 +604,13 @@ def _metrics(
 
 
 def change_events(
-    con: duckdb.DuckDBPyConnection, since: Any, until: Any, *, inclusive: bool = False
+    store: Backend, since: Any, until: Any, *, inclusive: bool = False
 ) -> list[dict[str, Any]]:
     """Deployment and config-change events from the logs in ``[since, until)`` (both ends with
     ``inclusive``), oldest first: time, service_name, kind (the event name), version, id
     (deployment id or config key), description (the log body — untrusted text)."""
     upper = "<=" if inclusive else "<"
-    return records(
-        con,
+    return store.records(
         "SELECT Timestamp AS time, ServiceName AS service_name, EventName AS kind,"
         " coalesce(nullif(LogAttributes['service.version'], ''), ResourceAttributes['service.version']) AS version,"
         " coalesce(LogAttributes['deployment.id'], LogAttributes['config.key']) AS id,"
@@ -621,7 +622,7 @@ def change_events(
 
 
 def _changes(
-    con: duckdb.DuckDBPyConnection,
+    store: Backend,
     services: list[str],
     start: datetime,
     events: list[dict[str, Any]],
@@ -632,8 +633,7 @@ def _changes(
         e.pop("id")
     if services:
         # Per trace root (one row a trace, not a span): cheap even on a large store.
-        first_seen = records(
-            con,
+        first_seen = store.records(
             "SELECT min(start_time) AS time, service_name, service_version AS version"
             " FROM aiobs_trace_facts WHERE service_name IN (SELECT unnest(?)) GROUP BY 2, 3"
             " HAVING min(start_time) BETWEEN ? AND ?",
@@ -654,15 +654,14 @@ def _changes(
     return sorted(events, key=lambda e: e["time"])
 
 
-def load_session(store: Store, session_id: str, *, context: bool = True) -> dict[str, Any]:
+def load_session(store: Backend, session_id: str, *, context: bool = True) -> dict[str, Any]:
     """Every trace of a session, in order, as one journey."""
-    con = store.con
     ids = [
         r[0]
-        for r in con.execute(
+        for r in store.rows(
             "SELECT trace_id FROM aiobs_trace_facts WHERE session_id = ? ORDER BY start_time, trace_id",
             [session_id],
-        ).fetchall()
+        )
     ]
     if not ids:
         raise NotFoundError(f"no session {session_id} in the store")
@@ -679,12 +678,12 @@ def load_session(store: Store, session_id: str, *, context: bool = True) -> dict
     }
     result: dict[str, Any] = {"session": info, "traces": traces}
     if context:
-        result["context"] = session_context(con, info, [s for t in traces for s in t["steps"]])
+        result["context"] = session_context(store, info, [s for t in traces for s in t["steps"]])
     return result
 
 
 def session_context(
-    con: duckdb.DuckDBPyConnection, session: dict[str, Any], steps: list[dict[str, Any]]
+    store: Backend, session: dict[str, Any], steps: list[dict[str, Any]]
 ) -> dict[str, Any]:
     """The context of a whole session, once: its user events from ``SESSION_WINDOW`` before the
     first trace to as long after the last (offsets from the session's start), metrics of every
@@ -694,12 +693,12 @@ def session_context(
     end: datetime = session["end_time"]
     services, peers = _touched(steps)
     return {
-        "session_events": _session_events(con, session["session_id"], start, end),
-        "metrics": _metrics(con, [*services, *peers], start, end),
+        "session_events": _session_events(store, session["session_id"], start, end),
+        "metrics": _metrics(store, [*services, *peers], start, end),
         "changes": _changes(
-            con,
+            store,
             services,
             start,
-            change_events(con, start - CHANGES_WINDOW, start, inclusive=True),
+            change_events(store, start - CHANGES_WINDOW, start, inclusive=True),
         ),
     }

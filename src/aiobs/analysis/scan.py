@@ -32,7 +32,7 @@ from aiobs.analysis.timewindow import utcnow
 from aiobs.errors import UsageError
 
 if TYPE_CHECKING:
-    from aiobs.store.connection import Store
+    from aiobs.backend import Backend
 
 HISTORY = timedelta(days=4)  # before the window: 3 daily seasons plus a trailing window
 # ... and up to a week while that is at most HISTORY_BUCKETS buckets (30-minute buckets and
@@ -413,18 +413,18 @@ def _sparse_record(
     }
 
 
-def find_sparse_anomalies(store: Store, ser: Series) -> list[dict[str, Any]]:
+def find_sparse_anomalies(store: Backend, ser: Series) -> list[dict[str, Any]]:
     """Anomalies of low-traffic services, found over their traces (see SPARSE_PER_HOUR). The
     services' traces are scored together, one row a service (padded), one walk a metric."""
     found: list[dict[str, Any]] = []
     window_t = ser.time(ser.window_start)
     per_service = []
     for service in _sparse_services(ser):
-        rows = store.con.execute(
+        rows = store.rows(
             "SELECT start_time, tokens, cost_usd, duration_ms, error FROM aiobs_scan_traces"
             " WHERE service_name = ? ORDER BY start_time, trace_id",
             [service],
-        ).fetchall()
+        )
         if len(rows) >= 2 * SPARSE_WINDOW:
             per_service.append((service, rows))
             found += _sparse_errors(ser, service, rows, window_t)
@@ -534,7 +534,7 @@ def _sparse_errors(
 
 
 def scan(
-    store: Store,
+    store: Backend,
     filt: TraceFilter,
     *,
     by: str | None = None,
@@ -551,11 +551,11 @@ def scan(
     # Buckets only where the store has traces: empty ones before the first (history) cost the
     # detectors' walk a third of its time on a store holding just the week scanned, and a window
     # reaching years past the data would be walked bucket by bucket.
-    row = store.con.execute(
+    row = store.one(
         "SELECT min(start_time), max(start_time) FROM aiobs_trace_facts"
         " WHERE start_time >= ? AND start_time < ?",
         [since - MAX_HISTORY, until],
-    ).fetchone()
+    )
     first = row[0] if row and row[0] is not None else since
     last = row[1] if row and row[1] is not None else since
     data_since, data_until = max(since, first), min(until, last + timedelta(microseconds=1))

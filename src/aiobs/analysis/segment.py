@@ -25,7 +25,7 @@ from aiobs.semantic.signals import SIGNALS
 from aiobs.semantic.views import AI_SPANS_COLUMNS, AI_TRACES_COLUMNS, priced_traces_sql
 
 if TYPE_CHECKING:
-    from aiobs.store.connection import Store
+    from aiobs.backend import Backend
 
 TRACE_DIMS = {  # name -> ai_traces column
     "service_name": "service_name",
@@ -78,14 +78,14 @@ def trace_metrics_sql(
     where: str,
     extra: tuple[tuple[str, str], ...] = (),
     *,
-    materialised: bool = False,
+    pick_first: bool = False,
     flags: tuple[tuple[str, str], ...] = (),
 ) -> str:
     """One row per trace selected by ``where`` (over ``ai_traces t``) with its metric inputs, and
     ``extra`` (expression over spans ``s``, name) aggregates computed in the same pass over the
     spans. Reads ``aiobs_span_facts`` (spans without prices or attribute maps: the price join costs
-    a regexp a span, the maps a join to otel_traces). On a ``materialised`` store, when ``where``
-    does not read the cost, the traces are picked without it and only theirs are priced
+    a regexp a span, the maps a join to otel_traces). With ``pick_first`` (a materialised store,
+    and neither ``where`` nor a flag reads the cost), the traces are picked without it and only theirs are priced
     (``views.priced_traces_sql``): pricing every trace took ~60 ms of each side of a diff.
     ``flags`` (name, condition over ``t``) add boolean columns; their parameters come before
     ``where``'s."""
@@ -98,8 +98,7 @@ def trace_metrics_sql(
     signal_cols = ",\n    ".join(
         f"count(*) FILTER (WHERE {cond}) AS {name}" for name, cond in linked.items()
     )
-    reads_cost = "cost_usd" in where or any("cost_usd" in cond for _, cond in flags)
-    if materialised and not reads_cost:
+    if pick_first:
         flag_cols = "".join(f", picked.{name}" for name, _ in flags)
         priced = priced_traces_sql("SELECT trace_id FROM picked")
         selected = f"""picked AS (SELECT t.trace_id{flag_exprs} FROM aiobs_trace_facts t WHERE {where}),
@@ -220,7 +219,7 @@ def segment_sql(
     sort: str | None = None,
     limit: int = 50,
     buckets: int = 24,
-    materialised: bool = False,
+    pick_first: bool = False,
 ) -> tuple[list[str], str]:
     """(group columns, SQL): the metrics per group of the traces ``where`` selects (over
     ``ai_traces t``), with ``_buckets``, each trace's time bucket over the selection's window.
@@ -228,7 +227,7 @@ def segment_sql(
     List fields are unnested one select at a time (a trace with two models and two prompt
     versions counts in all four groups), which ClickHouse's arrayJoin also does."""
     dims = parse_dimensions(by)
-    metrics = trace_metrics_sql(where, materialised=materialised)
+    metrics = trace_metrics_sql(where, pick_first=pick_first)
     steps = [f"g0 AS (SELECT m.* FROM ({metrics}) m)"]
     joins, group_cols = [], []
     for i, d in enumerate(dims):
@@ -270,7 +269,7 @@ ORDER BY {order}, {group_list} LIMIT {int(limit)}
 
 
 def segment(
-    store: Store,
+    store: Backend,
     filt: TraceFilter,
     by: str,
     *,
@@ -282,7 +281,12 @@ def segment(
     time bucket over the selection's window."""
     where, params = filt.sql()
     names, sql = segment_sql(
-        where, by, sort=sort, limit=limit, buckets=buckets, materialised=store.materialised
+        where,
+        by,
+        sort=sort,
+        limit=limit,
+        buckets=buckets,
+        pick_first=store.capabilities.materialised and not filt.reads_cost,
     )
     rows = where_records(store, sql, params, filt.where)
     for row in rows:

@@ -27,7 +27,7 @@ from aiobs.errors import UsageError
 if TYPE_CHECKING:
     import numpy.typing as npt
 
-    from aiobs.store.connection import Store
+    from aiobs.backend import Backend
 
 BUCKET_CHOICES_MIN = (5, 10, 15, 30, 60)
 TARGET_PER_BUCKET = 25  # traces a bucket of the busiest service, when the window allows
@@ -142,18 +142,18 @@ _SCAN_SPAN_VALUES = tuple(
 
 
 def choose_bucket(
-    store: Store, since: datetime, until: datetime, *, density_since: datetime | None = None
+    store: Backend, since: datetime, until: datetime, *, density_since: datetime | None = None
 ) -> timedelta:
     """The smallest of 5/10/15/30/60 min that gives the busiest service ~25 traces a bucket
     (over the hours it has traffic, from ``density_since`` — the history too, so a one-hour
     window is judged on more than its own few minutes) and at most MAX_BUCKETS buckets in the
     window; whole hours beyond that for long windows."""
-    row = store.con.execute(
+    row = store.one(
         "SELECT max(n / hours) FROM (SELECT service_name, count(*) AS n,"
         " count(DISTINCT date_trunc('hour', start_time)) AS hours FROM aiobs_trace_facts"
         " WHERE start_time >= ? AND start_time < ? GROUP BY 1)",
         [density_since or since, until],
-    ).fetchone()
+    )
     per_hour = float(row[0]) if row and row[0] else 0.0
     span_min = (until - since).total_seconds() / 60
     for minutes in BUCKET_CHOICES_MIN:
@@ -189,7 +189,7 @@ def _bucket_expr(col: str, start: datetime, width: timedelta) -> str:
 
 
 def load_series(
-    store: Store,
+    store: Backend,
     filt: TraceFilter,
     *,
     since: datetime,
@@ -204,10 +204,9 @@ def load_series(
     start = epoch + bucket * ((since - history - epoch) // bucket)
     n_buckets = int(np.ceil((until - start) / bucket))
     out = Series(start=start, bucket=bucket, window_start=int((since - start) // bucket))
-    con = store.con
     hist_filter = filt.replace(since=start, until=until)
     where, params = hist_filter.sql()
-    con.execute("DROP TABLE IF EXISTS aiobs_scan_traces")
+    store.execute("DROP TABLE IF EXISTS aiobs_scan_traces")
     # One row per trace with its metric inputs, kept for the scan's lifetime: the series
     # aggregate it, and each incident's impact and examples select from it. The factor fields
     # (diff's rows) are fetched later for the few thousand traces an incident samples: on 974k
@@ -219,7 +218,7 @@ def load_series(
     )
     cols = ", ".join(f"m.{name}" for _, name in span_values)
     with where_errors(filt.where):  # a filter DuckDB cannot evaluate is exit 2
-        con.execute(
+        store.execute(
             f"""CREATE TEMP TABLE aiobs_scan_traces AS
     SELECT {_bucket_expr("m.start_time", start, bucket)} AS bucket, m.trace_id, m.service_name,
       m.session_id, m.user_id, m.start_time, m.duration_ms, m.status = 'error' AS error, m.ttft_ms,
@@ -227,7 +226,7 @@ def load_series(
       m.tool_calls, m.tool_errors, m.handoff, m.thumbs_down, m.retried, m.rephrased, m.abandoned,
       m.csat, m.response_chars, m.retrieval_top_score, m.eval_score, m.eval_failed,
       m.root_name AS workflow, m.models AS model, m.prompt_versions AS prompt_version, {cols}
-    FROM ({trace_metrics_sql(where, span_values, materialised=store.materialised)}) m""",
+    FROM ({trace_metrics_sql(where, span_values, pick_first=store.capabilities.materialised and not filt.reads_cost)}) m""",
             params,
         )
     aggs = [f'{x} AS "x:{name}", {n} AS "n:{name}"' for name, (x, n) in _RATE_SQL.items()]
@@ -262,7 +261,7 @@ def load_series(
         )
 
     names = [*_RATE_SQL, *_VALUE_SQL]
-    for rec in con.execute(" UNION ALL ".join(selects)).fetchall():
+    for rec in store.rows(" UNION ALL ".join(selects)):
         bucket_i, service, dim, value = rec[:4]
         for j, name in enumerate(names):
             add(name, "ai", service, dim, value, bucket_i, rec[4 + 2 * j], rec[5 + 2 * j])
@@ -273,25 +272,25 @@ def load_series(
     )
     # The median sees a step that got slower across the board even at low traffic; the p95 (with
     # enough support) a tail that did.
-    for rec in con.execute(
+    for rec in store.rows(
         f"SELECT bucket, service_name, kind, quantile_cont(d, 0.5), quantile_cont(d, 0.95),"
         f" count(*) FROM ({steps}) GROUP BY ALL HAVING count(*) >= {MIN_P50_SUPPORT}"
-    ).fetchall():
+    ):
         add(f"{rec[2]}_p50_ms", "ai", rec[1], None, None, rec[0], rec[3], rec[5])
         if rec[5] >= MIN_P95_SUPPORT:
             add(f"{rec[2]}_p95_ms", "ai", rec[1], None, None, rec[0], rec[4], rec[5])
     # Tools: per call, from the spans of the selected traces.
     b_span = _bucket_expr("s.start_time", start, bucket)
-    for rec in con.execute(
+    for rec in store.rows(
         f"""SELECT {b_span} AS bucket, t.service_name, s.tool_name, count_if(s.status = 'error'),
   count(*), CASE WHEN count(*) >= {MIN_P95_SUPPORT} THEN quantile_cont(s.duration_ms, 0.95) END
 FROM aiobs_span_facts s JOIN aiobs_scan_traces t USING (trace_id)
 WHERE s.step_kind = 'tool' AND s.tool_name IS NOT NULL
 GROUP BY ALL"""
-    ).fetchall():
+    ):
         add("tool_error_rate", "ai", rec[1], "tool", rec[2], rec[0], rec[3], rec[4])
         add("tool_p95_ms", "ai", rec[1], "tool", rec[2], rec[0], rec[5], rec[4])
-    _infra(con, start, until, bucket, add)
+    _infra(store, start, until, bucket, add)
 
     keys = sorted(rows, key=lambda k: (k[0], k[1], k[2] or "", k[3] or ""))
     out.x = np.full((len(keys), n_buckets), np.nan)
@@ -314,24 +313,24 @@ GROUP BY ALL"""
     return out
 
 
-def _infra(con: Any, start: datetime, until: datetime, bucket: timedelta, add: Any) -> None:
+def _infra(store: Backend, start: datetime, until: datetime, bucket: timedelta, add: Any) -> None:
     """Gauges (mean a bucket, per quantile label when there is one) and histograms (mean from
     sum/count, and the share of 5xx when the points carry an HTTP status)."""
     b = _bucket_expr("TimeUnix", start, bucket)
-    for rec in con.execute(
+    for rec in store.rows(
         f"""SELECT {b}, ServiceName, MetricName, coalesce(Attributes['quantile'], ''), avg(Value), count(*)
 FROM otel_metrics_gauge WHERE TimeUnix >= ? AND TimeUnix < ? GROUP BY ALL""",
         [start, until],
-    ).fetchall():
+    ):
         name = rec[2] + (f"{{quantile={rec[3]}}}" if rec[3] else "")
         add(name, "infra", rec[1], None, None, rec[0], rec[4], rec[5])
-    for rec in con.execute(
+    for rec in store.rows(
         f"""SELECT {b}, ServiceName, MetricName, sum(Sum) / nullif(sum(Count), 0), sum(Count),
   sum(Count) FILTER (WHERE TRY_CAST(Attributes['http.response.status_code'] AS INTEGER) >= 500),
   count(Attributes['http.response.status_code'])
 FROM otel_metrics_histogram WHERE TimeUnix >= ? AND TimeUnix < ? GROUP BY ALL""",
         [start, until],
-    ).fetchall():
+    ):
         add(f"{rec[2]}:mean", "infra", rec[1], None, None, rec[0], rec[3], rec[4])
         if rec[6]:
             add(f"{rec[2]}:5xx_rate", "infra", rec[1], None, None, rec[0], rec[5] or 0, rec[4])
@@ -389,7 +388,7 @@ def _segment_where(
 
 
 def segment_summary(
-    store: Store,
+    store: Backend,
     segment: dict[str, str],
     since: datetime,
     until: datetime,
@@ -400,11 +399,11 @@ def segment_summary(
     where, params = _segment_where(segment, since, until, exclude=exclude)
     signals = ("retried", "abandoned", "thumbs_down", "error")
     cols = ", ".join(f"count({c}) AS n_{c}, count_if({c}) AS x_{c}" for c in signals)
-    row = store.con.execute(
+    row = store.one(
         "SELECT count(*), count(DISTINCT session_id), count(DISTINCT user_id), avg(cost_usd), "
         f"{cols} FROM aiobs_scan_traces WHERE {where}",
         params,
-    ).fetchone()
+    )
     assert row is not None
     out: dict[str, Any] = {
         "traces": int(row[0]),
@@ -419,7 +418,7 @@ def segment_summary(
 
 
 def segment_rows(
-    store: Store,
+    store: Backend,
     segment: dict[str, str],
     since: datetime,
     until: datetime,
@@ -430,29 +429,26 @@ def segment_rows(
 ) -> list[dict[str, Any]]:
     """Per-trace rows of a segment in ``[since, until)``; by default a deterministic sample
     (ordered by a hash of the trace id) when ``limit`` is given."""
-    from aiobs.analysis.records import records
 
     where, params = _segment_where(segment, since, until)
     sql = f"SELECT {columns} FROM aiobs_scan_traces WHERE {where} ORDER BY {order}, trace_id"
     if limit is not None:
         sql += f" LIMIT {int(limit)}"
-    return records(store.con, sql, params)
+    return store.records(sql, params)
 
 
-def factor_rows(store: Store, trace_ids: list[str]) -> list[dict[str, Any]]:
+def factor_rows(store: Backend, trace_ids: list[str]) -> list[dict[str, Any]]:
     """``diff``'s per-trace rows (metric inputs and factor fields) of these traces: the metric
     inputs from the scan's table, the factor fields aggregated from their spans.
 
     The spans are read from ``aiobs_span_facts`` (no attribute maps, no prices)."""
-    from aiobs.analysis.records import records
 
     if not trace_ids:
         return []
-    kept = {r[0] for r in store.con.execute("DESCRIBE aiobs_scan_traces").fetchall()}
+    kept = {r[0] for r in store.rows("DESCRIBE aiobs_scan_traces")}
     extra = [(expr, name) for expr, name in SPAN_VALUES if name not in kept]
     aggs = ", ".join(f"{expr} AS {name}" for expr, name in extra)
-    return records(
-        store.con,
+    return store.records(
         f"""WITH s AS (
   SELECT trace_id, start_time, parent_span_id, status, service_version, step_kind, error_type,
     error_message, finish_reason, provider, agent_name, tool_name
@@ -469,8 +465,8 @@ ORDER BY st.start_time, st.trace_id""",
     )
 
 
-def drop_scan_table(store: Store) -> None:
-    store.con.execute("DROP TABLE IF EXISTS aiobs_scan_traces")
+def drop_scan_table(store: Backend) -> None:
+    store.execute("DROP TABLE IF EXISTS aiobs_scan_traces")
 
 
 # Per trace, what a journey metric is made of: (value SQL over ``aiobs_scan_traces``, the
@@ -524,7 +520,7 @@ def _windows_where(
 
 
 def trace_stat(
-    store: Store,
+    store: Backend,
     segment: dict[str, str],
     metric: str,
     windows: list[tuple[datetime, datetime]],
@@ -549,14 +545,14 @@ def trace_stat(
         sql = f"SELECT {stat}, count(v) FROM {source}"
     else:
         return None, 0
-    row = store.con.execute(sql, params).fetchone()
+    row = store.one(sql, params)
     if not row or not row[1]:
         return None, 0
     return (None if row[0] is None else float(row[0])), int(row[1])
 
 
 def trace_points(
-    store: Store, segment: dict[str, str], metric: str, since: datetime, until: datetime
+    store: Backend, segment: dict[str, str], metric: str, since: datetime, until: datetime
 ) -> list[tuple[datetime, float | None]]:
     """(start time, value) of each of the segment's traces in ``[since, until)``, oldest first:
     the trace's own value of a level (its slowest step of a step metric), 1/0 for a rate's
@@ -569,9 +565,9 @@ def trace_points(
     else:
         return []
     where, params = _segment_where(segment, since, until)
-    rows = store.con.execute(
+    rows = store.rows(
         f"SELECT start_time, CAST({expr} AS DOUBLE) FROM aiobs_scan_traces WHERE {where}"
         " ORDER BY start_time, trace_id",
         params,
-    ).fetchall()
+    )
     return [(r[0], r[1]) for r in rows]

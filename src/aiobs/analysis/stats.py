@@ -7,16 +7,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from aiobs.analysis.records import records
 from aiobs.semantic.fields import CONVENTIONS
 from aiobs.semantic.views import priced_span_facts_sql
 
 if TYPE_CHECKING:
-    from aiobs.store.connection import Store
+    from aiobs.backend import Backend
 
 
-def _records(store: Store, sql: str) -> list[dict[str, Any]]:
-    return records(store.con, sql)
+def _records(store: Backend, sql: str) -> list[dict[str, Any]]:
+    return store.records(sql)
 
 
 # Content attributes per convention: an LLM step "has content" when any of these is present.
@@ -37,7 +36,7 @@ _CONTENT_KEYS = (
 )
 
 
-def store_stats(store: Store) -> dict[str, Any]:
+def store_stats(store: Backend) -> dict[str, Any]:
     signal_sql = " UNION ALL ".join(
         f"SELECT '{name}' AS signal, count(*) AS count, min({ts}) AS first, max({ts}) AS last"
         f" FROM {table}"
@@ -52,10 +51,8 @@ def store_stats(store: Store) -> dict[str, Any]:
         )
     )
     signals = _records(store, signal_sql)
-    traces_row = store.con.execute("SELECT count(DISTINCT TraceId) FROM otel_traces").fetchone()
-    events_row = store.con.execute(
-        "SELECT count(*) FROM otel_logs WHERE EventName <> ''"
-    ).fetchone()
+    traces_row = store.one("SELECT count(DISTINCT TraceId) FROM otel_traces")
+    events_row = store.one("SELECT count(*) FROM otel_logs WHERE EventName <> ''")
     signals.insert(1, {"signal": "traces", "count": traces_row[0] if traces_row else 0})
     signals.append(
         {
@@ -68,7 +65,7 @@ def store_stats(store: Store) -> dict[str, Any]:
     # the model calls priced once into a temp table as ai_spans prices them. Reading ai_spans
     # joined every span's attribute maps back in (974k spans: 4.4 s and 1.35 GB); a temp table
     # of every span's facts held 1.3 GB on 10M spans.
-    store.con.execute(
+    store.execute(
         "CREATE OR REPLACE TEMP TABLE aiobs_stats_calls AS SELECT step_kind, provider, model,"
         f" input_tokens, output_tokens, cost_usd FROM ({priced_span_facts_sql()})"
         " WHERE step_kind IN ('llm', 'embedding')"
@@ -91,7 +88,7 @@ def store_stats(store: Store) -> dict[str, Any]:
         "SELECT step_kind, count(*) AS spans FROM aiobs_span_facts GROUP BY ALL"
         " ORDER BY spans DESC, step_kind",
     )
-    cov_row = store.con.execute(
+    cov_row = store.one(
         """
         SELECT count(*) AS n,
           count(model), count(input_tokens), count(output_tokens),
@@ -99,17 +96,17 @@ def store_stats(store: Store) -> dict[str, Any]:
           count(prompt_version), count(session_id), count(user_id)
         FROM aiobs_span_facts WHERE step_kind = 'llm'
         """
-    ).fetchone()
+    )
     # Only the LLM steps' maps are looked into, found by their ids: the hash table is built on
     # those and every span's ids probe it (974k spans: 0.5-0.8 s; carrying every map through a
     # join to ai_spans took 4 s and 1.1 GB).
     content = " OR ".join(f"o.SpanAttributes['{k}'] IS NOT NULL" for k in _CONTENT_KEYS)
-    content_row = store.con.execute(
+    content_row = store.one(
         f"SELECT coalesce(count_if({content}), 0) FROM otel_traces o"
         " JOIN (SELECT trace_id, span_id, start_time FROM aiobs_span_facts"
         "       WHERE step_kind = 'llm') s"
         " ON o.TraceId = s.trace_id AND o.SpanId = s.span_id AND o.Timestamp = s.start_time"
-    ).fetchone()
+    )
     names = [
         "model",
         "input_tokens",
@@ -135,21 +132,21 @@ def store_stats(store: Store) -> dict[str, Any]:
         + ")) > 0 THEN n ELSE 0 END)"
         for _, prefixes in CONVENTIONS
     )
-    conv_row = store.con.execute(
+    conv_row = store.one(
         f"SELECT {sums} FROM (SELECT any_value(map_keys(SpanAttributes)) AS keys, count(*) AS n"
         " FROM otel_traces GROUP BY hash(map_keys(SpanAttributes)))"
-    ).fetchone()
+    )
     conventions = [
         {"convention": name, "spans": int(conv_row[i]) if conv_row else 0}
         for i, (name, _) in enumerate(CONVENTIONS)
         if conv_row and conv_row[i]
     ]
     # redacted_files: how much of the store came through `ingest --redact` (is it safe to share?).
-    ingest_row = store.con.execute(
+    ingest_row = store.one(
         "SELECT count(*), coalesce(sum(rejected), 0), count(redacted) FROM aiobs_ingests"
-    ).fetchone()
+    )
     return {
-        "store": str(store.path),
+        "store": store.location,
         "schema_version": store.schema_version,
         "signals": signals,
         "services": services,

@@ -68,10 +68,12 @@ SPAN_SCOPE = "span"  # span(…): one span meets every condition inside
 @dataclass(frozen=True)
 class Where:
     """A checked expression: ``sql`` is one condition over the trace alias ``t`` (span-level parts
-    are ``EXISTS`` subqueries over ``ai_spans s``)."""
+    are ``EXISTS`` subqueries over ``ai_spans s``); ``fields`` the canonical fields it reads, at
+    either level (the analyses plan by them: one that reads no cost prices only what it shows)."""
 
     text: str
     sql: str
+    fields: frozenset[str] = frozenset()
 
 
 @cache
@@ -99,6 +101,7 @@ def _dialect() -> Any:
 
 def parse_where(text: str) -> Where:
     import sqlglot
+    from sqlglot import exp
 
     if not text.strip():
         raise UsageError("--where is empty")
@@ -116,7 +119,8 @@ def parse_where(text: str) -> Where:
         sql = rendered.sql(dialect="duckdb", comments=False)
     except RecursionError:
         raise UsageError(f"--where {text!r}: nested too deeply") from None
-    return Where(text, sql)
+    fields = frozenset(c.name.lower() for c in tree.find_all(exp.Column))
+    return Where(text, sql, fields)
 
 
 def _check(text: str, tree: exp.Expr) -> None:

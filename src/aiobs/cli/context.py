@@ -20,7 +20,8 @@ from aiobs.errors import ExitCode
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from aiobs.store.connection import Store
+    from aiobs.backend.duckdb import DuckDBBackend
+    from aiobs.config import Config
 
 
 class ColorMode(StrEnum):
@@ -90,16 +91,26 @@ class Settings:
     def stderr_is_tty(self) -> bool:
         return sys.stderr.isatty()
 
-    def open_store(self, *, read_only: bool = True, create: bool = False) -> Store:
+    @cached_property
+    def config(self) -> Config:
+        """The user's config file, read once per command (``aiobs.config``)."""
+        from aiobs.config import read_config
+
+        return read_config()
+
+    def open_store(self, *, read_only: bool = True, create: bool = False) -> DuckDBBackend:
+        """The store every read command resolves (``--db``), with the config's prices."""
         if self.backend:
             from aiobs.errors import UsageError
 
             raise UsageError(
                 f"--backend {self.backend}: only the embedded DuckDB store is available in this build"
             )
-        from aiobs.store.connection import open_store
+        from aiobs.backend.duckdb import open_store
+        from aiobs.semantic.prices import load_prices
 
-        return open_store(self.db_path, read_only=read_only, create=create)
+        prices = load_prices(self.config.tables)
+        return open_store(self.db_path, read_only=read_only, create=create, prices=prices)
 
 
 # What render_rows needs for a table.

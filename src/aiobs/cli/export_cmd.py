@@ -16,7 +16,7 @@ from aiobs.cli.context import settings
 from aiobs.errors import UsageError
 
 if TYPE_CHECKING:
-    from aiobs.store.connection import Store
+    from aiobs.backend.duckdb import DuckDBBackend as Store
 
 
 class ExportFormat(StrEnum):

@@ -74,7 +74,7 @@ def write_files(config: WorldConfig, out_dir: Path) -> list[Path]:
 
 def _is_replaceable(path: Path) -> tuple[bool, str]:
     """A store may be replaced by the demo if it is blank or was itself built by ``aiobs demo``."""
-    from aiobs.store.connection import open_store
+    from aiobs.backend.duckdb import open_store
 
     store = open_store(path, read_only=False)  # exit 3 if another process holds it
     try:
@@ -108,9 +108,9 @@ def build_demo(
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
+    from aiobs.backend.duckdb import open_store
     from aiobs.ingest.pipeline import configure_for_ingest, ingest_file
     from aiobs.ingest.sources import Input
-    from aiobs.store.connection import open_store
 
     started = time.perf_counter()
     db_path = Path(db_path)
@@ -197,7 +197,7 @@ def build_demo(
 
 def _check_not_locked(path: Path) -> None:
     """Refuse to replace a store another process is writing to (exit 3)."""
-    from aiobs.store.connection import open_store
+    from aiobs.backend.duckdb import open_store
 
     open_store(path, read_only=False).close()
 

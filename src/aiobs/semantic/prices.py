@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,7 +70,7 @@ def shipped_prices() -> dict[str, Price]:
     return _parse(tomllib.loads(text).get("prices", {}), "prices.toml")
 
 
-def load_prices(config: dict[str, Any] | None = None) -> dict[str, Price]:
+def load_prices(config: Mapping[str, Any] | None = None) -> dict[str, Price]:
     """Shipped prices, overridden model by model by the config's ``prices`` table."""
     prices = shipped_prices()
     user = (config or {}).get("prices", {})

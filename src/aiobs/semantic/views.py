@@ -13,12 +13,10 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from aiobs.semantic.fields import FIELDS, FIELDS_BY_NAME, STEP_KIND, to_sql
-from aiobs.semantic.prices import MODEL_KEY_PATTERN, Price, load_prices
+from aiobs.semantic.prices import MODEL_KEY_PATTERN, Price
 
 if TYPE_CHECKING:
     import duckdb
-
-    from aiobs.store.connection import Store
 
 # Public columns of ai_spans, in order (the `--where` language and docs use this list).
 AI_SPANS_COLUMNS = (
@@ -482,15 +480,10 @@ GROUP BY trace_id, model
 
 
 def install_views(
-    store: Store, prices: dict[str, Price] | None = None, *, materialised: bool | None = None
+    con: duckdb.DuckDBPyConnection, prices: Mapping[str, Price], *, materialised: bool
 ) -> None:
     """(Re)create the temp price table and the semantic views on this connection
-    (``materialised``: whether ``is_materialised(store)``, when the caller knows)."""
-    if prices is None:
-        from aiobs.config import load_config
-
-        prices = load_prices(load_config())
-    con = store.con
+    (``materialised``: whether ``is_materialised(con)``)."""
     con.execute(
         "CREATE OR REPLACE TEMP TABLE aiobs_prices"
         " (model_key VARCHAR PRIMARY KEY, input DOUBLE, output DOUBLE, cached_input DOUBLE)"
@@ -507,17 +500,14 @@ def install_views(
             for k, p in prices.items()
         )
         con.execute(f"INSERT INTO aiobs_prices VALUES {values}")
-    if materialised is None:
-        materialised = is_materialised(store)
     con.execute(f"CREATE OR REPLACE TEMP VIEW aiobs_span_facts AS {span_facts_sql(materialised)}")
     con.execute(f"CREATE OR REPLACE TEMP VIEW aiobs_trace_facts AS {trace_facts_sql(materialised)}")
     con.execute(f"CREATE OR REPLACE TEMP VIEW ai_spans AS {ai_spans_sql(materialised)}")
     con.execute(f"CREATE OR REPLACE TEMP VIEW ai_traces AS {ai_traces_sql(materialised)}")
 
 
-def is_materialised(store: Store) -> bool:
+def is_materialised(con: duckdb.DuckDBPyConnection) -> bool:
     """True when ``aiobs_spans`` holds every span under the current field definitions."""
-    con = store.con
     try:
         row = con.execute(
             "SELECT (SELECT value FROM aiobs_meta WHERE key = 'semantic.fingerprint'),"

@@ -1,8 +1,13 @@
-"""Opening the store: one writer at a time, readers read-only, clear errors for every way it can fail.
+"""Opening the store's file: one writer at a time, readers read-only, clear errors for every way it
+can fail, and the schema migrated to this aiobs' version.
 
 DuckDB allows one writing process per file; a second process gets an IOException naming the holder.
 We turn that, a missing or unreadable file, and a schema from a newer aiobs into
 ``StoreUnavailableError`` (exit 3) with the file's path in the message.
+
+This is the file and its tables only: the canonical views and columns over them are the DuckDB
+backend's (``aiobs.backend.duckdb``), which opens the file through ``open_file``. Must not import
+``aiobs.semantic`` or ``aiobs.backend``.
 """
 
 from __future__ import annotations
@@ -21,15 +26,13 @@ if TYPE_CHECKING:
 
 @dataclass
 class Store:
-    """An open connection to the store and how it was opened."""
+    """An open connection to the store's file and how it was opened (writers: ingest and demo
+    use ``con`` directly; readers go through ``aiobs.backend``)."""
 
     path: Path
     con: duckdb.DuckDBPyConnection
     read_only: bool
     schema_version: int = 0
-    # aiobs_spans/aiobs_traces hold every span under the current field definitions (else the
-    # views compute the fields from the attributes).
-    materialised: bool = False
     _closed: bool = field(default=False, repr=False)
 
     def close(self) -> None:
@@ -70,11 +73,16 @@ def _connect(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
         raise StoreUnavailableError(f"cannot open store {path}: {text}") from exc
 
 
-def open_store(path: Path, *, read_only: bool = True, create: bool = False) -> Store:
-    """Open the store at ``path``.
+def connect(path: Path, *, read_only: bool) -> duckdb.DuckDBPyConnection:
+    """A connection to an existing store file (exit 3 when it is locked or unreadable)."""
+    return _connect(path, read_only)
 
-    Readers (``read_only=True``) never create or change the file, except to apply pending migrations to
-    an older store (briefly, as a writer). ``create=True`` (ingest, demo) creates a blank store.
+
+def open_file(path: Path, *, read_only: bool = True, create: bool = False) -> Store:
+    """Open the store's file at ``path``, its schema migrated to this aiobs' version.
+
+    Readers (``read_only=True``) never create or change the file, except to apply pending migrations
+    to an older store (briefly, as a writer). ``create=True`` (ingest, demo) creates a blank store.
     """
     path = Path(path)
     if not path.exists():
@@ -112,43 +120,4 @@ def open_store(path: Path, *, read_only: bool = True, create: bool = False) -> S
         else:
             migrations.migrate(con)
         version = migrations.LATEST
-    store = Store(path=path, con=con, read_only=read_only, schema_version=version)
-    from aiobs.semantic.views import install_views, is_materialised
-
-    materialised = is_materialised(store)
-    if version and not materialised:
-        # Written under other canonical field definitions (another aiobs version): recompute them,
-        # as a brief writer like a migration. If another process holds the write lock, read through
-        # the computed view instead (correct, slower).
-        if not read_only:
-            _rematerialise(con)
-        else:
-            con.close()  # one process cannot hold the file both read-only and read-write
-            upgrader: duckdb.DuckDBPyConnection | None
-            try:
-                upgrader = _connect(path, read_only=False)
-            except StoreUnavailableError:
-                upgrader = None
-            if upgrader is not None:
-                try:
-                    _rematerialise(upgrader)
-                finally:
-                    upgrader.close()
-            con = _connect(path, read_only=True)
-            store = Store(path=path, con=con, read_only=read_only, schema_version=version)
-        materialised = is_materialised(store)
-    store.materialised = materialised
-    install_views(store, materialised=materialised)
-    return store
-
-
-def _rematerialise(con: duckdb.DuckDBPyConnection) -> None:
-    from aiobs.semantic.views import materialise
-
-    con.execute("BEGIN TRANSACTION")
-    try:
-        materialise(con)
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
+    return Store(path=path, con=con, read_only=read_only, schema_version=version)

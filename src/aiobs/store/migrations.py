@@ -47,12 +47,12 @@ def _m004_meta(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _m005_canonical_spans(con: duckdb.DuckDBPyConnection) -> None:
-    # The canonical AI fields of every span, materialised (semantic/views.py); backfilled here,
-    # kept current by ingest, rebuilt when the field definitions change.
-    from aiobs.semantic.views import canonical_ddl, materialise
-
-    con.execute(canonical_ddl())
-    materialise(con)
+    # The canonical AI fields of every span are materialised (aiobs_spans, aiobs_traces) by the
+    # DuckDB backend whenever the store's semantic fingerprint is not this aiobs' — a store that
+    # never had them included — and kept current by ingest. They follow the field definitions,
+    # not the schema, so this step (which once built them) leaves them to it: the store layer
+    # does not know the semantic layer.
+    del con
 
 
 def _m006_trace_log_times(con: duckdb.DuckDBPyConnection) -> None:
