@@ -22,15 +22,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from aiobs.ingest.otlp import (
+from aiobs.ingest.arrow_schema import arrow_schema, entries_type
+from aiobs.ingest.otlp import any_value_text, attributes
+from aiobs.ingest.values import (
     MAX_PARENT_WALK,
     MAX_TS_NS,
     MIN_TS_NS,
     SPAN_KINDS,
     STATUS_CODES,
     RecordError,
-    attributes,
 )
+from aiobs.store import schema
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -185,8 +187,6 @@ def _value_text(values: pa.Array) -> pa.Array:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from aiobs.ingest.otlp import any_value_text
-
     string = _field(values, "stringValue")
     boolean = pc.if_else(_field(values, "boolValue"), "true", "false")
     int_raw = _field(values, "intValue")
@@ -298,9 +298,6 @@ def spans_table(batch: pa.RecordBatch) -> pa.Table:
     """One parsed block → an ``otel_traces``-shaped Arrow table (in file order)."""
     import pyarrow as pa
     import pyarrow.compute as pc
-
-    from aiobs.ingest.pipeline import arrow_schema, entries_type
-    from aiobs.store import schema
 
     rs_lists = batch.column("resourceSpans")
     resources = _flatten(rs_lists)

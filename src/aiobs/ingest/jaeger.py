@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from aiobs.ingest.otlp import RecordError
+from aiobs.ingest.values import RecordError
 
 # Jaeger's span.kind values → OTLP span kinds.
 _KINDS = {"internal": 1, "server": 2, "client": 3, "producer": 4, "consumer": 5}

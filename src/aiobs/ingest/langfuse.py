@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from aiobs.ingest.otlp import RecordError, iso_to_ns
+from aiobs.ingest.values import RecordError, iso_to_ns
 
 
 def _json_obj(value: Any) -> dict[str, Any]:

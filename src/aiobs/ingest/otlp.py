@@ -26,26 +26,17 @@ from typing import Any
 
 import orjson
 
-# Timestamps outside this window are refused as absurd (clock bugs, seconds-vs-nanoseconds mixups).
-MIN_TS_NS = 946_684_800 * 10**9  # 2000-01-01
-MAX_TS_NS = 4_102_444_800 * 10**9  # 2100-01-01
-# How far up a parent chain the cycle check walks before it stops looking.
-MAX_PARENT_WALK = 10_000
+from aiobs.ingest import jaeger
+from aiobs.ingest.langfuse import langfuse_to_otlp
+from aiobs.ingest.values import (
+    MAX_TS_NS,
+    MIN_TS_NS,
+    SPAN_KINDS,
+    STATUS_CODES,
+    RecordError,
+)
 
-SPAN_KINDS = {
-    0: "SPAN_KIND_UNSPECIFIED",
-    1: "SPAN_KIND_INTERNAL",
-    2: "SPAN_KIND_SERVER",
-    3: "SPAN_KIND_CLIENT",
-    4: "SPAN_KIND_PRODUCER",
-    5: "SPAN_KIND_CONSUMER",
-}
-STATUS_CODES = {0: "STATUS_CODE_UNSET", 1: "STATUS_CODE_OK", 2: "STATUS_CODE_ERROR"}
 _SEVERITY_NAMES = ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"]
-
-
-class RecordError(ValueError):
-    """One record is unusable; the message says why."""
 
 
 def _enum_lookup(table: dict[int, str], prefix: str) -> dict[Any, int]:
@@ -441,8 +432,6 @@ class Decoder:
             if self._jaeger(doc, line, offset):
                 return
             if "trace" in doc and "observations" in doc:
-                from aiobs.ingest.langfuse import langfuse_to_otlp
-
                 try:
                     converted = langfuse_to_otlp(
                         doc,
@@ -467,8 +456,6 @@ class Decoder:
     def _jaeger(self, doc: dict[str, Any], line: int | None, offset: int | None) -> bool:
         """Jaeger's answers and downloads (``aiobs.ingest.jaeger``), decoded; False if ``doc``
         is none of them."""
-        from aiobs.ingest import jaeger
-
         try:
             inner = jaeger.unwrap(doc)
         except RecordError as exc:
@@ -899,31 +886,3 @@ def _exemplars(point: dict[str, Any]) -> tuple[list[Any], ...]:
         span_ids.append(to_id(_get(ex, "spanId", "span_id"), 8, "exemplar spanId"))
         trace_ids.append(to_id(_get(ex, "traceId", "trace_id"), 16, "exemplar traceId"))
     return filtered, times, values, span_ids, trace_ids
-
-
-def iso_to_ns(text: str) -> int:
-    """ISO-8601 (``2025-11-17T14:55:18.786Z``, any offset, up to ns digits) → Unix ns."""
-    from datetime import datetime
-
-    raw = text.strip().replace("Z", "+00:00").replace("z", "+00:00")
-    frac_ns = 0
-    if "." in raw:
-        head, rest = raw.split(".", 1)
-        digits = ""
-        for ch in rest:
-            if ch.isdigit():
-                digits += ch
-            else:
-                break
-        tail = rest[len(digits) :]
-        frac_ns = int((digits + "000000000")[:9]) if digits else 0
-        raw = head + tail
-    try:
-        dt = datetime.fromisoformat(raw)
-    except ValueError:
-        raise RecordError(f"bad ISO timestamp {text!r}") from None
-    if dt.tzinfo is None:
-        from datetime import UTC
-
-        dt = dt.replace(tzinfo=UTC)
-    return int(dt.timestamp()) * 10**9 + frac_ns

@@ -22,8 +22,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from aiobs.errors import BadInputError, StoreUnavailableError
-from aiobs.ingest.otlp import MAX_PARENT_WALK, Decoder, Reject
-from aiobs.ingest.sources import Input, Unreadable, expand_inputs, iter_units, open_input
+from aiobs.ingest import fastpath
+from aiobs.ingest.arrow_schema import rows_to_arrow
+from aiobs.ingest.otlp import Decoder, Reject
+from aiobs.ingest.sources import (
+    GZIP_MAGIC,
+    Input,
+    Unreadable,
+    expand_inputs,
+    iter_units,
+    open_input,
+)
+from aiobs.ingest.values import MAX_PARENT_WALK
 from aiobs.store import schema
 from aiobs.store.engine import duckdb_engine
 
@@ -90,39 +100,6 @@ class IngestSummary:
 # --------------------------------------------------------------------------------------- arrow
 
 
-def _arrow_type(duck: str) -> pa.DataType:
-    import pyarrow as pa
-
-    if duck.endswith("[]"):
-        return pa.list_(_arrow_type(duck[:-2]))
-    simple = {
-        "VARCHAR": pa.string(),
-        "TIMESTAMP_NS": pa.timestamp("ns"),
-        "TIMESTAMP": pa.timestamp("us"),
-        "UBIGINT": pa.uint64(),
-        "BIGINT": pa.int64(),
-        "UINTEGER": pa.uint32(),
-        "INTEGER": pa.int32(),
-        "UTINYINT": pa.uint8(),
-        "DOUBLE": pa.float64(),
-        "BOOLEAN": pa.bool_(),
-    }
-    if duck in simple:
-        return simple[duck]
-    if duck == schema.MAP:
-        return entries_type()
-    raise ValueError(f"no Arrow type for {duck}")
-
-
-def entries_type() -> pa.DataType:
-    """How a MAP column travels to DuckDB: a list of {key, value} entries, made a MAP by
-    ``map_from_entries`` in the insert. DuckDB converts Arrow maps slowly: 100k GenAI spans'
-    SpanAttributes took 0.65 s to insert as an Arrow map, 0.40 s as entries + map_from_entries."""
-    import pyarrow as pa
-
-    return pa.list_(pa.struct([("key", pa.string()), ("value", pa.string())]))
-
-
 def select_list(table: schema.Table, alias: str = "b") -> str:
     """The batch's columns in table order, with entry lists turned into DuckDB MAPs."""
     parts = []
@@ -135,26 +112,6 @@ def select_list(table: schema.Table, alias: str = "b") -> str:
         else:
             parts.append(f'{col} AS "{name}"')
     return ", ".join(parts)
-
-
-_SCHEMAS: dict[str, pa.Schema] = {}
-
-
-def arrow_schema(table: schema.Table) -> pa.Schema:
-    import pyarrow as pa
-
-    if table.name not in _SCHEMAS:
-        _SCHEMAS[table.name] = pa.schema([(c, _arrow_type(t)) for c, t in table.columns])
-    return _SCHEMAS[table.name]
-
-
-def rows_to_arrow(table: schema.Table, rows: Sequence[tuple[Any, ...]]) -> pa.Table:
-    import pyarrow as pa
-
-    arrow = arrow_schema(table)
-    columns = list(zip(*rows, strict=True)) if rows else [() for _ in table.columns]
-    arrays = [pa.array(col, type=f.type) for col, f in zip(columns, arrow, strict=True)]
-    return pa.Table.from_arrays(arrays, schema=arrow)
 
 
 # ------------------------------------------------------------------------------------ dedupe
@@ -490,9 +447,6 @@ def _fast_path_source(path: Path) -> bool:
     """Cheap check on the first line: a traces-only OTLP JSON Lines file, plain or gzip."""
     import gzip
 
-    from aiobs.ingest.fastpath import eligible
-    from aiobs.ingest.sources import GZIP_MAGIC
-
     try:
         with path.open("rb") as raw:
             head = raw.read(2)
@@ -501,7 +455,7 @@ def _fast_path_source(path: Path) -> bool:
             first = fh.readline(4 << 20)
     except (OSError, EOFError):
         return False
-    return first.endswith(b"\n") and eligible(first)
+    return first.endswith(b"\n") and fastpath.eligible(first)
 
 
 SPANS_LINE = b'{"resourceSpans":'
@@ -511,8 +465,6 @@ def _split_lines(fh: Any) -> Iterator[tuple[str, Any]]:
     """A JSON Lines file as ("spans", chunk of compact resourceSpans lines) for the vectorised
     reader and ("other", (line, offset, bytes)) for everything else (logs, metrics, anything
     written differently), which the general decoder takes line by line."""
-    from aiobs.ingest.fastpath import BLOCK_BYTES
-
     chunk: list[bytes] = []
     size = 0
     offset = 0
@@ -520,7 +472,7 @@ def _split_lines(fh: Any) -> Iterator[tuple[str, Any]]:
         if raw.startswith(SPANS_LINE):
             chunk.append(raw if raw.endswith(b"\n") else raw + b"\n")
             size += len(raw)
-            if size >= BLOCK_BYTES:
+            if size >= fastpath.BLOCK_BYTES:
                 yield ("spans", b"".join(chunk))
                 chunk, size = [], 0
         elif raw.strip():
@@ -532,8 +484,6 @@ def _split_lines(fh: Any) -> Iterator[tuple[str, Any]]:
 
 def _parsed(parts: Iterator[tuple[str, Any]]) -> Iterator[tuple[str, Any]]:
     """Span chunks parsed into tables (in the producer thread, beside the inserts)."""
-    from aiobs.ingest import fastpath
-
     for kind, payload in parts:
         yield (kind, list(fastpath.tables(payload))) if kind == "spans" else (kind, payload)
 
@@ -633,9 +583,6 @@ def _ingest_fast(
 
     import duckdb
     import orjson
-
-    from aiobs.ingest import fastpath
-    from aiobs.ingest.sources import GZIP_MAGIC
 
     path = inp.path
     assert path is not None
@@ -737,11 +684,9 @@ def ingest_file(
         and (fast or inp.path.stat().st_size >= FAST_PATH_MIN_BYTES)
         and _fast_path_source(inp.path)
     ):
-        from aiobs.ingest.fastpath import Unsupported
-
         try:
             return _ingest_fast(store, inp, progress, redactor)
-        except Unsupported:
+        except fastpath.Unsupported:
             pass  # the general decoder below reads it again, and explains what it refuses
 
     started = time.perf_counter()
