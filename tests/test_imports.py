@@ -54,6 +54,54 @@ def test_lower_layers_import_no_ui() -> None:
     assert "aiobs.cli" not in loaded and "aiobs.tui" not in loaded
 
 
+# What only writing a store needs: the decoders and the libraries only they use (Arrow batches,
+# zstd framing, RE2 redaction, protobuf).
+DECODERS = ("pyarrow", "zstandard", "re2", "google")
+
+
+def test_read_commands_import_no_decoder(demo: tuple[Path, dict[str, Any]]) -> None:
+    """Reading a store never loads what ingest needs (python -X importtime: pyarrow alone is
+    ~100 ms): one process runs each read command in turn and lists what is loaded after each."""
+    db, _ = demo
+    probe = (
+        "import sys, json, contextlib, io\n"
+        "from aiobs.cli.main import main\n"
+        "seen = {}\n"
+        "for args in json.loads(sys.argv[1]):\n"
+        "    with contextlib.redirect_stdout(io.StringIO()):\n"
+        "        try:\n            main(args)\n"
+        "        except SystemExit as e:\n            assert not e.code, (args, e.code)\n"
+        "    seen[' '.join(args[2:])] = sorted(sys.modules)\n"
+        "print(json.dumps(seen))"
+    )
+    trace = Cli(db).query("select trace_id from ai_traces order by trace_id limit 1")[0]["trace_id"]
+    commands = [
+        ["traces", "--limit", "5", "-f", "json"],
+        ["sessions", "--limit", "5", "-f", "json"],
+        ["replay", trace, "-f", "json"],
+        ["describe", trace],
+        ["diff-traces", trace, trace, "-f", "json"],
+        ["segment", "--by", "model", "-f", "json"],
+        ["stats", "-f", "json"],
+        ["query", "select count(*) n from ai_spans", "-f", "json"],
+    ]
+    proc = subprocess.run(
+        [sys.executable, "-c", probe, json.dumps([["--db", str(db), *c] for c in commands])],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    seen = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert len(seen) == len(commands)
+    for command, loaded in seen.items():
+        decoding = [
+            m
+            for m in loaded
+            if m.split(".")[0] in DECODERS or m.split(".")[:2] == ["aiobs", "ingest"]
+        ]
+        assert decoding == [], f"aiobs {command} imported {decoding}"
+
+
 def test_read_commands_run_on_the_engine_alone(demo: tuple[Path, dict[str, Any]]) -> None:
     """Read commands load DuckDB's compiled engine without its Python package (duckdb >= 2.0:
     ~80 ms less a command, store/engine.py), and give what they give with the package loaded
