@@ -49,12 +49,12 @@ def ingest(
     ] = OutputFormat.table,
 ) -> None:
     """Load exported OpenTelemetry telemetry into the store (idempotent; one transaction per file)."""
-    from aiobs.config import load_config
     from aiobs.ingest.pipeline import ingest_paths
     from aiobs.ingest.redact import redact_config
 
     s = settings(ctx)
-    config = load_config()
+    # Read once here; ingest gets the tables (its [redact] among them), never the file.
+    config = dict(s.config.tables)
     # Checked before the store is touched; not read at all under --no-redact.
     redacting = False if redact is False else (redact_config(config)[0] or bool(redact))
     import pyarrow as pa
