@@ -166,3 +166,49 @@ def test_the_cases_cover_errors_and_incidents(outputs: dict[str, tuple[list[str]
     assert "REGRESSION" in outputs["diff"][1] or "significant" in outputs["diff"][1]
     assert "likely causes" in outputs["scan"][1]
     assert "no incidents" in outputs["scan-empty"][1]
+
+
+class _Frozen(dict[str, Any]):
+    """A dict that refuses every change: a renderer that writes into its input fails loudly."""
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> None:
+        raise TypeError("a renderer changed the result it renders")
+
+    __setitem__ = __delitem__ = _refuse  # type: ignore[assignment]
+    update = pop = popitem = clear = setdefault = _refuse  # type: ignore[assignment]
+
+
+def _freeze(value: Any) -> Any:
+    if isinstance(value, dict):
+        return _Frozen({k: _freeze(v) for k, v in value.items()})
+    if isinstance(value, list):
+        return [_freeze(v) for v in value]
+    return value
+
+
+def test_replay_renderers_never_change_the_replay(demo: tuple[Path, dict[str, Any]]) -> None:
+    """A cached replay may be rendered from several threads: rendering it as text (alone and in
+    a session) and as Markdown writes nothing into it."""
+    from rich.console import Console
+
+    from aiobs.analysis.replay import load_session, load_trace, resolve_trace_id
+    from aiobs.cli.context import Settings
+    from aiobs.present.replay import journeys, markdown, session_markdown
+
+    db, summary = demo
+    trace = _tour(summary, "replay")[1]
+    with Settings(db=str(db)).open_store() as store:
+        replay = load_trace(store, resolve_trace_id(store, trace))
+        session = load_session(store, replay["trace"]["session_id"])
+    frozen, frozen_session = _freeze(replay), _freeze(session)
+    console = Console(record=True, width=120, no_color=True)
+    for blocks in [
+        *journeys([frozen], False),
+        *journeys(frozen_session["traces"], True, frozen_session),
+    ]:
+        for block in blocks:
+            for item in block:
+                console.print(item, soft_wrap=False, overflow="fold")
+    assert "failed at" in console.export_text()
+    assert markdown(frozen, False) and session_markdown(frozen_session, False)
+    assert frozen == replay and frozen_session == session

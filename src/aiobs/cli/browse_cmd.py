@@ -25,15 +25,6 @@ from aiobs.cli.options import (
     trace_filter,
 )
 
-TRACE_TABLE = (
-    "trace_id", "start_time", "duration_ms", "service_name", "root_name", "status",
-    "llm_calls", "tool_calls", "input_tokens", "output_tokens", "cost_usd", "models", "user_id",
-)  # fmt: skip
-SESSION_TABLE = (
-    "session_id", "user_id", "start_time", "duration_ms", "traces", "errors", "models",
-    "cost_usd", "thumbs_down", "retries", "abandoned", "resolved", "csat",
-)  # fmt: skip
-
 
 def register(app: typer.Typer) -> None:
     app.command("traces", help=traces.__doc__)(traces)
@@ -59,6 +50,7 @@ def traces(
     """List traces (newest first) with filters; JSON is a list of ai_traces objects."""
     from aiobs.analysis.browse import list_traces
     from aiobs.cli.render import note_empty, render_rows
+    from aiobs.present.tables import TRACE_TABLE
     from aiobs.semantic.views import AI_TRACES_COLUMNS
 
     s = settings(ctx)
@@ -101,6 +93,7 @@ def sessions(
     """List sessions (conversations) with their traces, errors, cost and user signals."""
     from aiobs.analysis.browse import SESSION_COLUMNS, list_sessions
     from aiobs.cli.render import note_empty, render_rows
+    from aiobs.present.tables import SESSION_TABLE
 
     s = settings(ctx)
     filt = trace_filter(

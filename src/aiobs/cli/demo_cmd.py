@@ -1,4 +1,5 @@
-"""``aiobs demo``: build the demo world into the store and print a guided tour.
+"""``aiobs demo``: build the demo world into the store and print a guided tour (rendered by
+``present.demo``).
 
 Must not import duckdb, pyarrow or the generator at module level.
 """
@@ -148,30 +149,10 @@ def _tour(s: Settings) -> tuple[list[Any], tuple[str, ...]]:
 
 
 def _print_summary(s: Settings, result: Any, steps: list[Any], prefix: tuple[str, ...]) -> None:
-    from rich.text import Text
+    from aiobs.present.demo import summary, tour
 
-    m = result.manifest
-    out = s.out
-    out.print(
-        Text.assemble(
-            ("Acme Support demo", "bold"),
-            f" — {m['days']} days ({m['start']} .. {m['end']}), seed {m['seed']}"
-            + ("" if m["incidents_enabled"] else ", no incidents"),
-        )
-    )
-    out.print(
-        f"{result.traces:,} traces in {result.sessions:,} sessions · {result.spans:,} spans · "
-        f"{result.log_records:,} log records and events · {result.metric_points:,} metric points"
-    )
-    out.print(f"store {result.path} · built in {result.seconds:.1f} s")
-    if result.out_dir is not None:
-        out.print(f"raw telemetry and manifest.json in {result.out_dir}")
-    if m["incidents_enabled"]:
-        out.print(
-            f"{len(m['incidents'])} incidents are planted in this week; the tour shows where to look."
-        )
-    out.print()
-    out.print(Text("Try:", style="bold"))
-    for i, step in enumerate(steps, 1):
-        out.print(Text.assemble((f"{i}. {step.title}", "bold"), f" — {step.why}"))
-        out.print(Text("   " + step.command(prefix), style="cyan"), soft_wrap=True)
+    for item in summary(result):
+        s.out.print(item)
+    for line, command in tour(steps, prefix):
+        s.out.print(line)
+        s.out.print(command, soft_wrap=True)

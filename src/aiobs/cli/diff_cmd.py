@@ -1,18 +1,18 @@
 """``aiobs diff``: two windows or two filters compared — metric deltas with significance, and the
-fields and values that explain the change.
+fields and values that explain the change. The text rendering is ``aiobs.present.diff``'s.
 
-Must not import duckdb, polars, pyarrow or sqlglot at module level.
+Must not import duckdb, polars, pyarrow, sqlglot or rich at module level.
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from aiobs.cli import options as o
-from aiobs.cli.context import OutputFormat, Settings, settings
+from aiobs.cli.context import OutputFormat, settings
 from aiobs.errors import ExitCode
 
 
@@ -93,100 +93,15 @@ def diff(
         render_json(s, result)
     elif fmt in (OutputFormat.jsonl, OutputFormat.csv, OutputFormat.markdown):
         from aiobs.cli.render import render_rows
+        from aiobs.present.diff import FACTOR_COLUMNS
 
         render_rows(s, fmt, list(result["metrics"][0]), result["metrics"], title="metrics")
         if fmt == OutputFormat.markdown:
-            render_rows(s, fmt, _FACTOR_COLUMNS, result["factors"], title="factors")
+            render_rows(s, fmt, FACTOR_COLUMNS, result["factors"], title="factors")
     else:
-        _text(s, result)
+        from aiobs.present.diff import renderables
+
+        for item in renderables(result):
+            s.out.print(item)
     if fail_on == FailOn.regression and any(m["regression"] for m in result["metrics"]):
         raise typer.Exit(int(ExitCode.FINDINGS))
-
-
-_FACTOR_COLUMNS = [
-    "field",
-    "value",
-    "baseline_share",
-    "target_share",
-    "lift",
-    "kind",
-    "score",
-    "examples",
-]
-
-
-def _pct(v: float | None) -> str:
-    return "-" if v is None else f"{v * 100:.1f}%"
-
-
-def _num(v: Any, name: str) -> str:
-    if v is None:
-        return "-"
-    if name.endswith("_rate"):
-        return _pct(v)
-    if abs(v) >= 100:
-        return f"{v:,.0f}"
-    return f"{v:.4g}"
-
-
-def _text(s: Settings, r: dict[str, Any]) -> None:
-    from rich.table import Table
-    from rich.text import Text
-
-    from aiobs.cli.safe import inert
-
-    out = s.out
-    out.print(
-        Text.assemble(
-            ("baseline ", "bold"),
-            inert(f"{r['baseline']['text']}  ({r['baseline']['traces']:,} traces)"),
-        )
-    )
-    out.print(
-        Text.assemble(
-            ("target   ", "bold"),
-            inert(f"{r['target']['text']}  ({r['target']['traces']:,} traces)"),
-        )
-    )
-    table = Table(title="metrics", header_style="bold")
-    for col in ("metric", "baseline", "target", "change", "95% CI of Δ", "q", ""):
-        table.add_column(col, justify="right" if col not in ("metric", "") else "left")
-    for m in r["metrics"]:
-        if m["baseline"] is None:
-            continue
-        ci = m["ci"]
-        ci_text = "-" if not ci else f"{_num(ci[0], m['name'])} … {_num(ci[1], m['name'])}"
-        rel = "" if m["rel_change"] is None else f" ({m['rel_change'] * 100:+.0f}%)"
-        mark = (
-            Text("REGRESSION", style="bold red")
-            if m["regression"]
-            else (Text("significant", style="yellow") if m["significant"] else Text(""))
-        )
-        table.add_row(
-            m["name"], _num(m["baseline"], m["name"]), _num(m["target"], m["name"]),
-            _num(m["delta"], m["name"]) + rel, ci_text,
-            "-" if m["q_value"] is None else f"{m['q_value']:.2g}", mark,
-        )  # fmt: skip
-    out.print(table)
-    factors = Table(
-        title=f"what explains it ({r['primary_metric'] or 'no regression'})", header_style="bold"
-    )
-    for col in (
-        "field",
-        "value",
-        "baseline",
-        "target",
-        "lift",
-        "kind",
-        "explains",
-        "examples (target)",
-    ):
-        factors.add_column(col, overflow="fold")
-    for f in r["factors"]:
-        factors.add_row(
-            f["field"], Text(inert(f["value"])), _pct(f["baseline_share"]), _pct(f["target_share"]),
-            "new" if f["lift"] is None else f"×{f['lift']:.2f}", f["kind"],
-            "-" if f["explained"] is None else f"{f['explained'] * 100:.0f}%",
-            " ".join(t[:12] for t in f["examples"]["target"]),
-        )  # fmt: skip
-    out.print(factors)

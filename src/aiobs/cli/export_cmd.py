@@ -1,4 +1,5 @@
 """``aiobs describe`` and ``aiobs export``: a trace for a ticket; a selection for elsewhere.
+The Markdown report is ``analysis.report``'s data rendered by ``present.report``.
 
 Must not import duckdb, polars, pyarrow or sqlglot at module level.
 """
@@ -7,16 +8,13 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
 from aiobs.cli import options as o
 from aiobs.cli.context import settings
 from aiobs.errors import UsageError
-
-if TYPE_CHECKING:
-    from aiobs.backend.duckdb import DuckDBBackend as Store
 
 
 class ExportFormat(StrEnum):
@@ -94,65 +92,24 @@ def export(
         raise UsageError(f"--out {out} is a directory; --to {to.value} writes a file")
     everything = filt.is_empty and not limit
     with s.open_store() as store:
-        selected = select_traces(store, filt, limit)
-        if to == ExportFormat.otlp_json:
+        if to == ExportFormat.markdown:
+            from aiobs.analysis.report import incident_report
+            from aiobs.present.report import markdown_report
+
+            report = incident_report(store, filt, limit)
+            out.write_text(markdown_report(report), encoding="utf-8")
+            note = f"{report['selected']} traces → {out}"
+        elif to == ExportFormat.otlp_json:
+            selected = select_traces(store, filt, limit)
             counts = export_otlp(store, out)
             note = f"{selected} traces → {out} ({counts['span_lines']} span lines, {counts['log_lines']} log lines)"
-        elif to == ExportFormat.parquet:
+        else:
+            selected = select_traces(store, filt, limit)
             tables = export_parquet(store, out, everything=everything)
             note = (
                 f"{selected} traces → {out}/ ("
                 + ", ".join(f"{k} {v}" for k, v in tables.items() if v)
                 + ")"
             )
-        else:
-            out.write_text(_report(store, selected), encoding="utf-8")
-            note = f"{selected} traces → {out}"
     if not s.quiet:
         s.err.print(f"exported {note}", highlight=False, markup=False)
-
-
-REPORT_DETAILED = 3
-
-
-def _report(store: Store, selected: int) -> str:
-    """A Markdown incident report: what was selected, the traces, and the first failed ones whole."""
-    from aiobs.analysis.replay import load_trace
-    from aiobs.cli.render import markdown_table
-    from aiobs.cli.replay_view import markdown
-
-    con = store.con
-    cur = con.execute(
-        "SELECT t.* FROM ai_traces t JOIN aiobs_export_ids USING (trace_id) ORDER BY t.start_time"
-    )
-    names = [d[0] for d in cur.description]
-    rows = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
-    errors = [r for r in rows if r["status"] == "error"]
-    lines = [
-        "# Incident report",
-        "",
-        f"{selected} traces from {rows[0]['start_time']:%Y-%m-%d %H:%M}Z to {rows[-1]['start_time']:%Y-%m-%d %H:%M}Z"
-        f" — {len(errors)} failed."
-        if rows
-        else "No traces selected.",
-        "",
-    ]
-    if rows:
-        lines.append(
-            markdown_table(
-                [
-                    "trace_id",
-                    "start_time",
-                    "duration_ms",
-                    "service_name",
-                    "status",
-                    "models",
-                    "user_id",
-                ],
-                rows[:200],
-                title="Traces" + (" (first 200)" if len(rows) > 200 else ""),
-            )
-        )
-    for r in (errors or rows)[:REPORT_DETAILED]:
-        lines.append(markdown(load_trace(store, r["trace_id"]), full=False))
-    return "\n".join(lines) + "\n"

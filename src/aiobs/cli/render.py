@@ -1,7 +1,9 @@
-"""Rendering plain result objects as table, JSON, JSON Lines, CSV or Markdown.
+"""Writing a result to stdout in the asked format: table, JSON, JSON Lines, CSV or Markdown.
 
 Data goes to stdout; nothing else does. JSON values follow the contract in DESIGN.md: snake_case
-keys, times ISO-8601 UTC, durations in ms. Table and Markdown cells pass through ``safe.inert``.
+keys, times ISO-8601 UTC, durations in ms (``present.format.jsonable``). Table and Markdown cells
+are ``present.format`` cells, made inert. What a command shows beyond rows (a replay, a scan's
+incidents, a diff) is built by ``aiobs.present``; this module only writes it out.
 
 Must not import duckdb, polars, pyarrow, sqlglot, textual or httpx at module level.
 """
@@ -11,58 +13,14 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 import re
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
 
 from aiobs.cli.context import OutputFormat, Settings
-from aiobs.cli.safe import inert
-
-
-def jsonable(value: Any) -> Any:
-    """Convert a DuckDB/Python value to what the JSON contract promises."""
-    if value is None or isinstance(value, bool | int | str):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, Decimal):
-        return float(value)
-    if isinstance(value, datetime):
-        if value.tzinfo is not None:
-            from datetime import UTC
-
-            value = value.astimezone(UTC).replace(tzinfo=None)
-        return value.isoformat(timespec="microseconds") + "Z"
-    if isinstance(value, date | time):
-        return value.isoformat()
-    if isinstance(value, Mapping):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, Sequence | set | frozenset) and not isinstance(value, bytes | bytearray):
-        return [jsonable(v) for v in value]
-    if isinstance(value, bytes | bytearray):
-        return value.hex()
-    return str(value)
-
-
-def cell_text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            return str(value)
-        if abs(value) >= 1000:
-            return f"{value:,.1f}"
-        if abs(value) >= 1:
-            return f"{value:.3f}".rstrip("0").rstrip(".")
-        return f"{value:.6g}"
-    if isinstance(value, datetime):
-        return str(jsonable(value))
-    if isinstance(value, Mapping | list | tuple):
-        return json.dumps(jsonable(value), ensure_ascii=False)
-    return str(value)
+from aiobs.present.format import cell_text, jsonable, markdown_table
+from aiobs.present.safe import inert
 
 
 def csv_text(value: Any) -> str:
@@ -144,24 +102,6 @@ def column_widths(columns: Sequence[str], cells: Sequence[Sequence[str]], width:
     while cap > MIN_CELL and total([ws[0], *(min(w, cap) for w in ws[1:])]) > width:
         cap -= 1
     return [ws[0], *(min(w, cap) for w in ws[1:])]
-
-
-def md_cell(value: Any) -> str:
-    """One value as inline Markdown: inert, pipes and newlines escaped."""
-    return inert(cell_text(value)).replace("|", "\\|").replace("\n", " ")
-
-
-def markdown_table(
-    columns: Sequence[str], rows: Sequence[Mapping[str, Any]], *, title: str | None = None
-) -> str:
-    lines = []
-    if title:
-        lines += [f"### {inert(title)}", ""]
-    lines.append("| " + " | ".join(md_cell(c) for c in columns) + " |")
-    lines.append("|" + "|".join("---" for _ in columns) + "|")
-    for r in rows:
-        lines.append("| " + " | ".join(md_cell(r.get(c)) for c in columns) + " |")
-    return "\n".join(lines) + "\n"
 
 
 # JSON escapes C0 controls itself; C1 controls (U+009B is a one-character CSI) and bidi overrides

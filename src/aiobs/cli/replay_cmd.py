@@ -1,6 +1,8 @@
-"""``aiobs replay``: one failed AI journey (a trace, or a whole session), step by step.
+"""``aiobs replay`` and ``aiobs diff-traces``: one failed AI journey (a trace, or a whole
+session), step by step; two journeys aligned. The renderings are ``aiobs.present``'s; this
+module parses options, loads the replay, and prints (or steps through) what present/ builds.
 
-Must not import duckdb, polars, pyarrow or sqlglot at module level.
+Must not import duckdb, polars, pyarrow, sqlglot or rich at module level.
 """
 
 from __future__ import annotations
@@ -46,60 +48,10 @@ def diff_traces(
 
         render_json(s, result)
         return
-    _diff_text(s, result)
+    from aiobs.present.difftraces import renderables
 
-
-def _diff_text(s: Settings, r: dict[str, Any]) -> None:
-    import json
-
-    from rich.table import Table
-    from rich.text import Text
-
-    from aiobs.cli.replay_view import clip, seconds, token_totals
-    from aiobs.cli.safe import inert
-
-    out = s.out
-    for side in ("a", "b"):
-        t = r[side]
-        out.print(
-            Text.assemble(
-                (f"{side.upper()} ", "bold"),
-                inert(
-                    f"{t['trace_id']}  {t['service_name']}@{t['service_version']}  {t['status'].upper()}"
-                    f"  {seconds(t['duration_ms'])}  {t['span_count']} steps"
-                    f"  tokens {token_totals(t) or '-'}"
-                    f"  models {', '.join(t['models'] or []) or '-'}  prompt {', '.join(t['prompt_versions'] or []) or '-'}"
-                ),
-            )
-        )
-    c = r["summary"]
-    out.print(
-        f"{c['same']} same · {c['changed']} changed · {c['added']} only in B · {c['removed']} only in A"
-    )
-    table = Table(header_style="bold")
-    for col in ("", "step", "A", "B", "what differs"):
-        table.add_column(col, overflow="fold")
-    marks = {
-        "same": ("=", "dim"),
-        "changed": ("~", "yellow"),
-        "added": ("+", "green"),
-        "removed": ("-", "red"),
-    }
-    for row in r["steps"]:
-        mark, style = marks[row["op"]]
-        a, b = row["a"], row["b"]
-        what = "; ".join(
-            f"{ch['field']}: {clip(json.dumps(ch['a'], default=str), False, 60)} → {clip(json.dumps(ch['b'], default=str), False, 60)}"
-            for ch in row["changes"]
-        )
-        table.add_row(
-            Text(mark, style=style),
-            Text(inert(f"{row['kind']} {row['name']}"), style=style),
-            "" if a is None else f"{seconds(a['duration_ms'])} {a['status']}",
-            "" if b is None else f"{seconds(b['duration_ms'])} {b['status']}",
-            Text(what),
-        )
-    out.print(table)
+    for item in renderables(result):
+        s.out.print(item)
 
 
 def replay(
@@ -145,7 +97,7 @@ def replay(
     if fmt == OutputFormat.csv:
         raise UsageError("replay prints text, markdown, json or jsonl (-f csv is for lists)")
     if fmt == OutputFormat.table:
-        preload("rich.console", "rich.text", "rich.rule", "aiobs.cli.replay_view")
+        preload("rich.console", "rich.text", "rich.rule", "aiobs.present.replay")
     with s.open_store() as store:
         if session is not None:
             data = load_session(store, session, context=not no_context)
@@ -165,7 +117,7 @@ def replay(
             s, [{"trace_id": r["trace"]["trace_id"], **st} for r in replays for st in r["steps"]]
         )
     elif fmt == OutputFormat.markdown:
-        from aiobs.cli.replay_view import markdown, session_markdown
+        from aiobs.present.replay import markdown, session_markdown
 
         s.out.file.write(
             session_markdown(data, full) if session is not None else markdown(data, full)
@@ -181,51 +133,19 @@ def _text(
     full: bool,
     step: bool,
 ) -> None:
-    from rich.rule import Rule
-    from rich.text import Text
+    from aiobs.present.replay import journeys, session_title
 
-    from aiobs.cli.replay_view import (
-        context_renderables,
-        session_numbers,
-        step_places,
-        trace_blocks,
-    )
-    from aiobs.cli.safe import inert
-
-    out = s.out
-    journeys: list[list[list[Any]]] = []
-    if session is None:
-        journeys.append(trace_blocks(replays[0], full))
-    else:
-        info = session["session"]
-        out.print(
-            Text.assemble(
-                ("session ", "bold"),
-                (inert(info["session_id"]), "bold"),
-                inert(f" · user {info.get('user_id') or '-'} · {info['traces']} traces"),
-            )
-        )
-        earlier: dict[str, str] = {}
-        for i, r in enumerate(replays):
-            blocks = trace_blocks(r, full, earlier, in_session=True)
-            blocks[0].insert(0, Rule(f"trace {i + 1} of {len(replays)}"))
-            journeys.append(blocks)
-            earlier |= step_places(r, f"trace {i + 1} ")
-        # The session's user events, metrics and changes once, after its traces.
-        context = list(
-            context_renderables(session.get("context") or {}, full, session_numbers(session))
-        )
-        if context:
-            journeys.append([[Rule("session"), *context]])
+    if session is not None:
+        s.out.print(session_title(session))
     interactive = step and sys.stdin.isatty() and sys.stdout.isatty()
-    for blocks in journeys:
+    for blocks in journeys(replays, full, session):
         if interactive:
             if not _step_through(s, blocks):
                 return
         else:
             for block in blocks:
                 for item in block:
-                    out.print(item, soft_wrap=False, overflow="fold")
+                    s.out.print(item, soft_wrap=False, overflow="fold")
 
 
 QUIT, PREVIOUS = ("q", "\x03", "\x04", "\x1b"), ("p", "k")

@@ -1,17 +1,18 @@
 """``aiobs scan``: incidents in a window — when each started, the likely cause, whom it hurt.
+The text and Markdown renderings are ``aiobs.present.scan``'s.
 
-Must not import duckdb, polars, pyarrow, sqlglot or httpx at module level.
+Must not import duckdb, polars, pyarrow, sqlglot, httpx or rich at module level.
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from aiobs.cli import options as o
-from aiobs.cli.context import OutputFormat, Settings, settings
+from aiobs.cli.context import OutputFormat, settings
 from aiobs.errors import ExitCode, UsageError
 
 
@@ -25,8 +26,6 @@ _RANK = {"info": 0, "warning": 1, "critical": 2}
 # An explicit --bucket is not capped by the scan's own choice (400); beyond this the detectors'
 # walk (a step a bucket) takes minutes.
 MAX_EXPLICIT_BUCKETS = 5000
-MD_ANOMALIES = 12  # rows of an incident's anomaly table in the Markdown report
-_STYLE = {"info": "cyan", "warning": "yellow", "critical": "bold red"}
 
 INCIDENT_COLUMNS = [
     "id", "severity", "start", "end", "segment", "summary", "likely_causes", "impact", "examples",
@@ -135,13 +134,24 @@ def scan(
 
         render_json(s, result)
     elif fmt == OutputFormat.markdown:
-        s.out.file.write(_markdown(result))
+        from aiobs.present.scan import markdown
+
+        s.out.file.write(markdown(result))
     elif fmt in (OutputFormat.jsonl, OutputFormat.csv):
         from aiobs.cli.render import render_rows
 
         render_rows(s, fmt, INCIDENT_COLUMNS, incidents, title="incidents")
     else:
-        _text(s, result)
+        from aiobs.present.scan import renderables
+
+        for item in renderables(result):
+            s.out.print(item)
+        if not result["series_scanned"]:
+            s.err.print(
+                "[dim]note: no traces in this window — relative --since counts back from now "
+                "(UTC); `aiobs stats` shows the time range in the store[/]",
+                highlight=False,
+            )
     if urls and incidents:
         from aiobs.cli.webhook import payload, post
 
@@ -160,146 +170,3 @@ def _configured_webhooks() -> list[str]:
     if not isinstance(hooks, list) or not all(isinstance(h, str) for h in hooks):
         raise UsageError("config [scan] webhooks must be a list of URLs")
     return hooks
-
-
-def _text(s: Settings, r: dict[str, Any]) -> None:
-    from rich.padding import Padding
-    from rich.table import Table
-    from rich.text import Text
-
-    from aiobs.analysis.incidents import label
-    from aiobs.cli.safe import inert
-
-    out = s.out
-    w = r["window"]
-    out.print(
-        Text(
-            f"scanned {w['since']:%Y-%m-%d %H:%M} .. {w['until']:%Y-%m-%d %H:%M} UTC in "
-            f"{w['bucket_minutes']:g}-minute buckets: {r['series_scanned']} series, "
-            f"{len(r['incidents'])} incident(s)",
-            style="dim",
-        )
-    )
-    for inc in r["incidents"]:
-        out.print()
-        end = "ongoing" if inc["end"] is None else f"{inc['end']:%Y-%m-%d %H:%M}"
-        out.print(
-            Text.assemble(
-                (f"{inc['severity'].upper():<9}", _STYLE[inc["severity"]]),
-                (inert(inc["id"]), "bold"),
-                f"  {inc['start']:%Y-%m-%d %H:%M} → {end}",
-            )
-        )
-        out.print(Padding(Text(inert(inc["summary"])), (0, 0, 0, 2)))
-        table = Table(box=None, show_header=True, header_style="dim", padding=(0, 1))
-        for col in ("anomaly", "segment", "expected", "observed", "z", "from"):
-            table.add_column(
-                col, justify="right" if col in ("expected", "observed", "z") else "left"
-            )
-        for a in inc["anomalies"][:6]:
-            seg = ", ".join(f"{k}={v}" for k, v in a["segment"].items())
-            table.add_row(
-                Text(inert(label(a["metric"]))), Text(inert(seg)), f"{a['expected']:.4g}",
-                f"{a['observed']:.4g}",
-                f"{a['score']:.1f}", f"{a['onset']:%m-%d %H:%M} {a['kind']}",
-            )  # fmt: skip
-        out.print(Padding(table, (0, 0, 0, 2)))
-        if inc["likely_causes"]:
-            out.print(Padding(Text("likely causes", style="bold"), (0, 0, 0, 2)))
-            for c in inc["likely_causes"][:3]:
-                out.print(
-                    Padding(
-                        Text.assemble(
-                            (f"{c['confidence']:.2f} ", "dim"),
-                            (f"{c['kind']}: ", "bold"),
-                            inert(c["description"]),
-                            ("  — " + inert("; ".join(c["evidence"])), "dim"),
-                        ),
-                        (0, 0, 0, 4),
-                    )
-                )
-        if inc["examples"]:
-            out.print(
-                Padding(
-                    Text.assemble(("replay: ", "dim"), f"aiobs replay {inc['examples'][0]}"),
-                    (0, 0, 0, 2),
-                )
-            )
-    if not r["incidents"]:
-        out.print(Text("no incidents", style="green"))
-    if not r["series_scanned"]:
-        s.err.print(
-            "[dim]note: no traces in this window — relative --since counts back from now (UTC); "
-            "`aiobs stats` shows the time range in the store[/]",
-            highlight=False,
-        )
-
-
-def _markdown(r: dict[str, Any]) -> str:
-    """An incident report: per incident its insight, anomalies, causes, impact and replays."""
-    from aiobs.analysis.incidents import label
-    from aiobs.cli.render import markdown_table, md_cell
-
-    w = r["window"]
-    lines = [
-        f"# aiobs scan — {w['since']:%Y-%m-%d %H:%M} .. {w['until']:%Y-%m-%d %H:%M} UTC",
-        "",
-        f"{len(r['incidents'])} incident(s); {r['series_scanned']} series in "
-        f"{w['bucket_minutes']:g}-minute buckets.",
-    ]
-    for n, inc in enumerate(r["incidents"], 1):
-        end = "ongoing" if inc["end"] is None else f"{inc['end']:%Y-%m-%d %H:%M} UTC"
-        seg = ", ".join(f"{k} {v}" for k, v in inc["segment"].items())
-        lines += [
-            "",
-            f"## {n}. {inc['severity'].upper()} — {md_cell(inc['id'])}",
-            "",
-            f"**{inc['start']:%Y-%m-%d %H:%M} UTC → {end}** · {md_cell(seg)}",
-            "",
-            md_cell(inc["summary"]),
-            "",
-        ]
-        rows = [
-            {
-                "anomaly": label(a["metric"]),
-                "segment": ", ".join(f"{k}={v}" for k, v in a["segment"].items()),
-                "expected": f"{a['expected']:.4g}",
-                "observed": f"{a['observed']:.4g}",
-                "z": f"{a['score']:.1f}",
-                "from": f"{a['onset']:%m-%d %H:%M}",
-                "kind": a["kind"],
-            }
-            for a in inc["anomalies"][:MD_ANOMALIES]
-        ]
-        lines.append(markdown_table(list(rows[0]), rows) if rows else "")
-        if len(inc["anomalies"]) > MD_ANOMALIES:
-            more = len(inc["anomalies"]) - MD_ANOMALIES
-            lines += [f"… and {more} more anomalies (`-f json` has them all).", ""]
-        if inc["likely_causes"]:
-            lines.append("**Likely causes**")
-            lines.append("")
-            for i, c in enumerate(inc["likely_causes"], 1):
-                evidence = "; ".join(c["evidence"])
-                lines.append(
-                    f"{i}. ({c['confidence']:.2f}) {c['kind']}: {md_cell(c['description'])}"
-                    f" — {md_cell(evidence)}"
-                )
-            lines.append("")
-        imp = inc["impact"]
-        signals = ", ".join(
-            f"{label(name)} {s['during'] * 100:.1f}% (normal {s['normal'] * 100:.1f}%)"
-            for name, s in imp["signals"].items()
-            if s["during"] is not None and s["normal"] is not None
-        )
-        cost = imp.get("extra_cost_usd")
-        lines.append(
-            f"**Impact**: {imp['traces']:,} traces, {imp['sessions']:,} sessions, "
-            f"{imp['users']:,} users" + (f"; {signals}" if signals else "")
-            + (f"; extra cost ${cost:,.2f}" if cost else "") + "."
-        )  # fmt: skip
-        if inc["examples"]:
-            lines += [
-                "",
-                "**Replay**: " + ", ".join(f"`aiobs replay {t}`" for t in inc["examples"]),
-            ]
-    return "\n".join(lines) + "\n"

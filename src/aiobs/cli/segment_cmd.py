@@ -1,4 +1,5 @@
-"""``aiobs segment``: journey metrics per group (model, prompt version, release, tool…).
+"""``aiobs segment``: journey metrics per group (model, prompt version, release, tool…). The
+columns a table shows and the sparkline are ``present.tables``'.
 
 Must not import duckdb, polars, pyarrow or sqlglot at module level.
 """
@@ -11,11 +12,6 @@ import typer
 
 from aiobs.cli import options as o
 from aiobs.cli.context import OutputFormat, settings
-
-TABLE_METRICS = (
-    "traces", "error_rate", "p50_ms", "p95_ms", "tokens_per_trace", "cost_per_trace",
-    "tool_error_rate", "handoff_rate", "thumbs_down_rate", "abandonment_rate", "sparkline",
-)  # fmt: skip
 
 
 def register(app: typer.Typer) -> None:
@@ -49,7 +45,7 @@ def segment(
     fmt: o.Format = OutputFormat.table,
 ) -> None:
     """Metrics per group: traces, error rate, latency percentiles, tokens, cost, tool errors, handoffs, user signals."""
-    from aiobs.analysis.segment import METRICS, sparkline
+    from aiobs.analysis.segment import METRICS
     from aiobs.analysis.segment import segment as run_segment
     from aiobs.cli.render import note_empty, render_rows
 
@@ -70,8 +66,8 @@ def segment(
     if fmt in (OutputFormat.json, OutputFormat.jsonl):
         render_rows(s, fmt, [*names, *METRICS, "sparkline"], rows)
         return
-    for row in rows:
-        row["sparkline"] = sparkline(row["sparkline"])
-    columns = [*names, *(TABLE_METRICS if fmt == OutputFormat.table else (*METRICS, "sparkline"))]
-    note_empty(s, fmt, rows, "traces")
-    render_rows(s, fmt, columns, rows)
+    from aiobs.present.tables import segment_rows
+
+    columns, drawn = segment_rows(names, rows, terminal=fmt == OutputFormat.table)
+    note_empty(s, fmt, drawn, "traces")
+    render_rows(s, fmt, columns, drawn)

@@ -1,8 +1,12 @@
-"""``aiobs stats``: what is in the store, and how well it is instrumented."""
+"""``aiobs stats``: what is in the store, and how well it is instrumented. Its tables are
+``present.tables.stats_sections``.
+
+Must not import duckdb, polars, pyarrow, sqlglot or rich at module level.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -22,6 +26,7 @@ def stats(
     """What is in the store: counts, time range, services, models, and instrumentation coverage."""
     from aiobs.analysis.stats import store_stats
     from aiobs.cli.render import render_json, render_rows
+    from aiobs.present.tables import stats_sections
 
     s = settings(ctx)
     with s.open_store() as store:
@@ -29,20 +34,7 @@ def stats(
     if fmt == OutputFormat.json:
         render_json(s, result)
         return
-    sections: list[tuple[str, list[str], list[dict[str, Any]]]] = [
-        ("signals", ["signal", "count", "first", "last"], result["signals"]),
-        ("services", ["service_name", "service_version", "spans", "traces"], result["services"]),
-        (
-            "models",
-            ["provider", "model", "calls", "input_tokens", "output_tokens", "cost_usd"],
-            result["models"],
-        ),
-        ("step kinds", ["step_kind", "spans"], result["step_kinds"]),
-        ("coverage of LLM steps", ["field", "share", "steps"], result["coverage"]["fields"]),
-        ("conventions seen", ["convention", "spans"], result["coverage"]["conventions"]),
-        ("ingests", ["files", "rejected", "redacted_files"], [result["ingests"]]),
-    ]
-    for title, columns, rows in sections:
+    for title, columns, rows in stats_sections(result):
         if fmt == OutputFormat.jsonl:
             for row in rows:
                 render_rows(s, fmt, columns, [{"section": title, **row}])

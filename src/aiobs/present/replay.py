@@ -1,30 +1,44 @@
-"""Rendering a replay (``aiobs.analysis.replay``) as Rich text or a Markdown incident document.
+"""A replay (``aiobs.analysis.replay``) as Rich renderables or a Markdown incident document: a
+trace's header, its steps (one block each, the unit ``--step`` advances by) and the context
+around it; a session's traces as one journey.
 
-Every string that came from telemetry goes through ``inert`` and into ``rich.text.Text`` objects
-(never markup strings), so escape sequences and Rich markup in prompts are shown, not obeyed.
+Pure functions of the replay: nothing here changes the dicts it is given (a cached replay may be
+rendered from several threads). Every string that came from telemetry goes through ``inert`` and
+into ``rich.text.Text`` objects (never markup strings), so escape sequences and Rich markup in
+prompts are shown, not obeyed.
 
-Must not import duckdb, polars, pyarrow or sqlglot.
+Must not import typer, textual, duckdb, polars, pyarrow or sqlglot.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import datetime
 from typing import Any
 
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.padding import Padding
+from rich.rule import Rule
 from rich.text import Text
 
 from aiobs.analysis.replay import is_message_list
-from aiobs.cli.safe import inert
+from aiobs.present.format import (
+    clip,
+    md_cell,
+    money,
+    num,
+    offset,
+    seconds,
+    step_tokens,
+    token_totals,
+    when,
+)
+from aiobs.present.safe import inert
 
 BAR_WIDTH = 24
 DETAIL_INDENT = 47  # offset (12) + bar (24) + duration (11): details start under the step name
 NARROW_INDENT = 12  # on a narrow terminal: under the bar, after the offset column
 WIDE = 110  # columns from which details align with the step names
-TRUNCATE = 400
 KIND_STYLE = {
     "llm": "bold magenta",
     "tool": "bold cyan",
@@ -39,74 +53,12 @@ KIND_STYLE = {
 }
 
 
-def clip(value: Any, full: bool, limit: int = TRUNCATE) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-    text = inert(text, keep_newlines=True)
-    if full or len(text) <= limit:
-        return text
-    return text[:limit] + f"… (+{len(text) - limit:,} chars; --full shows all)"
-
-
-def seconds(ms: float | None) -> str:
-    if ms is None:
-        return "-"
-    if ms < 1000:
-        return f"{ms:.0f} ms"
-    return f"{ms / 1000:.2f} s"
-
-
-def when(ts: Any) -> str:
-    if isinstance(ts, datetime):
-        return ts.strftime("%Y-%m-%d %H:%M:%S") + "Z"
-    return str(ts)
-
-
-def offset(ms: float) -> str:
-    sign = "-" if ms < 0 else "+"
-    ms = abs(ms)
-    if ms >= 60_000:
-        return f"{sign}{ms / 60_000:.1f} min"
-    return f"{sign}{ms / 1000:.3f} s"
-
-
-def money(value: float | None) -> str:
-    if value is None:
-        return "-"
-    if 0 < value < 0.000001:
-        return "<$0.000001"
-    return f"${value:.4f}" if value >= 0.01 or value == 0 else f"${value:.6f}"
-
-
 def bar(step: dict[str, Any], total_ms: float) -> str:
     total = max(float(total_ms), 1e-6)
     start = max(0, min(BAR_WIDTH - 1, int(float(step["offset_ms"]) / total * BAR_WIDTH)))
     width = max(1, round(float(step["duration_ms"]) / total * BAR_WIDTH))
     width = min(width, BAR_WIDTH - start)
     return " " * start + "█" * width + " " * (BAR_WIDTH - start - width)
-
-
-def token_totals(row: dict[str, Any]) -> str | None:
-    """``1,234 in / 56 out``: only the sides that were recorded (a recorded 0 shows; no
-    recorded tokens, None)."""
-    sides = [
-        f"{row[key]:,} {label}"
-        for key, label in (("input_tokens", "in"), ("output_tokens", "out"))
-        if row.get(key) is not None
-    ]
-    return " / ".join(sides) or None
-
-
-def step_tokens(step: dict[str, Any]) -> str | None:
-    """``562→6 tok``; ``8 tok in`` or ``6 tok out`` when one side was not recorded (an
-    embedding has no output); None when neither was."""
-    given, taken = step.get("input_tokens"), step.get("output_tokens")
-    if given is None and taken is None:
-        return None
-    if taken is None:
-        return f"{given:,} tok in"
-    if given is None:
-        return f"{taken:,} tok out"
-    return f"{given:,}→{taken:,} tok"
 
 
 def _kv_line(pairs: list[tuple[str, Any]]) -> str:
@@ -175,8 +127,14 @@ def critical_path_line(trace: dict[str, Any], steps: list[dict[str, Any]]) -> Te
 
 
 def step_lines(
-    step: dict[str, Any], total_ms: float, full: bool, where: dict[str, str] | None = None
+    step: dict[str, Any],
+    total_ms: float,
+    full: bool,
+    where: dict[str, str] | None = None,
+    service_changed: bool = False,
 ) -> Iterator[RenderableType]:
+    """A step's header line and its details. ``service_changed``: the step runs in another
+    service than the step before it, whose name the header then shows (under the root)."""
     indent = "  " * step["depth"]
     status_style = "bold red" if step["status"] == "error" else "green"
     header = Text.assemble(
@@ -195,9 +153,7 @@ def step_lines(
         "  ",
         (step["status"].upper() if step["status"] == "error" else "", status_style),
         (
-            f"  {inert(step['service_name'])}"
-            if step["depth"] and step.get("_service_changed")
-            else "",
+            f"  {inert(step['service_name'])}" if step["depth"] and service_changed else "",
             "dim",
         ),
     )
@@ -514,10 +470,10 @@ def context_renderables(
                 f"  {inert(m['name'])}",
                 (f"{{{inert(attrs)}}}" if attrs else "", "dim"),
                 (f" ({inert(m['service_name'])})", "dim"),
-                f"  {_num(m.get('around'))}"
+                f"  {num(m.get('around'))}"
                 + ("" if m.get("unit") in (None, "", "1") else f" {inert(m['unit'])}"),
                 (
-                    f"  typical {_num(m.get('baseline'))}" if m.get("baseline") is not None else "",
+                    f"  typical {num(m.get('baseline'))}" if m.get("baseline") is not None else "",
                     "dim",
                 ),
                 (f"  ×{ratio}" if ratio is not None else "", style),
@@ -536,14 +492,6 @@ def context_renderables(
                     200,
                 ),
             )
-
-
-def _num(v: Any) -> str:
-    if v is None:
-        return "-"
-    if abs(v) >= 100:
-        return f"{v:,.0f}"
-    return f"{v:.3g}"
 
 
 # In a session, a trace's own context: the session's events, metrics and changes are shown once.
@@ -578,10 +526,9 @@ def trace_blocks(
     ]
     prev_service = None
     for step in steps:
-        step["_service_changed"] = step["service_name"] != prev_service
+        changed = step["service_name"] != prev_service
         prev_service = step["service_name"]
-        blocks.append(list(step_lines(step, trace["duration_ms"], full, where)))
-        del step["_service_changed"]
+        blocks.append(list(step_lines(step, trace["duration_ms"], full, where, changed)))
     context = list(context_renderables(trace_context(replay, in_session), full))
     if context:
         blocks.append([Text(""), *context])
@@ -591,6 +538,39 @@ def trace_blocks(
 def session_numbers(session: dict[str, Any]) -> dict[str, int]:
     """trace id → its number (from 1) in a loaded session."""
     return {r["trace"]["trace_id"]: i + 1 for i, r in enumerate(session["traces"])}
+
+
+def session_title(session: dict[str, Any]) -> Text:
+    """The line that names a loaded session, above its journeys."""
+    info = session["session"]
+    return Text.assemble(
+        ("session ", "bold"),
+        (inert(info["session_id"]), "bold"),
+        inert(f" · user {info.get('user_id') or '-'} · {info['traces']} traces"),
+    )
+
+
+def journeys(
+    replays: list[dict[str, Any]], full: bool, session: dict[str, Any] | None = None
+) -> list[list[list[RenderableType]]]:
+    """What ``aiobs replay`` shows (under ``session_title`` for a session), as journeys of
+    blocks (``trace_blocks``): one trace's; or a loaded ``session``'s (``replays`` are its
+    traces): each trace under a rule, with the steps of earlier traces named where it repeats
+    them, then the session's user events, metrics and changes once, after its traces."""
+    if session is None:
+        return [trace_blocks(replays[0], full)]
+    result: list[list[list[RenderableType]]] = []
+    earlier: dict[str, str] = {}
+    for i, r in enumerate(replays):
+        blocks = trace_blocks(r, full, earlier, in_session=True)
+        result.append([[Rule(f"trace {i + 1} of {len(replays)}"), *blocks[0]], *blocks[1:]])
+        earlier |= step_places(r, f"trace {i + 1} ")
+    context = list(
+        context_renderables(session.get("context") or {}, full, session_numbers(session))
+    )
+    if context:
+        result.append([[Rule("session"), *context]])
+    return result
 
 
 # --- markdown ---------------------------------------------------------------------------------------------
@@ -603,11 +583,6 @@ def _fence(text: str) -> str:
         run = run + 1 if ch == "`" else 0
         ticks = max(ticks, run)
     return "`" * max(3, ticks + 1)
-
-
-def _md(text: Any) -> str:
-    """Inline Markdown cell: inert, pipes and newlines escaped."""
-    return inert(str(text if text is not None else "")).replace("|", "\\|").replace("\n", " ")
 
 
 def _block(text: str, full: bool) -> str:
@@ -626,9 +601,9 @@ def markdown(
     ``trace_blocks``)."""
     trace, steps = replay["trace"], replay["steps"]
     where = {**(earlier or {}), **step_places(replay)}
-    service = f"{_md(trace['service_name'])}@{_md(trace['service_version'] or '?')}"
+    service = f"{md_cell(trace['service_name'])}@{md_cell(trace['service_version'] or '?')}"
     if trace.get("environment"):
-        service += f" ({_md(trace['environment'])})"
+        service += f" ({md_cell(trace['environment'])})"
     lines = [
         f"# Trace `{trace['trace_id']}` — {trace['status'].upper()}",
         "",
@@ -637,9 +612,9 @@ def markdown(
         f"| service | {service} |",
         f"| start | {when(trace['start_time'])} |",
         f"| duration | {seconds(trace['duration_ms'])} |",
-        f"| user / session | {_md(trace.get('user_id') or '-')} / {_md(trace.get('session_id') or '-')} |",
-        f"| models | {_md(', '.join(trace.get('models') or []) or '-')} |",
-        f"| prompt versions | {_md(', '.join(trace.get('prompt_versions') or []) or '-')} |",
+        f"| user / session | {md_cell(trace.get('user_id') or '-')} / {md_cell(trace.get('session_id') or '-')} |",
+        f"| models | {md_cell(', '.join(trace.get('models') or []) or '-')} |",
+        f"| prompt versions | {md_cell(', '.join(trace.get('prompt_versions') or []) or '-')} |",
         f"| tokens | {token_totals(trace) or '-'} |",
         f"| cost | {money(trace.get('cost_usd'))} |",
         f"| steps | {trace['span_count']} ({trace['llm_calls']} LLM calls, {trace['tool_calls']} tool calls) |",
@@ -651,14 +626,14 @@ def markdown(
         lines += [
             "## Where it failed",
             "",
-            f"At {offset(err['offset_ms'])}, **{_md(err['kind'])} `{_md(err['name'])}`**"
-            + (f": {_md(said)}" if said else "."),
+            f"At {offset(err['offset_ms'])}, **{md_cell(err['kind'])} `{md_cell(err['name'])}`**"
+            + (f": {md_cell(said)}" if said else "."),
             "",
         ]
     names = {s["span_id"]: s["name"] for s in steps}
     lines += [
         "**Critical path:** "
-        + " → ".join(f"`{_md(names.get(s, s))}`" for s in trace.get("critical_path", [])),
+        + " → ".join(f"`{md_cell(names.get(s, s))}`" for s in trace.get("critical_path", [])),
         "",
         "## Steps",
         "",
@@ -666,17 +641,17 @@ def markdown(
         "|---:|---:|---|---|---|",
     ]
     for s in steps:
-        name = ("&nbsp;&nbsp;" * s["depth"]) + f"`{_md(s['name'])}`"
+        name = ("&nbsp;&nbsp;" * s["depth"]) + f"`{md_cell(s['name'])}`"
         status = f"**{s['status'].upper()}**" if s["status"] == "error" else s["status"]
         lines.append(
-            f"| {offset(s['offset_ms'])} | {seconds(s['duration_ms'])} | {_md(s['kind'])} | {name} | {status} |"
+            f"| {offset(s['offset_ms'])} | {seconds(s['duration_ms'])} | {md_cell(s['kind'])} | {name} | {status} |"
         )
     lines += ["", "## Step details", ""]
     for s in steps:
         details = [inert(t.plain, keep_newlines=True) for t in detail_lines(s, full, where)]
         if not details:
             continue
-        lines.append(f"### {offset(s['offset_ms'])} {_md(s['kind'])} `{_md(s['name'])}`")
+        lines.append(f"### {offset(s['offset_ms'])} {md_cell(s['kind'])} `{md_cell(s['name'])}`")
         lines.append("")
         lines.append(_block("\n".join(details), full))
         lines.append("")
@@ -697,7 +672,7 @@ def _context_section(
 def session_markdown(session: dict[str, Any], full: bool) -> str:
     """A session as one Markdown document: every trace, then the session's context once."""
     info, replays = session["session"], session["traces"]
-    parts = [f"# Session `{_md(info['session_id'])}` — {len(replays)} traces\n\n"]
+    parts = [f"# Session `{md_cell(info['session_id'])}` — {len(replays)} traces\n\n"]
     earlier: dict[str, str] = {}
     for i, r in enumerate(replays):
         parts.append(markdown(r, full, earlier, in_session=True))

@@ -1,0 +1,149 @@
+"""A scan's incidents (``aiobs.analysis.scan``) as Rich renderables and as a Markdown report: per
+incident its severity, window, insight, anomalies, likely causes, impact and a replay to start.
+
+Pure functions of the scan result; every string from telemetry is made inert.
+
+Must not import typer, textual, duckdb, polars, pyarrow or sqlglot; rich only when rendering.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from aiobs.analysis.incidents import label
+from aiobs.present.format import markdown_table, md_cell, minute
+from aiobs.present.safe import inert
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
+
+STYLE = {"info": "cyan", "warning": "yellow", "critical": "bold red"}
+TEXT_ANOMALIES = 6  # rows of an incident's anomaly table on a terminal
+TEXT_CAUSES = 3  # likely causes shown on a terminal
+MD_ANOMALIES = 12  # rows of an incident's anomaly table in the Markdown report
+
+
+def renderables(r: dict[str, Any]) -> Iterator[RenderableType]:
+    """The scan ``r`` on a terminal, to print one after another: the window scanned, then each
+    incident, or ``no incidents``."""
+    # Rich is loaded here, not with the module: -f markdown needs none of it.
+    from rich.padding import Padding
+    from rich.table import Table
+    from rich.text import Text
+
+    w = r["window"]
+    yield Text(
+        f"scanned {minute(w['since'])} .. {minute(w['until'])} UTC in "
+        f"{w['bucket_minutes']:g}-minute buckets: {r['series_scanned']} series, "
+        f"{len(r['incidents'])} incident(s)",
+        style="dim",
+    )
+    for inc in r["incidents"]:
+        yield Text("")
+        end = "ongoing" if inc["end"] is None else minute(inc["end"])
+        yield Text.assemble(
+            (f"{inc['severity'].upper():<9}", STYLE[inc["severity"]]),
+            (inert(inc["id"]), "bold"),
+            f"  {minute(inc['start'])} → {end}",
+        )
+        yield Padding(Text(inert(inc["summary"])), (0, 0, 0, 2))
+        table = Table(box=None, show_header=True, header_style="dim", padding=(0, 1))
+        for col in ("anomaly", "segment", "expected", "observed", "z", "from"):
+            table.add_column(
+                col, justify="right" if col in ("expected", "observed", "z") else "left"
+            )
+        for a in inc["anomalies"][:TEXT_ANOMALIES]:
+            seg = ", ".join(f"{k}={v}" for k, v in a["segment"].items())
+            table.add_row(
+                Text(inert(label(a["metric"]))), Text(inert(seg)), f"{a['expected']:.4g}",
+                f"{a['observed']:.4g}",
+                f"{a['score']:.1f}", f"{a['onset']:%m-%d %H:%M} {a['kind']}",
+            )  # fmt: skip
+        yield Padding(table, (0, 0, 0, 2))
+        if inc["likely_causes"]:
+            yield Padding(Text("likely causes", style="bold"), (0, 0, 0, 2))
+            for c in inc["likely_causes"][:TEXT_CAUSES]:
+                yield Padding(
+                    Text.assemble(
+                        (f"{c['confidence']:.2f} ", "dim"),
+                        (f"{c['kind']}: ", "bold"),
+                        inert(c["description"]),
+                        ("  — " + inert("; ".join(c["evidence"])), "dim"),
+                    ),
+                    (0, 0, 0, 4),
+                )
+        if inc["examples"]:
+            yield Padding(
+                Text.assemble(("replay: ", "dim"), f"aiobs replay {inc['examples'][0]}"),
+                (0, 0, 0, 2),
+            )
+    if not r["incidents"]:
+        yield Text("no incidents", style="green")
+
+
+def markdown(r: dict[str, Any]) -> str:
+    """An incident report: per incident its insight, anomalies, causes, impact and replays."""
+    w = r["window"]
+    lines = [
+        f"# aiobs scan — {minute(w['since'])} .. {minute(w['until'])} UTC",
+        "",
+        f"{len(r['incidents'])} incident(s); {r['series_scanned']} series in "
+        f"{w['bucket_minutes']:g}-minute buckets.",
+    ]
+    for n, inc in enumerate(r["incidents"], 1):
+        end = "ongoing" if inc["end"] is None else f"{minute(inc['end'])} UTC"
+        seg = ", ".join(f"{k} {v}" for k, v in inc["segment"].items())
+        lines += [
+            "",
+            f"## {n}. {inc['severity'].upper()} — {md_cell(inc['id'])}",
+            "",
+            f"**{minute(inc['start'])} UTC → {end}** · {md_cell(seg)}",
+            "",
+            md_cell(inc["summary"]),
+            "",
+        ]
+        rows = [
+            {
+                "anomaly": label(a["metric"]),
+                "segment": ", ".join(f"{k}={v}" for k, v in a["segment"].items()),
+                "expected": f"{a['expected']:.4g}",
+                "observed": f"{a['observed']:.4g}",
+                "z": f"{a['score']:.1f}",
+                "from": f"{a['onset']:%m-%d %H:%M}",
+                "kind": a["kind"],
+            }
+            for a in inc["anomalies"][:MD_ANOMALIES]
+        ]
+        lines.append(markdown_table(list(rows[0]), rows) if rows else "")
+        if len(inc["anomalies"]) > MD_ANOMALIES:
+            more = len(inc["anomalies"]) - MD_ANOMALIES
+            lines += [f"… and {more} more anomalies (`-f json` has them all).", ""]
+        if inc["likely_causes"]:
+            lines.append("**Likely causes**")
+            lines.append("")
+            for i, c in enumerate(inc["likely_causes"], 1):
+                evidence = "; ".join(c["evidence"])
+                lines.append(
+                    f"{i}. ({c['confidence']:.2f}) {c['kind']}: {md_cell(c['description'])}"
+                    f" — {md_cell(evidence)}"
+                )
+            lines.append("")
+        imp = inc["impact"]
+        signals = ", ".join(
+            f"{label(name)} {s['during'] * 100:.1f}% (normal {s['normal'] * 100:.1f}%)"
+            for name, s in imp["signals"].items()
+            if s["during"] is not None and s["normal"] is not None
+        )
+        cost = imp.get("extra_cost_usd")
+        lines.append(
+            f"**Impact**: {imp['traces']:,} traces, {imp['sessions']:,} sessions, "
+            f"{imp['users']:,} users" + (f"; {signals}" if signals else "")
+            + (f"; extra cost ${cost:,.2f}" if cost else "") + "."
+        )  # fmt: skip
+        if inc["examples"]:
+            lines += [
+                "",
+                "**Replay**: " + ", ".join(f"`aiobs replay {t}`" for t in inc["examples"]),
+            ]
+    return "\n".join(lines) + "\n"
