@@ -8,31 +8,34 @@ Must not import typer, rich, textual or anything under ``aiobs.cli`` / ``aiobs.p
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, cast
 
 from aiobs.analysis.export import select_traces
 from aiobs.analysis.filters import TraceFilter
 from aiobs.analysis.replay import load_trace
 
 if TYPE_CHECKING:
+    from aiobs.analysis.results import Replay, Report, TraceRow
     from aiobs.backend import Backend
 
 DETAILED = 3  # traces the report shows whole: the first failed ones, else the first ones
 
 
-def incident_report(store: Backend, filt: TraceFilter, limit: int | None = None) -> dict[str, Any]:
+def incident_report(store: Backend, filt: TraceFilter, limit: int | None = None) -> Report:
     """The traces ``filt`` selects (at most ``limit``, newest; as ``export`` selects them), in
     time order: ``selected`` (how many), ``traces`` (their ai_traces rows), ``failed`` (how
     many of them failed) and ``detailed`` (the replays of the first DETAILED failed traces, or
     of the first traces when none failed)."""
     selected = select_traces(store, filt, limit)
-    rows = store.records(
-        "SELECT t.* FROM ai_traces t JOIN aiobs_export_ids USING (trace_id) ORDER BY t.start_time"
+    rows = cast(
+        "list[TraceRow]",
+        store.records(
+            "SELECT t.* FROM ai_traces t JOIN aiobs_export_ids USING (trace_id) ORDER BY t.start_time"
+        ),
     )
     errors = [r for r in rows if r["status"] == "error"]
-    return {
-        "selected": selected,
-        "traces": rows,
-        "failed": len(errors),
-        "detailed": [load_trace(store, r["trace_id"]) for r in (errors or rows)[:DETAILED]],
-    }
+    # load_trace returns dict[str, Any] until it is annotated: the cast says it is a Replay.
+    detailed = [
+        cast("Replay", load_trace(store, r["trace_id"])) for r in (errors or rows)[:DETAILED]
+    ]
+    return {"selected": selected, "traces": rows, "failed": len(errors), "detailed": detailed}

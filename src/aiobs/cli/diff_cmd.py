@@ -7,13 +7,16 @@ Must not import duckdb, polars, pyarrow, sqlglot or rich at module level.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, cast
 
 import typer
 
 from aiobs.cli import options as o
 from aiobs.cli.context import OutputFormat, settings
 from aiobs.errors import ExitCode
+
+if TYPE_CHECKING:
+    from aiobs.analysis.results import Diff
 
 
 class FailOn(StrEnum):
@@ -101,7 +104,8 @@ def diff(
     else:
         from aiobs.present.diff import renderables
 
-        for item in renderables(result):
+        # The cast says what diff returns (analysis/results.py) until the function says so.
+        for item in renderables(cast("Diff", result)):
             s.out.print(item)
     if fail_on == FailOn.regression and any(m["regression"] for m in result["metrics"]):
         raise typer.Exit(int(ExitCode.FINDINGS))

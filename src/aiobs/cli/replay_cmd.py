@@ -8,12 +8,15 @@ Must not import duckdb, polars, pyarrow, sqlglot or rich at module level.
 from __future__ import annotations
 
 import sys
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 
 from aiobs.cli.context import OutputFormat, Settings, preload, settings
 from aiobs.errors import UsageError
+
+if TYPE_CHECKING:
+    from aiobs.analysis.results import Replay, SessionReplay, TraceDiff
 
 
 def register(app: typer.Typer) -> None:
@@ -50,7 +53,7 @@ def diff_traces(
         return
     from aiobs.present.difftraces import renderables
 
-    for item in renderables(result):
+    for item in renderables(cast("TraceDiff", result)):
         s.out.print(item)
 
 
@@ -101,11 +104,12 @@ def replay(
     with s.open_store() as store:
         if session is not None:
             data = load_session(store, session, context=not no_context)
-            replays = data["traces"]
         else:
             assert trace is not None
             data = load_trace(store, resolve_trace_id(store, trace), context=not no_context)
-            replays = [data]
+    # The casts say what the analysis returns (analysis/results.py) until its functions say so.
+    loaded = cast("SessionReplay", data) if session is not None else None
+    replays = loaded["traces"] if loaded is not None else [cast("Replay", data)]
     if fmt == OutputFormat.json:
         from aiobs.cli.render import render_json
 
@@ -120,16 +124,16 @@ def replay(
         from aiobs.present.replay import markdown, session_markdown
 
         s.out.file.write(
-            session_markdown(data, full) if session is not None else markdown(data, full)
+            session_markdown(loaded, full) if loaded is not None else markdown(replays[0], full)
         )
     else:
-        _text(s, data if session is not None else None, replays, full, step)
+        _text(s, loaded, replays, full, step)
 
 
 def _text(
     s: Settings,
-    session: dict[str, Any] | None,
-    replays: list[dict[str, Any]],
+    session: SessionReplay | None,
+    replays: list[Replay],
     full: bool,
     step: bool,
 ) -> None:

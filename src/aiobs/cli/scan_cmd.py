@@ -7,13 +7,17 @@ Must not import duckdb, polars, pyarrow, sqlglot, httpx or rich at module level.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, cast
 
 import typer
 
 from aiobs.cli import options as o
 from aiobs.cli.context import OutputFormat, settings
 from aiobs.errors import ExitCode, UsageError
+
+if TYPE_CHECKING:
+    # run_scan returns dict[str, Any] until it is annotated; the casts below say what it is.
+    from aiobs.analysis.results import Scan
 
 
 class Level(StrEnum):
@@ -136,7 +140,7 @@ def scan(
     elif fmt == OutputFormat.markdown:
         from aiobs.present.scan import markdown
 
-        s.out.file.write(markdown(result))
+        s.out.file.write(markdown(cast("Scan", result)))
     elif fmt in (OutputFormat.jsonl, OutputFormat.csv):
         from aiobs.cli.render import render_rows
 
@@ -144,7 +148,7 @@ def scan(
     else:
         from aiobs.present.scan import renderables
 
-        for item in renderables(result):
+        for item in renderables(cast("Scan", result)):
             s.out.print(item)
         if not result["series_scanned"]:
             s.err.print(

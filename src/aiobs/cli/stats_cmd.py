@@ -6,11 +6,14 @@ Must not import duckdb, polars, pyarrow, sqlglot or rich at module level.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, cast
 
 import typer
 
 from aiobs.cli.context import OutputFormat, settings
+
+if TYPE_CHECKING:
+    from aiobs.analysis.results import Stats
 
 
 def register(app: typer.Typer) -> None:
@@ -34,7 +37,8 @@ def stats(
     if fmt == OutputFormat.json:
         render_json(s, result)
         return
-    for title, columns, rows in stats_sections(result):
+    # The cast says what store_stats returns (analysis/results.py) until the function says so.
+    for title, columns, rows in stats_sections(cast("Stats", result)):
         if fmt == OutputFormat.jsonl:
             for row in rows:
                 render_rows(s, fmt, columns, [{"section": title, **row}])

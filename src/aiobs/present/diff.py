@@ -17,6 +17,8 @@ from aiobs.present.safe import inert
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
+    from aiobs.analysis.results import Diff
+
 # The columns of the factors table in row formats (-f markdown/jsonl/csv), as in the JSON.
 FACTOR_COLUMNS = [
     "field",
@@ -35,7 +37,7 @@ def metric_value(v: Any, name: str) -> str:
     return pct(v) if name.endswith("_rate") else num(v, 4)
 
 
-def renderables(r: dict[str, Any]) -> Iterator[RenderableType]:
+def renderables(r: Diff) -> Iterator[RenderableType]:
     """The diff ``r`` (``analysis.diff.diff``'s result), to print one after another."""
     # Rich is loaded here, not with the module: -f csv/jsonl/markdown need FACTOR_COLUMNS only.
     from rich.table import Table

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Any
 
 from rich.console import RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from aiobs.analysis.results import TraceDiff
 from aiobs.present.format import clip, seconds, token_totals
 from aiobs.present.safe import inert
 
@@ -27,7 +27,7 @@ MARKS = {
 }
 
 
-def renderables(r: dict[str, Any]) -> Iterator[RenderableType]:
+def renderables(r: TraceDiff) -> Iterator[RenderableType]:
     """The alignment ``r`` (``diff_traces``'s result), to print one after another."""
     for side in ("a", "b"):
         t = r[side]

@@ -13,7 +13,7 @@ Must not import typer, textual, duckdb, polars, pyarrow or sqlglot.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
@@ -22,6 +22,7 @@ from rich.rule import Rule
 from rich.text import Text
 
 from aiobs.analysis.replay import is_message_list
+from aiobs.analysis.results import Message, Replay, ReplayStep, ReplayTrace, SessionReplay
 from aiobs.present.format import (
     clip,
     md_cell,
@@ -53,7 +54,7 @@ KIND_STYLE = {
 }
 
 
-def bar(step: dict[str, Any], total_ms: float) -> str:
+def bar(step: ReplayStep, total_ms: float) -> str:
     total = max(float(total_ms), 1e-6)
     start = max(0, min(BAR_WIDTH - 1, int(float(step["offset_ms"]) / total * BAR_WIDTH)))
     width = max(1, round(float(step["duration_ms"]) / total * BAR_WIDTH))
@@ -68,7 +69,7 @@ def _kv_line(pairs: list[tuple[str, Any]]) -> str:
 # --- text -------------------------------------------------------------------------------------------
 
 
-def header(trace: dict[str, Any]) -> RenderableType:
+def header(trace: ReplayTrace) -> RenderableType:
     status = trace["status"].upper()
     lines = [
         Text.assemble(
@@ -119,7 +120,7 @@ def header(trace: dict[str, Any]) -> RenderableType:
     return Group(*lines)
 
 
-def critical_path_line(trace: dict[str, Any], steps: list[dict[str, Any]]) -> Text:
+def critical_path_line(trace: ReplayTrace, steps: list[ReplayStep]) -> Text:
     names = {s["span_id"]: s["name"] for s in steps}
     path = [names.get(sid, sid) for sid in trace.get("critical_path", [])]
     shown = path if len(path) <= 8 else [*path[:4], "…", *path[-3:]]
@@ -127,7 +128,7 @@ def critical_path_line(trace: dict[str, Any], steps: list[dict[str, Any]]) -> Te
 
 
 def step_lines(
-    step: dict[str, Any],
+    step: ReplayStep,
     total_ms: float,
     full: bool,
     where: dict[str, str] | None = None,
@@ -194,7 +195,7 @@ def _words(text: Any) -> str:
 
 
 def detail_lines(
-    step: dict[str, Any], full: bool, where: dict[str, str] | None = None
+    step: ReplayStep, full: bool, where: dict[str, str] | None = None
 ) -> Iterator[Text]:
     """The lines under a step. ``where`` names earlier steps (span id → "+1.272 s") for the
     note that stands for the messages an LLM step repeats from an earlier call."""
@@ -348,9 +349,9 @@ def detail_lines(
     as_messages = bool(step.get("messages") or step.get("output"))
     if io:
         # A side that is a message list was shown above as messages (an agent's conversation).
-        for side, label in (("input", "in  "), ("output", "out ")):
-            if io.get(side) is not None and not (as_messages and is_message_list(io[side])):
-                yield Text.assemble((label, "dim"), clip(io[side], full, 200))
+        for value, label in ((io.get("input"), "in  "), (io.get("output"), "out ")):
+            if value is not None and not (as_messages and is_message_list(value)):
+                yield Text.assemble((label, "dim"), clip(value, full, 200))
     for e in step.get("events", []):
         if e["name"] == "exception":
             a = e["attributes"]
@@ -362,7 +363,7 @@ def detail_lines(
             yield Text("! " + clip(text, full), style="red")
 
 
-def _message(m: dict[str, Any], full: bool, arrow: str) -> Iterator[Text]:
+def _message(m: Message, full: bool, arrow: str) -> Iterator[Text]:
     role = m.get("role", "?")
     style = {"system": "dim", "user": "bold", "assistant": "magenta", "tool": "cyan"}.get(role, "")
     label = f"{arrow}{role}"
@@ -384,7 +385,7 @@ def _message(m: dict[str, Any], full: bool, arrow: str) -> Iterator[Text]:
 
 
 def context_renderables(
-    context: dict[str, Any], full: bool, traces: dict[str, int] | None = None
+    context: Mapping[str, Any], full: bool, traces: dict[str, int] | None = None
 ) -> Iterator[RenderableType]:
     """A trace's context; with ``traces`` (trace id → its number in the session), a session's,
     whose user events are marked with the trace they belong to."""
@@ -498,20 +499,20 @@ def context_renderables(
 TRACE_ONLY_CONTEXT = ("logs", "evaluations")
 
 
-def step_places(replay: dict[str, Any], prefix: str = "") -> dict[str, str]:
+def step_places(replay: Replay, prefix: str = "") -> dict[str, str]:
     """span id → where the step is shown (``+1.272 s``, after ``prefix``)."""
     return {s["span_id"]: f"{prefix}{offset(s['offset_ms'])}" for s in replay["steps"]}
 
 
-def trace_context(replay: dict[str, Any], in_session: bool) -> dict[str, Any]:
+def trace_context(replay: Replay, in_session: bool) -> Mapping[str, Any]:
     """The context to show under a trace: all of it alone, its logs and evaluations in a
     session."""
-    context = replay.get("context") or {}
+    context: Mapping[str, Any] = replay.get("context") or {}
     return {k: context.get(k) for k in TRACE_ONLY_CONTEXT} if in_session else context
 
 
 def trace_blocks(
-    replay: dict[str, Any],
+    replay: Replay,
     full: bool,
     earlier: dict[str, str] | None = None,
     in_session: bool = False,
@@ -535,12 +536,12 @@ def trace_blocks(
     return blocks
 
 
-def session_numbers(session: dict[str, Any]) -> dict[str, int]:
+def session_numbers(session: SessionReplay) -> dict[str, int]:
     """trace id → its number (from 1) in a loaded session."""
     return {r["trace"]["trace_id"]: i + 1 for i, r in enumerate(session["traces"])}
 
 
-def session_title(session: dict[str, Any]) -> Text:
+def session_title(session: SessionReplay) -> Text:
     """The line that names a loaded session, above its journeys."""
     info = session["session"]
     return Text.assemble(
@@ -551,7 +552,7 @@ def session_title(session: dict[str, Any]) -> Text:
 
 
 def journeys(
-    replays: list[dict[str, Any]], full: bool, session: dict[str, Any] | None = None
+    replays: list[Replay], full: bool, session: SessionReplay | None = None
 ) -> list[list[list[RenderableType]]]:
     """What ``aiobs replay`` shows (under ``session_title`` for a session), as journeys of
     blocks (``trace_blocks``): one trace's; or a loaded ``session``'s (``replays`` are its
@@ -592,7 +593,7 @@ def _block(text: str, full: bool) -> str:
 
 
 def markdown(
-    replay: dict[str, Any],
+    replay: Replay,
     full: bool,
     earlier: dict[str, str] | None = None,
     in_session: bool = False,
@@ -660,7 +661,7 @@ def markdown(
 
 
 def _context_section(
-    title: str, context: dict[str, Any], full: bool, traces: dict[str, int] | None = None
+    title: str, context: Mapping[str, Any], full: bool, traces: dict[str, int] | None = None
 ) -> list[str]:
     sections = [
         (t.plain if isinstance(t, Text) else str(t))
@@ -669,7 +670,7 @@ def _context_section(
     return [title, "", _block("\n".join(sections), True), ""] if sections else []
 
 
-def session_markdown(session: dict[str, Any], full: bool) -> str:
+def session_markdown(session: SessionReplay, full: bool) -> str:
     """A session as one Markdown document: every trace, then the session's context once."""
     info, replays = session["session"], session["traces"]
     parts = [f"# Session `{md_cell(info['session_id'])}` — {len(replays)} traces\n\n"]

@@ -8,8 +8,7 @@ Must not import typer, textual, duckdb, polars, pyarrow or sqlglot.
 
 from __future__ import annotations
 
-from typing import Any
-
+from aiobs.analysis.results import Report
 from aiobs.present.format import markdown_table, minute
 from aiobs.present.replay import markdown
 
@@ -17,7 +16,7 @@ TABLE_ROWS = 200  # traces listed in the report's table
 COLUMNS = ["trace_id", "start_time", "duration_ms", "service_name", "status", "models", "user_id"]
 
 
-def markdown_report(report: dict[str, Any]) -> str:
+def markdown_report(report: Report) -> str:
     """The report ``report`` (``incident_report``'s result) as Markdown."""
     rows = report["traces"]
     lines = [

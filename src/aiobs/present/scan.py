@@ -9,7 +9,7 @@ Must not import typer, textual, duckdb, polars, pyarrow or sqlglot; rich only wh
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from aiobs.analysis.incidents import label
 from aiobs.present.format import markdown_table, md_cell, minute
@@ -18,13 +18,15 @@ from aiobs.present.safe import inert
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
+    from aiobs.analysis.results import Scan
+
 STYLE = {"info": "cyan", "warning": "yellow", "critical": "bold red"}
 TEXT_ANOMALIES = 6  # rows of an incident's anomaly table on a terminal
 TEXT_CAUSES = 3  # likely causes shown on a terminal
 MD_ANOMALIES = 12  # rows of an incident's anomaly table in the Markdown report
 
 
-def renderables(r: dict[str, Any]) -> Iterator[RenderableType]:
+def renderables(r: Scan) -> Iterator[RenderableType]:
     """The scan ``r`` on a terminal, to print one after another: the window scanned, then each
     incident, or ``no incidents``."""
     # Rich is loaded here, not with the module: -f markdown needs none of it.
@@ -82,7 +84,7 @@ def renderables(r: dict[str, Any]) -> Iterator[RenderableType]:
         yield Text("no incidents", style="green")
 
 
-def markdown(r: dict[str, Any]) -> str:
+def markdown(r: Scan) -> str:
     """An incident report: per incident its insight, anomalies, causes, impact and replays."""
     w = r["window"]
     lines = [

@@ -11,7 +11,10 @@ their query).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from aiobs.analysis.results import Stats
 
 TRACE_TABLE = (
     "trace_id", "start_time", "duration_ms", "service_name", "root_name", "status",
@@ -39,7 +42,7 @@ def segment_rows(
     return [*names, *metrics], drawn
 
 
-def stats_sections(result: Mapping[str, Any]) -> list[tuple[str, list[str], list[dict[str, Any]]]]:
+def stats_sections(result: Stats) -> list[tuple[str, list[str], Sequence[Mapping[str, Any]]]]:
     """``stats`` as titled tables: (title, columns, rows) of signals, services, models, step
     kinds, LLM-step coverage, conventions and ingests."""
     return [
