@@ -144,8 +144,8 @@ def _tour(s: Settings) -> tuple[list[Any], tuple[str, ...]]:
     # Commands must work as printed: name the store unless it is the one aiobs finds by itself.
     prefix: tuple[str, ...] = () if resolve_db_path(None) == s.db_path else ("--db", str(s.db_path))
     with s.open_store() as store:
-        manifest = read_manifest(store.con) or {}
-        return tour(store.con, manifest), prefix
+        manifest = read_manifest(store) or {}
+        return tour(store, manifest), prefix
 
 
 def _print_summary(s: Settings, result: Any, steps: list[Any], prefix: tuple[str, ...]) -> None:

@@ -19,11 +19,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiobs.demo.generate import World
 from aiobs.demo.world import WorldConfig, WorldPlan, plan_world
 from aiobs.errors import UsageError
+
+if TYPE_CHECKING:
+    from aiobs.backend import Backend
 
 MANIFEST_KEY = "demo.manifest"
 
@@ -202,7 +205,7 @@ def _check_not_locked(path: Path) -> None:
     open_store(path, read_only=False).close()
 
 
-def read_manifest(con: Any) -> dict[str, Any] | None:
+def read_manifest(store: Backend) -> dict[str, Any] | None:
     """The demo manifest recorded in a store, or None for a store not built by ``aiobs demo``."""
-    row = con.execute("SELECT value FROM aiobs_meta WHERE key = ?", [MANIFEST_KEY]).fetchone()
+    row = store.one("SELECT value FROM aiobs_meta WHERE key = ?", [MANIFEST_KEY])
     return json.loads(row[0]) if row else None

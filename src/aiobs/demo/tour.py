@@ -12,9 +12,12 @@ from __future__ import annotations
 import re
 import shlex
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiobs.demo.world import HOUR_NS, NS
+
+if TYPE_CHECKING:
+    from aiobs.backend import Backend
 
 
 @dataclass(frozen=True)
@@ -37,8 +40,8 @@ def shell_quote(arg: str) -> str:
     return shlex.quote(arg)
 
 
-def _one(con: Any, sql: str, params: list[Any] | None = None) -> Any:
-    row = con.execute(sql, params or []).fetchone()
+def _one(store: Backend, sql: str, params: list[Any] | None = None) -> Any:
+    row = store.one(sql, params or [])
     return row[0] if row else None
 
 
@@ -60,8 +63,8 @@ def _ns(iso: str) -> int:
     return int(datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()) * NS
 
 
-def tour(con: Any, manifest: dict[str, Any]) -> list[TourStep]:
-    """Tour steps for the demo store open on ``con`` (ai_spans/ai_traces views installed)."""
+def tour(store: Backend, manifest: dict[str, Any]) -> list[TourStep]:
+    """Tour steps for the demo store ``store`` (its ai_spans/ai_traces views)."""
     incidents = {i["id"]: i for i in manifest.get("incidents", [])}
     steps = [
         TourStep(
@@ -81,7 +84,7 @@ def tour(con: Any, manifest: dict[str, Any]) -> list[TourStep]:
         )
 
     failed = _one(
-        con,
+        store,
         """
         SELECT t.trace_id FROM ai_traces t
         WHERE t.status = 'error' AND t.service_name = 'support-chat'
