@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from rich.console import RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from aiobs.analysis.results import TraceDiff
 from aiobs.present.format import clip, seconds, token_totals
 from aiobs.present.safe import inert
+
+if TYPE_CHECKING:
+    from aiobs.analysis.results import TraceDiff
 
 MARKS = {
     "same": ("=", "dim"),

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.padding import Padding
@@ -22,7 +22,6 @@ from rich.rule import Rule
 from rich.text import Text
 
 from aiobs.analysis.replay import is_message_list
-from aiobs.analysis.results import Message, Replay, ReplayStep, ReplayTrace, SessionReplay
 from aiobs.present.format import (
     clip,
     md_cell,
@@ -35,6 +34,9 @@ from aiobs.present.format import (
     when,
 )
 from aiobs.present.safe import inert
+
+if TYPE_CHECKING:
+    from aiobs.analysis.results import Message, Replay, ReplayStep, ReplayTrace, SessionReplay
 
 BAR_WIDTH = 24
 DETAIL_INDENT = 47  # offset (12) + bar (24) + duration (11): details start under the step name

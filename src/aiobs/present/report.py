@@ -8,9 +8,13 @@ Must not import typer, textual, duckdb, polars, pyarrow or sqlglot.
 
 from __future__ import annotations
 
-from aiobs.analysis.results import Report
+from typing import TYPE_CHECKING
+
 from aiobs.present.format import markdown_table, minute
 from aiobs.present.replay import markdown
+
+if TYPE_CHECKING:
+    from aiobs.analysis.results import Report
 
 TABLE_ROWS = 200  # traces listed in the report's table
 COLUMNS = ["trace_id", "start_time", "duration_ms", "service_name", "status", "models", "user_id"]
