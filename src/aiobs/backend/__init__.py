@@ -7,8 +7,13 @@ the analysis looking at how the store was built. An engine's own exceptions neve
 analysis: they arrive as one ``QueryError``. ``reader()`` gives a handle a worker thread may
 use on its own (the TUI's workers, replay's context read); it sees the same views.
 
-The embedded DuckDB store is ``aiobs.backend.duckdb``; a ClickHouse backend is another module
-here that implements the same protocol and dialect.
+Every query of every analysis passes through these few methods, so they are the one place where
+an engine's differences live. The SQL the analyses hand over is written once, in DuckDB's dialect
+over the canonical views (``CANONICAL_DIALECT``); a backend whose engine speaks another one
+translates it there (for ClickHouse: ``aiobs.semantic.clickhouse.query_sql``, parity-tested in
+chdb), and says through ``capabilities`` which of the store's shortcuts it has. The embedded
+DuckDB store is ``aiobs.backend.duckdb``; a ClickHouse backend is another module here, not a fork
+of the analyses.
 
 Must not import duckdb, typer, rich or textual: analysis modules import this one.
 """
@@ -22,6 +27,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from aiobs.errors import UsageError
+
+#: The dialect the analyses write their SQL in.
+CANONICAL_DIALECT = "duckdb"
 
 
 class QueryError(UsageError):
