@@ -1,11 +1,12 @@
-"""What the row commands show on a terminal or in Markdown: the columns of the traces, sessions
-and segment tables, a segment's counts as a sparkline, and the sections of ``stats``.
+"""What the row commands show on a terminal or in Markdown: rows as a terminal table (the
+first column whole, the others cut to fit), the columns of the traces, sessions and segment
+tables, a segment's counts as a sparkline, and the sections of ``stats``.
 
-Pure functions of the analysis results (rows are copied, never changed); the rows are then
-written by ``cli/render.py`` in the asked format.
+Pure functions of the analysis results (rows are copied, never changed); ``cli/render.py``
+writes them in the asked format.
 
-Imports only the standard library at module level (``traces``/``sessions`` load it before
-their query).
+Imports only the standard library and ``present.format``/``present.safe`` at module level
+(``traces``/``sessions`` load it before their query); rich only when a table is built.
 """
 
 from __future__ import annotations
@@ -13,7 +14,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from aiobs.present.format import cell_text
+from aiobs.present.safe import inert
+
 if TYPE_CHECKING:
+    from rich.table import Table
+
     from aiobs.analysis.results import Stats
 
 TRACE_TABLE = (
@@ -28,6 +34,62 @@ SEGMENT_TABLE_METRICS = (
     "traces", "error_rate", "p50_ms", "p95_ms", "tokens_per_trace", "cost_per_trace",
     "tool_error_rate", "handoff_rate", "thumbs_down_rate", "abandonment_rate", "sparkline",
 )  # fmt: skip
+
+
+MAX_CELL = 48  # widest a table cell grows before it is cut with an ellipsis
+MIN_CELL = 10  # narrowest a cut column gets before columns are left out instead
+
+
+def rows_table(
+    columns: Sequence[str],
+    rows: Sequence[Mapping[str, Any]],
+    width: int,
+    *,
+    title: str | None = None,
+) -> Table:
+    """Rows as a table at most ``width`` wide, one line a row; the columns that do not fit are
+    named in the caption."""
+    from rich.table import Table
+    from rich.text import Text
+
+    cells = [[inert(cell_text(r.get(c))) for c in columns] for r in rows]
+    widths = column_widths([inert(c) for c in columns], cells, width)
+    hidden = columns[len(widths) :]
+    table = Table(title=title, show_lines=False, header_style="bold")
+    if hidden:
+        table.caption = (
+            f"{len(hidden)} more column{'s' if len(hidden) > 1 else ''}: "
+            + ", ".join(hidden)
+            + " (a wider terminal, or -f json / csv)"
+        )
+    # One line per row: long cells are cut with an ellipsis (use -f json/csv for whole
+    # values), except the first column, the row's key (a trace id must stay copyable).
+    for c, w in zip(columns, widths, strict=False):
+        table.add_column(Text(inert(c)), no_wrap=True, overflow="ellipsis", width=w)
+    for row in cells:
+        table.add_row(*(Text(text) for text in row[: len(widths)]))
+    return table
+
+
+def column_widths(columns: Sequence[str], cells: Sequence[Sequence[str]], width: int) -> list[int]:
+    """Each shown column's width, for a table at most ``width`` wide: the first column whole,
+    the others cut to one common cap (at least MIN_CELL), and columns left out from the right
+    when even that does not fit. Rich's own layout squeezed every column, down to none, and cut
+    the ids people copy into `aiobs replay`."""
+    natural = [max([len(c), *(len(row[i]) for row in cells)]) for i, c in enumerate(columns)]
+    natural[1:] = [min(w, MAX_CELL) for w in natural[1:]]
+
+    def total(ws: Sequence[int]) -> int:
+        return 1 + sum(w + 3 for w in ws)  # a rule and two spaces of padding per column
+
+    shown = len(columns)
+    while shown > 1 and total([natural[0], *(min(w, MIN_CELL) for w in natural[1:shown])]) > width:
+        shown -= 1
+    ws = natural[:shown]
+    cap = max(ws[1:], default=0)
+    while cap > MIN_CELL and total([ws[0], *(min(w, cap) for w in ws[1:])]) > width:
+        cap -= 1
+    return [ws[0], *(min(w, cap) for w in ws[1:])]
 
 
 def segment_rows(
