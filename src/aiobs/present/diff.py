@@ -60,7 +60,7 @@ def renderables(r: Diff) -> Iterator[RenderableType]:
         name = m["name"]
         ci = m["ci"]
         ci_text = "-" if not ci else f"{metric_value(ci[0], name)} … {metric_value(ci[1], name)}"
-        rel = "" if m["rel_change"] is None else f" ({m['rel_change'] * 100:+.0f}%)"
+        rel = "" if m["rel_change"] is None else f" ({pct(m['rel_change'], 0, sign=True)})"
         mark = (
             Text("REGRESSION", style="bold red")
             if m["regression"]
@@ -90,7 +90,7 @@ def renderables(r: Diff) -> Iterator[RenderableType]:
         factors.add_row(
             f["field"], Text(inert(f["value"])), pct(f["baseline_share"]), pct(f["target_share"]),
             "new" if f["lift"] is None else f"×{f['lift']:.2f}", f["kind"],
-            "-" if f["explained"] is None else f"{f['explained'] * 100:.0f}%",
+            pct(f["explained"], 0),
             " ".join(t[:12] for t in f["examples"]["target"]),
         )  # fmt: skip
     yield factors

@@ -68,9 +68,10 @@ def money(value: float | None) -> str:
     return f"${value:.4f}" if value >= 0.01 or value == 0 else f"${value:.6f}"
 
 
-def pct(v: float | None) -> str:
-    """A share or rate (0..1) as a percentage with one decimal: ``12.5%``; ``-`` unknown."""
-    return "-" if v is None else f"{v * 100:.1f}%"
+def pct(v: float | None, decimals: int = 1, *, sign: bool = False) -> str:
+    """A share, rate or relative change (1 = 100%) as a percentage: ``12.5%`` (``+12%`` with
+    ``sign``); ``-`` unknown."""
+    return "-" if v is None else f"{v * 100:{'+' if sign else ''}.{decimals}f}%"
 
 
 def num(v: Any, digits: int = 3) -> str:

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from aiobs.analysis.incidents import label
-from aiobs.present.format import markdown_table, md_cell, minute
+from aiobs.present.format import markdown_table, md_cell, minute, pct
 from aiobs.present.safe import inert
 
 if TYPE_CHECKING:
@@ -133,7 +133,7 @@ def markdown(r: Scan) -> str:
             lines.append("")
         imp = inc["impact"]
         signals = ", ".join(
-            f"{label(name)} {s['during'] * 100:.1f}% (normal {s['normal'] * 100:.1f}%)"
+            f"{label(name)} {pct(s['during'])} (normal {pct(s['normal'])})"
             for name, s in imp["signals"].items()
             if s["during"] is not None and s["normal"] is not None
         )
