@@ -7,7 +7,9 @@ a fixed width (``COLUMNS=120``) and no colour, and compares stdout with a commit
 
     AIOBS_REGEN_GOLDEN=1 pytest tests/test_golden.py    # rewrite tests/golden/*, then git diff
 
-A case whose file is missing fails (it is not written silently) unless regenerating.
+A case whose file is missing fails (it is not written silently) unless regenerating. The
+renderables of ``aiobs.present`` printed to a recorded Console without the CLI give the same files
+(as the TUI will use them), and rendering never changes the result rendered.
 """
 
 from __future__ import annotations
@@ -212,3 +214,62 @@ def test_replay_renderers_never_change_the_replay(demo: tuple[Path, dict[str, An
     assert "failed at" in console.export_text()
     assert markdown(frozen, False) and session_markdown(frozen_session, False)
     assert frozen == replay and frozen_session == session
+
+
+def test_present_renders_what_the_cli_prints(
+    demo: tuple[Path, dict[str, Any]], outputs: dict[str, tuple[list[str], str]]
+) -> None:
+    """``aiobs.present``'s renderables, printed to a recorded Console of the golden width (as a
+    TUI or a script would use them, without the CLI), give the golden files byte for byte."""
+    import io
+
+    from rich.console import Console
+
+    from aiobs.analysis.difftraces import diff_traces
+    from aiobs.analysis.filters import TraceFilter
+    from aiobs.analysis.replay import load_session, load_trace, resolve_trace_id
+    from aiobs.analysis.scan import scan
+    from aiobs.cli.context import Settings
+    from aiobs.present import difftraces, replay
+    from aiobs.present import scan as scan_view
+
+    db, _ = demo
+    failed = outputs["replay-failed"][0][1]
+    session = outputs["replay-session"][0][2]
+    ok = outputs["diff-traces"][0][1]
+    with Settings(db=str(db)).open_store() as store:
+        trace = load_trace(store, resolve_trace_id(store, failed))
+        loaded = load_session(store, session)
+        aligned = diff_traces(
+            load_trace(store, ok, context=False),
+            load_trace(store, trace["trace"]["trace_id"], context=False),
+        )
+        scanned = scan(store, TraceFilter.from_options(since=WEEK))
+
+    def recorded(items: list[Any], **options: Any) -> str:
+        out = io.StringIO()
+        console = Console(file=out, width=int(WIDTH), no_color=True, highlight=False, record=True)
+        for item in items:
+            console.print(item, **options)
+        return out.getvalue()
+
+    step = {"soft_wrap": False, "overflow": "fold"}
+    texts = {
+        "replay-failed": recorded(
+            [i for blocks in replay.journeys([trace], False) for b in blocks for i in b], **step
+        ),
+        "replay-session": recorded([replay.session_title(loaded)])
+        + recorded(
+            [
+                i
+                for blocks in replay.journeys(loaded["traces"], False, loaded)
+                for b in blocks
+                for i in b
+            ],
+            **step,
+        ),
+        "diff-traces": recorded(list(difftraces.renderables(aligned))),
+        "scan": recorded(list(scan_view.renderables(scanned))),
+    }
+    for name, text in texts.items():
+        assert text == (GOLDEN / f"{name}.txt").read_text(encoding="utf-8"), name
