@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from aiobs.analysis.filters import TraceFilter
 from aiobs.analysis.where import Where
@@ -22,6 +22,7 @@ from aiobs.semantic.signals import session_signals_sql
 from aiobs.semantic.views import AI_TRACES_COLUMNS, priced_traces_sql
 
 if TYPE_CHECKING:
+    from aiobs.analysis.results import SessionRow, TraceRow
     from aiobs.backend import Backend
 
 SESSION_COLUMNS = (
@@ -83,16 +84,19 @@ def where_errors(where: Where | None) -> Iterator[None]:
 
 def list_traces(
     store: Backend, filt: TraceFilter, *, sort: str | None = None, limit: int = 50
-) -> list[dict[str, Any]]:
+) -> list[TraceRow]:
     where, params = filt.sql()
     order = order_by(sort, AI_TRACES_COLUMNS, "-start_time")
     columns = ", ".join(f"t.{c}" for c in AI_TRACES_COLUMNS)
     if filt.reads_cost or "cost_usd" in order:
-        return where_records(
-            store,
-            f"SELECT {columns} FROM ai_traces t WHERE {where} ORDER BY {order}, trace_id LIMIT ?",
-            [*params, limit],
-            filt.where,
+        return cast(
+            "list[TraceRow]",
+            where_records(
+                store,
+                f"SELECT {columns} FROM ai_traces t WHERE {where} ORDER BY {order}, trace_id LIMIT ?",
+                [*params, limit],
+                filt.where,
+            ),
         )
     # Neither the filter nor the order reads the cost: pick the traces without it and price
     # only those (ordering every priced trace cost 40 ms of `traces --limit 50` on 974k spans).
@@ -110,19 +114,25 @@ def list_traces(
             return []
         within = (min(r["lo"] for r in found), max(r["hi"] for r in found))
         priced = priced_traces_sql("SELECT trace_id FROM picked", within)
-        return store.records(
-            f"WITH picked AS (SELECT unnest(?) AS trace_id)"
-            f" SELECT {columns} FROM ({priced}) t ORDER BY {order}, trace_id",
-            [[r["trace_id"] for r in found]],
+        return cast(
+            "list[TraceRow]",
+            store.records(
+                f"WITH picked AS (SELECT unnest(?) AS trace_id)"
+                f" SELECT {columns} FROM ({priced}) t ORDER BY {order}, trace_id",
+                [[r["trace_id"] for r in found]],
+            ),
         )
-    return where_records(
-        store,
-        f"""WITH picked AS (
+    return cast(
+        "list[TraceRow]",
+        where_records(
+            store,
+            f"""WITH picked AS (
   SELECT t.trace_id FROM aiobs_trace_facts t WHERE {where} ORDER BY {order}, trace_id LIMIT ?)
 SELECT {columns} FROM ai_traces t WHERE t.trace_id IN (SELECT trace_id FROM picked)
 ORDER BY {order}, trace_id""",
-        [*params, limit],
-        filt.where,
+            [*params, limit],
+            filt.where,
+        ),
     )
 
 
@@ -145,15 +155,18 @@ _SESSION_SIGNALS = """
 
 def list_sessions(
     store: Backend, filt: TraceFilter, *, sort: str | None = None, limit: int = 50
-) -> list[dict[str, Any]]:
+) -> list[SessionRow]:
     """Sessions having at least one trace that matches ``filt``; totals over all their traces."""
     where, params = filt.sql()
     order = order_by(sort, SESSION_COLUMNS, "-start_time")
-    return where_records(
-        store,
-        sessions_sql(where, order, store.capabilities.materialised and not filt.reads_cost),
-        [*params, limit],
-        filt.where,
+    return cast(
+        "list[SessionRow]",
+        where_records(
+            store,
+            sessions_sql(where, order, store.capabilities.materialised and not filt.reads_cost),
+            [*params, limit],
+            filt.where,
+        ),
     )
 
 

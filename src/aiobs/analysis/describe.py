@@ -11,6 +11,7 @@ Must not import typer, rich or textual.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 CHARS_PER_TOKEN = 4
@@ -29,7 +30,7 @@ def _secs(ms: float | None) -> str:
     return f"{ms:.0f} ms" if ms < 1000 else f"{ms / 1000:.2f} s"
 
 
-def _tokens(s: dict[str, Any]) -> str | None:
+def _tokens(s: Mapping[str, Any]) -> str | None:
     """``562→6 tok``, ``?`` for a side not recorded; None when neither was."""
     given, taken = s.get("input_tokens"), s.get("output_tokens")
     if given is None and taken is None:
@@ -37,7 +38,7 @@ def _tokens(s: dict[str, Any]) -> str | None:
     return f"{'?' if given is None else given}→{'?' if taken is None else taken} tok"
 
 
-def _step_line(s: dict[str, Any], width: int) -> str:
+def _step_line(s: Mapping[str, Any], width: int) -> str:
     head = f"+{s['offset_ms'] / 1000:.2f}s {s['kind']} {s['name']}"
     bits = []
     if s["kind"] == "llm":
@@ -73,7 +74,7 @@ def _step_line(s: dict[str, Any], width: int) -> str:
     return head + ": " + "; ".join(b for b in bits if b)
 
 
-def describe(replay: dict[str, Any], max_tokens: int = 800) -> str:
+def describe(replay: Mapping[str, Any], max_tokens: int = 800) -> str:
     budget = max(40, max_tokens) * CHARS_PER_TOKEN
     t, steps, ctx = replay["trace"], replay["steps"], replay.get("context") or {}
     service = " ".join(x for x in (t["service_name"], t.get("service_version")) if x)

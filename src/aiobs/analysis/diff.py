@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from aiobs.analysis import significance as sig
 from aiobs.analysis.browse import where_records
@@ -34,6 +34,7 @@ from aiobs.analysis.where import Where, parse_where
 from aiobs.errors import UsageError
 
 if TYPE_CHECKING:
+    from aiobs.analysis.results import Diff
     from aiobs.backend import Backend
 
 BOOTSTRAP_B = 2000
@@ -442,7 +443,7 @@ def diff(
     *,
     min_change: float = 0.05,
     top: int = 15,
-) -> dict[str, Any]:
+) -> Diff:
     sides = (parse_side("baseline", baseline), parse_side("target", target))
     rows = load_sides(store, sides[0].filter(base), sides[1].filter(base))
     if not rows[0] or not rows[1]:
@@ -481,14 +482,17 @@ def diff(
             best, primary = m["q_value"], spec
     factors = rank_factors(rows[0], rows[1], primary) + shift_factors(rows[0], rows[1], metrics)
     factors.sort(key=lambda f: -f["score"])
-    return {
-        "baseline": {**sides[0].describe(), "traces": len(rows[0])},
-        "target": {**sides[1].describe(), "traces": len(rows[1])},
-        "primary_metric": primary[0] if primary else None,
-        "design_effect": deff,
-        "metrics": metrics,
-        "factors": factors[:top],
-    }
+    return cast(
+        "Diff",
+        {
+            "baseline": {**sides[0].describe(), "traces": len(rows[0])},
+            "target": {**sides[1].describe(), "traces": len(rows[1])},
+            "primary_metric": primary[0] if primary else None,
+            "design_effect": deff,
+            "metrics": metrics,
+            "factors": factors[:top],
+        },
+    )
 
 
 SHIFT_FIELDS = ("response_chars", "retrieval_top_score")

@@ -12,7 +12,11 @@ from __future__ import annotations
 
 import difflib
 import json
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, cast
+
+if TYPE_CHECKING:
+    from aiobs.analysis.results import Replay, TraceDiff
 
 SUMMARY_FIELDS = (
     "trace_id", "service_name", "service_version", "status", "duration_ms", "span_count",
@@ -32,7 +36,7 @@ COMPARED = (
 DURATION_CHANGE = 0.5  # a matched step's duration differs when it changed by half or more
 
 
-def _key(step: dict[str, Any]) -> tuple[str, str, str]:
+def _key(step: Mapping[str, Any]) -> tuple[str, str, str]:
     # Model calls align by kind alone (their names carry the model, which is then a change, not a
     # different step); everything else by name and tool.
     if step["kind"] in ("llm", "embedding", "rerank"):
@@ -40,7 +44,7 @@ def _key(step: dict[str, Any]) -> tuple[str, str, str]:
     return (step["kind"], step["name"], step.get("tool_name") or "")
 
 
-def _output_text(step: dict[str, Any]) -> str | None:
+def _output_text(step: Mapping[str, Any]) -> str | None:
     out = step.get("output") or []
     text = " ".join(m.get("content") or "" for m in out).strip()
     calls = [
@@ -52,7 +56,7 @@ def _output_text(step: dict[str, Any]) -> str | None:
     return joined or None
 
 
-def _changes(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, Any]]:
+def _changes(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[dict[str, Any]]:
     changes = [{"field": f, "a": a.get(f), "b": b.get(f)} for f in COMPARED if a.get(f) != b.get(f)]
     da, db = a["duration_ms"], b["duration_ms"]
     if max(da, db) > 0 and abs(db - da) / max(da, db, 1e-9) >= DURATION_CHANGE:
@@ -67,7 +71,7 @@ def _changes(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, Any]]:
     return changes
 
 
-def _brief(step: dict[str, Any]) -> dict[str, Any]:
+def _brief(step: Mapping[str, Any]) -> dict[str, Any]:
     keep = (
         "span_id",
         "kind",
@@ -83,7 +87,7 @@ def _brief(step: dict[str, Any]) -> dict[str, Any]:
     return {k: step.get(k) for k in keep}
 
 
-def diff_traces(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+def diff_traces(a: Replay, b: Replay) -> TraceDiff:
     """Align the steps of two replays (``analysis.replay.load_trace`` results)."""
     sa, sb = a["steps"], b["steps"]
     matcher = difflib.SequenceMatcher(
@@ -122,9 +126,12 @@ def diff_traces(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     counts = {
         op: sum(r["op"] == op for r in rows) for op in ("same", "changed", "added", "removed")
     }
-    return {
-        "a": {k: a["trace"].get(k) for k in SUMMARY_FIELDS},
-        "b": {k: b["trace"].get(k) for k in SUMMARY_FIELDS},
-        "summary": counts,
-        "steps": rows,
-    }
+    return cast(
+        "TraceDiff",
+        {
+            "a": {k: a["trace"].get(k) for k in SUMMARY_FIELDS},
+            "b": {k: b["trace"].get(k) for k in SUMMARY_FIELDS},
+            "summary": counts,
+            "steps": rows,
+        },
+    )

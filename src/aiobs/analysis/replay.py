@@ -19,14 +19,15 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from aiobs.errors import NotFoundError, UsageError
 from aiobs.semantic import content as c
 
 if TYPE_CHECKING:
+    from aiobs.analysis.results import Replay, ReplayStep, SessionReplay
     from aiobs.backend import Backend
 
 # How far around a trace the cross-layer context looks.
@@ -243,7 +244,7 @@ def _arguments_key(value: Any) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
 
 
-def _message_key(m: dict[str, Any]) -> MessageKey:
+def _message_key(m: Mapping[str, Any]) -> MessageKey:
     """What makes two messages the same message: role, text (whitespace aside), tool calls by
     name and arguments, the call a result answers. Not call ids of requests, names or finish
     reasons, which one side records and the other not."""
@@ -258,7 +259,7 @@ def _message_key(m: dict[str, Any]) -> MessageKey:
     )
 
 
-def mark_new_messages(steps: Iterable[dict[str, Any]]) -> None:
+def mark_new_messages(steps: Iterable[ReplayStep]) -> None:
     """Give each model call ``new_from``: how many of its first input messages an earlier call
     of the journey already showed, and ``continues``: that call's span id (0 and None when the
     whole input is new).
@@ -288,7 +289,7 @@ def mark_new_messages(steps: Iterable[dict[str, Any]]) -> None:
         history.append((step["span_id"], keys + [_message_key(m) for m in step.get("output", [])]))
 
 
-def load_trace(store: Backend, trace_id: str, *, context: bool = True) -> dict[str, Any]:
+def load_trace(store: Backend, trace_id: str, *, context: bool = True) -> Replay:
     """The replay of one trace (``trace_id`` must be a full id; see ``resolve_trace_id``)."""
     from aiobs.semantic.views import AI_TRACES_COLUMNS, trace_cost_usd
 
@@ -316,7 +317,7 @@ def load_trace(store: Backend, trace_id: str, *, context: bool = True) -> dict[s
     trace = {c: trace[c] for c in AI_TRACES_COLUMNS}
     path = critical_path(spans)
     on_path = set(path)
-    steps = []
+    steps: list[ReplayStep] = []
     for span, depth in _order(spans):
         attrs = dict(span.pop("attributes") or {})
         resource = span.pop("resource_attributes") or {}
@@ -364,7 +365,9 @@ def load_trace(store: Backend, trace_id: str, *, context: bool = True) -> dict[s
             "attributes": attrs,
             "resource_attributes": dict(resource),
         }
-        steps.append(step)
+        # Built from the span's row and its content (values typed Any): results.ReplayStep's
+        # keys, as tests/test_results.py checks on real output.
+        steps.append(cast("ReplayStep", step))
     mark_new_messages(steps)
     first_error = next(
         (
@@ -401,7 +404,7 @@ def load_trace(store: Backend, trace_id: str, *, context: bool = True) -> dict[s
     result = {"trace": summary, "steps": steps}
     if timed is not None:
         result["context"] = load_context(store, summary, steps, timed())
-    return result
+    return cast("Replay", result)
 
 
 def _in_background(work: Callable[..., T], *args: Any) -> Callable[[], T]:
@@ -432,8 +435,8 @@ def _in_background(work: Callable[..., T], *args: Any) -> Callable[[], T]:
 
 def load_context(
     store: Backend,
-    trace: dict[str, Any],
-    steps: list[dict[str, Any]],
+    trace: Mapping[str, Any],
+    steps: Sequence[Mapping[str, Any]],
     timed: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The trace's cross-layer context: ``timed`` (``_context_by_time``, if already read) and the
@@ -452,7 +455,7 @@ def load_context(
     }
 
 
-def _touched(steps: Iterable[dict[str, Any]]) -> tuple[list[str], list[str]]:
+def _touched(steps: Iterable[Mapping[str, Any]]) -> tuple[list[str], list[str]]:
     """(the services of ``steps``, the other servers their HTTP and DB calls reached)."""
     steps = list(steps)
     services = sorted({s["service_name"] for s in steps if s["service_name"]})
@@ -490,13 +493,13 @@ def _session_events(
     return events
 
 
-def _context_on_reader(reader: Backend, trace: dict[str, Any]) -> dict[str, Any]:
+def _context_on_reader(reader: Backend, trace: Mapping[str, Any]) -> dict[str, Any]:
     """``_context_by_time`` on a reader of its own (a worker thread's), closed after."""
     with reader:
         return _context_by_time(reader, trace)
 
 
-def _context_by_time(store: Backend, trace: dict[str, Any]) -> dict[str, Any]:
+def _context_by_time(store: Backend, trace: Mapping[str, Any]) -> dict[str, Any]:
     """What the context needs only the trace's id, times and session for: its logs and
     evaluation results, the session's user events around it, recent change events."""
     start: datetime = trace["start_time"]
@@ -654,7 +657,7 @@ def _changes(
     return sorted(events, key=lambda e: e["time"])
 
 
-def load_session(store: Backend, session_id: str, *, context: bool = True) -> dict[str, Any]:
+def load_session(store: Backend, session_id: str, *, context: bool = True) -> SessionReplay:
     """Every trace of a session, in order, as one journey."""
     ids = [
         r[0]
@@ -679,11 +682,11 @@ def load_session(store: Backend, session_id: str, *, context: bool = True) -> di
     result: dict[str, Any] = {"session": info, "traces": traces}
     if context:
         result["context"] = session_context(store, info, [s for t in traces for s in t["steps"]])
-    return result
+    return cast("SessionReplay", result)
 
 
 def session_context(
-    store: Backend, session: dict[str, Any], steps: list[dict[str, Any]]
+    store: Backend, session: Mapping[str, Any], steps: Sequence[Mapping[str, Any]]
 ) -> dict[str, Any]:
     """The context of a whole session, once: its user events from ``SESSION_WINDOW`` before the
     first trace to as long after the last (offsets from the session's start), metrics of every

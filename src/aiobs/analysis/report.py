@@ -15,7 +15,7 @@ from aiobs.analysis.filters import TraceFilter
 from aiobs.analysis.replay import load_trace
 
 if TYPE_CHECKING:
-    from aiobs.analysis.results import Replay, Report, TraceRow
+    from aiobs.analysis.results import Report, TraceRow
     from aiobs.backend import Backend
 
 DETAILED = 3  # traces the report shows whole: the first failed ones, else the first ones
@@ -34,8 +34,5 @@ def incident_report(store: Backend, filt: TraceFilter, limit: int | None = None)
         ),
     )
     errors = [r for r in rows if r["status"] == "error"]
-    # load_trace returns dict[str, Any] until it is annotated: the cast says it is a Replay.
-    detailed = [
-        cast("Replay", load_trace(store, r["trace_id"])) for r in (errors or rows)[:DETAILED]
-    ]
+    detailed = [load_trace(store, r["trace_id"]) for r in (errors or rows)[:DETAILED]]
     return {"selected": selected, "traces": rows, "failed": len(errors), "detailed": detailed}

@@ -14,7 +14,7 @@ import dataclasses
 import math
 import warnings
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -32,6 +32,7 @@ from aiobs.analysis.timewindow import utcnow
 from aiobs.errors import UsageError
 
 if TYPE_CHECKING:
+    from aiobs.analysis.results import Scan
     from aiobs.backend import Backend
 
 HISTORY = timedelta(days=4)  # before the window: 3 daily seasons plus a trailing window
@@ -539,7 +540,7 @@ def scan(
     *,
     by: str | None = None,
     bucket: timedelta | None = None,
-) -> dict[str, Any]:
+) -> Scan:
     """Scan ``filt``'s window (default: the last 24 h) for incidents."""
     from aiobs.analysis.incidents import build_incidents
 
@@ -582,14 +583,17 @@ def scan(
         incidents = build_incidents(store, ser, anomalies, until=until)
     finally:
         drop_scan_table(store)
-    return {
-        "window": {
-            "since": since,
-            "until": until,
-            "bucket_minutes": width.total_seconds() / 60,
-            "history_since": ser.start,
+    return cast(
+        "Scan",
+        {
+            "window": {
+                "since": since,
+                "until": until,
+                "bucket_minutes": width.total_seconds() / 60,
+                "history_since": ser.start,
+            },
+            "incidents": incidents,
+            "series_scanned": len(ser.keys),
+            "anomalies_found": len(anomalies),
         },
-        "incidents": incidents,
-        "series_scanned": len(ser.keys),
-        "anomalies_found": len(anomalies),
-    }
+    )

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, cast
 
 from aiobs.analysis.browse import order_by, where_records
 from aiobs.analysis.filters import TraceFilter
@@ -25,6 +25,7 @@ from aiobs.semantic.signals import SIGNALS
 from aiobs.semantic.views import AI_SPANS_COLUMNS, AI_TRACES_COLUMNS, priced_traces_sql
 
 if TYPE_CHECKING:
+    from aiobs.analysis.results import SegmentRow
     from aiobs.backend import Backend
 
 TRACE_DIMS = {  # name -> ai_traces column
@@ -276,7 +277,7 @@ def segment(
     sort: str | None = None,
     limit: int = 50,
     buckets: int = 24,
-) -> tuple[list[str], list[dict[str, Any]]]:
+) -> tuple[list[str], list[SegmentRow]]:
     """(group columns, rows): the metrics per group, each row with a ``sparkline`` of traces per
     time bucket over the selection's window."""
     where, params = filt.sql()
@@ -295,7 +296,7 @@ def segment(
             if b is not None:
                 counts[int(b)] += 1
         row["sparkline"] = counts
-    return names, rows
+    return names, cast("list[SegmentRow]", rows)
 
 
 SPARK = "▁▂▃▄▅▆▇█"

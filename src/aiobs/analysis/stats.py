@@ -5,12 +5,13 @@ Must not import typer, rich or textual.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from aiobs.semantic.fields import CONVENTIONS
 from aiobs.semantic.views import priced_span_facts_sql
 
 if TYPE_CHECKING:
+    from aiobs.analysis.results import Stats
     from aiobs.backend import Backend
 
 
@@ -36,7 +37,7 @@ _CONTENT_KEYS = (
 )
 
 
-def store_stats(store: Backend) -> dict[str, Any]:
+def store_stats(store: Backend) -> Stats:
     signal_sql = " UNION ALL ".join(
         f"SELECT '{name}' AS signal, count(*) AS count, min({ts}) AS first, max({ts}) AS last"
         f" FROM {table}"
@@ -145,17 +146,20 @@ def store_stats(store: Backend) -> dict[str, Any]:
     ingest_row = store.one(
         "SELECT count(*), coalesce(sum(rejected), 0), count(redacted) FROM aiobs_ingests"
     )
-    return {
-        "store": store.location,
-        "schema_version": store.schema_version,
-        "signals": signals,
-        "services": services,
-        "models": models,
-        "step_kinds": step_kinds,
-        "coverage": {"llm_steps": n, "fields": fields, "conventions": conventions},
-        "ingests": {
-            "files": int(ingest_row[0]) if ingest_row else 0,
-            "rejected": int(ingest_row[1]) if ingest_row else 0,
-            "redacted_files": int(ingest_row[2]) if ingest_row else 0,
+    return cast(
+        "Stats",
+        {
+            "store": store.location,
+            "schema_version": store.schema_version,
+            "signals": signals,
+            "services": services,
+            "models": models,
+            "step_kinds": step_kinds,
+            "coverage": {"llm_steps": n, "fields": fields, "conventions": conventions},
+            "ingests": {
+                "files": int(ingest_row[0]) if ingest_row else 0,
+                "rejected": int(ingest_row[1]) if ingest_row else 0,
+                "redacted_files": int(ingest_row[2]) if ingest_row else 0,
+            },
         },
-    }
+    )

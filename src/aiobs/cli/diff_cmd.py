@@ -7,7 +7,7 @@ Must not import duckdb, polars, pyarrow, sqlglot or rich at module level.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated, cast
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -16,7 +16,7 @@ from aiobs.cli.context import OutputFormat, settings
 from aiobs.errors import ExitCode
 
 if TYPE_CHECKING:
-    from aiobs.analysis.results import Diff
+    pass
 
 
 class FailOn(StrEnum):
@@ -105,7 +105,7 @@ def diff(
         from aiobs.present.diff import renderables
 
         # The cast says what diff returns (analysis/results.py) until the function says so.
-        for item in renderables(cast("Diff", result)):
+        for item in renderables(result):
             s.out.print(item)
     if fail_on == FailOn.regression and any(m["regression"] for m in result["metrics"]):
         raise typer.Exit(int(ExitCode.FINDINGS))

@@ -8,7 +8,7 @@ Must not import duckdb, polars, pyarrow, sqlglot or rich at module level.
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Annotated, Any, cast
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -16,7 +16,7 @@ from aiobs.cli.context import OutputFormat, Settings, preload, settings
 from aiobs.errors import UsageError
 
 if TYPE_CHECKING:
-    from aiobs.analysis.results import Replay, SessionReplay, TraceDiff
+    from aiobs.analysis.results import Replay, SessionReplay
 
 
 def register(app: typer.Typer) -> None:
@@ -53,7 +53,7 @@ def diff_traces(
         return
     from aiobs.present.difftraces import renderables
 
-    for item in renderables(cast("TraceDiff", result)):
+    for item in renderables(result):
         s.out.print(item)
 
 
@@ -101,19 +101,18 @@ def replay(
         raise UsageError("replay prints text, markdown, json or jsonl (-f csv is for lists)")
     if fmt == OutputFormat.table:
         preload("rich.console", "rich.text", "rich.rule", "aiobs.present.replay")
+    loaded: SessionReplay | None = None
     with s.open_store() as store:
         if session is not None:
-            data = load_session(store, session, context=not no_context)
+            loaded = load_session(store, session, context=not no_context)
+            replays = loaded["traces"]
         else:
             assert trace is not None
-            data = load_trace(store, resolve_trace_id(store, trace), context=not no_context)
-    # The casts say what the analysis returns (analysis/results.py) until its functions say so.
-    loaded = cast("SessionReplay", data) if session is not None else None
-    replays = loaded["traces"] if loaded is not None else [cast("Replay", data)]
+            replays = [load_trace(store, resolve_trace_id(store, trace), context=not no_context)]
     if fmt == OutputFormat.json:
         from aiobs.cli.render import render_json
 
-        render_json(s, data)
+        render_json(s, loaded if loaded is not None else replays[0])
     elif fmt == OutputFormat.jsonl:
         from aiobs.cli.render import render_jsonl
 

@@ -7,7 +7,7 @@ Must not import duckdb, polars, pyarrow, sqlglot, httpx or rich at module level.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated, cast
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -17,7 +17,7 @@ from aiobs.errors import ExitCode, UsageError
 
 if TYPE_CHECKING:
     # run_scan returns dict[str, Any] until it is annotated; the casts below say what it is.
-    from aiobs.analysis.results import Scan
+    pass
 
 
 class Level(StrEnum):
@@ -140,7 +140,7 @@ def scan(
     elif fmt == OutputFormat.markdown:
         from aiobs.present.scan import markdown
 
-        s.out.file.write(markdown(cast("Scan", result)))
+        s.out.file.write(markdown(result))
     elif fmt in (OutputFormat.jsonl, OutputFormat.csv):
         from aiobs.cli.render import render_rows
 
@@ -148,7 +148,7 @@ def scan(
     else:
         from aiobs.present.scan import renderables
 
-        for item in renderables(cast("Scan", result)):
+        for item in renderables(result):
             s.out.print(item)
         if not result["series_scanned"]:
             s.err.print(

@@ -6,14 +6,14 @@ Must not import duckdb, polars, pyarrow, sqlglot or rich at module level.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, cast
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from aiobs.cli.context import OutputFormat, settings
 
 if TYPE_CHECKING:
-    from aiobs.analysis.results import Stats
+    pass
 
 
 def register(app: typer.Typer) -> None:
@@ -38,7 +38,7 @@ def stats(
         render_json(s, result)
         return
     # The cast says what store_stats returns (analysis/results.py) until the function says so.
-    for title, columns, rows in stats_sections(cast("Stats", result)):
+    for title, columns, rows in stats_sections(result):
         if fmt == OutputFormat.jsonl:
             for row in rows:
                 render_rows(s, fmt, columns, [{"section": title, **row}])

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 TIMEOUT_S = 5.0
@@ -18,7 +18,7 @@ RETRIES = 3
 BACKOFF_S = 0.5  # then 1 s, 2 s: a receiver restarting gets a few seconds to come back
 
 
-def payload(result: dict[str, Any], incidents: Sequence[dict[str, Any]]) -> dict[str, Any]:
+def payload(result: Mapping[str, Any], incidents: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """The JSON body: ``text`` for Slack-style receivers (one line an incident), then the
     incidents with their severity, insight, causes, impact and a ready replay command."""
     lines = [f"aiobs scan: {len(incidents)} incident(s)"]
