@@ -109,7 +109,7 @@ def scan(
         if ms < 60_000:
             raise UsageError("--bucket must be at least 1m")
         width = timedelta(milliseconds=ms)
-    urls = [*(webhook or []), *_configured_webhooks()]
+    urls = [*(webhook or []), *s.config.scan_webhooks]
     for url in urls:
         from aiobs.cli.webhook import check_url, redact
 
@@ -165,12 +165,3 @@ def scan(
         post(urls, payload(result, incidents), warn=warn)
     if failed:
         raise typer.Exit(int(ExitCode.FINDINGS))
-
-
-def _configured_webhooks() -> list[str]:
-    from aiobs.config import load_config
-
-    hooks = load_config().get("scan", {}).get("webhooks", [])
-    if not isinstance(hooks, list) or not all(isinstance(h, str) for h in hooks):
-        raise UsageError("config [scan] webhooks must be a list of URLs")
-    return hooks
