@@ -39,9 +39,9 @@ def describe(
     ] = 800,
 ) -> None:
     """A compact plain-text summary of one trace, for a ticket or a coding agent."""
-    from aiobs.analysis.describe import describe as summarise
     from aiobs.analysis.replay import load_trace, resolve_trace_id
     from aiobs.cli.safe import inert
+    from aiobs.present.describe import describe as summarise
 
     s = settings(ctx)
     with s.open_store() as store:

@@ -5,7 +5,9 @@ failed, how it ended, what the user did next, and what changed around it. Built 
 data; sections are added in priority order and long text is cut so the whole fits the budget
 (tokens counted as characters / 4, the usual rule of thumb for English and JSON).
 
-Must not import typer, rich or textual.
+A rendering of a replay like the others in ``present``, in plain text for a reader that is a
+model or a ticket: its cuts and token figures are its own (whitespace collapsed, no thousands
+separators), its durations ``format.seconds``. Must not import typer, rich or textual.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from typing import Any
+
+from aiobs.present.format import seconds
 
 CHARS_PER_TOKEN = 4
 IMPORTANT_KINDS = ("llm", "tool", "retrieval", "handoff", "guardrail", "agent", "chain", "rerank")
@@ -25,9 +29,7 @@ def _cut(text: Any, limit: int) -> str:
 
 
 def _secs(ms: float | None) -> str:
-    if ms is None:
-        return "?"
-    return f"{ms:.0f} ms" if ms < 1000 else f"{ms / 1000:.2f} s"
+    return "?" if ms is None else seconds(ms)
 
 
 def _tokens(s: Mapping[str, Any]) -> str | None:
