@@ -445,7 +445,7 @@ def factor_rows(store: Backend, trace_ids: list[str]) -> list[dict[str, Any]]:
 
     if not trace_ids:
         return []
-    kept = {r[0] for r in store.rows("DESCRIBE aiobs_scan_traces")}
+    kept = {name for name, _ in store.columns("SELECT * FROM aiobs_scan_traces")}
     extra = [(expr, name) for expr, name in SPAN_VALUES if name not in kept]
     aggs = ", ".join(f"{expr} AS {name}" for expr, name in extra)
     return store.records(
