@@ -1,18 +1,123 @@
-"""Shared test fixtures: a temporary store, the real CLI through CliRunner, and the conformance corpus."""
+"""Shared test fixtures: a temporary store, the real CLI through CliRunner, and the conformance corpus.
+
+The suite runs in parallel (pytest-xdist, ``-n`` in pyproject.toml's addopts). A store that takes
+seconds to build is built once per run, not once per worker: ``built_once`` makes it in a folder
+that every worker of the run shares, under a file lock, and the workers then only read it (read
+commands open a store read-only, which DuckDB lets several processes do at once). A test that writes
+to a store builds its own.
+"""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
 from typer.testing import CliRunner
 
 REPO = Path(__file__).resolve().parents[1]
 CONFORMANCE = REPO.parent / "shared" / "conformance"
+
+# Property tests: CI (.ci/run) runs the "ci" profile, every example count as written in the tests;
+# a developer's plain `pytest -q` runs the default profile, a fifth of them (at least 10). The
+# examples that @example pins run in both.
+PROFILE = os.environ.get("AIOBS_TEST_PROFILE", "default")
+if PROFILE not in ("default", "ci"):
+    raise pytest.UsageError(f"AIOBS_TEST_PROFILE={PROFILE!r}: expected 'default' or 'ci'")
+settings.register_profile("ci", print_blob=True)
+settings.register_profile("default")
+settings.load_profile(PROFILE)
+
+
+def examples(n: int) -> int:
+    """How many examples a property test with ``n`` in CI runs under the current profile."""
+    return n if PROFILE == "ci" else max(10, n // 5)
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own, which reads the marks to group by
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that share a module-scoped fixture run on one xdist worker (``--dist loadgroup``),
+    so the fixture is made once; every other test goes to whichever worker is free."""
+    for item in items:
+        info = getattr(item, "_fixtureinfo", None)
+        if info is None:
+            continue
+        if any(d.scope == "module" for defs in info.name2fixturedefs.values() for d in defs):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+
+
+def built_once(
+    tmp_path_factory: pytest.TempPathFactory, key: str, build: Callable[[Path], None]
+) -> Path:
+    """A folder that ``build`` filled, made once per test run whatever the number of workers.
+
+    Under xdist each worker has its own base temp folder, all in the run's one; the folder and
+    its lock live there, so the first worker to ask builds and the others wait for it, then
+    reuse it. ``key`` names what is built and must change with anything that changes it."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent
+    target = root / f"built-{key}"
+    with (root / f"built-{key}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (target / ".complete").exists():
+            # A build that failed part way (in this run) is started afresh.
+            shutil.rmtree(target, ignore_errors=True)
+            target.mkdir()
+            build(target)
+            (target / ".complete").touch()
+    return target
+
+
+def build_with_cli(folder: Path, db_name: str, *commands: list[str]) -> list[Any]:
+    """Run ``commands`` through the real CLI on ``folder/db_name`` with a config of the folder's
+    own (none: the defaults); each must succeed. Returns their stdout, parsed as JSON when it is."""
+    outputs: list[Any] = []
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AIOBS_CONFIG", str(folder / "config.toml"))
+        mp.delenv("AIOBS_DB", raising=False)
+        cli = Cli(folder / db_name)
+        for args in commands:
+            result = cli(*args)
+            assert result.exit_code == 0, (args, result.output)
+            try:
+                outputs.append(json.loads(result.stdout))
+            except ValueError:
+                outputs.append(result.stdout)
+    return outputs
+
+
+# An xdist worker imports readline (pdb does), and GNU readline sets COLUMNS and LINES to the
+# terminal's size, 80x24 without one; aiobs reads COLUMNS (tables are 200 wide when piped), so a
+# worker would render narrower than a serial run. The run's own values are handed to the workers.
+TERMINAL = ("COLUMNS", "LINES")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        os.environ["AIOBS_TEST_TERMINAL"] = json.dumps({n: os.environ.get(n) for n in TERMINAL})
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_session_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Module and session fixtures, too, never read the developer's config or store; a worker's
+    terminal size is the run's."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AIOBS_CONFIG", str(tmp_path_factory.mktemp("session-env") / "config.toml"))
+        mp.delenv("AIOBS_DB", raising=False)
+        terminal = json.loads(os.environ.get("AIOBS_TEST_TERMINAL", "{}"))
+        for name, value in terminal.items():
+            if value is None:
+                mp.delenv(name, raising=False)
+            else:
+                mp.setenv(name, value)
+        yield
 
 
 @pytest.fixture(autouse=True)
@@ -28,17 +133,17 @@ DEMO_SCALE = "0.25"
 
 
 @pytest.fixture(scope="session")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict[str, Any]]]:
-    """One demo store for the session (a week at a quarter of the default traffic), built by the
-    real CLI: (path, the `aiobs demo -f json` summary with manifest and tour)."""
-    base = tmp_path_factory.mktemp("demo")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("AIOBS_CONFIG", str(base / "config.toml"))
-        mp.delenv("AIOBS_DB", raising=False)
-        db = base / "demo.duckdb"
-        result = Cli(db)("demo", "--scale", DEMO_SCALE, "--end", DEMO_END, "-f", "json")
-        assert result.exit_code == 0, result.output
-        yield db, json.loads(result.stdout)
+def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    """One demo store for the run (a week at a quarter of the default traffic), built by the
+    real CLI: (path, the `aiobs demo -f json` summary with manifest and tour). Read only."""
+    args = ["demo", "--scale", DEMO_SCALE, "--end", DEMO_END, "-f", "json"]
+
+    def build(folder: Path) -> None:
+        (summary,) = build_with_cli(folder, "demo.duckdb", args)
+        (folder / "summary.json").write_text(json.dumps(summary))
+
+    folder = built_once(tmp_path_factory, "demo", build)
+    return folder / "demo.duckdb", json.loads((folder / "summary.json").read_text())
 
 
 @pytest.fixture
@@ -72,25 +177,25 @@ def cli(db: Path) -> Cli:
 
 
 @pytest.fixture(scope="session")
-def corpus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Cli, Path]]:
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[Cli, Path]:
     """A store of every convention fixture, the demo sample and the conformance GenAI files:
-    (its CLI, a directory for its Parquet export)."""
+    (its CLI, a directory for its Parquet export). The store is read only and shared by the
+    run's workers; the export directory is this worker's own (tests write it)."""
     from test_conformance import GENAI_FILES
 
     if not CONFORMANCE.is_dir():
         pytest.skip(f"conformance corpus not found at {CONFORMANCE}")
-    base = tmp_path_factory.mktemp("clickhouse-corpus")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("AIOBS_CONFIG", str(base / "config.toml"))
-        mp.delenv("AIOBS_DB", raising=False)
-        cli = Cli(base / "corpus.duckdb")
-        for path in [
-            *sorted((REPO / "fixtures" / "conventions").iterdir()),
-            REPO / "fixtures" / "demo",
-            *(CONFORMANCE / f for f in GENAI_FILES),
-        ]:
-            assert cli("ingest", str(path)).exit_code == 0, path
-        yield cli, base / "lake"
+    paths = [
+        *sorted((REPO / "fixtures" / "conventions").iterdir()),
+        REPO / "fixtures" / "demo",
+        *(CONFORMANCE / f for f in GENAI_FILES),
+    ]
+
+    def build(folder: Path) -> None:
+        build_with_cli(folder, "corpus.duckdb", *(["ingest", str(path)] for path in paths))
+
+    folder = built_once(tmp_path_factory, "clickhouse-corpus", build)
+    return Cli(folder / "corpus.duckdb"), tmp_path_factory.mktemp("clickhouse-lake") / "lake"
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from aiobs.semantic.views import AI_TRACES_COLUMNS
-from conftest import Cli
+from conftest import Cli, examples
 
 
 def _sql(db: Path, query: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
@@ -267,7 +267,9 @@ def small_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(60),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(EXPR)
 def test_generated_filters_parse_and_run_or_fail_cleanly(small_store: Path, expr: str) -> None:
@@ -277,7 +279,7 @@ def test_generated_filters_parse_and_run_or_fail_cleanly(small_store: Path, expr
         assert result.stderr.startswith("aiobs: error: --where"), (expr, result.stderr)
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=examples(80), deadline=None)
 @given(st.text(max_size=60))
 def test_arbitrary_text_never_crashes_the_parser(expr: str) -> None:
     from aiobs.analysis.where import parse_where

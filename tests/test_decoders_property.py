@@ -37,20 +37,25 @@ from typer.testing import CliRunner
 from aiobs.ingest.otlp import Decoder
 from aiobs.ingest.sources import GZIP_MAGIC, ZSTD_MAGIC, Unreadable, iter_units
 from aiobs.store import schema
+from conftest import examples
 
 T_LOW = 978_307_200 * 10**9  # 2001-01-01
 T_HIGH = 4_070_908_800 * 10**9  # 2099-01-01
 INT64 = st.integers(-(2**63), 2**63 - 1)
 
 ROUND_TRIP = settings(
-    max_examples=10,
+    max_examples=examples(10),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-IN_MEMORY = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-PROTO = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+IN_MEMORY = settings(
+    max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+PROTO = settings(
+    max_examples=examples(25), deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 E2E = settings(
-    max_examples=15,
+    max_examples=examples(15),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )

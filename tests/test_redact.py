@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from aiobs.backend.duckdb import open_store
 from aiobs.ingest.pipeline import ingest_paths
 from aiobs.ingest.redact import Redactor
-from conftest import Cli
+from conftest import Cli, examples
 from test_fastpath import _dump as dump_store
 
 KEY = bytes(range(32))
@@ -243,7 +243,7 @@ _filler = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs"
 _planted = st.sampled_from([*SECRETS.values(), *PII.values()])
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@settings(max_examples=examples(300), suppress_health_check=[HealthCheck.too_slow], deadline=None)
 @given(st.lists(st.tuples(_filler, _planted), min_size=1, max_size=4), _filler)
 def test_nothing_planted_survives_and_json_stays_json(
     parts: list[tuple[str, str]], tail: str
@@ -278,7 +278,7 @@ _PROSE = st.sampled_from(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.lists(st.lists(st.one_of(_PROSE, _filler), max_size=4), min_size=1, max_size=4))
 def test_messages_stay_json_of_the_same_shape(contents: list[list[str]]) -> None:
     messages = [{"role": "user", "content": " ".join(c), "n": i} for i, c in enumerate(contents)]
@@ -292,7 +292,7 @@ def test_messages_stay_json_of_the_same_shape(contents: list[list[str]]) -> None
             assert secret not in text
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.lists(st.one_of(_filler, _planted, st.sampled_from(KEEP)), max_size=6))
 def test_the_screen_never_misses_what_the_rewrite_changes(pieces: list[str]) -> None:
     text = " ".join(pieces)

@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from aiobs.semantic.fields import FIELDS, evaluate, to_sql
+from conftest import examples
 
 KEYS = sorted(
     {
@@ -89,7 +90,9 @@ def con() -> duckdb.DuckDBPyConnection:
 
 
 @settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(150),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(st.dictionaries(st.sampled_from(KEYS), TEXT, max_size=6))
 @example({"gen_ai.usage.input_tokens": "12.7"})

@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import REPO, Cli
+from conftest import REPO, Cli, examples
 
 FIXTURE = REPO / "fixtures" / "demo"
 # The committed sample's own window (two days).
@@ -356,7 +356,7 @@ def selected(sample: Path, text: str) -> set[str]:
 
 
 @settings(
-    max_examples=150,
+    max_examples=examples(150),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
