@@ -40,8 +40,8 @@ def describe(
 ) -> None:
     """A compact plain-text summary of one trace, for a ticket or a coding agent."""
     from aiobs.analysis.replay import load_trace, resolve_trace_id
-    from aiobs.cli.safe import inert
     from aiobs.present.describe import describe as summarise
+    from aiobs.present.safe import inert
 
     s = settings(ctx)
     with s.open_store() as store:

@@ -19,7 +19,7 @@ CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
 
 
 def _render_error(exc: AiobsError) -> None:
-    from aiobs.cli.safe import inert
+    from aiobs.present.safe import inert
 
     sys.stderr.write(f"aiobs: error: {inert(exc.message)}\n")
     if exc.hint:

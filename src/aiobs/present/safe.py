@@ -6,10 +6,6 @@ through ``inert``: C0/C1 control characters (ESC included) become visible ``\\xN
 and tabs are kept only where the caller allows. Rich markup is never interpreted because cells are
 built as ``rich.text.Text`` objects, not markup strings.
 
-This is the home of ``inert`` for ``aiobs.present`` (which must not import ``aiobs.cli``);
-``aiobs.cli.safe`` still holds the copy ``cli/main.py`` and ``describe`` use until their owner
-points them here.
-
 Imports only the standard library.
 """
 
