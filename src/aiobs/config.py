@@ -68,12 +68,12 @@ class Config:
 def read_config() -> Config:
     """The user's config file as a ``Config``."""
     path = config_path()
-    return Config(path=path, tables=load_config())
+    return Config(path=path, tables=load_config(path))
 
 
-def load_config() -> dict[str, Any]:
-    """The user's config as a dict; ``{}`` when there is no file."""
-    path = config_path()
+def load_config(path: Path | None = None) -> dict[str, Any]:
+    """The user's config (at ``path``, else ``config_path()``) as a dict; ``{}`` without a file."""
+    path = path or config_path()
     try:
         fh = path.open("rb")
     except FileNotFoundError:

@@ -397,6 +397,8 @@ class Diff(TypedDict):
 
 
 class TraceSummary(TypedDict):
+    """A ``TraceRow``'s ``difftraces.SUMMARY_FIELDS``, each side of ``diff-traces``."""
+
     trace_id: str
     start_time: datetime
     duration_ms: float
