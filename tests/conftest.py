@@ -146,6 +146,19 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]
     return folder / "demo.duckdb", json.loads((folder / "summary.json").read_text())
 
 
+CLEAN_SEEDS = (11, 12, 13)
+
+
+def clean_world(tmp_path_factory: pytest.TempPathFactory, seed: int) -> Path:
+    """A demo week at its default traffic with no incidents planted (seed ``seed``), built once
+    per run by the real CLI and shared read only: scan's and diff's false-alarm tests read it."""
+    args = ["demo", "--seed", str(seed), "--end", DEMO_END, "--no-incidents", "-f", "json"]
+    folder = built_once(
+        tmp_path_factory, f"clean-{seed}", lambda f: build_with_cli(f, "clean.duckdb", args)
+    )
+    return folder / "clean.duckdb"
+
+
 @pytest.fixture
 def db(tmp_path: Path) -> Path:
     return tmp_path / "store.duckdb"

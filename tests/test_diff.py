@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from conftest import Cli
+from conftest import CLEAN_SEEDS, Cli, clean_world
 
 
 def _incident(summary: dict[str, Any], incident_id: str) -> dict[str, Any]:
@@ -166,22 +166,11 @@ def test_bad_sides_are_usage_errors(demo: tuple[Path, dict[str, Any]]) -> None:
     assert cli("diff", "--baseline", "nope = 1", "--target", "status = 'ok'").exit_code == 2
 
 
-@pytest.mark.parametrize("seed", [11, 12, 13])
-def test_ordinary_days_of_the_clean_world_show_no_regression(tmp_path: Path, seed: int) -> None:
-    cli = Cli(tmp_path / f"clean-{seed}.duckdb")
-    built = cli(
-        "demo",
-        "--seed",
-        str(seed),
-        "--scale",
-        "0.15",
-        "--end",
-        "2026-11-15T00:00Z",
-        "--no-incidents",
-        "-f",
-        "json",
-    )
-    assert built.exit_code == 0, built.output
+@pytest.mark.parametrize("seed", CLEAN_SEEDS)
+def test_ordinary_days_of_the_clean_world_show_no_regression(
+    tmp_path_factory: pytest.TempPathFactory, seed: int
+) -> None:
+    cli = Cli(clean_world(tmp_path_factory, seed))
     # Tuesday vs Wednesday: both under prompt v6, no harmful change between them.
     result = cli(
         "diff",

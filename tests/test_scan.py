@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 import pytest
 
-from conftest import DEMO_END, Cli
+from conftest import CLEAN_SEEDS, DEMO_END, Cli, clean_world
 
 WINDOW = "2026-11-08T00:00Z..2026-11-15T00:00Z"
 
@@ -500,12 +500,10 @@ def test_webhook_failures_are_reported_not_fatal(
     assert "secret" not in result.stderr and "nobody-listens" not in result.stderr  # redacted
 
 
-@pytest.mark.parametrize("seed", [11, 12, 13])
-def test_the_clean_world_stays_quiet(tmp_path: Path, seed: int) -> None:
+@pytest.mark.parametrize("seed", CLEAN_SEEDS)
+def test_the_clean_world_stays_quiet(tmp_path_factory: pytest.TempPathFactory, seed: int) -> None:
     """No incidents planted: at most one incident in the simulated week, none critical."""
-    cli = Cli(tmp_path / f"clean-{seed}.duckdb")
-    built = cli("demo", "--seed", str(seed), "--end", DEMO_END, "--no-incidents", "-f", "json")
-    assert built.exit_code == 0, built.output
+    cli = Cli(clean_world(tmp_path_factory, seed))
     result = cli("scan", "--since", WINDOW, "--fail-on", "critical", "-f", "json")
     incidents = json.loads(result.stdout)["incidents"]
     assert result.exit_code == 0 and len(incidents) <= 1, [i["summary"] for i in incidents]
