@@ -343,15 +343,22 @@ def conditions(world: World) -> st.SearchStrategy[Any]:
     return st.recursive(leaf, combine, max_leaves=5)
 
 
-def selected(sample: Path, text: str) -> set[str]:
+@pytest.fixture(scope="module")
+def sample_store(sample: Path) -> Iterator[Any]:
+    """The sample, opened once for the generated conditions (opening is a third of a query)."""
+    from aiobs.backend.duckdb import open_store
+
+    with open_store(sample) as store:
+        yield store
+
+
+def selected(store: Any, text: str) -> set[str]:
     """The traces the real query selects (the listing of ``aiobs traces``, unlimited)."""
     from aiobs.analysis.browse import list_traces
     from aiobs.analysis.filters import TraceFilter
     from aiobs.analysis.where import parse_where
-    from aiobs.backend.duckdb import open_store
 
-    with open_store(sample) as store:
-        rows = list_traces(store, TraceFilter(where=parse_where(text)), limit=1_000_000)
+    rows = list_traces(store, TraceFilter(where=parse_where(text)), limit=1_000_000)
     return {r["trace_id"] for r in rows}
 
 
@@ -362,12 +369,12 @@ def selected(sample: Path, text: str) -> set[str]:
 )
 @given(data=st.data())
 def test_generated_conditions_select_what_brute_force_selects(
-    sample: Path, world: World, data: st.DataObject
+    sample_store: Any, world: World, data: st.DataObject
 ) -> None:
     condition = data.draw(conditions(world))
     text = condition.sql()
     want = brute_force(world, condition)
-    assert selected(sample, text) == want, text
+    assert selected(sample_store, text) == want, text
 
 
 def test_brute_force_matches_hand_counts(world: World) -> None:
