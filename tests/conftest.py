@@ -151,7 +151,9 @@ CLEAN_SEEDS = (11, 12, 13)
 
 def clean_world(tmp_path_factory: pytest.TempPathFactory, seed: int) -> Path:
     """A demo week at its default traffic with no incidents planted (seed ``seed``), built once
-    per run by the real CLI and shared read only: scan's and diff's false-alarm tests read it."""
+    per run by the real CLI and shared read only: scan's and diff's false-alarm tests read it.
+    Those tests share the xdist group "clean-worlds", so one worker builds the three while the
+    other goes on (split across workers, one would wait ~25 s on the other's build)."""
     args = ["demo", "--seed", str(seed), "--end", DEMO_END, "--no-incidents", "-f", "json"]
     folder = built_once(
         tmp_path_factory, f"clean-{seed}", lambda f: build_with_cli(f, "clean.duckdb", args)

@@ -166,6 +166,7 @@ def test_bad_sides_are_usage_errors(demo: tuple[Path, dict[str, Any]]) -> None:
     assert cli("diff", "--baseline", "nope = 1", "--target", "status = 'ok'").exit_code == 2
 
 
+@pytest.mark.xdist_group("clean-worlds")
 @pytest.mark.parametrize("seed", CLEAN_SEEDS)
 def test_ordinary_days_of_the_clean_world_show_no_regression(
     tmp_path_factory: pytest.TempPathFactory, seed: int

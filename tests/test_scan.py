@@ -500,6 +500,7 @@ def test_webhook_failures_are_reported_not_fatal(
     assert "secret" not in result.stderr and "nobody-listens" not in result.stderr  # redacted
 
 
+@pytest.mark.xdist_group("clean-worlds")
 @pytest.mark.parametrize("seed", CLEAN_SEEDS)
 def test_the_clean_world_stays_quiet(tmp_path_factory: pytest.TempPathFactory, seed: int) -> None:
     """No incidents planted: at most one incident in the simulated week, none critical."""
