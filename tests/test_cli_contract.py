@@ -109,3 +109,15 @@ def test_a_reader_that_stops_early_is_not_a_failure() -> None:
     finally:
         os.close(write_end)
     assert proc.returncode == 0, proc.stderr.decode()[-500:]
+
+
+def test_backend_is_hidden_and_refused_until_one_exists(tmp_path: Path) -> None:
+    """No backend but the embedded store exists yet: ``--backend`` is not offered in the help,
+    and a runbook that names one (option or AIOBS_BACKEND) is refused, not served the laptop's."""
+    runner = CliRunner()
+    assert "--backend" not in runner.invoke(app, ["--help"]).output
+    db = str(tmp_path / "none.duckdb")
+    given = runner.invoke(app, ["--db", db, "--backend", "clickhouse://ch:8123/otel", "traces"])
+    assert given.exit_code == 2 and "only the embedded DuckDB store" in given.stderr
+    env = runner.invoke(app, ["--db", db, "traces"], env={"AIOBS_BACKEND": "chdb:///tmp/x"})
+    assert env.exit_code == 2 and "--backend chdb:///tmp/x" in env.stderr

@@ -64,7 +64,11 @@ def root(
     ] = None,
     backend: Annotated[
         str | None,
-        typer.Option("--backend", envvar="AIOBS_BACKEND", help="Scale-out backend URL."),
+        # Hidden until a backend other than the embedded store exists; given, it is refused
+        # (never silently ignored), so a runbook that names a cluster does not read the laptop.
+        typer.Option(
+            "--backend", envvar="AIOBS_BACKEND", help="Scale-out backend URL.", hidden=True
+        ),
     ] = None,
     color: Annotated[
         ColorMode,
