@@ -349,8 +349,8 @@ def test_sessions_picked_first_equal_the_full_listing(
 
     from aiobs.analysis.browse import (
         SESSION_COLUMNS,
-        order_by,
         sessions_sql,
+        sort_order,
         where_records,
     )
     from aiobs.analysis.filters import TraceFilter
@@ -361,7 +361,7 @@ def test_sessions_picked_first_equal_the_full_listing(
         status=status, services=services, where=parse_where(where) if where else None
     )
     sql, params = filt.sql()
-    order = order_by(sort, SESSION_COLUMNS, "-start_time")
+    order = sort_order(sort, SESSION_COLUMNS, "-start_time")
     with open_store(demo[0]) as store:
         assert store.capabilities.materialised
         fast, full = (

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 from aiobs.analysis.filters import TraceFilter
@@ -47,9 +48,19 @@ SESSION_COLUMNS = (
 )
 
 
-def order_by(sort: str | None, columns: tuple[str, ...], default: str) -> str:
+@dataclass(frozen=True)
+class SortOrder:
+    """A ``--sort`` spec checked against a command's columns: the ``ORDER BY`` body (each column
+    quoted, ``NULLS LAST``) and the columns it reads, which pick the query plan."""
+
+    sql: str
+    names: frozenset[str]
+
+
+def sort_order(sort: str | None, columns: tuple[str, ...], default: str) -> SortOrder:
     spec = sort or default
     parts = []
+    names = []
     for item in spec.split(","):
         item = item.strip()
         desc = item.startswith("-")
@@ -59,7 +70,13 @@ def order_by(sort: str | None, columns: tuple[str, ...], default: str) -> str:
                 f"--sort {sort!r}: {name} is not a column", hint="columns: " + ", ".join(columns)
             )
         parts.append(f'"{name}" {"DESC" if desc else "ASC"} NULLS LAST')
-    return ", ".join(parts)
+        names.append(name)
+    return SortOrder(", ".join(parts), frozenset(names))
+
+
+def order_by(sort: str | None, columns: tuple[str, ...], default: str) -> str:
+    """``sort_order``'s ``ORDER BY`` body alone."""
+    return sort_order(sort, columns, default).sql
 
 
 def where_records(
@@ -86,9 +103,10 @@ def list_traces(
     store: Backend, filt: TraceFilter, *, sort: str | None = None, limit: int = 50
 ) -> list[TraceRow]:
     where, params = filt.sql()
-    order = order_by(sort, AI_TRACES_COLUMNS, "-start_time")
+    sorted_by = sort_order(sort, AI_TRACES_COLUMNS, "-start_time")
+    order = sorted_by.sql
     columns = ", ".join(f"t.{c}" for c in AI_TRACES_COLUMNS)
-    if filt.reads_cost or "cost_usd" in order:
+    if filt.reads_cost or "cost_usd" in sorted_by.names:
         return cast(
             "list[TraceRow]",
             where_records(
@@ -158,7 +176,7 @@ def list_sessions(
 ) -> list[SessionRow]:
     """Sessions having at least one trace that matches ``filt``; totals over all their traces."""
     where, params = filt.sql()
-    order = order_by(sort, SESSION_COLUMNS, "-start_time")
+    order = sort_order(sort, SESSION_COLUMNS, "-start_time")
     return cast(
         "list[SessionRow]",
         where_records(
@@ -170,14 +188,14 @@ def list_sessions(
     )
 
 
-def sessions_sql(where: str, order: str, pick_first: bool) -> str:
+def sessions_sql(where: str, sorted_by: SortOrder, pick_first: bool) -> str:
     """``list_sessions``' query (``where`` over ``ai_traces t``, then ``?`` for the limit). With
     ``pick_first`` (a materialised store, and a filter that reads no cost), when the order needs
     neither the cost nor the user signals, the sessions are picked and ordered first, and only those priced and their events
     counted (`sessions --limit 50`, whole process: 974k spans 438 -> 285 ms, 10M spans 3.0 ->
     0.92 s and 1.5 GB -> 363 MB)."""
-    # order_by quotes each column it orders by.
-    late = any(f'"{c}"' in order for c in ("cost_usd", *_SESSION_SIGNAL_COLUMNS))
+    late = bool(sorted_by.names & {"cost_usd", *_SESSION_SIGNAL_COLUMNS})
+    order = sorted_by.sql
     if pick_first and not late:
         in_top = "SELECT session_id FROM top"
         traces = f"SELECT trace_id FROM aiobs_trace_facts WHERE session_id IN ({in_top})"
