@@ -22,13 +22,13 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from aiobs.semantic.fields import FIELDS_BY_NAME, STEP_KIND, to_sql
 from aiobs.semantic.views import (
-    CANONICAL,
     PRICED_SPANS,
     SPAN_COLUMNS,
     TRACE_AGGREGATES,
     ai_traces_sql,
+    kinded_fields,
+    kinded_spans,
 )
 
 if TYPE_CHECKING:
@@ -149,33 +149,11 @@ def _is_map_lookup(node: exp.Bracket) -> bool:
     )
 
 
-_KIND_COLUMN = "aiobs_step_kind"
-
-
-def _canonical_columns() -> str:
-    """The canonical fields over a row of ``_spans()``: the gated token and cost fields read its
-    step kind, not each their own copy of its expression (as the store's ``canonical_query``):
-    ClickHouse analyses the span SQL again at every reference to a view, so its size is paid
-    many times over (a chdb segment query: 11 s → 6 s, all of it planning)."""
-    known = {STEP_KIND.expr: _KIND_COLUMN}
-    return ", ".join(
-        f"{_KIND_COLUMN} AS {n}"
-        if n == STEP_KIND.name
-        else f"{to_sql(FIELDS_BY_NAME[n].expr, FIELDS_BY_NAME[n].type, 'clickhouse', known)} AS {n}"
-        for n in CANONICAL
-    )
-
-
-def _spans() -> str:
-    """``otel_traces`` with each span's step kind computed once (``_KIND_COLUMN``)."""
-    kind = to_sql(STEP_KIND.expr, STEP_KIND.type, "clickhouse")
-    return f"(SELECT *, {kind} AS {_KIND_COLUMN} FROM otel_traces)"
-
-
 def fields_sql() -> str:
     """``TraceId, SpanId, <canonical fields>`` of every span of ``otel_traces`` (the DuckDB
     store's ``canonical_select`` over the same table)."""
-    return f'SELECT "TraceId", "SpanId", {_canonical_columns()} FROM {_spans()}'
+    fields, spans = kinded_fields("clickhouse"), kinded_spans("clickhouse")
+    return f'SELECT "TraceId", "SpanId", {fields} FROM {spans}'
 
 
 def span_facts_sql(*, maps: bool = False) -> str:
@@ -194,7 +172,7 @@ def span_facts_sql(*, maps: bool = False) -> str:
         f" {plain['parent_span_id']} AS parent_span_id, {plain['service_name']} AS service_name,"
         f" {plain['name']} AS name, {plain['start_time']} AS start_time, {end} AS end_time,"
         f" {plain['duration_ns']} / 1e6 AS duration_ms, {plain['status']} AS status,"
-        f" {_canonical_columns()}{extra if maps else ''} FROM {_spans()}"
+        f" {kinded_fields('clickhouse')}{extra if maps else ''} FROM {kinded_spans('clickhouse')}"
     )
 
 
