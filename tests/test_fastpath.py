@@ -110,6 +110,111 @@ def _regular_lines(seed: int, lines: int = 30) -> list[dict[str, Any]]:
     return docs
 
 
+def _hex(rng: random.Random, size: int) -> str:
+    return f"{rng.getrandbits(size * 8) | 1:0{size * 2}x}"
+
+
+def _log_record(rng: random.Random, i: int) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "timeUnixNano": str(T0 + i * 999_983),
+        "observedTimeUnixNano": str(T0 + i * 999_983 + 40),
+        "severityNumber": rng.choice([0, 9, 13, 17, 24]),
+        "severityText": rng.choice(["", "INFO", "ERROR"]),
+        "attributes": _attrs(rng, rng.randint(0, 3)),
+    }
+    if rng.random() < 0.6:
+        record["body"] = _value(rng)
+    pick = rng.random()
+    if pick < 0.3:
+        record["eventName"] = "chat.opened"
+    elif pick < 0.6:  # the event's name as an attribute (older SDKs): EventName comes from it
+        record["attributes"].append({"key": "event.name", "value": {"stringValue": "page_view"}})
+    if rng.random() < 0.5:
+        record["traceId"] = _hex(rng, 16).upper() if rng.random() < 0.2 else _hex(rng, 16)
+        record["spanId"] = _hex(rng, 8)
+    if rng.random() < 0.2:
+        del record["timeUnixNano"]  # observedTimeUnixNano stands in
+    if rng.random() < 0.2:
+        record["flags"] = rng.choice([1, 257])
+    return record
+
+
+def _points(rng: random.Random, kind: str, i: int) -> list[dict[str, Any]]:
+    points = []
+    for j in range(rng.randint(0, 4)):
+        point: dict[str, Any] = {"timeUnixNano": str(T0 + (i * 10 + j) * 60_000_000_000)}
+        if rng.random() < 0.7:
+            point["startTimeUnixNano"] = str(T0)
+        if rng.random() < 0.6:
+            point["attributes"] = _attrs(rng, rng.randint(1, 2))
+        if kind == "histogram":
+            counts = [rng.randint(0, 5) for _ in range(4)]
+            point |= {
+                "count": str(sum(counts)),
+                "sum": rng.random() * 10,
+                "bucketCounts": [str(c) for c in counts],
+                "explicitBounds": [0.1, 1.0, 10.0],
+            }
+            if rng.random() < 0.5:
+                point |= {"min": 0.01, "max": 9.5}
+        elif rng.random() < 0.5:
+            point["asDouble"] = rng.choice([0.0, 0.25, 1e-9, 123.5, 7])
+        else:
+            point["asInt"] = str(rng.choice([0, 5, -3, 2**40]))
+        if rng.random() < 0.2:
+            point["exemplars"] = [
+                {
+                    "timeUnixNano": point["timeUnixNano"],
+                    "asDouble": 0.5,
+                    "traceId": _hex(rng, 16),
+                    "spanId": _hex(rng, 8),
+                    "filteredAttributes": _attrs(rng, 1),
+                }
+            ]
+        if rng.random() < 0.1:
+            point["flags"] = 1
+        points.append(point)
+    return points
+
+
+def _signal_lines(seed: int, lines: int = 24) -> list[dict[str, Any]]:
+    """Collector-style log and metric lines: every field the vectorised path reads, in the
+    shapes exporters write them."""
+    rng = random.Random(seed)
+    docs: list[dict[str, Any]] = []
+    for i in range(lines):
+        resource = {
+            "attributes": [
+                *_attrs(rng, rng.randint(0, 2)),
+                {"key": "service.name", "value": {"stringValue": rng.choice(["api", "web"])}},
+            ]
+        }
+        scope: dict[str, Any] = {"name": "s", "version": rng.choice(["", "1.2"])}
+        if rng.random() < 0.3:
+            scope["attributes"] = _attrs(rng, 1)
+        if rng.random() < 0.5:
+            records = [_log_record(rng, i * 10 + j) for j in range(rng.randint(0, 5))]
+            block = {"scope": scope, "logRecords": records, "schemaUrl": "https://s/1"}
+            docs.append(
+                {"resourceLogs": [{"resource": resource, "scopeLogs": [block], "schemaUrl": "r"}]}
+            )
+            continue
+        metrics = []
+        for kind in rng.sample(["gauge", "sum", "histogram"], rng.randint(1, 3)):
+            data: dict[str, Any] = {"dataPoints": _points(rng, kind, i)}
+            if kind != "gauge":
+                data["aggregationTemporality"] = rng.choice([1, 2])
+            if kind == "sum":
+                data["isMonotonic"] = rng.random() < 0.5
+            metric = {"name": f"m.{kind}", "unit": rng.choice(["", "ms"]), kind: data}
+            if rng.random() < 0.3:
+                metric["description"] = "what it counts"
+            metrics.append(metric)
+        block = {"scope": scope, "metrics": metrics}
+        docs.append({"resourceMetrics": [{"resource": resource, "scopeMetrics": [block]}]})
+    return docs
+
+
 def _write(path: Path, docs: list[Any], extra_lines: list[str] = ()) -> Path:  # type: ignore[assignment]
     text = "\n".join([json.dumps(d) for d in docs] + list(extra_lines)) + "\n"
     if path.suffix == ".gz":
@@ -256,6 +361,101 @@ def test_irregular_files_fall_back_and_match(tmp_path: Path, mutate: str) -> Non
     _same_rows(fast, general)
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_log_and_metric_lines_take_the_fast_path_and_match(tmp_path: Path, seed: int) -> None:
+    docs = _signal_lines(seed) + _regular_lines(seed, lines=4)
+    random.Random(seed).shuffle(docs)
+    path = _write(tmp_path / "signals.jsonl", docs)
+    fast, general = _both(tmp_path, path)
+    assert fast["formats"] == ["otlp-json-lines (vectorised)"]
+    assert len(fast["otel_logs"]) > 10
+    assert sum(len(fast[f"otel_metrics_{k}"]) for k in ("gauge", "sum", "histogram")) > 10
+    _same_rows(fast, general)
+
+
+def test_repeated_logs_and_points_keep_the_first_on_both_paths(tmp_path: Path) -> None:
+    """A point repeated with another value is the same point (its identity has no value): the
+    first in the file is kept, as the general decoder keeps it; an exact repeat of a log record
+    is one record. Both across and within chunks."""
+    from aiobs.ingest import fastpath
+
+    docs = _signal_lines(5)
+    again = copy.deepcopy(docs)
+    for doc in again:
+        for rm in doc.get("resourceMetrics", []):
+            for point in rm["scopeMetrics"][0]["metrics"][0].get("gauge", {}).get("dataPoints", []):
+                point["asDouble"] = -1.0
+    path = _write(tmp_path / "repeats.jsonl", docs + again + docs[:4])
+    fast, general = _both(tmp_path, path)
+    _same_rows(fast, general)
+    assert fast["counts"][0][3] > 0  # duplicates counted
+    assert all(row[14] != "-1.0" for row in fast["otel_metrics_gauge"])  # Value: the first's
+    # One chunk per file is the usual case; several (a smaller block) must agree as well.
+    (tmp_path / "small").mkdir()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(fastpath, "BLOCK_BYTES", 2 << 10)
+        small, _ = _both(tmp_path / "small", path)
+    _same_rows(small, general)
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        "exponential histogram",
+        "summary",
+        "null asDouble",
+        "severity name",
+        "base64 log id",
+        "absurd log time",
+        "metric without data",
+        "spaced line",
+    ],
+)
+def test_irregular_log_and_metric_lines_fall_back_and_match(tmp_path: Path, mutate: str) -> None:
+    docs = _signal_lines(2)
+    log = next(
+        d
+        for d in docs
+        if d.get("resourceLogs") and d["resourceLogs"][0]["scopeLogs"][0]["logRecords"]
+    )
+    record = log["resourceLogs"][0]["scopeLogs"][0]["logRecords"][0]
+    metric_doc = next(d for d in docs if "resourceMetrics" in d)
+    metrics = metric_doc["resourceMetrics"][0]["scopeMetrics"][0]["metrics"]
+    point = {"timeUnixNano": str(T0), "asDouble": 1.5}
+    extra: list[str] = []
+    if mutate == "exponential histogram":
+        metrics.append({"name": "e", "exponentialHistogram": {"dataPoints": [
+            {"timeUnixNano": str(T0), "count": "1", "scale": 2, "positive": {"offset": 1, "bucketCounts": ["1"]}}
+        ]}})  # fmt: skip
+    elif mutate == "summary":
+        metrics.append({"name": "q", "summary": {"dataPoints": [
+            {"timeUnixNano": str(T0), "count": "2", "sum": 3.0, "quantileValues": [{"quantile": 0.5, "value": 1.0}]}
+        ]}})  # fmt: skip
+    elif mutate == "null asDouble":
+        metrics.append(
+            {"name": "n", "gauge": {"dataPoints": [dict(point, asDouble=None, asInt="4")]}}
+        )
+    elif mutate == "severity name":
+        record["severityNumber"] = "SEVERITY_NUMBER_WARN"
+    elif mutate == "base64 log id":
+        record["spanId"] = "AAECAwQFBgc="
+    elif mutate == "absurd log time":
+        record["timeUnixNano"] = str(32_503_680_000 * 10**9)
+    elif mutate == "metric without data":
+        metrics.append({"name": "nothing"})
+    elif mutate == "spaced line":
+        # A repeat of a vectorised line, written another way: the general decoder's copy.
+        extra.append("  " + json.dumps(log))
+    path = _write(tmp_path / "t.jsonl", docs, extra)
+    fast, general = _both(tmp_path, path)
+    if mutate == "spaced line":
+        # Not a compact line: the general decoder takes it; the rest stays vectorised.
+        assert fast["formats"] == ["otlp-json-lines (vectorised)"]
+    else:
+        assert fast["formats"] == ["otlp"], "an irregular file must use the general decoder"
+    _same_rows(fast, general)
+
+
 def test_collector_capture_mixed_signals_match(tmp_path: Path) -> None:
     capture = CONFORMANCE / "otel-tui" / "test_data.json"
     if not capture.exists():
@@ -336,7 +536,7 @@ def test_random_damage_is_handled_the_same_on_both_paths(tmp_path: Path, first: 
     paths = []
     for seed in range(first, min(first + FILES_PER_STORE, DAMAGE_SEEDS)):
         rng = random.Random(1000 + seed)
-        docs = _regular_lines(seed, lines=6)
+        docs = _regular_lines(seed, lines=6) + _signal_lines(seed, lines=4)
         for _ in range(rng.randint(1, 3)):
             _mutate(docs[rng.randrange(len(docs))], rng)
         paths.append(_write(tmp_path / f"t{seed}.jsonl", docs))

@@ -137,12 +137,22 @@ def _dedupe_in_batch(table: schema.Table, rows: list[tuple[Any, ...]]) -> tuple[
     return out, len(rows) - len(out)
 
 
-def _anti_join_sql(table: schema.Table) -> str:
+def _anti_join_sql(table: schema.Table, *, first_in_batch: bool = False) -> str:
     """Insert the batch's records that the store does not hold yet (logs and metric points).
+
+    ``first_in_batch``: also keep only the first of records repeated within the batch (its
+    ``_row`` order), which the general decoder does in Python before this.
 
     bench/ingest.py --logs 300000: 26-28k records/s whole process; restricting the stored side to
     the batch's time range measured no faster (DuckDB already narrows the probe), so it is plain."""
     types = dict(table.columns)
+    source = "aiobs_batch"
+    if first_in_batch:
+        keys = ", ".join(f'"{k}"' for k in schema.DEDUPE_KEYS[table.name])
+        source = (
+            "(SELECT * FROM aiobs_batch"
+            f" QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY _row) = 1)"
+        )
     conds = []
     for key in schema.DEDUPE_KEYS[table.name]:
         if types[key] == schema.MAP:
@@ -151,7 +161,7 @@ def _anti_join_sql(table: schema.Table) -> str:
             conds.append(f't."{key}" IS NOT DISTINCT FROM b."{key}"')
     return (
         f"INSERT INTO {table.name} SELECT b.* FROM"
-        f" (SELECT {select_list(table, 'a')} FROM aiobs_batch a) b"
+        f" (SELECT {select_list(table, 'a')} FROM {source} a) b"
         f" ANTI JOIN {table.name} t ON " + " AND ".join(conds)
     )
 
@@ -206,6 +216,23 @@ def insert_spans(con: duckdb.DuckDBPyConnection, batch: pa.Table) -> int:
             f"{SPAN_KEY_SQL.format(col='SpanId')} FROM aiobs_batch"
         )
     return added
+
+
+def insert_records(con: duckdb.DuckDBPyConnection, table: schema.Table, batch: pa.Table) -> int:
+    """Insert a logs- or metric-points-shaped batch from the vectorised path: the first of each
+    record repeated in the batch, unless the store holds it already. Returns rows added."""
+    import pyarrow as pa
+
+    if batch.num_rows == 0:
+        return 0
+    batch = batch.append_column("_row", pa.array(range(batch.num_rows), type=pa.int64()))
+    aiobs_batch = batch  # noqa: F841 — the SQL below reads it by name (see _ARROW_BY_NAME)
+    row = con.execute(_anti_join_sql(table, first_in_batch=True)).fetchone()
+    if table is schema.OTEL_LOGS:
+        con.execute(
+            f"INSERT INTO aiobs_trace_log_times {schema.trace_log_times_sql('aiobs_batch')}"
+        )
+    return int(row[0]) if row else 0
 
 
 def _break_cycles(
@@ -459,33 +486,57 @@ def _fast_path_source(path: Path) -> bool:
 
 
 SPANS_LINE = b'{"resourceSpans":'
+_CHUNKED = {SPANS_LINE: "spans", fastpath.LOGS_LINE: "logs", fastpath.METRICS_LINE: "metrics"}
 
 
 def _split_lines(fh: Any) -> Iterator[tuple[str, Any]]:
-    """A JSON Lines file as ("spans", chunk of compact resourceSpans lines) for the vectorised
-    reader and ("other", (line, offset, bytes)) for everything else (logs, metrics, anything
-    written differently), which the general decoder takes line by line."""
-    chunk: list[bytes] = []
-    size = 0
+    """A JSON Lines file as chunks of compact resourceSpans, resourceLogs and resourceMetrics
+    lines for the vectorised reader — ("spans" | "logs" | "metrics", bytes) — and ("other",
+    (line, offset, bytes)) for everything else (anything written differently), which the general
+    decoder takes line by line.
+
+    Logs and metric points are deduplicated against what is stored before them ("first
+    occurrence wins"), so pending log and metric chunks are handed on before an "other" line: the
+    store then sees those tables' records in file order. Span chunks need not be (a span's
+    identity is its ids)."""
+    chunks: dict[str, list[bytes]] = {"spans": [], "logs": [], "metrics": []}
+    sizes = dict.fromkeys(chunks, 0)
     offset = 0
+
+    def take(kind: str) -> tuple[str, bytes]:
+        data = b"".join(chunks[kind])
+        chunks[kind], sizes[kind] = [], 0
+        return (kind, data)
+
     for line_no, raw in enumerate(fh, start=1):
-        if raw.startswith(SPANS_LINE):
-            chunk.append(raw if raw.endswith(b"\n") else raw + b"\n")
-            size += len(raw)
-            if size >= fastpath.BLOCK_BYTES:
-                yield ("spans", b"".join(chunk))
-                chunk, size = [], 0
+        kind = _CHUNKED.get(raw[:19]) or _CHUNKED.get(raw[:17]) or _CHUNKED.get(raw[:16])
+        if kind is not None:
+            chunks[kind].append(raw if raw.endswith(b"\n") else raw + b"\n")
+            sizes[kind] += len(raw)
+            if sizes[kind] >= fastpath.BLOCK_BYTES:
+                yield take(kind)
         elif raw.strip():
+            for pending in ("logs", "metrics"):
+                if chunks[pending]:
+                    yield take(pending)
             yield ("other", (line_no, offset, raw))
         offset += len(raw)
-    if chunk:
-        yield ("spans", b"".join(chunk))
+    for kind in chunks:
+        if chunks[kind]:
+            yield take(kind)
+
+
+_PARSERS: dict[str, Callable[[bytes], Any]] = {
+    "spans": lambda data: list(fastpath.tables(data)),
+    "logs": fastpath.log_tables,
+    "metrics": fastpath.metric_point_tables,
+}
 
 
 def _parsed(parts: Iterator[tuple[str, Any]]) -> Iterator[tuple[str, Any]]:
-    """Span chunks parsed into tables (in the producer thread, beside the inserts)."""
+    """Chunks parsed into tables (in the producer thread, beside the inserts)."""
     for kind, payload in parts:
-        yield (kind, list(fastpath.tables(payload))) if kind == "spans" else (kind, payload)
+        yield (kind, _PARSERS[kind](payload)) if kind in _PARSERS else (kind, payload)
 
 
 def _prefetch(items: Iterator[T], depth: int = 2) -> Iterator[T]:
@@ -618,6 +669,21 @@ def _ingest_fast(
                     result.spans += new
                     result.duplicates += table.num_rows - new
                     decoded += table.num_rows
+            elif kind in ("logs", "metrics"):
+                # Rows the general decoder holds from earlier lines go first (file order).
+                writer.flush(decoder, inp.name)
+                for table in payload if kind == "logs" else []:
+                    new = insert_records(con, schema.OTEL_LOGS, writer.redact(table))
+                    result.log_records += new
+                    result.duplicates += table.num_rows - new
+                    decoded += table.num_rows
+                for by_kind in payload if kind == "metrics" else []:
+                    for point_kind, table in by_kind.items():
+                        target = schema.METRIC_TABLES[point_kind]
+                        new = insert_records(con, target, writer.redact(table))
+                        result.metric_points += new
+                        result.duplicates += table.num_rows - new
+                        decoded += table.num_rows
             else:
                 line_no, offset, raw = payload
                 try:
