@@ -4,7 +4,7 @@ The modules form layers, each importing only those below it (checked by import-l
 ``aiobs.ingest`` layers contract in pyproject.toml):
 
 - ``pipeline``: inputs → decoded rows → Arrow batches → the store, one transaction per file;
-- ``fastpath``: the vectorised reader of regular OTLP/JSON span lines;
+- ``fastpath``: the vectorised reader of regular OTLP/JSON span, log and metric lines;
 - ``otlp``: the general decoder, handing foreign documents to ``jaeger`` and ``langfuse``;
 - ``jaeger``, ``langfuse``, ``sources``, ``redact``, ``proto``: converters, input framing, redaction;
 - ``arrow_schema``, ``values``: what several of the above share (Arrow types, record errors, enums).

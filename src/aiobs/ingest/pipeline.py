@@ -626,8 +626,9 @@ def _record_ingest(
 def _ingest_fast(
     store: Store, inp: Input, progress: ProgressFn | None, redactor: Redactor | None
 ) -> FileResult:
-    """A JSON Lines file in one transaction: resourceSpans lines through the vectorised reader
-    (``fastpath``), all other lines through the general decoder. ``Unsupported`` leaves no trace."""
+    """A JSON Lines file in one transaction: compact resourceSpans, resourceLogs and
+    resourceMetrics lines through the vectorised reader (``fastpath``), all other lines through
+    the general decoder. ``Unsupported`` leaves no trace."""
     import gzip
     import hashlib
     import threading
