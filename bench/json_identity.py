@@ -4,6 +4,8 @@
     python bench/json_identity.py --record              # its output: the baseline
     python bench/json_identity.py --compare             # this working tree against that baseline
     python bench/json_identity.py --compare --only scan # commands whose name contains "scan"
+    python bench/json_identity.py --record --sql        # also every SQL text the backend runs
+    python bench/json_identity.py --compare --sql       # (both sides need --sql)
 
 The store is the demo world at a quarter of the default traffic (a week ending 2026-11-15, as the
 tests build it), built once by the baseline build into the work directory. Each build runs on a
@@ -13,6 +15,11 @@ not leak from one build into the other). Every command of the list below runs as
 are kept. ``--compare`` prints each command whose output differs, with the first differing line,
 and exits 1 if any did. The commands are the demo tour's plus every read command in each machine
 format it takes (json, jsonl, csv) and the options that pick other code paths.
+
+``--sql`` also keeps, after each command's output, every SQL statement the command handed to the
+DuckDB backend (its ``records``, ``rows``, ``one``, ``batches``, ``columns``, ``execute`` and
+``copy_parquet``), sorted (replay's background reader runs beside the main thread). A change that
+moves SQL between modules, or behind a dialect, must leave that text byte-identical on DuckDB.
 """
 
 from __future__ import annotations
@@ -49,10 +56,35 @@ def _env(src: Path) -> dict[str, str]:
     return env
 
 
-def _aiobs(src: Path, db: Path, args: list[str]) -> tuple[int, bytes]:
+# Runs ``python -m aiobs`` with the backend's query methods recording each SQL text they get.
+_RECORD_SQL = """
+import os, runpy
+from aiobs.backend import duckdb as engine
+
+log = open(os.environ["AIOBS_BENCH_SQL_LOG"], "a", encoding="utf-8")
+
+def recording(method):
+    def run(self, sql, *args, **kwargs):
+        log.write(sql + "\\n;;\\n")
+        log.flush()
+        return method(self, sql, *args, **kwargs)
+    return run
+
+for name in ("records", "rows", "one", "batches", "columns", "execute", "copy_parquet"):
+    setattr(engine.DuckDBBackend, name, recording(getattr(engine.DuckDBBackend, name)))
+runpy.run_module("aiobs", run_name="__main__")
+"""
+
+
+def _aiobs(src: Path, db: Path, args: list[str], sql_log: Path | None = None) -> tuple[int, bytes]:
+    env = _env(src)
+    launch = ["-m", "aiobs"]
+    if sql_log is not None:
+        env["AIOBS_BENCH_SQL_LOG"] = str(sql_log)
+        launch = ["-c", _RECORD_SQL]
     proc = subprocess.run(
-        [sys.executable, "-m", "aiobs", "--db", str(db), *args],
-        env=_env(src),
+        [sys.executable, *launch, "--db", str(db), *args],
+        env=env,
         capture_output=True,
         cwd=WORK,
     )
@@ -191,7 +223,9 @@ def commands(picked: dict[str, object]) -> dict[str, list[str]]:
     return cmds
 
 
-def run_build(src: Path, db: Path, cmds: dict[str, list[str]], out: Path) -> None:
+def run_build(
+    src: Path, db: Path, cmds: dict[str, list[str]], out: Path, *, sql: bool = False
+) -> None:
     out.mkdir(parents=True, exist_ok=True)
     # The same path for each build: `stats` prints it.
     tmp = WORK / "run"
@@ -201,9 +235,16 @@ def run_build(src: Path, db: Path, cmds: dict[str, list[str]], out: Path) -> Non
     shutil.copyfile(db, copy)
     for name, args in cmds.items():
         written = tmp / f"{name}.written"
-        code, stdout = _aiobs(src, copy, [a.replace("{out}", str(written)) for a in args])
+        sql_log = tmp / f"{name}.sql" if sql else None
+        argv = [a.replace("{out}", str(written)) for a in args]
+        code, stdout = _aiobs(src, copy, argv, sql_log)
         if written.is_file():
             stdout += b"\n--- written file ---\n" + written.read_bytes()
+        if sql_log is not None:
+            statements = (
+                sql_log.read_text(encoding="utf-8").split("\n;;\n") if sql_log.is_file() else []
+            )
+            stdout += b"\n--- sql ---\n" + "\n;;\n".join(sorted(statements)).encode()
         (out / f"{name}.out").write_bytes(f"exit {code}\n".encode() + stdout)
 
 
@@ -234,6 +275,7 @@ def main() -> int:
     parser.add_argument("--base-src", type=Path, default=Path("/tmp/base/src"))
     parser.add_argument("--src", type=Path, default=REPO / "src")
     parser.add_argument("--only", help="only commands whose name contains this")
+    parser.add_argument("--sql", action="store_true", help="also compare the SQL each command runs")
     args = parser.parse_args()
     if not (args.base_src / "aiobs").is_dir():
         raise SystemExit(
@@ -245,14 +287,14 @@ def main() -> int:
         cmds = {k: v for k, v in cmds.items() if args.only in k}
     baseline = WORK / "baseline"
     if args.record:
-        run_build(args.base_src, db, cmds, baseline)
+        run_build(args.base_src, db, cmds, baseline, sql=args.sql)
         print(f"recorded {len(cmds)} commands into {baseline}")
         return 0
     if not baseline.is_dir():
-        run_build(args.base_src, db, commands(picked), baseline)
+        run_build(args.base_src, db, commands(picked), baseline, sql=args.sql)
     current = WORK / "current"
     shutil.rmtree(current, ignore_errors=True)
-    run_build(args.src, db, cmds, current)
+    run_build(args.src, db, cmds, current, sql=args.sql)
     differ = noisy = 0
     for name in cmds:
         old = (baseline / f"{name}.out").read_bytes()
