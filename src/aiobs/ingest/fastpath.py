@@ -870,13 +870,18 @@ def metric_tables(batch: pa.RecordBatch) -> dict[str, pa.Table]:
     return out
 
 
-def log_tables(data: bytes) -> list[pa.Table]:
-    """``otel_logs``-shaped tables from a chunk of resourceLogs lines."""
-    return [logs_table(b) for b in read_batches(data, _logs_schema())]
+def log_tables(data: bytes) -> list[tuple[schema.Table, pa.Table]]:
+    """(``otel_logs``, a table shaped like it) per block of a chunk of resourceLogs lines."""
+    return [(schema.OTEL_LOGS, logs_table(b)) for b in read_batches(data, _logs_schema())]
 
 
-def metric_point_tables(data: bytes) -> list[dict[str, pa.Table]]:
-    """Point tables by kind from a chunk of resourceMetrics lines."""
+def metric_point_tables(data: bytes) -> list[tuple[schema.Table, pa.Table]]:
+    """(point table, a table shaped like it) per block and point kind of a chunk of
+    resourceMetrics lines."""
     if _NULL_DOUBLE.search(data):
         raise Unsupported("asDouble: null")
-    return [metric_tables(b) for b in read_batches(data, _metrics_schema())]
+    return [
+        (schema.METRIC_TABLES[kind], table)
+        for b in read_batches(data, _metrics_schema())
+        for kind, table in metric_tables(b).items()
+    ]

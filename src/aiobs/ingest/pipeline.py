@@ -218,16 +218,20 @@ def insert_spans(con: duckdb.DuckDBPyConnection, batch: pa.Table) -> int:
     return added
 
 
-def insert_records(con: duckdb.DuckDBPyConnection, table: schema.Table, batch: pa.Table) -> int:
-    """Insert a logs- or metric-points-shaped batch from the vectorised path: the first of each
-    record repeated in the batch, unless the store holds it already. Returns rows added."""
+def insert_records(
+    con: duckdb.DuckDBPyConnection, table: schema.Table, batch: pa.Table, *, deduped: bool = False
+) -> int:
+    """Insert a logs- or metric-points-shaped batch: the first of each record repeated in the
+    batch (unless ``deduped``: the general decoder has dropped repeats in Python), unless the
+    store holds it already. Returns rows added."""
     import pyarrow as pa
 
     if batch.num_rows == 0:
         return 0
-    batch = batch.append_column("_row", pa.array(range(batch.num_rows), type=pa.int64()))
+    if not deduped:
+        batch = batch.append_column("_row", pa.array(range(batch.num_rows), type=pa.int64()))
     aiobs_batch = batch  # noqa: F841 — the SQL below reads it by name (see _ARROW_BY_NAME)
-    row = con.execute(_anti_join_sql(table, first_in_batch=True)).fetchone()
+    row = con.execute(_anti_join_sql(table, first_in_batch=not deduped)).fetchone()
     if table is schema.OTEL_LOGS:
         con.execute(
             f"INSERT INTO aiobs_trace_log_times {schema.trace_log_times_sql('aiobs_batch')}"
@@ -425,15 +429,7 @@ SELECT DISTINCT t, start, parent FROM walk WHERE node = start ORDER BY 1, 2"""
         if not rows:
             return 0
         batch = self.redact(self._to_arrow(table, rows))
-        if batch.num_rows == 0:
-            return 0
-        aiobs_batch = batch  # noqa: F841 — the SQL reads it by name (see _ARROW_BY_NAME)
-        row = self.con.execute(_anti_join_sql(table)).fetchone()
-        if table is schema.OTEL_LOGS:
-            self.con.execute(
-                f"INSERT INTO aiobs_trace_log_times {schema.trace_log_times_sql('aiobs_batch')}"
-            )
-        return int(row[0]) if row else 0
+        return insert_records(self.con, table, batch, deduped=True)
 
     def _to_arrow(self, table: schema.Table, rows: list[tuple[Any, ...]]) -> pa.Table:
         """Arrow batch of ``rows``; a value that does not fit its column refuses only its row.
@@ -673,18 +669,14 @@ def _ingest_fast(
             elif kind in ("logs", "metrics"):
                 # Rows the general decoder holds from earlier lines go first (file order).
                 writer.flush(decoder, inp.name)
-                for table in payload if kind == "logs" else []:
-                    new = insert_records(con, schema.OTEL_LOGS, writer.redact(table))
-                    result.log_records += new
+                for target, table in payload:
+                    new = insert_records(con, target, writer.redact(table))
+                    if target is schema.OTEL_LOGS:
+                        result.log_records += new
+                    else:
+                        result.metric_points += new
                     result.duplicates += table.num_rows - new
                     decoded += table.num_rows
-                for by_kind in payload if kind == "metrics" else []:
-                    for point_kind, table in by_kind.items():
-                        target = schema.METRIC_TABLES[point_kind]
-                        new = insert_records(con, target, writer.redact(table))
-                        result.metric_points += new
-                        result.duplicates += table.num_rows - new
-                        decoded += table.num_rows
             else:
                 line_no, offset, raw = payload
                 try:
