@@ -31,6 +31,7 @@ from typing import Any
 
 import orjson
 
+from aiobs.backend import gc_paused
 from aiobs.demo import catalogue as cat
 from aiobs.demo.world import (
     CLAUDE_AFTER,
@@ -316,11 +317,14 @@ class World:
         so they can be generated in any order or in parallel with identical bytes."""
         day_start = self.cfg.start_ns + day * DAY_NS
         self.minutes = Minutes()
-        self._changes(day_start, day_start + DAY_NS)
-        for hour in range(24):
-            self._hour(day * 24 + hour)
-        self._metrics(day_start)
-        return self.em.take()
+        # A day's records are dicts and lists kept until its lines are rendered, none in a cycle:
+        # the collector's passes over them were a fifth of the generation time.
+        with gc_paused():
+            self._changes(day_start, day_start + DAY_NS)
+            for hour in range(24):
+                self._hour(day * 24 + hour)
+            self._metrics(day_start)
+            return self.em.take()
 
     def _changes(self, lo: int, hi: int) -> None:
         for change_id, ch in sorted(self.plan.changes.items(), key=lambda kv: kv[1].at_ns):
