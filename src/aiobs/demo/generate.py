@@ -103,12 +103,38 @@ SIGNALS = {
 BatchKey = tuple[str, str, str, str, str]  # signal, service, version, scope name, scope version
 
 
+# Attribute values up to this long are rendered once per day and shared (see Emitter.attrs);
+# longer ones (messages, documents, tool results) almost never repeat.
+SHARED_VALUE_MAX_CHARS = 200
+
+
 @dataclass
 class Emitter:
     """Collects spans, log records and metrics per (resource, scope) and renders OTLP JSON lines."""
 
     lines: list[bytes] = field(default_factory=list)
     batches: dict[BatchKey, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
+    rendered: dict[tuple[str, str | int], orjson.Fragment] = field(default_factory=dict)
+
+    def attrs(self, d: dict[str, Any]) -> list[Any]:
+        """``_attrs(d)``, the same bytes once rendered, with each (key, string or int value) entry
+        rendered to JSON once and shared: nine in ten of a day's entries repeat one seen before
+        (operation names, models, session and user ids), and building and serialising them again
+        was most of the attribute encoding's cost. Floats and bools are never shared: ``1 == 1.0
+        == True`` and ``0.0 == -0.0``, so as keys they would collide."""
+        out: list[Any] = []
+        rendered = self.rendered
+        for k, v in d.items():
+            t = type(v)
+            if (t is str and len(v) <= SHARED_VALUE_MAX_CHARS) or t is int:
+                entry = rendered.get((k, v))
+                if entry is None:
+                    entry = orjson.Fragment(orjson.dumps({"key": k, "value": _value(v)}))
+                    rendered[(k, v)] = entry
+                out.append(entry)
+            elif v is not None:
+                out.append({"key": k, "value": _value(v)})
+        return out
 
     def span(
         self, service: str, version: str, scope: tuple[str, str], span: dict[str, Any]
@@ -157,6 +183,7 @@ class Emitter:
         for key in sorted(self.batches):
             self._render(key, self.batches.pop(key))
         out, self.lines = self.lines, []
+        self.rendered.clear()  # a day's ids do not recur in the next
         return out
 
 
@@ -239,7 +266,7 @@ class Trace:
             "kind": kind,
             "startTimeUnixNano": str(start),
             "endTimeUnixNano": str(end),
-            "attributes": _attrs(attrs),
+            "attributes": self.em.attrs(attrs),
         }
         if parent:
             span["parentSpanId"] = parent
@@ -420,7 +447,7 @@ class World:
             "severityNumber": 9,
             "severityText": "INFO",
             "eventName": name,
-            "attributes": _attrs({"session.id": session, "user.id": user, **(attrs or {})}),
+            "attributes": self.em.attrs({"session.id": session, "user.id": user, **(attrs or {})}),
         }
         if body is not None:
             record["body"] = {"stringValue": body}
@@ -689,7 +716,7 @@ class World:
             "severityNumber": SEVERITY[level],
             "severityText": level,
             "body": {"stringValue": body},
-            "attributes": _attrs(attrs or {}),
+            "attributes": self.em.attrs(attrs or {}),
         }
         if trace is not None:
             record["traceId"], record["spanId"] = trace
