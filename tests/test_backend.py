@@ -91,7 +91,8 @@ def test_capabilities_follow_the_store(demo: tuple[Path, dict[str, Any]]) -> Non
         assert isinstance(store, DuckDBBackend)
         caps = store.capabilities
         assert caps.materialised and caps.log_time_index and caps.temp_tables
-        assert store.engine == store.dialect == "duckdb"
+        assert store.engine == store.dialect.name == "duckdb"
+        assert store.dialect.canonical
         assert store.location == str(db)
         with store.reader() as reader:
             assert reader.capabilities == caps

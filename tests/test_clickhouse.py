@@ -15,6 +15,14 @@ from conftest import Cli, otlp_span, traces_doc
 chdb = pytest.importorskip("chdb", reason="chdb (embedded ClickHouse) is in the test extra")
 
 MAP = "Map(LowCardinality(String), String)"
+# The columns every metric table of the exporter starts with, and its exemplars.
+_METRIC = f"""
+        ResourceAttributes {MAP}, ResourceSchemaUrl String, ScopeName String, ScopeVersion String,
+        ScopeAttributes {MAP}, ScopeDroppedAttrCount UInt32, ScopeSchemaUrl String,
+        ServiceName LowCardinality(String), MetricName String, MetricDescription String,
+        MetricUnit String, Attributes {MAP}, StartTimeUnix DateTime64(9), TimeUnix DateTime64(9),"""
+_EXEMPLARS = f"""Exemplars Nested (FilteredAttributes {MAP}, TimeUnix DateTime64(9), Value Float64,
+                          SpanId String, TraceId String)"""
 # The exporter's DDL (collector-contrib exporter/clickhouseexporter), engine clauses simplified.
 DDL = {
     "otel_traces": f"""
@@ -32,14 +40,22 @@ DDL = {
         ResourceAttributes {MAP}, ScopeSchemaUrl LowCardinality(String), ScopeName String,
         ScopeVersion LowCardinality(String), ScopeAttributes {MAP}, LogAttributes {MAP},
         EventName String""",
-    "otel_metrics_gauge": f"""
-        ResourceAttributes {MAP}, ResourceSchemaUrl String, ScopeName String, ScopeVersion String,
-        ScopeAttributes {MAP}, ScopeDroppedAttrCount UInt32, ScopeSchemaUrl String,
-        ServiceName LowCardinality(String), MetricName String, MetricDescription String,
-        MetricUnit String, Attributes {MAP}, StartTimeUnix DateTime64(9), TimeUnix DateTime64(9),
-        Value Float64, Flags UInt32,
-        Exemplars Nested (FilteredAttributes {MAP}, TimeUnix DateTime64(9), Value Float64,
-                          SpanId String, TraceId String)""",
+    "otel_metrics_gauge": f"""{_METRIC}
+        Value Float64, Flags UInt32, {_EXEMPLARS}""",
+    "otel_metrics_sum": f"""{_METRIC}
+        Value Float64, Flags UInt32, {_EXEMPLARS}, AggregationTemporality Int32,
+        IsMonotonic Boolean""",
+    "otel_metrics_histogram": f"""{_METRIC}
+        Count UInt64, Sum Float64, BucketCounts Array(UInt64), ExplicitBounds Array(Float64),
+        {_EXEMPLARS}, Flags UInt32, Min Float64, Max Float64, AggregationTemporality Int32""",
+    "otel_metrics_exp_histogram": f"""{_METRIC}
+        Count UInt64, Sum Float64, Scale Int32, ZeroCount UInt64, PositiveOffset Int32,
+        PositiveBucketCounts Array(UInt64), NegativeOffset Int32,
+        NegativeBucketCounts Array(UInt64), {_EXEMPLARS}, Flags UInt32, Min Float64,
+        Max Float64, AggregationTemporality Int32""",
+    "otel_metrics_summary": f"""{_METRIC}
+        Count UInt64, Sum Float64,
+        ValueAtQuantiles Nested (Quantile Float64, Value Float64), Flags UInt32""",
 }
 
 

@@ -46,7 +46,7 @@ def test_lower_layers_import_no_ui() -> None:
         "aiobs.analysis.stats, aiobs.analysis.query, aiobs.ingest.proto, aiobs.ingest.langfuse, "
         "aiobs.demo.build, aiobs.demo.tour, aiobs.analysis.scan, aiobs.analysis.incidents, "
         "aiobs.analysis.detect, aiobs.analysis.series, aiobs.analysis.diff,"
-        " aiobs.semantic.clickhouse"
+        " aiobs.semantic.clickhouse, aiobs.sql, aiobs.sql.clickhouse"
     )
     loaded = _modules_after(code)
     ui = sorted(m for m in loaded if m.split(".")[0] in ("typer", "rich", "textual", "click"))

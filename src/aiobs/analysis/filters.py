@@ -108,11 +108,12 @@ class TraceFilter:
             def key(col: str) -> str:
                 return f"regexp_replace(lower(trim({col})), '{MODEL_KEY_PATTERN}', '', 'g')"
 
+            # List functions, not a join of two unnests: ClickHouse has no UNNEST to join.
             conds.append(
-                "EXISTS (SELECT 1 FROM unnest(t.models) u(m), unnest(?) w(x)"
-                f" WHERE u.m = w.x OR {key('u.m')} = {key('w.x')})"
+                f"(list_has_any(t.models, ?) OR list_has_any(list_transform(t.models,"
+                f" lambda m: {key('m')}), list_transform(?, lambda x: {key('x')})))"
             )
-            params.append(list(self.models))
+            params += [list(self.models), list(self.models)]
         if self.prompt_versions:
             conds.append("list_has_any(t.prompt_versions, ?)")
             params.append(list(self.prompt_versions))

@@ -603,7 +603,8 @@ class Stats(TypedDict):
     models: list[ModelUsage]
     step_kinds: list[StepKindCount]
     coverage: Coverage
-    ingests: IngestCounts
+    # None where the engine keeps no record of ingested files (Capabilities.ingest_log).
+    ingests: IngestCounts | None
 
 
 # --- the export report (``export --to markdown``; data, not JSON) ---------------------------------

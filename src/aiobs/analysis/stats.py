@@ -11,7 +11,7 @@ from aiobs.semantic.fields import CONVENTIONS
 from aiobs.semantic.views import priced_span_facts_sql
 
 if TYPE_CHECKING:
-    from aiobs.analysis.results import Stats
+    from aiobs.analysis.results import IngestCounts, Stats
     from aiobs.backend import Backend
 
 
@@ -143,9 +143,13 @@ def store_stats(store: Backend) -> Stats:
         if conv_row and conv_row[i]
     ]
     # redacted_files: how much of the store came through `ingest --redact` (is it safe to share?).
-    ingest_row = store.one(
-        "SELECT count(*), coalesce(sum(rejected), 0), count(redacted) FROM aiobs_ingests"
-    )
+    ingests: IngestCounts | None = None
+    if store.capabilities.ingest_log:
+        row = store.one(
+            "SELECT count(*), coalesce(sum(rejected), 0), count(redacted) FROM aiobs_ingests"
+        )
+        files, rejected, redacted = (int(v) for v in row) if row else (0, 0, 0)
+        ingests = {"files": files, "rejected": rejected, "redacted_files": redacted}
     return cast(
         "Stats",
         {
@@ -156,10 +160,6 @@ def store_stats(store: Backend) -> Stats:
             "models": models,
             "step_kinds": step_kinds,
             "coverage": {"llm_steps": n, "fields": fields, "conventions": conventions},
-            "ingests": {
-                "files": int(ingest_row[0]) if ingest_row else 0,
-                "rejected": int(ingest_row[1]) if ingest_row else 0,
-                "redacted_files": int(ingest_row[2]) if ingest_row else 0,
-            },
+            "ingests": ingests,
         },
     )

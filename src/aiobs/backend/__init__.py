@@ -8,12 +8,13 @@ analysis: they arrive as one ``QueryError``. ``reader()`` gives a handle a worke
 use on its own (the TUI's workers, replay's context read); it sees the same views.
 
 Every query of every analysis passes through these few methods, so they are the one place where
-an engine's differences live. The SQL the analyses hand over is written once, in DuckDB's dialect
-over the canonical views (``CANONICAL_DIALECT``); a backend whose engine speaks another one
-translates it there (for ClickHouse: ``aiobs.semantic.clickhouse.query_sql``, parity-tested in
-chdb), and says through ``capabilities`` which of the store's shortcuts it has. The embedded
-DuckDB store is ``aiobs.backend.duckdb``; a ClickHouse backend is another module here, not a fork
-of the analyses.
+an engine's differences meet the analyses. The SQL the analyses hand over is written once, in the
+canonical dialect (DuckDB's, over the canonical views); a backend's ``dialect``
+(``aiobs.sql.Dialect``) renders it for its engine, and ``capabilities`` say which of the store's
+shortcuts it has. The embedded DuckDB store is ``aiobs.backend.duckdb`` (its dialect is the
+canonical one); a ClickHouse backend is another module here that renders through
+``aiobs.sql.CLICKHOUSE`` and adds the views (``aiobs.semantic.clickhouse.with_views``), not a
+fork of the analyses.
 
 Must not import duckdb, typer, rich or textual: analysis modules import this one.
 """
@@ -24,12 +25,12 @@ import gc
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aiobs.errors import UsageError
 
-#: The dialect the analyses write their SQL in.
-CANONICAL_DIALECT = "duckdb"
+if TYPE_CHECKING:
+    from aiobs.sql import Dialect
 
 
 class QueryError(UsageError):
@@ -55,12 +56,14 @@ class Capabilities:
     ``log_time_index``: ``aiobs_trace_log_times`` gives each trace's log time range, so a
     trace's logs are read within it. ``temp_tables``: the connection keeps scratch tables for
     its lifetime (scan's per-trace table, export's id list). ``parquet_export``: the engine
-    writes Parquet files itself."""
+    writes Parquet files itself. ``ingest_log``: ``aiobs_ingests`` records each file ingested
+    into the store (a collector's cluster has no such record)."""
 
     materialised: bool = False
     log_time_index: bool = False
     temp_tables: bool = True
     parquet_export: bool = False
+    ingest_log: bool = False
 
 
 class Backend(Protocol):
@@ -72,8 +75,8 @@ class Backend(Protocol):
         ...
 
     @property
-    def dialect(self) -> str:
-        """The sqlglot dialect the SQL handed to it is written in."""
+    def dialect(self) -> Dialect:
+        """How the canonical SQL handed to it reaches its engine."""
         ...
 
     @property

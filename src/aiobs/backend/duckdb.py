@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiobs.backend import Capabilities, QueryError, gc_paused
 from aiobs.errors import StoreUnavailableError
+from aiobs.sql import DUCKDB, Dialect
 from aiobs.store.connection import Store, connect, open_file
 
 if TYPE_CHECKING:
@@ -78,7 +79,8 @@ class DuckDBBackend(Store):
     # False on a reader until a query reads a view (then they are installed on its cursor).
     views_installed: bool = True
     engine: str = "duckdb"
-    dialect: str = "duckdb"
+    # The canonical dialect: the SQL runs as the analyses wrote it.
+    dialect: Dialect = DUCKDB
 
     @property
     def location(self) -> str:
@@ -218,6 +220,7 @@ def open_store(
             log_time_index=version >= 6,
             temp_tables=True,
             parquet_export=True,
+            ingest_log=True,
         ),
         prices=prices,
     )

@@ -107,6 +107,7 @@ def segment_rows(
 def stats_sections(result: Stats) -> list[tuple[str, list[str], Sequence[Mapping[str, Any]]]]:
     """``stats`` as titled tables: (title, columns, rows) of signals, services, models, step
     kinds, LLM-step coverage, conventions and ingests."""
+    ingests = [result["ingests"]] if result["ingests"] is not None else []
     return [
         ("signals", ["signal", "count", "first", "last"], result["signals"]),
         ("services", ["service_name", "service_version", "spans", "traces"], result["services"]),
@@ -118,5 +119,5 @@ def stats_sections(result: Stats) -> list[tuple[str, list[str], Sequence[Mapping
         ("step kinds", ["step_kind", "spans"], result["step_kinds"]),
         ("coverage of LLM steps", ["field", "share", "steps"], result["coverage"]["fields"]),
         ("conventions seen", ["convention", "spans"], result["coverage"]["conventions"]),
-        ("ingests", ["files", "rejected", "redacted_files"], [result["ingests"]]),
+        ("ingests", ["files", "rejected", "redacted_files"], ingests),
     ]

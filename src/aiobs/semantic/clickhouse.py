@@ -6,13 +6,13 @@ the same definitions as the DuckDB views:
 
 - the canonical fields render natively (``fields.to_sql(..., dialect="clickhouse")``);
 - the plain span columns and the trace aggregates are the views' own DuckDB SQL, translated by
-  sqlglot plus ``to_clickhouse``'s shim for what sqlglot leaves in DuckDB's words or gets wrong.
+  the ClickHouse dialect (``aiobs.sql.clickhouse.to_clickhouse``).
 
-- ``query_sql`` translates an analytic query written for the DuckDB store (segment, diff and scan's
-  trace metrics, over ``ai_spans``, ``ai_traces``, ``aiobs_span_facts``, ``aiobs_trace_facts`` and
-  ``otel_logs``) into one ClickHouse query, with those views as common table expressions.
+- ``with_views`` completes a statement the dialect rendered (``aiobs.sql.CLICKHOUSE.render``) with
+  the views it reads as common table expressions; ``query_sql`` does both for a statement written
+  for the DuckDB store.
 
-tests/test_clickhouse.py runs these in real ClickHouse (chdb) and compares every value with the
+tests/test_clickhouse.py and tests/test_sql_dialects.py run these in real ClickHouse (chdb) and compares every value with the
 DuckDB store's. Must not import duckdb, typer, rich or textual.
 """
 
@@ -30,123 +30,10 @@ from aiobs.semantic.views import (
     kinded_fields,
     kinded_spans,
 )
+from aiobs.sql.clickhouse import SETTINGS, to_clickhouse
 
 if TYPE_CHECKING:
-    from sqlglot import exp
-
     from aiobs.semantic.prices import Price
-
-# DuckDB functions sqlglot passes through unchanged, and their ClickHouse names.
-_RENAMED = {
-    "epoch_ns": "toUnixTimestamp64Nano",
-    "make_timestamp_ns": "fromUnixTimestamp64Nano",
-}
-
-
-def _ch(sql: str) -> exp.Expr:
-    import sqlglot
-
-    return sqlglot.parse_one(sql, read="clickhouse")
-
-
-def _sql(node: exp.Expr) -> str:
-    return str(node.sql(dialect="clickhouse"))
-
-
-def _ordered_agg(agg: exp.Expr, where: exp.Expr | None) -> exp.Expr | None:
-    """``list(x ORDER BY k)`` / ``string_agg(x, sep ORDER BY k)`` (ClickHouse aggregates take no
-    ORDER BY): the (k, x) pairs gathered, sorted, and their x kept. None if ``agg`` is neither."""
-    from sqlglot import exp
-
-    if not isinstance(agg, exp.ArrayAgg | exp.GroupConcat) or not isinstance(agg.this, exp.Order):
-        return None
-    order = agg.this
-    value = _sql(order.this)
-    keys = [o for o in order.expressions if isinstance(o, exp.Ordered)]
-    if len(keys) != 1 or keys[0].args.get("desc"):
-        raise ValueError(f"ClickHouse shim: unsupported ORDER BY in {agg.sql()}")
-    gather = "groupArray" if where is None else "groupArrayIf"
-    cond = "" if where is None else f", {_sql(where.this)}"
-    pairs = f"arraySort({gather}(({_sql(keys[0].this)}, {value}){cond}))"
-    # groupArray skips NULL values; a pair is never NULL, so skip the NULL values by hand.
-    values = f"arrayFilter(v -> v IS NOT NULL, arrayMap(p -> p.2, {pairs}))"
-    if isinstance(agg, exp.GroupConcat):
-        separator = agg.args.get("separator")
-        sep = _sql(separator) if separator is not None else "','"
-        return _ch(f"nullIf(arrayStringConcat({values}, {sep}), '')")
-    return _ch(values)
-
-
-def to_clickhouse(sql: str) -> str:
-    """DuckDB SQL as the views and analytics write it, in ClickHouse's dialect.
-
-    The rules cover what our SQL uses and sqlglot leaves in DuckDB's words or translates to
-    something that means otherwise there (a cast that fails on blanks, CHAR_LENGTH of a list).
-    A missing map key reads as NULL, as in DuckDB (ClickHouse answers ''); aggregates over no rows
-    are NULL given ``SETTINGS`` from ``query_sql``."""
-    import sqlglot
-    from sqlglot import exp
-
-    tree = sqlglot.parse_one(sql, read="duckdb")
-    # Bottom-up, so a replaced node's children are already translated.
-    for node in list(tree.walk(bfs=False))[::-1]:
-        new: exp.Expr | None = None
-        if isinstance(node, exp.Anonymous) and node.name.lower() in _RENAMED:
-            node.set("this", _RENAMED[node.name.lower()])
-        elif isinstance(node, exp.LogicalOr):  # bool_or: ClickHouse has no LOGICAL_OR
-            new = exp.Max(this=node.this)
-        elif isinstance(node, exp.ArraySort):  # list_sort: written ARRAY_SORT, unknown there
-            new = exp.Anonymous(this="arraySort", expressions=[node.this])
-        elif isinstance(node, exp.Lower):  # on characters, as DuckDB's
-            new = exp.Anonymous(this="lowerUTF8", expressions=[node.this])
-        elif isinstance(node, exp.Length):  # len() of a list in our SQL
-            new = exp.Anonymous(this="length", expressions=[node.this])
-        elif isinstance(node, exp.TryCast) and node.to.is_type("double"):
-            new = _ch(f"toFloat64OrNull(trimBoth(toString({_sql(node.this)})))")
-        elif isinstance(node, exp.PercentileCont):
-            # DuckDB's quantile_cont interpolates exactly between order statistics.
-            new = _ch(f"quantileExactInclusive({_sql(node.expression)})({_sql(node.this)})")
-        elif isinstance(node, exp.RegexpReplace):
-            modifiers = node.args.get("modifiers")
-            every = modifiers is not None and "g" in modifiers.name
-            fn = "replaceRegexpAll" if every else "replaceRegexpOne"
-            new = exp.Anonymous(
-                this=fn, expressions=[node.this, node.expression, node.args["replacement"]]
-            )
-        elif isinstance(node, exp.ArrayAgg) and isinstance(node.this, exp.Distinct):
-            new = exp.Anonymous(this="groupUniqArray", expressions=node.this.expressions)
-        elif isinstance(node, exp.Bracket) and _is_map_lookup(node):
-            column, key = _sql(node.this), _sql(node.expressions[0])
-            new = _ch(f"if(mapContains({column}, {key}), {column}[{key}], NULL)")
-        elif isinstance(node, exp.Filter):
-            new = _ordered_agg(node.this, node.expression)
-        elif isinstance(node.parent, exp.Filter):
-            pass  # the Filter above rewrites an ordered aggregate with its condition
-        else:
-            new = _ordered_agg(node, None)
-        if new is not None:
-            node.replace(new)
-            if node is tree:
-                tree = new
-    return _sql(tree)
-
-
-_MAP_COLUMNS = frozenset(
-    ("spanattributes", "resourceattributes", "logattributes", "attributes", "resource_attributes")
-)
-
-
-def _is_map_lookup(node: exp.Bracket) -> bool:
-    """``X['key']`` on one of the attribute maps (an array index is a number, not a string)."""
-    from sqlglot import exp
-
-    return (
-        isinstance(node.this, exp.Column)
-        and node.this.name.lower() in _MAP_COLUMNS
-        and len(node.expressions) == 1
-        and isinstance(node.expressions[0], exp.Literal)
-        and node.expressions[0].is_string
-    )
 
 
 def fields_sql() -> str:
@@ -174,17 +61,6 @@ def span_facts_sql(*, maps: bool = False) -> str:
         f" {plain['duration_ns']} / 1e6 AS duration_ms, {plain['status']} AS status,"
         f" {kinded_fields('clickhouse')}{extra if maps else ''} FROM {kinded_spans('clickhouse')}"
     )
-
-
-# ClickHouse lets a SELECT's aliases shadow its input's columns: `min(start_time) AS start_time`
-# would turn every later start_time into an aggregate; prefer_column_name_to_alias reads the
-# column names as columns, as DuckDB does. Its aggregates over no rows answer 0 or '' unless
-# aggregate_functions_null_for_empty (DuckDB: NULL), and its outer joins fill the missing side
-# with defaults unless join_use_nulls.
-SETTINGS = (
-    " SETTINGS prefer_column_name_to_alias = 1, aggregate_functions_null_for_empty = 1,"
-    " join_use_nulls = 1"
-)
 
 
 def _trace_facts_body() -> str:
@@ -236,10 +112,21 @@ _DEPENDS = {
 
 
 def query_sql(sql: str, prices: Mapping[str, Price]) -> str:
-    """A query written for the DuckDB store (its views, ``otel_*`` tables, DuckDB functions) as
-    one ClickHouse query over the collector exporter's tables: the views it reads become common
-    table expressions ahead of its own."""
-    body = to_clickhouse(sql)
+    """A query written for the DuckDB store (its views, ``otel_*`` tables, DuckDB functions), with
+    no parameters left (``aiobs.sql.bind_literals``), as one ClickHouse query over the collector
+    exporter's tables (``with_views``)."""
+    return with_views(to_clickhouse(sql), prices)
+
+
+def with_views(body: str, prices: Mapping[str, Price]) -> str:
+    """A statement already in ClickHouse's dialect (``aiobs.sql.CLICKHOUSE.render``) with the
+    semantic views it reads as common table expressions ahead of its own (for ``CREATE
+    TEMPORARY TABLE … AS <query>``, of the query), and the ``SETTINGS`` that make ClickHouse
+    answer as DuckDB does."""
+    create = _CREATE_AS.match(body)
+    head = ""
+    if create:
+        head, body = create.group(0), body[create.end() :]
     views = _views(prices)
     wanted: set[str] = set()
 
@@ -259,4 +146,7 @@ def query_sql(sql: str, prices: Mapping[str, Price]) -> str:
             if body.startswith("WITH ")
             else (f"WITH {ctes} {body}")
         )
-    return body + SETTINGS
+    return head + body + SETTINGS
+
+
+_CREATE_AS = re.compile(r"CREATE (?:OR REPLACE )?TEMPORARY TABLE \S+ AS ")

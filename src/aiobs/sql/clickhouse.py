@@ -1,0 +1,187 @@
+"""The ClickHouse dialect: canonical SQL (DuckDB's, as the analyses and the views write it) in
+ClickHouse's SQL and semantics.
+
+sqlglot translates most of it; ``to_clickhouse`` rewrites, bottom-up, what sqlglot leaves in
+DuckDB's words or turns into something that means otherwise there (a cast that fails on blanks,
+CHAR_LENGTH of a list, a sampled quantile where DuckDB's is exact, a missing map key read as ''
+instead of NULL). ``SETTINGS`` make ClickHouse's aggregates, joins and aliases behave as DuckDB's;
+a query must end with them.
+
+The semantic views in this dialect are ``aiobs.semantic.clickhouse``'s (it calls this module);
+tests/test_sql_dialects.py and tests/test_clickhouse.py run the translations in real ClickHouse
+(chdb) and compare every value with DuckDB's.
+
+Must not import any other aiobs package, nor duckdb, typer, rich or textual.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sqlglot import exp
+
+# DuckDB functions sqlglot passes through unchanged, and their ClickHouse names.
+_RENAMED = {
+    "epoch_ns": "toUnixTimestamp64Nano",
+    "epoch_us": "toUnixTimestamp64Micro",
+    "make_timestamp_ns": "fromUnixTimestamp64Nano",
+    "map_contains": "mapContains",
+    # Both sum floats compensated (DuckDB's fsum: Kahan-Babuska), so the total does not depend
+    # on the order the engine's threads add them in.
+    "fsum": "sumKahan",
+    # Another hash function than DuckDB's: what is grouped by a hash groups alike, but a sample
+    # ordered by it picks other rows (the same number of them).
+    "hash": "cityHash64",
+    "to_microseconds": "toIntervalMicrosecond",
+}
+
+
+def _ch(sql: str) -> exp.Expr:
+    import sqlglot
+
+    return sqlglot.parse_one(sql, read="clickhouse")
+
+
+def _sql(node: exp.Expr) -> str:
+    return str(node.sql(dialect="clickhouse"))
+
+
+def _ordered_agg(agg: exp.Expr, where: exp.Expr | None) -> exp.Expr | None:
+    """``list(x ORDER BY k)`` / ``string_agg(x, sep ORDER BY k)`` (ClickHouse aggregates take no
+    ORDER BY): the (k, x) pairs gathered, sorted, and their x kept. None if ``agg`` is neither."""
+    from sqlglot import exp
+
+    if not isinstance(agg, exp.ArrayAgg | exp.GroupConcat) or not isinstance(agg.this, exp.Order):
+        return None
+    order = agg.this
+    value = _sql(order.this)
+    keys = [o for o in order.expressions if isinstance(o, exp.Ordered)]
+    if len(keys) != 1 or keys[0].args.get("desc"):
+        raise ValueError(f"ClickHouse shim: unsupported ORDER BY in {agg.sql()}")
+    gather = "groupArray" if where is None else "groupArrayIf"
+    cond = "" if where is None else f", {_sql(where.this)}"
+    pairs = f"arraySort({gather}(({_sql(keys[0].this)}, {value}){cond}))"
+    # groupArray skips NULL values; a pair is never NULL, so skip the NULL values by hand.
+    values = f"arrayFilter(v -> v IS NOT NULL, arrayMap(p -> p.2, {pairs}))"
+    if isinstance(agg, exp.GroupConcat):
+        separator = agg.args.get("separator")
+        sep = _sql(separator) if separator is not None else "','"
+        return _ch(f"nullIf(arrayStringConcat({values}, {sep}), '')")
+    return _ch(values)
+
+
+def _timestamp_digits() -> dict[object, int]:
+    from sqlglot import exp
+
+    t = exp.DataType.Type
+    return {
+        t.TIMESTAMP: 6,
+        t.TIMESTAMPNTZ: 6,
+        t.TIMESTAMP_S: 6,
+        t.TIMESTAMP_MS: 6,
+        t.TIMESTAMP_NS: 9,
+    }
+
+
+def to_clickhouse(sql: str) -> str:
+    """DuckDB SQL as the views and analytics write it, in ClickHouse's dialect.
+
+    The rules cover what our SQL uses and sqlglot leaves in DuckDB's words or translates to
+    something that means otherwise there (a cast that fails on blanks, CHAR_LENGTH of a list).
+    A missing map key reads as NULL, as in DuckDB (ClickHouse answers ''); aggregates over no rows
+    are NULL given ``SETTINGS`` from ``query_sql``."""
+    import sqlglot
+    from sqlglot import exp
+
+    timestamps = _timestamp_digits()
+    tree = sqlglot.parse_one(sql, read="duckdb")
+    # Bottom-up, so a replaced node's children are already translated.
+    for node in list(tree.walk(bfs=False))[::-1]:
+        new: exp.Expr | None = None
+        if isinstance(node, exp.Anonymous) and node.name.lower() in _RENAMED:
+            node.set("this", _RENAMED[node.name.lower()])
+        elif isinstance(node, exp.LogicalOr):  # bool_or: ClickHouse has no LOGICAL_OR
+            new = exp.Max(this=node.this)
+        elif (
+            isinstance(node, exp.Cast)
+            and node.to.is_type("map")
+            and isinstance(node.this, exp.Null)
+        ):  # a Map is never NULL there; a lookup in the empty one reads NULL (below), as in a NULL one
+            new = _ch(f"CAST(map() AS {node.to.sql(dialect='clickhouse')})")
+        elif type(node) is exp.Cast and node.to.this in timestamps:
+            # sqlglot writes DateTime, which drops the fraction; a time read without a zone is
+            # in UTC, as the store's (ClickHouse would read it in the server's zone).
+            digits = timestamps[node.to.this]
+            new = _ch(f"CAST({_sql(node.this)} AS Nullable(DateTime64({digits}, 'UTC')))")
+        elif isinstance(node, exp.CountIf):
+            # DuckDB's count_if is NULL over no non-NULL condition, ClickHouse's countIf 0.
+            cond = _sql(node.this)
+            new = _ch(f"if(count({cond}) = 0, NULL, countIf({cond}))")
+        elif isinstance(node, exp.MapKeys):  # map_keys: left as MAP_KEYS, unknown there
+            new = exp.Anonymous(this="mapKeys", expressions=[node.this])
+        elif isinstance(node, exp.ArrayOverlaps):  # list_has_any: written &&, unknown there
+            new = exp.Anonymous(this="hasAny", expressions=[node.this, node.expression])
+        elif isinstance(node, exp.ArraySort):  # list_sort: written ARRAY_SORT, unknown there
+            new = exp.Anonymous(this="arraySort", expressions=[node.this])
+        elif isinstance(node, exp.Lower):  # on characters, as DuckDB's
+            new = exp.Anonymous(this="lowerUTF8", expressions=[node.this])
+        elif isinstance(node, exp.Length):  # len() of a list in our SQL
+            new = exp.Anonymous(this="length", expressions=[node.this])
+        elif isinstance(node, exp.TryCast) and node.to.is_type("double"):
+            new = _ch(f"toFloat64OrNull(trimBoth(toString({_sql(node.this)})))")
+        elif isinstance(node, exp.PercentileCont):
+            # DuckDB's quantile_cont interpolates exactly between order statistics.
+            new = _ch(f"quantileExactInclusive({_sql(node.expression)})({_sql(node.this)})")
+        elif isinstance(node, exp.RegexpReplace):
+            modifiers = node.args.get("modifiers")
+            every = modifiers is not None and "g" in modifiers.name
+            fn = "replaceRegexpAll" if every else "replaceRegexpOne"
+            new = exp.Anonymous(
+                this=fn, expressions=[node.this, node.expression, node.args["replacement"]]
+            )
+        elif isinstance(node, exp.ArrayAgg) and isinstance(node.this, exp.Distinct):
+            new = exp.Anonymous(this="groupUniqArray", expressions=node.this.expressions)
+        elif isinstance(node, exp.Bracket) and _is_map_lookup(node):
+            column, key = _sql(node.this), _sql(node.expressions[0])
+            new = _ch(f"if(mapContains({column}, {key}), {column}[{key}], NULL)")
+        elif isinstance(node, exp.Filter):
+            new = _ordered_agg(node.this, node.expression)
+        elif isinstance(node.parent, exp.Filter):
+            pass  # the Filter above rewrites an ordered aggregate with its condition
+        else:
+            new = _ordered_agg(node, None)
+        if new is not None:
+            node.replace(new)
+            if node is tree:
+                tree = new
+    return _sql(tree)
+
+
+_MAP_COLUMNS = frozenset(
+    ("spanattributes", "resourceattributes", "logattributes", "attributes", "resource_attributes")
+)
+
+
+def _is_map_lookup(node: exp.Bracket) -> bool:
+    """``X['key']`` on one of the attribute maps (an array index is a number, not a string)."""
+    from sqlglot import exp
+
+    return (
+        isinstance(node.this, exp.Column)
+        and node.this.name.lower() in _MAP_COLUMNS
+        and len(node.expressions) == 1
+        and isinstance(node.expressions[0], exp.Literal)
+        and node.expressions[0].is_string
+    )
+
+
+# ClickHouse lets a SELECT's aliases shadow its input's columns: `min(start_time) AS start_time`
+# would turn every later start_time into an aggregate; prefer_column_name_to_alias reads the
+# column names as columns, as DuckDB does. Its aggregates over no rows answer 0 or '' unless
+# aggregate_functions_null_for_empty (DuckDB: NULL), and its outer joins fill the missing side
+# with defaults unless join_use_nulls.
+SETTINGS = (
+    " SETTINGS prefer_column_name_to_alias = 1, aggregate_functions_null_for_empty = 1,"
+    " join_use_nulls = 1"
+)
