@@ -136,15 +136,14 @@ class Emitter:
                 out.append({"key": k, "value": _value(v)})
         return out
 
-    def span(
-        self, service: str, version: str, scope: tuple[str, str], span: dict[str, Any]
-    ) -> None:
-        self._add(("spans", service, version, *scope), span)
+    def spans(self, spans: list[tuple[BatchKey, dict[str, Any]]]) -> None:
+        for key, span in spans:
+            self._add(key, span)
 
     def log(
         self, service: str, version: str, scope: tuple[str, str], record: dict[str, Any]
     ) -> None:
-        self._add(("logs", service, version, *scope), record)
+        self._add(("logs", service, version, scope[0], scope[1]), record)
 
     def metrics(self, service: str, version: str, metrics: list[dict[str, Any]]) -> None:
         self._render(("metrics", service, version, *INFRA_SCOPE), metrics)
@@ -195,7 +194,8 @@ def _lognormal(rng: random.Random, median: float, sigma: float) -> float:
 
 
 def _hex(rng: random.Random, bits: int) -> str:
-    return f"{rng.getrandbits(bits):0{bits // 4}x}"
+    """``bits`` (a multiple of 8) random bits as zero-padded lower-case hex."""
+    return rng.getrandbits(bits).to_bytes(bits // 8).hex()
 
 
 def _tokens(text: str) -> int:
@@ -238,7 +238,7 @@ class Trace:
     trace_id: str
     rng: random.Random
     em: Emitter
-    spans: list[tuple[str, str, tuple[str, str], dict[str, Any]]] = field(default_factory=list)
+    spans: list[tuple[BatchKey, dict[str, Any]]] = field(default_factory=list)
 
     def span_id(self) -> str:
         return _hex(self.rng, 64)
@@ -274,11 +274,10 @@ class Trace:
             span["events"] = events
         if error is not None:
             span["status"] = {"code": 2, "message": error}
-        self.spans.append((service, version, scope, span))
+        self.spans.append((("spans", service, version, scope[0], scope[1]), span))
 
     def emit(self) -> None:
-        for service, version, scope, span in self.spans:
-            self.em.span(service, version, scope, span)
+        self.em.spans(self.spans)
 
 
 def _exception_event(at: int, etype: str, message: str) -> dict[str, Any]:
@@ -287,6 +286,15 @@ def _exception_event(at: int, etype: str, message: str) -> dict[str, Any]:
         "name": "exception",
         "attributes": _attrs({"exception.type": etype, "exception.message": message}),
     }
+
+
+# Attribute values that are the same on every span of their kind, encoded once.
+SYSTEM_INSTRUCTIONS = {
+    version: _json([{"type": "text", "content": prompt}])
+    for version, prompt in cat.SYSTEM_PROMPTS.items()
+}
+ORDERS_INVOCATION_PARAMETERS = _json({"temperature": 0.0, "response_mime_type": "application/json"})
+ORDER_TOOL_PARAMETERS = _json({"type": "object", "properties": {"order_id": {"type": "string"}}})
 
 
 # --- the world ---------------------------------------------------------------------------------------------
@@ -740,6 +748,7 @@ class World:
         me = (service, version)
         prompt_version = plan.prompt_version(start)
         system_prompt = cat.SYSTEM_PROMPTS[prompt_version]
+        system_tokens = _tokens(system_prompt) + 380
         anthropic_arm = rng.random() < 0.3
         claude = CLAUDE_AFTER if plan.after("config-claude-sonnet-4-5", start) else CLAUDE_BEFORE
         model, provider = (claude, "anthropic") if anthropic_arm else ("gpt-4.1", "openai")
@@ -917,7 +926,7 @@ class World:
         def llm(t: int, output: list[dict[str, Any]], finish: str, out_text_len: int) -> int:
             nonlocal llm_calls
             llm_calls += 1
-            in_tok = _tokens(system_prompt) + 380 + sum(_tokens(_json(m)) for m in messages)
+            in_tok = system_tokens + sum(_tokens(_json(m)) for m in messages)
             out_tok = max(8, out_text_len // 4 + rng.randint(0, 12))
             ttft = _lognormal(rng, 420 if provider == "openai" else 560, 0.35)
             dur = ttft + out_tok * (12 if provider == "openai" else 15) * math.exp(
@@ -939,13 +948,11 @@ class World:
                 "gen_ai.response.finish_reasons": [finish],
                 "gen_ai.usage.input_tokens": in_tok,
                 "gen_ai.usage.output_tokens": out_tok,
-                "gen_ai.usage.cache_read.input_tokens": (_tokens(system_prompt) + 380)
-                if rng.random() < 0.6
-                else 0,
+                "gen_ai.usage.cache_read.input_tokens": system_tokens if rng.random() < 0.6 else 0,
                 "gen_ai.response.time_to_first_chunk": round(ttft / 1000, 4),
                 "gen_ai.prompt.name": "support-system",
                 "gen_ai.prompt.version": prompt_version,
-                "gen_ai.system_instructions": _json([{"type": "text", "content": system_prompt}]),
+                "gen_ai.system_instructions": SYSTEM_INSTRUCTIONS[prompt_version],
                 "gen_ai.input.messages": _json(messages),
                 "gen_ai.output.messages": _json(output),
                 "gen_ai.conversation.id": session,
@@ -1086,7 +1093,7 @@ class World:
             }
         ]
         t = llm(t, output, "stop", len(shown))
-        final_llm_span = tr.spans[-1][3]["spanId"]
+        final_llm_span = tr.spans[-1][1]["spanId"]
 
         queue = cat.HANDOFF_QUEUES[intent.name]
         if handoff:
@@ -1259,9 +1266,7 @@ class World:
                 "llm.model_name": model,
                 "llm.provider": "google",
                 "llm.system": "vertexai",
-                "llm.invocation_parameters": _json(
-                    {"temperature": 0.0, "response_mime_type": "application/json"}
-                ),
+                "llm.invocation_parameters": ORDERS_INVOCATION_PARAMETERS,
                 "llm.prompt_template.version": "3",
                 "prompt.id": "orders-system",
                 "llm.token_count.prompt": in_tok,
@@ -1343,9 +1348,7 @@ class World:
                     "openinference.span.kind": "TOOL",
                     "tool.name": name,
                     "tool.description": cat.TOOL_DESCRIPTIONS[name],
-                    "tool.parameters": _json(
-                        {"type": "object", "properties": {"order_id": {"type": "string"}}}
-                    ),
+                    "tool.parameters": ORDER_TOOL_PARAMETERS,
                     "input.value": _json(args),
                     "input.mime_type": "application/json",
                     "output.value": _json(result),

@@ -10,6 +10,7 @@ Must not import typer, rich or textual.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from functools import cached_property
@@ -131,14 +132,10 @@ class WorldPlan:
         return next((i for i in self.incidents if i.id == incident_id), None)
 
     def version(self, service: str, t_ns: int) -> str:
-        """service.version of ``service`` at ``t_ns`` (the last deployment before it)."""
-        current = INITIAL_VERSIONS[service]
-        for ch in self._ordered:
-            if ch.at_ns > t_ns:
-                break
-            if ch.kind == "deployment" and ch.service == service:
-                current = ch.to_version
-        return current
+        """service.version of ``service`` at ``t_ns`` (the last deployment at or before it)."""
+        times, versions = self._deployments.get(service, ([], []))
+        deployed = bisect_right(times, t_ns)
+        return versions[deployed - 1] if deployed else INITIAL_VERSIONS[service]
 
     def prompt_version(self, t_ns: int) -> str:
         current = "v5"
@@ -152,6 +149,18 @@ class WorldPlan:
     @cached_property
     def _ordered(self) -> list[Change]:
         return sorted(self.changes.values(), key=lambda c: c.at_ns)
+
+    @cached_property
+    def _deployments(self) -> dict[str, tuple[list[int], list[str]]]:
+        """Per service, its deployments' times in order and the version each installed (the
+        generator asks ``version`` for nearly every record)."""
+        out: dict[str, tuple[list[int], list[str]]] = {}
+        for ch in self._ordered:
+            if ch.kind == "deployment":
+                times, versions = out.setdefault(ch.service, ([], []))
+                times.append(ch.at_ns)
+                versions.append(ch.to_version)
+        return out
 
     def after(self, change_id: str, t_ns: int) -> bool:
         return t_ns >= self.changes[change_id].at_ns
