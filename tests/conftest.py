@@ -10,6 +10,7 @@ to a store builds its own.
 from __future__ import annotations
 
 import fcntl
+import functools
 import json
 import os
 import shutil
@@ -18,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import typer.main
+import typer.testing
 from hypothesis import settings
 from typer.testing import CliRunner
 
@@ -33,6 +36,13 @@ if PROFILE not in ("default", "ci"):
 settings.register_profile("ci", print_blob=True)
 settings.register_profile("default")
 settings.load_profile(PROFILE)
+
+
+# typer's CliRunner rebuilds the Click command from the Typer app on every invoke (~30 ms, the
+# app's every signature inspected again); the app does not change during a run, so it is built
+# once. The guard keeps the suite working, only slower, if typer renames its private hook.
+if hasattr(typer.testing, "_get_command"):
+    typer.testing._get_command = functools.cache(typer.main.get_command)
 
 
 def examples(n: int) -> int:
