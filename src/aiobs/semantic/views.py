@@ -546,7 +546,8 @@ def materialise(con: duckdb.DuckDBPyConnection, *, from_row: int | None = None) 
         con.execute(canonical_ddl())
         # A new store has no spans: planning the canonical queries over nothing is most of the
         # cost of creating one (~0.1 s, paid by every first ingest).
-        if con.execute("SELECT EXISTS (SELECT 1 FROM otel_traces)").fetchone() != (False,):
+        has_spans = con.execute("SELECT EXISTS (SELECT 1 FROM otel_traces)").fetchone()
+        if has_spans and has_spans[0]:
             con.execute(f"INSERT INTO aiobs_spans {canonical_query()}")
             _materialise_traces(con, only_touched=False)
         con.execute(
