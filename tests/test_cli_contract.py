@@ -57,6 +57,16 @@ def test_unknown_commands_and_top_level_help_see_every_command() -> None:
     assert result.returncode == 2 and "replay" in result.stderr
 
 
+def test_top_level_help_shows_each_commands_summary_whole() -> None:
+    """Click cut each summary at 45 characters; the first sentence is shown whole, wrapped."""
+    output = " ".join(CliRunner().invoke(app, ["--help"], terminal_width=80).output.split())
+    for name in COMMANDS:
+        command = get_command(app).commands[name]  # type: ignore[attr-defined]
+        first = " ".join(command.help.split(". ")[0].split())
+        assert f"{name} {first}" in output, name
+    assert "..." not in output.partition("Commands:")[2]
+
+
 @pytest.mark.parametrize("shell", sorted(SHELLS))
 def test_completion_scripts_are_current(shell: str) -> None:
     committed = (REPO / "completions" / SHELLS[shell]).read_text()
