@@ -13,6 +13,7 @@ import fcntl
 import functools
 import json
 import os
+import re
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -194,6 +195,49 @@ class Cli:
     def query(self, sql: str) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = self.json("query", sql)
         return rows
+
+    def on_terminal(self, *args: str, columns: int = 80) -> str:
+        """``aiobs --db DB ARGS`` in a real process whose stdout is a terminal (a pseudo-terminal
+        ``columns`` wide), as a person sees it: the text without colours or styles."""
+        return on_terminal("--db", str(self.db), *args, columns=columns)
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
+
+
+def on_terminal(*args: str, columns: int = 80) -> str:
+    """``aiobs ARGS`` with stdout on a pseudo-terminal ``columns`` wide (stderr on a pipe);
+    the output without escape sequences and with the terminal's CR LF as LF."""
+    import pty
+    import struct
+    import subprocess
+    import sys
+    import termios
+
+    primary, secondary = pty.openpty()
+    fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aiobs", *args],
+        stdout=secondary,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        env={**env, "NO_COLOR": "1", "TERM": "xterm"},
+    )
+    os.close(secondary)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(primary, 65536)
+        except OSError:  # EIO: the process closed its end
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(primary)
+    proc.wait(timeout=120)
+    assert proc.returncode == 0, proc.stderr.read().decode() if proc.stderr else ""
+    return _ANSI.sub("", b"".join(chunks).decode()).replace("\r\n", "\n")
 
 
 @pytest.fixture

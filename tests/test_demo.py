@@ -537,7 +537,7 @@ def test_tour_omits_db_for_the_default_store(
     result = CliRunner().invoke(app, ["demo", "--days", "1", "--scale", "0.05", "--end", END])
     assert result.exit_code == 0, result.output
     assert "aiobs stats" in result.stdout and "--db" not in result.stdout
-    assert "incidents are planted" in result.stdout
+    assert "incidents planted" in result.stdout
 
 
 def test_demo_never_overwrites_a_users_store(cli: Cli, write_jsonl: Any) -> None:

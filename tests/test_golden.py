@@ -229,7 +229,7 @@ def test_present_renders_what_the_cli_prints(
     from aiobs.analysis.filters import TraceFilter
     from aiobs.analysis.replay import load_session, load_trace, resolve_trace_id
     from aiobs.analysis.scan import scan
-    from aiobs.cli.context import Settings
+    from aiobs.cli.context import Settings, TrimmedLines
     from aiobs.present import difftraces, replay
     from aiobs.present import scan as scan_view
 
@@ -248,9 +248,18 @@ def test_present_renders_what_the_cli_prints(
 
     def recorded(items: list[Any], **options: Any) -> str:
         out = io.StringIO()
-        console = Console(file=out, width=int(WIDTH), no_color=True, highlight=False, record=True)
+        # Into a pipe the CLI's console drops the spaces Rich pads lines with; so does this one.
+        trimmed = TrimmedLines(out)
+        console = Console(
+            file=trimmed,  # type: ignore[arg-type]
+            width=int(WIDTH),
+            no_color=True,
+            highlight=False,
+            record=True,
+        )
         for item in items:
             console.print(item, **options)
+        trimmed.flush()
         return out.getvalue()
 
     step = {"soft_wrap": False, "overflow": "fold"}

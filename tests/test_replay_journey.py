@@ -471,7 +471,7 @@ def test_a_runs_reported_figures_show_and_a_stated_cost_is_the_traces(
     assert root["reported_cost_usd"] == pytest.approx(0.05) and root["cost_usd"] is None
     assert call["reported_cost_usd"] is None and call["input_tokens"] == 100
     text = cli("replay", "0af7651916cd").stdout
-    assert "tokens 100 in / 20 out · cost $0.0500" in text
+    assert "tokens 100 in / 20 out · cost $0.050" in text
     (_, *body), (_, *call_body) = _blocks(text)
-    assert [line.strip() for line in body] == ["run reports 120→24 tok · cost $0.0500"]
+    assert [line.strip() for line in body] == ["run reports 120→24 tok · cost $0.050"]
     assert not any("run reports" in line for line in call_body)

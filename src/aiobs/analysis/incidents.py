@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from aiobs import units
 from aiobs.analysis import diff as diffs
 from aiobs.analysis import significance as sig
 from aiobs.analysis.series import (
@@ -86,16 +87,16 @@ def _article(phrase: str) -> str:
 
 
 def _fmt(metric: str, v: float | None) -> str:
+    """A metric's value in its unit, as the tables show it (``aiobs.units``)."""
     if v is None:
         return "-"
-    info = metric_info(metric)
-    if info.kind == "rate":
-        return f"{v * 100:.1f}%"
+    if metric_info(metric).kind == "rate":
+        return units.pct(v)
     if metric.startswith("cost"):
-        return f"${v:.4f}"
+        return units.money(v)
     if metric.endswith("_ms"):
-        return f"{v / 1000:.2f} s" if v >= 1000 else f"{v:.0f} ms"
-    return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3g}"
+        return units.duration(v)
+    return units.num(v)
 
 
 def _group(ser: Series, anomalies: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
@@ -451,7 +452,7 @@ def _infra_causes(
         description = (
             f"{svc} {a['metric']} rose"
             + (f" ×{ratio:.1f}" if ratio else "")
-            + f" ({a['expected']:.3g} → {a['observed']:.3g})"
+            + f" ({_fmt(a['metric'], a['expected'])} → {_fmt(a['metric'], a['observed'])})"
         )
         out.append(
             {
@@ -587,13 +588,14 @@ def _summary(incident: dict[str, Any], lead: dict[str, Any]) -> str:
             head += ", ongoing"
         else:
             minutes = (incident["end"] - incident["start"]).total_seconds() / 60
-            head += f", for {minutes / 60:.1f} h" if minutes >= 90 else f", for {minutes:.0f} min"
+            head += f", for {units.duration(minutes * 60_000)}"
     parts = [head[0].upper() + head[1:]]
     if incident["likely_causes"]:
         parts.append(f"Likely cause: {incident['likely_causes'][0]['description']}")
     imp = incident["impact"]
     affected = (
-        f"Affected: {imp['users']:,} users, {imp['sessions']:,} sessions, {imp['traces']:,} traces"
+        f"Affected: {units.plural(imp['users'], 'user')}, "
+        f"{units.plural(imp['sessions'], 'session')}, {units.plural(imp['traces'], 'trace')}"
     )
     worst = max(
         (

@@ -71,7 +71,7 @@ def traces(
     with s.open_store() as store:
         rows = list_traces(store, filt, sort=sort, limit=limit)
     wide = fmt in (OutputFormat.json, OutputFormat.jsonl, OutputFormat.csv)
-    note_empty(s, fmt, rows, "traces")
+    note_empty(s, fmt, rows, "traces", since=since)
     render_rows(s, fmt, AI_TRACES_COLUMNS if wide else TRACE_TABLE, rows)
 
 
@@ -112,5 +112,5 @@ def sessions(
     with s.open_store() as store:
         rows = list_sessions(store, filt, sort=sort, limit=limit)
     wide = fmt in (OutputFormat.json, OutputFormat.jsonl, OutputFormat.csv)
-    note_empty(s, fmt, rows, "sessions")
+    note_empty(s, fmt, rows, "sessions", since=since)
     render_rows(s, fmt, SESSION_COLUMNS if wide else SESSION_TABLE, rows)

@@ -5,13 +5,14 @@ Must not import duckdb, polars, pyarrow, sqlglot, textual, httpx or opentelemetr
 
 from __future__ import annotations
 
+import io
 import os
 import sys
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, NoReturn, TextIO, cast
 
 import typer
 
@@ -71,6 +72,7 @@ class Settings:
                 reader_left()
 
         return PipeConsole(
+            file=None if stderr or stream.isatty() else cast(TextIO, TrimmedLines(stream)),
             stderr=stderr,
             width=width,
             no_color=no_color,
@@ -81,7 +83,17 @@ class Settings:
 
     @cached_property
     def out(self) -> Console:
+        """What a person reads on stdout: tables, replays, scans (Rich)."""
         return self._console(stderr=False)
+
+    @property
+    def data(self) -> TextIO:
+        """Stdout for data written as it is: JSON, CSV, Markdown (never trimmed or wrapped)."""
+        return sys.stdout
+
+    @property
+    def stdout_is_tty(self) -> bool:
+        return sys.stdout.isatty()
 
     @cached_property
     def err(self) -> Console:
@@ -111,6 +123,34 @@ class Settings:
 
         prices = load_prices(self.config.tables)
         return open_store(self.db_path, read_only=read_only, create=create, prices=prices)
+
+
+class TrimmedLines(io.TextIOBase):
+    """A text stream that drops the spaces Rich pads each line with (titles, cells, wrapped
+    text) before passing whole lines on: piped output is not padded to the console's width."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._tail = ""
+
+    def write(self, text: str) -> int:
+        lines = (self._tail + text).split("\n")
+        self._tail = lines.pop()
+        if lines:
+            self._stream.write("\n".join(line.rstrip(" ") for line in lines) + "\n")
+        return len(text)
+
+    def flush(self) -> None:
+        if self._tail:
+            self._stream.write(self._tail)
+            self._tail = ""
+        self._stream.flush()
+
+    def isatty(self) -> bool:
+        return False
+
+    def fileno(self) -> int:
+        return self._stream.fileno()
 
 
 # What render_rows needs for a table.

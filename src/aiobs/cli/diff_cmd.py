@@ -94,13 +94,15 @@ def diff(
         from aiobs.cli.render import render_json
 
         render_json(s, result)
-    elif fmt in (OutputFormat.jsonl, OutputFormat.csv, OutputFormat.markdown):
-        from aiobs.cli.render import render_rows
-        from aiobs.present.diff import FACTOR_COLUMNS
+    elif fmt == OutputFormat.markdown:
+        from aiobs.present.diff import markdown
 
-        render_rows(s, fmt, list(result["metrics"][0]), result["metrics"], title="metrics")
-        if fmt == OutputFormat.markdown:
-            render_rows(s, fmt, FACTOR_COLUMNS, result["factors"], title="factors")
+        s.data.write(markdown(result))
+    elif fmt in (OutputFormat.jsonl, OutputFormat.csv):
+        from aiobs.cli.render import render_sections
+        from aiobs.present.diff import sections
+
+        render_sections(s, fmt, sections(result))
     else:
         from aiobs.present.diff import renderables
 

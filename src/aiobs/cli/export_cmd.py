@@ -15,6 +15,7 @@ import typer
 from aiobs.cli import options as o
 from aiobs.cli.context import settings
 from aiobs.errors import UsageError
+from aiobs.present.format import plural
 
 
 class ExportFormat(StrEnum):
@@ -46,7 +47,7 @@ def describe(
     s = settings(ctx)
     with s.open_store() as store:
         data = load_trace(store, resolve_trace_id(store, trace))
-    s.out.file.write(inert(summarise(data, max_tokens), keep_newlines=True))
+    s.data.write(inert(summarise(data, max_tokens), keep_newlines=True))
 
 
 def export(
@@ -98,16 +99,16 @@ def export(
 
             report = incident_report(store, filt, limit)
             out.write_text(markdown_report(report), encoding="utf-8")
-            note = f"{report['selected']} traces → {out}"
+            note = f"{plural(report['selected'], 'trace')} → {out}"
         elif to == ExportFormat.otlp_json:
             selected = select_traces(store, filt, limit)
             counts = export_otlp(store, out)
-            note = f"{selected} traces → {out} ({counts['span_lines']} span lines, {counts['log_lines']} log lines)"
+            note = f"{plural(selected, 'trace')} → {out} ({plural(counts['span_lines'], 'span line')}, {plural(counts['log_lines'], 'log line')})"
         else:
             selected = select_traces(store, filt, limit)
             tables = export_parquet(store, out, everything=everything)
             note = (
-                f"{selected} traces → {out}/ ("
+                f"{plural(selected, 'trace')} → {out}/ ("
                 + ", ".join(f"{k} {v}" for k, v in tables.items() if v)
                 + ")"
             )

@@ -20,7 +20,8 @@ from decimal import Decimal
 from typing import Any
 
 from aiobs.cli.context import OutputFormat, Settings
-from aiobs.present.format import cell_text, jsonable, markdown_table
+from aiobs.present.format import cell_text, jsonable
+from aiobs.present.tables import Columns, markdown_table
 
 
 def csv_text(value: Any) -> str:
@@ -35,31 +36,95 @@ def csv_text(value: Any) -> str:
 def render_rows(
     settings: Settings,
     fmt: OutputFormat,
-    columns: Sequence[str],
+    columns: Columns,
     rows: Sequence[Mapping[str, Any]],
     *,
     title: str | None = None,
+    infer: bool = True,
 ) -> None:
-    """Render a list of records in the requested format on stdout."""
-    out = settings.out
+    """Render a list of records in the requested format on stdout. ``columns`` are names or
+    ``present.tables.Col`` (priority and kind, for the terminal table and Markdown); JSON and CSV
+    carry the raw values of every column named."""
+    keys = [c if isinstance(c, str) else c.key for c in columns]
+    data = settings.data
     if fmt == OutputFormat.json:
-        out.file.write(json_text([dict(r) for r in rows]) + "\n")
+        data.write(json_text([dict(r) for r in rows]) + "\n")
     elif fmt == OutputFormat.jsonl:
         for r in rows:
-            out.file.write(json_text(dict(r)) + "\n")
+            data.write(json_text(dict(r)) + "\n")
     elif fmt == OutputFormat.csv:
-        buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(columns)
-        for r in rows:
-            writer.writerow([csv_text(r.get(c)) for c in columns])
-        out.file.write(buf.getvalue())
+        data.write(csv_rows(keys, rows))
     elif fmt == OutputFormat.markdown:
-        out.file.write(markdown_table(columns, rows, title=title))
+        data.write(markdown_table(columns, rows, title=title, infer=infer))
     else:
-        from aiobs.present.tables import rows_table
+        render_table(settings, columns, rows, title=title, infer=infer)
 
-        out.print(rows_table(columns, rows, out.width, title=title))
+
+def render_table(
+    settings: Settings,
+    columns: Columns,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    title: str | None = None,
+    infer: bool = True,
+) -> None:
+    """Rows as a terminal table as wide as the terminal; into a pipe, as wide as the rows need
+    (nothing cut, no padding: the console strips trailing spaces there)."""
+    from aiobs.present.tables import rows_table
+
+    out = settings.out
+    if settings.stdout_is_tty:
+        out.print(rows_table(columns, rows, out.width, title=title, infer=infer))
+        return
+    # Rich caps a print at the console's width (COLUMNS or 200 into a pipe) and squeezes a wider
+    # table to it; the table is as wide as its rows, so it gets all the room it asks for.
+    saved, out.width = out.width, 1_000_000
+    try:
+        out.print(rows_table(columns, rows, None, title=title, infer=infer), crop=False)
+    finally:
+        out.width = saved
+
+
+def csv_rows(columns: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> str:
+    """A header and the rows as CSV, values whole."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(columns)
+    for r in rows:
+        writer.writerow([csv_text(r.get(c)) for c in columns])
+    return buf.getvalue()
+
+
+def render_sections(
+    settings: Settings,
+    fmt: OutputFormat,
+    sections: Sequence[tuple[str, Columns, Sequence[Mapping[str, Any]]]],
+) -> None:
+    """A result made of several tables (``stats``, ``diff``) in a row format, whole and
+    parseable: JSON Lines and CSV give every row a leading ``section`` (CSV's header is the union
+    of the sections' columns, in order of first use); Markdown and the terminal, titled tables."""
+    if fmt in (OutputFormat.jsonl, OutputFormat.csv):
+        rows = [
+            {"section": title, **{k: row.get(k) for k in _keys(columns)}}
+            for title, columns, section_rows in sections
+            for row in section_rows
+        ]
+        if fmt == OutputFormat.jsonl:
+            render_jsonl(settings, rows)
+            return
+        union = ["section"]
+        for _, columns, _ in sections:
+            union += [k for k in _keys(columns) if k not in union]
+        settings.data.write(csv_rows(union, rows))
+        return
+    for title, columns, section_rows in sections:
+        render_rows(settings, fmt, columns, section_rows, title=title)
+        if fmt == OutputFormat.markdown:
+            settings.data.write("\n")
+
+
+def _keys(columns: Columns) -> list[str]:
+    return [c if isinstance(c, str) else c.key for c in columns]
 
 
 # JSON escapes C0 controls itself; C1 controls (U+009B is a one-character CSI) and bidi overrides
@@ -73,15 +138,25 @@ def json_text(obj: Any, *, indent: int | None = None) -> str:
 
 
 def render_json(settings: Settings, obj: Any) -> None:
-    settings.out.file.write(json_text(obj, indent=2) + "\n")
+    settings.data.write(json_text(obj, indent=2) + "\n")
 
 
 def render_jsonl(settings: Settings, rows: Sequence[Any]) -> None:
     for row in rows:
-        settings.out.file.write(json_text(row) + "\n")
+        settings.data.write(json_text(row) + "\n")
 
 
-def note_empty(s: Settings, fmt: OutputFormat, rows: Sequence[Any], what: str) -> None:
-    """On a terminal table, say that nothing matched (stderr; stdout stays empty for scripts)."""
+def note_empty(
+    s: Settings, fmt: OutputFormat, rows: Sequence[Any], what: str, *, since: str | None = None
+) -> None:
+    """On a terminal table, say that nothing matched (stderr; stdout stays empty for scripts),
+    and, when ``--since`` was given as an age, that it counts back from now."""
     if not rows and fmt == OutputFormat.table and not s.quiet:
-        s.err.print(f"no {what} match (times are UTC; --since is relative to now)")
+        relative = (
+            since is not None
+            and ".." not in since
+            and since[:1].isdigit()
+            and not (len(since) >= 10 and since[4:5] == "-")
+        )
+        hint = "; --since counts back from now" if relative else ""
+        s.err.print(f"no {what} match (times are UTC{hint})")

@@ -122,7 +122,7 @@ def replay(
     elif fmt == OutputFormat.markdown:
         from aiobs.present.replay import markdown, session_markdown
 
-        s.out.file.write(
+        s.data.write(
             session_markdown(loaded, full) if loaded is not None else markdown(replays[0], full)
         )
     else:

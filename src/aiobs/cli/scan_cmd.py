@@ -140,7 +140,7 @@ def scan(
     elif fmt == OutputFormat.markdown:
         from aiobs.present.scan import markdown
 
-        s.out.file.write(markdown(result))
+        s.data.write(markdown(result))
     elif fmt in (OutputFormat.jsonl, OutputFormat.csv):
         from aiobs.cli.render import render_rows
 

@@ -66,8 +66,8 @@ def segment(
     if fmt in (OutputFormat.json, OutputFormat.jsonl):
         render_rows(s, fmt, [*names, *METRICS, "sparkline"], rows)
         return
-    from aiobs.present.tables import segment_rows
+    from aiobs.present.tables import segment_columns, segment_rows
 
-    columns, drawn = segment_rows(names, rows, terminal=fmt == OutputFormat.table)
-    note_empty(s, fmt, drawn, "traces")
-    render_rows(s, fmt, columns, drawn)
+    drawn = segment_rows(rows)
+    note_empty(s, fmt, drawn, "traces", since=since)
+    render_rows(s, fmt, segment_columns(names), drawn)

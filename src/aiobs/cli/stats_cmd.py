@@ -28,7 +28,7 @@ def stats(
 ) -> None:
     """What is in the store: counts, time range, services, models, and instrumentation coverage."""
     from aiobs.analysis.stats import store_stats
-    from aiobs.cli.render import render_json, render_rows
+    from aiobs.cli.render import render_json, render_sections
     from aiobs.present.tables import stats_sections
 
     s = settings(ctx)
@@ -38,9 +38,4 @@ def stats(
         render_json(s, result)
         return
     # The cast says what store_stats returns (analysis/results.py) until the function says so.
-    for title, columns, rows in stats_sections(result):
-        if fmt == OutputFormat.jsonl:
-            for row in rows:
-                render_rows(s, fmt, columns, [{"section": title, **row}])
-            continue
-        render_rows(s, fmt, columns, rows, title=title)
+    render_sections(s, fmt, stats_sections(result))

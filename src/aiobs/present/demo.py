@@ -14,25 +14,27 @@ from typing import Any
 from rich.console import RenderableType
 from rich.text import Text
 
+from aiobs.present.format import plural
+
 
 def summary(result: Any) -> Iterator[RenderableType]:
     """What the demo ``result`` (``demo.build.DemoResult``) built, down to the tour's ``Try:``."""
     m = result.manifest
     yield Text.assemble(
         ("Acme Support demo", "bold"),
-        f" — {m['days']} days ({m['start']} .. {m['end']}), seed {m['seed']}"
+        f" — {plural(m['days'], 'day')} ({m['start']} .. {m['end']}), seed {m['seed']}"
         + ("" if m["incidents_enabled"] else ", no incidents"),
     )
     yield (
-        f"{result.traces:,} traces in {result.sessions:,} sessions · {result.spans:,} spans · "
-        f"{result.log_records:,} log records and events · {result.metric_points:,} metric points"
+        f"{plural(result.traces, 'trace')} in {plural(result.sessions, 'session')} · {plural(result.spans, 'span')} · "
+        f"{plural(result.log_records, 'log record')} and events · {plural(result.metric_points, 'metric point')}"
     )
     yield f"store {result.path} · built in {result.seconds:.1f} s"
     if result.out_dir is not None:
         yield f"raw telemetry and manifest.json in {result.out_dir}"
     if m["incidents_enabled"]:
         yield (
-            f"{len(m['incidents'])} incidents are planted in this week; the tour shows where to look."
+            f"{plural(len(m['incidents']), 'incident')} planted in this week; the tour shows where to look."
         )
     yield Text("")
     yield Text("Try:", style="bold")

@@ -7,7 +7,7 @@ data; sections are added in priority order and long text is cut so the whole fit
 
 A rendering of a replay like the others in ``present``, in plain text for a reader that is a
 model or a ticket: its cuts and token figures are its own (whitespace collapsed, no thousands
-separators), its durations ``format.seconds``. Must not import typer, rich or textual.
+separators), its durations ``format.duration``. Must not import typer, rich or textual.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from aiobs.present.format import seconds
+from aiobs.present.format import duration
 
 CHARS_PER_TOKEN = 4
 IMPORTANT_KINDS = ("llm", "tool", "retrieval", "handoff", "guardrail", "agent", "chain", "rerank")
@@ -29,7 +29,7 @@ def _cut(text: Any, limit: int) -> str:
 
 
 def _secs(ms: float | None) -> str:
-    return "?" if ms is None else seconds(ms)
+    return "?" if ms is None else duration(ms)
 
 
 def _tokens(s: Mapping[str, Any]) -> str | None:

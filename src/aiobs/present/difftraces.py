@@ -16,7 +16,7 @@ from rich.console import RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from aiobs.present.format import clip, seconds, token_totals
+from aiobs.present.format import clip, duration, plural, token_totals
 from aiobs.present.safe import inert
 
 if TYPE_CHECKING:
@@ -38,7 +38,7 @@ def renderables(r: TraceDiff) -> Iterator[RenderableType]:
             (f"{side.upper()} ", "bold"),
             inert(
                 f"{t['trace_id']}  {t['service_name']}@{t['service_version']}  {t['status'].upper()}"
-                f"  {seconds(t['duration_ms'])}  {t['span_count']} steps"
+                f"  {duration(t['duration_ms'])}  {plural(t['span_count'], 'step')}"
                 f"  tokens {token_totals(t) or '-'}"
                 f"  models {', '.join(t['models'] or []) or '-'}  prompt {', '.join(t['prompt_versions'] or []) or '-'}"
             ),
@@ -60,8 +60,8 @@ def renderables(r: TraceDiff) -> Iterator[RenderableType]:
         table.add_row(
             Text(mark, style=style),
             Text(inert(f"{row['kind']} {row['name']}"), style=style),
-            "" if a is None else f"{seconds(a['duration_ms'])} {a['status']}",
-            "" if b is None else f"{seconds(b['duration_ms'])} {b['status']}",
+            "" if a is None else f"{duration(a['duration_ms'])} {a['status']}",
+            "" if b is None else f"{duration(b['duration_ms'])} {b['status']}",
             Text(what),
         )
     yield table

@@ -19,6 +19,11 @@ from decimal import Decimal
 from typing import Any
 
 from aiobs.present.safe import inert
+from aiobs.units import duration as duration
+from aiobs.units import money as money
+from aiobs.units import num as num
+from aiobs.units import pct as pct
+from aiobs.units import plural as plural
 
 TRUNCATE = 400  # characters of content shown before it is cut (``--full`` shows it all)
 
@@ -26,21 +31,13 @@ TRUNCATE = 400  # characters of content shown before it is cut (``--full`` shows
 # --- times and durations ------------------------------------------------------------------------
 
 
-def seconds(ms: float | None) -> str:
-    """A duration: ``412 ms`` under a second, ``1.27 s`` from one; ``-`` when unknown."""
-    if ms is None:
-        return "-"
-    if ms < 1000:
-        return f"{ms:.0f} ms"
-    return f"{ms / 1000:.2f} s"
-
-
 def offset(ms: float) -> str:
-    """An offset from a trace's start: ``+1.272 s``, ``+2.5 min`` from a minute."""
+    """An offset from a trace's start: ``+1.272 s``; from a minute in the largest unit that
+    reads: ``+2.5 min``, ``+5.4 h``."""
     sign = "-" if ms < 0 else "+"
     ms = abs(ms)
     if ms >= 60_000:
-        return f"{sign}{ms / 60_000:.1f} min"
+        return sign + duration(ms)
     return f"{sign}{ms / 1000:.3f} s"
 
 
@@ -57,31 +54,6 @@ def minute(ts: datetime) -> str:
 
 
 # --- figures ------------------------------------------------------------------------------------------
-
-
-def money(value: float | None) -> str:
-    """US dollars: four decimals, six under a cent, ``<$0.000001`` below that; ``-`` unknown."""
-    if value is None:
-        return "-"
-    if 0 < value < 0.000001:
-        return "<$0.000001"
-    return f"${value:.4f}" if value >= 0.01 or value == 0 else f"${value:.6f}"
-
-
-def pct(v: float | None, decimals: int = 1, *, sign: bool = False) -> str:
-    """A share, rate or relative change (1 = 100%) as a percentage: ``12.5%`` (``+12%`` with
-    ``sign``); ``-`` unknown."""
-    return "-" if v is None else f"{v * 100:{'+' if sign else ''}.{decimals}f}%"
-
-
-def num(v: Any, digits: int = 3) -> str:
-    """A measured figure: whole with thousands separators from 100, else ``digits`` significant
-    digits; ``-`` unknown."""
-    if v is None:
-        return "-"
-    if abs(v) >= 100:
-        return f"{v:,.0f}"
-    return f"{v:.{digits}g}"
 
 
 def token_totals(row: Mapping[str, Any]) -> str | None:
@@ -171,17 +143,3 @@ def cell_text(value: Any) -> str:
 def md_cell(value: Any) -> str:
     """One value as inline Markdown: inert, pipes and newlines escaped."""
     return inert(cell_text(value)).replace("|", "\\|").replace("\n", " ")
-
-
-def markdown_table(
-    columns: Sequence[str], rows: Sequence[Mapping[str, Any]], *, title: str | None = None
-) -> str:
-    """Rows as a Markdown table (under a ``###`` title when given)."""
-    lines = []
-    if title:
-        lines += [f"### {inert(title)}", ""]
-    lines.append("| " + " | ".join(md_cell(c) for c in columns) + " |")
-    lines.append("|" + "|".join("---" for _ in columns) + "|")
-    for r in rows:
-        lines.append("| " + " | ".join(md_cell(r.get(c)) for c in columns) + " |")
-    return "\n".join(lines) + "\n"

@@ -24,11 +24,12 @@ from rich.text import Text
 from aiobs.analysis.replay import is_message_list
 from aiobs.present.format import (
     clip,
+    duration,
     md_cell,
     money,
     num,
     offset,
-    seconds,
+    plural,
     step_tokens,
     token_totals,
     when,
@@ -87,7 +88,7 @@ def header(trace: ReplayTrace) -> RenderableType:
                         ("", f"{trace['service_name']}@{trace['service_version'] or '?'}"),
                         ("env", trace.get("environment")),
                         ("start", when(trace["start_time"])),
-                        ("took", seconds(trace["duration_ms"])),
+                        ("took", duration(trace["duration_ms"])),
                         ("steps", trace["span_count"]),
                     ]
                 )
@@ -148,7 +149,7 @@ def step_lines(
             if step["status"] == "error"
             else ("yellow" if step["on_critical_path"] else "blue"),
         ),
-        f" {seconds(step['duration_ms']):>9} ",
+        f" {duration(step['duration_ms']):>9} ",
         indent,
         (f"{step['kind']:<9}", KIND_STYLE.get(step["kind"], "")),
         " ",
@@ -224,7 +225,7 @@ def detail_lines(
                         ),
                         (
                             "ttft",
-                            seconds(step.get("ttft_ms"))
+                            duration(step.get("ttft_ms"))
                             if step.get("ttft_ms") is not None
                             else None,
                         ),
@@ -549,7 +550,7 @@ def session_title(session: SessionReplay) -> Text:
     return Text.assemble(
         ("session ", "bold"),
         (inert(info["session_id"]), "bold"),
-        inert(f" · user {info.get('user_id') or '-'} · {info['traces']} traces"),
+        inert(f" · user {info.get('user_id') or '-'} · {plural(info['traces'], 'trace')}"),
     )
 
 
@@ -614,7 +615,7 @@ def markdown(
         "|---|---|",
         f"| service | {service} |",
         f"| start | {when(trace['start_time'])} |",
-        f"| duration | {seconds(trace['duration_ms'])} |",
+        f"| duration | {duration(trace['duration_ms'])} |",
         f"| user / session | {md_cell(trace.get('user_id') or '-')} / {md_cell(trace.get('session_id') or '-')} |",
         f"| models | {md_cell(', '.join(trace.get('models') or []) or '-')} |",
         f"| prompt versions | {md_cell(', '.join(trace.get('prompt_versions') or []) or '-')} |",
@@ -647,7 +648,7 @@ def markdown(
         name = ("&nbsp;&nbsp;" * s["depth"]) + f"`{md_cell(s['name'])}`"
         status = f"**{s['status'].upper()}**" if s["status"] == "error" else s["status"]
         lines.append(
-            f"| {offset(s['offset_ms'])} | {seconds(s['duration_ms'])} | {md_cell(s['kind'])} | {name} | {status} |"
+            f"| {offset(s['offset_ms'])} | {duration(s['duration_ms'])} | {md_cell(s['kind'])} | {name} | {status} |"
         )
     lines += ["", "## Step details", ""]
     for s in steps:
@@ -675,7 +676,7 @@ def _context_section(
 def session_markdown(session: SessionReplay, full: bool) -> str:
     """A session as one Markdown document: every trace, then the session's context once."""
     info, replays = session["session"], session["traces"]
-    parts = [f"# Session `{md_cell(info['session_id'])}` — {len(replays)} traces\n\n"]
+    parts = [f"# Session `{md_cell(info['session_id'])}` — {plural(len(replays), 'trace')}\n\n"]
     earlier: dict[str, str] = {}
     for i, r in enumerate(replays):
         parts.append(markdown(r, full, earlier, in_session=True))

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from aiobs.present.format import markdown_table, minute
+from aiobs.present.format import minute, plural
 from aiobs.present.replay import markdown
+from aiobs.present.tables import markdown_table
 
 if TYPE_CHECKING:
     from aiobs.analysis.results import Report
@@ -26,7 +27,7 @@ def markdown_report(report: Report) -> str:
     lines = [
         "# Incident report",
         "",
-        f"{report['selected']} traces from {minute(rows[0]['start_time'])}Z to "
+        f"{plural(report['selected'], 'trace')} from {minute(rows[0]['start_time'])}Z to "
         f"{minute(rows[-1]['start_time'])}Z — {report['failed']} failed."
         if rows
         else "No traces selected.",

@@ -12,13 +12,15 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from aiobs.analysis.incidents import label
-from aiobs.present.format import markdown_table, md_cell, minute, pct
+from aiobs.analysis.series import metric_info
+from aiobs.present.format import duration, md_cell, minute, money, num, pct, plural
 from aiobs.present.safe import inert
+from aiobs.present.tables import KEY, Col, FittedTable, markdown_table
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
-    from aiobs.analysis.results import Scan
+    from aiobs.analysis.results import Incident, Scan
 
 STYLE = {"info": "cyan", "warning": "yellow", "critical": "bold red"}
 TEXT_ANOMALIES = 6  # rows of an incident's anomaly table on a terminal
@@ -26,19 +28,57 @@ TEXT_CAUSES = 3  # likely causes shown on a terminal
 MD_ANOMALIES = 12  # rows of an incident's anomaly table in the Markdown report
 
 
+ANOMALY_TABLE = (
+    Col("anomaly", KEY, "text"), Col("segment", 1, "text", wrap=True), Col("expected", 1, "figure"),
+    Col("observed", 1, "figure"), Col("z", 2, "figure"), Col("from", 3, "text"),
+    Col("kind", 4, "text"),
+)  # fmt: skip
+
+
+def figure(metric: str, v: float | None) -> str:
+    """An anomaly's expected or observed value in its metric's unit: a rate as a percentage, a
+    cost in dollars, a latency in the unit that reads, a count or level to three digits."""
+    if v is None:
+        return "-"
+    if metric_info(metric).kind == "rate":
+        return pct(v)
+    if metric.startswith("cost"):
+        return money(v)
+    if metric.endswith("_ms"):
+        return duration(v)
+    return num(v)
+
+
+def anomaly_rows(inc: Incident, limit: int) -> list[dict[str, str]]:
+    """An incident's first ``limit`` anomalies as shown: the segment within the incident's
+    service (named in its header and insight), values in their metric's unit, the onset."""
+    return [
+        {
+            "anomaly": label(a["metric"]),
+            "segment": ", ".join(f"{k}={v}" for k, v in a["segment"].items() if k != "service")
+            or "(all)",
+            "expected": figure(a["metric"], a["expected"]),
+            "observed": figure(a["metric"], a["observed"]),
+            "z": f"{a['score']:.1f}",
+            "from": f"{a['onset']:%m-%d %H:%M}",
+            "kind": a["kind"],
+        }
+        for a in inc["anomalies"][:limit]
+    ]
+
+
 def renderables(r: Scan) -> Iterator[RenderableType]:
     """The scan ``r`` on a terminal, to print one after another: the window scanned, then each
     incident, or ``no incidents``."""
     # Rich is loaded here, not with the module: -f markdown needs none of it.
     from rich.padding import Padding
-    from rich.table import Table
     from rich.text import Text
 
     w = r["window"]
     yield Text(
         f"scanned {minute(w['since'])} .. {minute(w['until'])} UTC in "
         f"{w['bucket_minutes']:g}-minute buckets: {r['series_scanned']} series, "
-        f"{len(r['incidents'])} incident(s)",
+        f"{plural(len(r['incidents']), 'incident')}",
         style="dim",
     )
     for inc in r["incidents"]:
@@ -50,18 +90,8 @@ def renderables(r: Scan) -> Iterator[RenderableType]:
             f"  {minute(inc['start'])} → {end}",
         )
         yield Padding(Text(inert(inc["summary"])), (0, 0, 0, 2))
-        table = Table(box=None, show_header=True, header_style="dim", padding=(0, 1))
-        for col in ("anomaly", "segment", "expected", "observed", "z", "from"):
-            table.add_column(
-                col, justify="right" if col in ("expected", "observed", "z") else "left"
-            )
-        for a in inc["anomalies"][:TEXT_ANOMALIES]:
-            seg = ", ".join(f"{k}={v}" for k, v in a["segment"].items())
-            table.add_row(
-                Text(inert(label(a["metric"]))), Text(inert(seg)), f"{a['expected']:.4g}",
-                f"{a['observed']:.4g}",
-                f"{a['score']:.1f}", f"{a['onset']:%m-%d %H:%M} {a['kind']}",
-            )  # fmt: skip
+        rows = anomaly_rows(inc, TEXT_ANOMALIES)
+        table = FittedTable(ANOMALY_TABLE, rows, rule=False, name_hidden=False)
         yield Padding(table, (0, 0, 0, 2))
         if inc["likely_causes"]:
             yield Padding(Text("likely causes", style="bold"), (0, 0, 0, 2))
@@ -90,7 +120,7 @@ def markdown(r: Scan) -> str:
     lines = [
         f"# aiobs scan — {minute(w['since'])} .. {minute(w['until'])} UTC",
         "",
-        f"{len(r['incidents'])} incident(s); {r['series_scanned']} series in "
+        f"{plural(len(r['incidents']), 'incident')}; {r['series_scanned']} series in "
         f"{w['bucket_minutes']:g}-minute buckets.",
     ]
     for n, inc in enumerate(r["incidents"], 1):
@@ -105,19 +135,8 @@ def markdown(r: Scan) -> str:
             md_cell(inc["summary"]),
             "",
         ]
-        rows = [
-            {
-                "anomaly": label(a["metric"]),
-                "segment": ", ".join(f"{k}={v}" for k, v in a["segment"].items()),
-                "expected": f"{a['expected']:.4g}",
-                "observed": f"{a['observed']:.4g}",
-                "z": f"{a['score']:.1f}",
-                "from": f"{a['onset']:%m-%d %H:%M}",
-                "kind": a["kind"],
-            }
-            for a in inc["anomalies"][:MD_ANOMALIES]
-        ]
-        lines.append(markdown_table(list(rows[0]), rows) if rows else "")
+        rows = anomaly_rows(inc, MD_ANOMALIES)
+        lines.append(markdown_table(ANOMALY_TABLE, rows) if rows else "")
         if len(inc["anomalies"]) > MD_ANOMALIES:
             more = len(inc["anomalies"]) - MD_ANOMALIES
             lines += [f"… and {more} more anomalies (`-f json` has them all).", ""]
@@ -139,8 +158,8 @@ def markdown(r: Scan) -> str:
         )
         cost = imp.get("extra_cost_usd")
         lines.append(
-            f"**Impact**: {imp['traces']:,} traces, {imp['sessions']:,} sessions, "
-            f"{imp['users']:,} users" + (f"; {signals}" if signals else "")
+            f"**Impact**: {plural(imp['traces'], 'trace')}, {plural(imp['sessions'], 'session')}, "
+            f"{plural(imp['users'], 'user')}" + (f"; {signals}" if signals else "")
             + (f"; extra cost ${cost:,.2f}" if cost else "") + "."
         )  # fmt: skip
         if inc["examples"]:
