@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -51,7 +52,7 @@ def test_costs_are_rounded_to_what_matters(value: Any, text: str) -> None:
     ("ms", "text"),
     [
         (412, "412 ms"), (2463.8, "2.46 s"), (12_345, "12.3 s"), (5.4 * 60_000, "5.4 min"),
-        (326.5 * 60_000, "5.4 h"), (19 * 3_600_000, "19.0 h"), (3.2 * 86_400_000, "3.2 d"),
+        (326.5 * 60_000, "5.4 h"), (19 * 3_600_000, "19 h"), (47 * 60_000, "47 min"), (3.2 * 86_400_000, "3.2 d"),
     ],
 )  # fmt: skip
 def test_durations_use_the_largest_unit_that_reads(ms: float, text: str) -> None:
@@ -139,8 +140,7 @@ def test_stats_csv_is_one_table_with_a_section_column(demo: tuple[Path, dict[str
     rows = list(csv.DictReader(io.StringIO(cli("stats", "-f", "csv").stdout)))
     sections = {r["section"] for r in rows}
     assert sections == {
-        "signals", "services", "models", "step kinds", "coverage of LLM steps",
-        "conventions seen", "ingests",
+        "signals", "services", "models", "step_kinds", "coverage", "conventions", "ingests",
     }  # fmt: skip
     spans = next(r for r in rows if r["section"] == "signals" and r["signal"] == "spans")
     assert int(spans["count"]) == cli.json("stats")["signals"][0]["count"]
@@ -172,3 +172,124 @@ def test_diff_row_formats_carry_the_sides_metrics_and_factors(
     factor = next(r for r in table if r["section"] == "factors")
     assert factor["field"] == whole["factors"][0]["field"]
     assert json.loads(factor["examples"]) == whole["factors"][0]["examples"]
+
+
+def _all_options() -> set[str]:
+    from typer.main import get_command
+
+    from aiobs.cli.main import app
+
+    root = get_command(app)
+    params = [*root.params, *(p for c in root.commands.values() for p in c.params)]  # type: ignore[attr-defined]
+    return {"--help"} | {o for p in params for o in (*p.opts, *p.secondary_opts)}
+
+
+def test_every_option_a_message_names_exists() -> None:
+    """A hint that names ``--full`` must be one a user can type: every ``--option`` in the
+    program's strings (messages, hints, help) is an option of some command."""
+    import ast
+
+    options = _all_options()
+    src = Path(__file__).resolve().parents[1] / "src" / "aiobs"
+    named: dict[str, str] = {}
+    for path in src.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                for line in node.value.splitlines():
+                    if "bench/" in line:  # a measurement's command line, not aiobs's
+                        continue
+                    for m in re.finditer(r"(?<![\w-])--[a-z][a-z0-9-]+", line):
+                        named.setdefault(m.group(0), str(path.relative_to(src)))
+    assert len(named) > 20
+    assert {o: f for o, f in named.items() if o not in options} == {}
+
+
+def _format_choices(command: str) -> list[str]:
+    from typer.main import get_command
+
+    from aiobs.cli.main import app
+
+    params = get_command(app).commands[command].params  # type: ignore[attr-defined]
+    (fmt,) = [p for p in params if "--format" in p.opts]
+    return list(fmt.type.choices)
+
+
+def _parse(fmt: str, text: str) -> Any:
+    if fmt == "json":
+        return json.loads(text)
+    if fmt == "jsonl":
+        return [json.loads(line) for line in text.splitlines()]
+    if fmt == "csv":
+        return list(csv.DictReader(io.StringIO(text)))
+    return text
+
+
+def test_every_read_command_takes_every_format_it_lists(demo: tuple[Path, dict[str, Any]]) -> None:
+    """Each read command, in each format its --format lists: exit 0, output that parses, and
+    the row formats carry what the JSON has (the same sections or rows)."""
+    cli = _golden_cli(demo)
+    failed = cli.query(
+        "select trace_id from ai_traces where status = 'error' order by trace_id limit 1"
+    )[0]["trace_id"]
+    ok = cli.query("select trace_id from ai_traces where status = 'ok' order by trace_id limit 1")[
+        0
+    ]["trace_id"]
+    commands = {
+        "traces": ["traces", "-n", "3"],
+        "sessions": ["sessions", "-n", "3"],
+        "segment": ["segment", "--by", "model"],
+        "stats": ["stats"],
+        "scan": ["scan", "--since", WEEK],
+        "replay": ["replay", failed],
+        "diff-traces": ["diff-traces", ok, failed],
+        "describe": ["describe", failed],
+        "query": ["query", "select count(*) as n from ai_traces"],
+        "diff": ["diff", "--baseline", "2026-11-11T19:58:00Z..2026-11-12T15:05:00Z",
+                 "--target", "2026-11-12T15:05:00Z..2026-11-13T10:12:00Z", "--top", "2"],
+    }  # fmt: skip
+    for name, args in commands.items():
+        outputs = {}
+        for fmt in _format_choices(name):
+            result = cli(*args, "-f", fmt)
+            assert result.exit_code == 0, (name, fmt, result.output)
+            assert result.stdout.strip(), (name, fmt)
+            outputs[fmt] = _parse(fmt, result.stdout)
+        assert "json" in outputs, name
+        if "jsonl" in outputs and "csv" in outputs:
+            assert len(outputs["jsonl"]) == len(outputs["csv"]), name
+        if "jsonl" in outputs and isinstance(outputs["json"], dict):
+            sections = {r["section"] for r in outputs["jsonl"]}
+            records = {
+                k
+                for k, v in outputs["json"].items()
+                if isinstance(v, list) and v and isinstance(v[0], dict)
+            }
+            assert records <= sections | {"traces", "steps"}, (name, records - sections)
+    assert _format_choices("demo") == ["table", "json"]
+    assert _format_choices("describe") == ["text", "json"]
+
+
+def test_export_out_dash_is_stdout(demo: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
+    """``--out -`` writes to stdout (as ``ingest -`` reads stdin): no file named ``-``, and the
+    JSON Lines go back in through ``ingest -``."""
+    import os
+
+    cli = _golden_cli(demo)
+    here = Path.cwd()
+    os.chdir(tmp_path)
+    try:
+        dumped = cli("export", "--to", "otlp-json", "--out", "-", "-n", "3")
+        report = cli("export", "--to", "markdown", "--out", "-", "-n", "3")
+        parquet = cli("export", "--to", "parquet", "--out", "-")
+    finally:
+        os.chdir(here)
+    assert dumped.exit_code == 0 and report.exit_code == 0, dumped.output + report.output
+    assert not (tmp_path / "-").exists()
+    assert "3 traces → stdout" in dumped.stderr and report.stdout.startswith("# Incident report")
+    assert parquet.exit_code == 2 and "--out -" in parquet.stderr
+    again = Cli(tmp_path / "again.duckdb")
+    assert again("ingest", "-", input=dumped.stdout_bytes).exit_code == 0
+    # -n keeps the newest traces, with or without a filter.
+    newest = sorted(r["trace_id"] for r in cli.json("traces", "-n", "3"))
+    got = again.query("select trace_id from ai_traces order by trace_id")
+    assert [r["trace_id"] for r in got] == newest

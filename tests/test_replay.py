@@ -139,8 +139,10 @@ def test_incident_journey_replays_with_every_element(demo: tuple[Path, dict[str,
         "lookup_charge_v1",
     ):
         assert needle in md.stdout, needle
-    lines = cli("replay", trace_id, "-f", "jsonl").stdout.splitlines()
-    assert len(lines) == len(steps) and all(json.loads(x)["trace_id"] == trace_id for x in lines)
+    lines = [json.loads(x) for x in cli("replay", trace_id, "-f", "jsonl").stdout.splitlines()]
+    step_lines = [x for x in lines if x["section"] == "steps"]
+    assert len(step_lines) == len(steps) and all(x["trace_id"] == trace_id for x in step_lines)
+    assert [x["section"] for x in lines[:1]] == ["trace"] and lines[0]["trace_id"] == trace_id
 
 
 def test_other_incidents_are_visible_in_replay(demo: tuple[Path, dict[str, Any]]) -> None:

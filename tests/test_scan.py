@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 import pytest
 
+from aiobs.units import duration
 from conftest import CLEAN_SEEDS, DEMO_END, Cli, clean_world
 
 WINDOW = "2026-11-08T00:00Z..2026-11-15T00:00Z"
@@ -271,7 +272,8 @@ def test_onset_and_end_are_refined_from_the_traces(world: tuple[Cli, dict[str, A
     before = (_t(inc["start"]) - _t(deploy["time"])).total_seconds() / 60
     assert 1 <= before <= 10
     assert (
-        f"{round(before)} min before the onset ({_t(inc['start']):%H:%M})" in deploy["evidence"][0]
+        f"{duration(before * 60_000)} before the onset ({_t(inc['start']):%H:%M})"
+        in deploy["evidence"][0]
     )
     # Every planted incident with a start: the onset within 10 minutes of the truth.
     for incident_id, service in (

@@ -57,7 +57,7 @@ class Config:
 
     @property
     def scan_webhooks(self) -> list[str]:
-        """``[scan] webhooks``: the URLs every ``scan --notify`` posts to."""
+        """``[scan] webhooks``: the URLs every ``scan`` posts to (with ``--webhook``, more)."""
         scan = self.tables.get("scan", {})
         hooks = scan.get("webhooks", []) if isinstance(scan, Mapping) else None
         if not isinstance(hooks, list) or not all(isinstance(h, str) for h in hooks):

@@ -14,7 +14,7 @@ from typing import Any
 
 def duration(ms: float | None) -> str:
     """A duration in the largest unit that reads: ``412 ms``, ``2.46 s``, ``12.3 s``,
-    ``5.4 min``, ``19.0 h``, ``3.2 d``; ``-`` when unknown."""
+    ``5.4 min``, ``47 min``, ``5.4 h``, ``19 h``, ``3.2 d``; ``-`` when unknown."""
     if ms is None:
         return "-"
     a = abs(ms)
@@ -24,10 +24,14 @@ def duration(ms: float | None) -> str:
         return f"{ms / 1000:.2f} s"
     if a < 60_000:
         return f"{ms / 1000:.1f} s"
-    if a < 3_600_000:
+    if a < 600_000:
         return f"{ms / 60_000:.1f} min"
-    if a < 172_800_000:
+    if a < 3_600_000:
+        return f"{ms / 60_000:.0f} min"
+    if a < 36_000_000:
         return f"{ms / 3_600_000:.1f} h"
+    if a < 172_800_000:
+        return f"{ms / 3_600_000:.0f} h"
     return f"{ms / 86_400_000:.1f} d"
 
 

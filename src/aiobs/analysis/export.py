@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import orjson
 
@@ -43,10 +43,9 @@ def select_traces(store: Backend, filt: TraceFilter, limit: int | None = None) -
     """Fill the temp table ``aiobs_export_ids`` with the selected trace ids; returns how many."""
     where, params = filt.sql()
     store.execute("CREATE OR REPLACE TEMP TABLE aiobs_export_ids (trace_id VARCHAR PRIMARY KEY)")
-    if filt.is_empty:
-        sql = "INSERT INTO aiobs_export_ids SELECT DISTINCT TraceId FROM otel_traces"
-        store.execute(sql + (f" LIMIT {int(limit)}" if limit else ""))
-    else:
+    if filt.is_empty and not limit:
+        store.execute("INSERT INTO aiobs_export_ids SELECT DISTINCT TraceId FROM otel_traces")
+    else:  # a --limit keeps the newest traces, whatever the filter (it kept any before)
         sql = f"INSERT INTO aiobs_export_ids SELECT t.trace_id FROM ai_traces t WHERE {where}"
         with where_errors(filt.where):
             store.execute(
@@ -197,16 +196,20 @@ def _log_lines(store: Backend) -> Iterator[bytes]:
         yield flush()
 
 
-def export_otlp(store: Backend, out: Path) -> dict[str, int]:
-    """The selected traces and their logs as OTLP JSON Lines (collector file-exporter style)."""
+def export_otlp(store: Backend, out: Path | BinaryIO) -> dict[str, int]:
+    """The selected traces and their logs as OTLP JSON Lines (collector file-exporter style),
+    into the file ``out`` or onto a binary stream (stdout for ``--out -``)."""
+    if isinstance(out, Path):
+        with out.open("wb") as fh:
+            return export_otlp(store, fh)
     counts = {"span_lines": 0, "log_lines": 0}
-    with out.open("wb") as fh:
-        for line in _span_lines(store):
-            fh.write(line + b"\n")
-            counts["span_lines"] += 1
-        for line in _log_lines(store):
-            fh.write(line + b"\n")
-            counts["log_lines"] += 1
+    for line in _span_lines(store):
+        out.write(line + b"\n")
+        counts["span_lines"] += 1
+    for line in _log_lines(store):
+        out.write(line + b"\n")
+        counts["log_lines"] += 1
+    out.flush()
     return counts
 
 

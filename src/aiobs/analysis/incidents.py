@@ -86,6 +86,10 @@ def _article(phrase: str) -> str:
     return "an" if phrase[:1].lower() in "aeiou" else "a"
 
 
+def _minutes(minutes: float) -> str:
+    return "under a minute" if minutes < 1 else units.duration(minutes * 60_000)
+
+
 def _fmt(metric: str, v: float | None) -> str:
     """A metric's value in its unit, as the tables show it (``aiobs.units``)."""
     if v is None:
@@ -303,11 +307,11 @@ def _change_causes(
         if before >= 0 or -before <= AFTER_TOLERANCE.total_seconds() / 60:
             minutes = max(0.0, before)
             proximity = math.exp(-minutes / PROXIMITY_MINUTES)
-            rel = f"{round(minutes)} min before the onset ({start:%H:%M})"
+            rel = f"{_minutes(minutes)} before the onset ({start:%H:%M})"
         else:  # after the onset: it cannot have started it
             minutes = -before
             proximity = 0.5 * math.exp(-minutes / 30)
-            rel = f"{round(minutes)} min after the onset ({start:%H:%M})"
+            rel = f"{_minutes(minutes)} after the onset ({start:%H:%M})"
         if c["service"] == service:
             relation = 1.0
         elif c["service"] in infra_services or c["service"] not in traced:

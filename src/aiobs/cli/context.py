@@ -39,6 +39,20 @@ class OutputFormat(StrEnum):
     markdown = "markdown"
 
 
+class SummaryFormat(StrEnum):
+    """For commands whose output is a summary, not rows (``demo``)."""
+
+    table = "table"
+    json = "json"
+
+
+class TextFormat(StrEnum):
+    """For commands that print one text (``describe``): the text, or it in a JSON object."""
+
+    text = "text"
+    json = "json"
+
+
 @dataclass
 class Settings:
     db: str | None = None

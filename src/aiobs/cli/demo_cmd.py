@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from aiobs.cli.context import OutputFormat, Settings, settings
+from aiobs.cli.context import Settings, SummaryFormat, settings
 from aiobs.errors import UsageError
 
 
@@ -70,16 +70,14 @@ def demo(
         typer.Option("--force", help="Replace the store even if it holds other telemetry."),
     ] = False,
     fmt: Annotated[
-        OutputFormat, typer.Option("--format", "-f", help="Summary format (table or json).")
-    ] = OutputFormat.table,
+        SummaryFormat, typer.Option("--format", "-f", help="Summary format: the tour, or JSON.")
+    ] = SummaryFormat.table,
 ) -> None:
     """Build the demo world (a week of a support assistant's telemetry, incidents planted) and print a tour."""
     from aiobs.demo.build import build_demo
     from aiobs.demo.world import WorldConfig, default_end
 
     s = settings(ctx)
-    if fmt not in (OutputFormat.table, OutputFormat.json):
-        raise UsageError("aiobs demo prints a table or json summary (-f table|json)")
     config = WorldConfig(
         seed=seed,
         days=days,
@@ -87,7 +85,7 @@ def demo(
         end=_parse_end(end) or default_end(),
         incidents=incidents,
     )
-    show_progress = s.stderr_is_tty and not s.quiet and fmt == OutputFormat.table
+    show_progress = s.stderr_is_tty and not s.quiet and fmt == SummaryFormat.table
     if show_progress:
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -110,7 +108,7 @@ def demo(
     else:
         result = build_demo(s.db_path, config, out_dir=out, force=force)
     steps, prefix = _tour(s)
-    if fmt == OutputFormat.json:
+    if fmt == SummaryFormat.json:
         from aiobs.cli.render import render_json
 
         render_json(

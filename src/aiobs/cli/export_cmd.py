@@ -6,6 +6,7 @@ Must not import duckdb, polars, pyarrow or sqlglot at module level.
 
 from __future__ import annotations
 
+import sys
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -13,7 +14,7 @@ from typing import Annotated
 import typer
 
 from aiobs.cli import options as o
-from aiobs.cli.context import settings
+from aiobs.cli.context import TextFormat, settings
 from aiobs.errors import UsageError
 from aiobs.present.format import plural
 
@@ -38,6 +39,10 @@ def describe(
             "--max-tokens", min=50, help="Budget for the summary (≈ 4 characters a token)."
         ),
     ] = 800,
+    fmt: Annotated[
+        TextFormat,
+        typer.Option("--format", "-f", help="text, or json: {trace_id, max_tokens, text}."),
+    ] = TextFormat.text,
 ) -> None:
     """A compact plain-text summary of one trace, for a ticket or a coding agent."""
     from aiobs.analysis.replay import load_trace, resolve_trace_id
@@ -47,7 +52,14 @@ def describe(
     s = settings(ctx)
     with s.open_store() as store:
         data = load_trace(store, resolve_trace_id(store, trace))
-    s.data.write(inert(summarise(data, max_tokens), keep_newlines=True))
+    text = summarise(data, max_tokens)
+    if fmt == TextFormat.json:
+        from aiobs.cli.render import render_json
+
+        trace_id = data["trace"]["trace_id"]
+        render_json(s, {"trace_id": trace_id, "max_tokens": max_tokens, "text": text})
+        return
+    s.data.write(inert(text, keep_newlines=True))
 
 
 def export(
@@ -57,7 +69,10 @@ def export(
         typer.Option("--to", help="otlp-json (JSON Lines), parquet (a directory), markdown."),
     ],
     out: Annotated[
-        Path, typer.Option("--out", help="File (otlp-json, markdown) or directory (parquet).")
+        Path,
+        typer.Option(
+            "--out", help="File (otlp-json, markdown; - for stdout) or directory (parquet)."
+        ),
     ],
     since: o.Since = None,
     until: o.Until = None,
@@ -89,21 +104,30 @@ def export(
         user=user,
         where=where,
     )
-    if to != ExportFormat.parquet and out.is_dir():
+    to_stdout = str(out) == "-"
+    if to_stdout and to == ExportFormat.parquet:
+        raise UsageError(
+            "--to parquet writes a directory of files; --out - (stdout) cannot hold it"
+        )
+    if to != ExportFormat.parquet and not to_stdout and out.is_dir():
         raise UsageError(f"--out {out} is a directory; --to {to.value} writes a file")
     everything = filt.is_empty and not limit
+    where_to = "stdout" if to_stdout else str(out)
     with s.open_store() as store:
         if to == ExportFormat.markdown:
             from aiobs.analysis.report import incident_report
             from aiobs.present.report import markdown_report
 
             report = incident_report(store, filt, limit)
-            out.write_text(markdown_report(report), encoding="utf-8")
-            note = f"{plural(report['selected'], 'trace')} → {out}"
+            if to_stdout:
+                s.data.write(markdown_report(report))
+            else:
+                out.write_text(markdown_report(report), encoding="utf-8")
+            note = f"{plural(report['selected'], 'trace')} → {where_to}"
         elif to == ExportFormat.otlp_json:
             selected = select_traces(store, filt, limit)
-            counts = export_otlp(store, out)
-            note = f"{plural(selected, 'trace')} → {out} ({plural(counts['span_lines'], 'span line')}, {plural(counts['log_lines'], 'log line')})"
+            counts = export_otlp(store, sys.stdout.buffer if to_stdout else out)
+            note = f"{plural(selected, 'trace')} → {where_to} ({plural(counts['span_lines'], 'span line')}, {plural(counts['log_lines'], 'log line')})"
         else:
             selected = select_traces(store, filt, limit)
             tables = export_parquet(store, out, everything=everything)

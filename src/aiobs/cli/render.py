@@ -95,14 +95,19 @@ def csv_rows(columns: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> str:
     return buf.getvalue()
 
 
+Section = tuple[str, Columns, Sequence[Mapping[str, Any]]]
+
+
 def render_sections(
     settings: Settings,
     fmt: OutputFormat,
-    sections: Sequence[tuple[str, Columns, Sequence[Mapping[str, Any]]]],
+    sections: Sequence[Section],
+    titles: Mapping[str, str] | None = None,
 ) -> None:
     """A result made of several tables (``stats``, ``diff``) in a row format, whole and
     parseable: JSON Lines and CSV give every row a leading ``section`` (CSV's header is the union
-    of the sections' columns, in order of first use); Markdown and the terminal, titled tables."""
+    of the sections' columns, in order of first use); Markdown and the terminal, tables titled
+    by ``titles`` (or the section's name)."""
     if fmt in (OutputFormat.jsonl, OutputFormat.csv):
         rows = [
             {"section": title, **{k: row.get(k) for k in _keys(columns)}}
@@ -117,10 +122,32 @@ def render_sections(
             union += [k for k in _keys(columns) if k not in union]
         settings.data.write(csv_rows(union, rows))
         return
-    for title, columns, section_rows in sections:
+    for name, columns, section_rows in sections:
+        title = (titles or {}).get(name, name)
         render_rows(settings, fmt, columns, section_rows, title=title)
         if fmt == OutputFormat.markdown:
             settings.data.write("\n")
+
+
+def sections_of(obj: Mapping[str, Any], name: str) -> list[Section]:
+    """A nested result as the sections of the row formats, whole: its scalar fields (lists of
+    plain values included) as a one-row section ``name``, each field holding a list of records
+    as a section of its own, and each field holding a record the same way under its key."""
+
+    def is_records(v: Any) -> bool:
+        return isinstance(v, list) and bool(v) and all(isinstance(x, Mapping) for x in v)
+
+    scalars = {k: v for k, v in obj.items() if not isinstance(v, Mapping) and not is_records(v)}
+    out: list[Section] = [(name, list(scalars), [scalars])] if scalars else []
+    for key, value in obj.items():
+        if isinstance(value, Mapping):
+            out += sections_of(value, key)
+        elif is_records(value):
+            columns: list[str] = []
+            for row in value:
+                columns += [k for k in row if k not in columns]
+            out.append((key, columns, value))
+    return out
 
 
 def _keys(columns: Columns) -> list[str]:

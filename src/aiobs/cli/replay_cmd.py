@@ -33,8 +33,16 @@ def diff_traces(
         ),
     ],
     b: Annotated[str, typer.Argument(help="Second trace, e.g. the bad one.", show_default=False)],
+    full: Annotated[
+        bool, typer.Option("--full", help="Show changed values whole (they are cut at 60 chars).")
+    ] = False,
     fmt: Annotated[
-        OutputFormat, typer.Option("--format", "-f", help="table or json.")
+        OutputFormat,
+        typer.Option(
+            "--format",
+            "-f",
+            help="table, markdown, json; jsonl/csv: the traces, counts and steps, one row each.",
+        ),
     ] = OutputFormat.table,
 ) -> None:
     """Two journeys aligned step by step: steps added or removed, and what changed in the others."""
@@ -51,9 +59,20 @@ def diff_traces(
 
         render_json(s, result)
         return
+    if fmt in (OutputFormat.jsonl, OutputFormat.csv):
+        from aiobs.cli.render import render_sections
+        from aiobs.present.difftraces import sections
+
+        render_sections(s, fmt, sections(result))
+        return
+    if fmt == OutputFormat.markdown:
+        from aiobs.present.difftraces import markdown
+
+        s.data.write(markdown(result, full))
+        return
     from aiobs.present.difftraces import renderables
 
-    for item in renderables(result):
+    for item in renderables(result, full):
         s.out.print(item)
 
 
@@ -87,7 +106,8 @@ def replay(
         typer.Option(
             "--format",
             "-f",
-            help="text (table), markdown, json (trace/steps/context), jsonl (steps).",
+            help="text (table), markdown, json; jsonl/csv: the trace(s), steps and context "
+            "records, one row each with a section.",
         ),
     ] = OutputFormat.table,
 ) -> None:
@@ -97,8 +117,6 @@ def replay(
     s = settings(ctx)
     if (trace is None) == (session is None):
         raise UsageError("give a trace id or --session SESSION (one of them)")
-    if fmt == OutputFormat.csv:
-        raise UsageError("replay prints text, markdown, json or jsonl (-f csv is for lists)")
     if fmt == OutputFormat.table:
         preload("rich.console", "rich.text", "rich.rule", "aiobs.present.replay")
     loaded: SessionReplay | None = None
@@ -113,12 +131,19 @@ def replay(
         from aiobs.cli.render import render_json
 
         render_json(s, loaded if loaded is not None else replays[0])
-    elif fmt == OutputFormat.jsonl:
-        from aiobs.cli.render import render_jsonl
+    elif fmt in (OutputFormat.jsonl, OutputFormat.csv):
+        from aiobs.cli.render import render_sections, sections_of
 
-        render_jsonl(
-            s, [{"trace_id": r["trace"]["trace_id"], **st} for r in replays for st in r["steps"]]
-        )
+        traces = [dict(r["trace"]) for r in replays]
+        steps = [{"trace_id": r["trace"]["trace_id"], **st} for r in replays for st in r["steps"]]
+        context = loaded.get("context") if loaded is not None else replays[0].get("context")
+        found = [
+            *(sections_of(loaded["session"], "session") if loaded is not None else []),
+            ("trace", list(traces[0]), traces),
+            ("steps", list(dict.fromkeys(k for st in steps for k in st)), steps),
+            *(sections_of(context, "context") if context else []),
+        ]
+        render_sections(s, fmt, found)
     elif fmt == OutputFormat.markdown:
         from aiobs.present.replay import markdown, session_markdown
 

@@ -31,10 +31,6 @@ _RANK = {"info": 0, "warning": 1, "critical": 2}
 # walk (a step a bucket) takes minutes.
 MAX_EXPLICIT_BUCKETS = 5000
 
-INCIDENT_COLUMNS = [
-    "id", "severity", "start", "end", "segment", "summary", "likely_causes", "impact", "examples",
-]  # fmt: skip
-
 
 def register(app: typer.Typer) -> None:
     app.command("scan", help=scan.__doc__)(scan)
@@ -142,9 +138,11 @@ def scan(
 
         s.data.write(markdown(result))
     elif fmt in (OutputFormat.jsonl, OutputFormat.csv):
-        from aiobs.cli.render import render_rows
+        from aiobs.cli.render import render_sections, sections_of
 
-        render_rows(s, fmt, INCIDENT_COLUMNS, incidents, title="incidents")
+        # The scan's counts, its window, then one row an incident (an empty scan still says
+        # what it scanned).
+        render_sections(s, fmt, sections_of(result, "scan"))
     else:
         from aiobs.present.scan import renderables
 

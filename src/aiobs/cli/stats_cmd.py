@@ -29,7 +29,7 @@ def stats(
     """What is in the store: counts, time range, services, models, and instrumentation coverage."""
     from aiobs.analysis.stats import store_stats
     from aiobs.cli.render import render_json, render_sections
-    from aiobs.present.tables import stats_sections
+    from aiobs.present.tables import STATS_TITLES, stats_sections
 
     s = settings(ctx)
     with s.open_store() as store:
@@ -38,4 +38,4 @@ def stats(
         render_json(s, result)
         return
     # The cast says what store_stats returns (analysis/results.py) until the function says so.
-    render_sections(s, fmt, stats_sections(result))
+    render_sections(s, fmt, stats_sections(result), STATS_TITLES)

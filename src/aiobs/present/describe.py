@@ -16,7 +16,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from aiobs.present.format import duration
+from aiobs.present.format import duration, money
 
 CHARS_PER_TOKEN = 4
 IMPORTANT_KINDS = ("llm", "tool", "retrieval", "handoff", "guardrail", "agent", "chain", "rerank")
@@ -83,13 +83,13 @@ def describe(replay: Mapping[str, Any], max_tokens: int = 800) -> str:
     if t.get("environment"):
         service += f" ({t['environment']})"
     usage = [
-        f"{t[key]} {side}"
+        f"{t[key]:,} {side}"
         for key, side in (("input_tokens", "in"), ("output_tokens", "out"))
         if t.get(key) is not None
     ]
     spent = [" / ".join(usage) + " tokens"] if usage else []
     if t.get("cost_usd") is not None:
-        spent.append(f"${t['cost_usd']:.4f}")
+        spent.append(money(t["cost_usd"]))
     lines: list[str] = [
         f"Trace {t['trace_id']} — {service}, {t['start_time']:%Y-%m-%d %H:%M:%S}Z,"
         f" {_secs(t['duration_ms'])}, {t['status'].upper()}.",
@@ -150,7 +150,7 @@ def describe(replay: Mapping[str, Any], max_tokens: int = 800) -> str:
         lines.append(
             "Changes before: "
             + "; ".join(
-                f"{_cut(c.get('description') or c.get('kind'), 100)} ({c['minutes_before']:.0f} min before)"
+                f"{_cut(c.get('description') or c.get('kind'), 100)} ({duration(c['minutes_before'] * 60_000)} before)"
                 for c in changes[-3:]
             )
             + "."

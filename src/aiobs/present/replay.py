@@ -487,7 +487,7 @@ def context_renderables(
         yield Text("changes in the preceding 6 h", style="bold underline")
         for ch in changes:
             yield Text.assemble(
-                (f"  {ch['minutes_before']:>6} min before  ", "dim"),
+                (f"  {duration(ch['minutes_before'] * 60_000):>9} before  ", "dim"),
                 (inert(str(ch.get("kind"))), "yellow"),
                 "  ",
                 clip(

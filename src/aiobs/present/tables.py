@@ -352,9 +352,17 @@ def segment_rows(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return [{**row, "sparkline": sparkline(row["sparkline"])} for row in rows]
 
 
+STATS_TITLES = {
+    "step_kinds": "step kinds",
+    "coverage": "coverage of LLM steps",
+    "conventions": "conventions seen",
+}
+
+
 def stats_sections(result: Stats) -> list[tuple[str, list[Col | str], Sequence[Mapping[str, Any]]]]:
-    """``stats`` as titled tables: (title, columns, rows) of signals, services, models, step
-    kinds, LLM-step coverage, conventions and ingests."""
+    """``stats`` as named tables: (name, columns, rows) of signals, services, models, step
+    kinds, LLM-step coverage, conventions and ingests; a name is the JSON's key (a section of
+    ``-f csv|jsonl``), its title on a terminal ``STATS_TITLES``'."""
     ingests = [result["ingests"]] if result["ingests"] is not None else []
     return [
         ("signals", [Col("signal", KEY, "text"), "count", "first", "last"], result["signals"]),
@@ -368,12 +376,12 @@ def stats_sections(result: Stats) -> list[tuple[str, list[Col | str], Sequence[M
             ["provider", Col("model", KEY), "calls", "input_tokens", "output_tokens", "cost_usd"],
             result["models"],
         ),
-        ("step kinds", [Col("step_kind", KEY), "spans"], result["step_kinds"]),
+        ("step_kinds", [Col("step_kind", KEY), "spans"], result["step_kinds"]),
         (
-            "coverage of LLM steps",
+            "coverage",
             [Col("field", KEY), "share", "steps"],
             result["coverage"]["fields"],
         ),
-        ("conventions seen", [Col("convention", KEY), "spans"], result["coverage"]["conventions"]),
+        ("conventions", [Col("convention", KEY), "spans"], result["coverage"]["conventions"]),
         ("ingests", ["files", "rejected", "redacted_files"], ingests),
     ]
