@@ -18,6 +18,14 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 
 
 def utcnow() -> datetime:
+    """Now, naive UTC: what ``2h`` (ago) counts back from. ``AIOBS_NOW`` (an ISO time) fixes it,
+    so a runbook or a test reads a store as of that moment."""
+    import os
+
+    fixed = os.environ.get("AIOBS_NOW")
+    if fixed:
+        moment = datetime.fromisoformat(fixed.strip().replace("Z", "+00:00"))
+        return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
     return datetime.now(UTC).replace(tzinfo=None)
 
 

@@ -16,7 +16,6 @@ import typer
 from aiobs.cli import options as o
 from aiobs.cli.context import TextFormat, settings
 from aiobs.errors import UsageError
-from aiobs.present.format import plural
 
 
 class ExportFormat(StrEnum):
@@ -90,6 +89,7 @@ def export(
 ) -> None:
     """Export the selected traces (default: all) as OTLP JSON Lines, Parquet tables, or a Markdown report."""
     from aiobs.analysis.export import export_otlp, export_parquet, select_traces
+    from aiobs.units import plural
 
     s = settings(ctx)
     filt = o.trace_filter(

@@ -85,7 +85,7 @@ def scan(
     fmt: o.Format = OutputFormat.table,
 ) -> None:
     """Scan for anomalies and group them into incidents, most severe first: onset, likely cause, impact, a one-line insight."""
-    from datetime import UTC, datetime, timedelta
+    from datetime import timedelta
 
     from aiobs.analysis.scan import scan as run_scan
     from aiobs.analysis.timewindow import parse_duration_ms
@@ -113,7 +113,9 @@ def scan(
         if problem:
             raise UsageError(f"--webhook {redact(url)}: {problem}")
     if width is not None and filt.since is not None:
-        span = (filt.until or datetime.now(UTC).replace(tzinfo=None)) - filt.since
+        from aiobs.analysis.timewindow import utcnow
+
+        span = (filt.until or utcnow()) - filt.since
         if span / width > MAX_EXPLICIT_BUCKETS:
             raise UsageError(
                 f"--bucket {bucket} makes {span / width:,.0f} buckets of the window",

@@ -174,6 +174,14 @@ def build_demo(
             "INSERT OR REPLACE INTO aiobs_meta VALUES (?, ?, now()::TIMESTAMP)",
             [MANIFEST_KEY, json.dumps(manifest)],
         )
+        from aiobs.demo.tour import JOURNEY_KEY, journey
+
+        told = journey(store)
+        if told:
+            con.execute(
+                "INSERT OR REPLACE INTO aiobs_meta VALUES (?, ?, now()::TIMESTAMP)",
+                [JOURNEY_KEY, told],
+            )
         con.execute("CHECKPOINT")
         store.close()
         store = None

@@ -1095,7 +1095,9 @@ class World:
         t = llm(t, output, "stop", len(shown))
         final_llm_span = tr.spans[-1][1]["spanId"]
 
-        queue = cat.HANDOFF_QUEUES[intent.name]
+        # A failed payment lookup is handed to billing, as the answer tells the customer,
+        # whatever the question was (v7's agent calls the payments tool for any of them).
+        queue = "billing-tier1" if failed else cat.HANDOFF_QUEUES[intent.name]
         if handoff:
             h_end = t + int(_lognormal(rng, 45, 0.3) * MS)
             reason = failure or "no relevant help-centre page"

@@ -63,6 +63,34 @@ def _ns(iso: str) -> int:
     return int(datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()) * NS
 
 
+JOURNEY_KEY = "demo.journey"  # aiobs_meta: the tour's failed journey, for the README's quickstart
+
+
+def journey(store: Backend) -> str | None:
+    """The journey the tour tells: a customer's billing question whose payment lookup fails on
+    the deprecated tool; the model apologises and hands off to billing, the customer gives a
+    thumbs-down."""
+    found = _one(
+        store,
+        """
+        SELECT t.trace_id FROM ai_traces t
+        WHERE t.status = 'error' AND t.service_name = 'support-chat'
+          AND EXISTS (SELECT 1 FROM ai_spans s WHERE s.trace_id = t.trace_id
+                      AND s.step_kind = 'handoff')
+          AND EXISTS (SELECT 1 FROM ai_spans s WHERE s.trace_id = t.trace_id
+                      AND s.attributes['acme.intent'] IN
+                          ('billing_question', 'refund_status', 'refund_duplicate_charge'))
+          AND EXISTS (SELECT 1 FROM otel_logs l WHERE l.TraceId = t.trace_id
+                      AND l.EventName = 'user.feedback'
+                      AND l.LogAttributes['feedback.rating'] = 'thumbs_down')
+        ORDER BY (SELECT count(*) FROM ai_spans s WHERE s.trace_id = t.trace_id
+                  AND s.tool_name = 'lookup_charge_v1') DESC, t.start_time, t.trace_id
+        LIMIT 1
+        """,
+    )
+    return str(found) if found else None
+
+
 def tour(store: Backend, manifest: dict[str, Any]) -> list[TourStep]:
     """Tour steps for the demo store ``store`` (its ai_spans/ai_traces views)."""
     incidents = {i["id"]: i for i in manifest.get("incidents", [])}
@@ -83,21 +111,7 @@ def tour(store: Backend, manifest: dict[str, Any]) -> list[TourStep]:
             )
         )
 
-    failed = _one(
-        store,
-        """
-        SELECT t.trace_id FROM ai_traces t
-        WHERE t.status = 'error' AND t.service_name = 'support-chat'
-          AND EXISTS (SELECT 1 FROM ai_spans s WHERE s.trace_id = t.trace_id
-                      AND s.step_kind = 'handoff')
-          AND EXISTS (SELECT 1 FROM otel_logs l WHERE l.TraceId = t.trace_id
-                      AND l.EventName = 'user.feedback'
-                      AND l.LogAttributes['feedback.rating'] = 'thumbs_down')
-        ORDER BY (SELECT count(*) FROM ai_spans s WHERE s.trace_id = t.trace_id
-                  AND s.tool_name = 'lookup_charge_v1') DESC, t.start_time, t.trace_id
-        LIMIT 1
-        """,
-    )
+    failed = journey(store)
     if failed:
         steps.append(
             TourStep(
