@@ -119,7 +119,7 @@ def parse_side(label: str, text: str) -> Side:
     if ".." in text and "'" not in text:
         since, until = parse_window(text, None)
         return Side(label, text, None, since, until)
-    return Side(label, text, parse_where(text))
+    return Side(label, text, parse_where(text, option=f"--{label}"))
 
 
 # Each trace's span-level values, for the factors: aggregated in the metrics' pass over its spans.

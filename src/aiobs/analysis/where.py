@@ -26,6 +26,10 @@ Must not import typer, rich or textual.
 
 from __future__ import annotations
 
+import logging
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -63,6 +67,107 @@ FUNCTIONS = frozenset(
     }
 )
 SPAN_SCOPE = "span"  # span(…): one span meets every condition inside
+# The first words of statements: a condition that starts with one is a statement, not a condition.
+STATEMENT_WORDS = frozenset(
+    {
+        "SELECT", "WITH", "FROM", "VALUES", "TABLE", "DESCRIBE", "SHOW", "SUMMARIZE", "INSERT",
+        "UPDATE", "DELETE", "TRUNCATE", "MERGE", "CREATE", "DROP", "ALTER", "COMMENT",
+        "CHECKPOINT", "VACUUM", "ANALYZE", "ATTACH", "DETACH", "USE", "COPY", "EXPORT", "IMPORT",
+        "INSTALL", "LOAD", "SET", "RESET", "PRAGMA", "CALL", "EXPLAIN", "BEGIN", "COMMIT",
+        "ROLLBACK", "PREPARE", "EXECUTE", "DEALLOCATE", "FORCE",
+    }
+)  # fmt: skip
+EXAMPLE = "a condition is one expression, e.g. status = 'error' and duration_ms > 2000"
+# How _render_error (cli/main.py) starts the two lines: the caret under the condition in the
+# error line is indented by the difference.
+ERROR_PREFIX, HINT_PREFIX = "aiobs: error: ", "aiobs: hint: "
+EXCERPT = 100  # a longer condition is shown as a window around the spot
+
+
+class ConditionError(UsageError):
+    """A condition that cannot be read, in the words of the person who wrote it.
+
+    The message names the option the condition came from and echoes it; the hint is a caret
+    under the spot (aligned with the echo when both lines are printed under the CLI's
+    ``aiobs: error:`` / ``aiobs: hint:`` prefixes) and what to do about it.
+    ``position`` is the offset in ``condition`` (None when no one spot is to blame)."""
+
+    def __init__(
+        self,
+        option: str,
+        condition: str,
+        problem: str,
+        *,
+        at: int | None = None,
+        fix: str | None = None,
+    ) -> None:
+        self.option, self.condition, self.problem = option, condition, problem
+        if at is not None:
+            at = max(0, min(at, len(condition)))  # past the end: under the closing quote
+        self.position, self.fix = at, fix
+        shown, column = _excerpt(condition, at)
+        quote = "'" if '"' in shown and "'" not in shown else '"'
+        message = f"{option} {quote}{_visible(shown)}{quote}: {problem}"
+        hint = fix
+        if column is not None:
+            indent = len(ERROR_PREFIX) - len(HINT_PREFIX) + len(option) + 2 + column
+            hint = " " * indent + "^" + (f" {fix}" if fix else "")
+        super().__init__(message, hint=hint)
+
+
+def _excerpt(text: str, at: int | None) -> tuple[str, int | None]:
+    """The condition as shown (a window around ``at`` when it is long) and the display column
+    of ``at`` in it (control characters count as their escapes, wide characters as two)."""
+    end = len(text)
+    start = 0
+    if len(text) > EXCERPT:
+        if at is not None and at > EXCERPT * 2 // 3:
+            start = min(at - EXCERPT // 3, len(text) - EXCERPT + 1)
+        end = min(len(text), start + EXCERPT)
+    head = "…" if start > 0 else ""
+    tail = "…" if end < len(text) else ""
+    shown = head + text[start:end] + tail
+    if at is None:
+        return shown, None
+    before = head + text[start : min(at, end)]
+    column = _width(_visible(before))
+    return shown, column
+
+
+def _visible(text: str) -> str:
+    """``text`` with control and format characters (newlines, ESC, bidi overrides) as escapes,
+    the way the CLI shows untrusted text, so the caret can be placed by what is printed."""
+    import unicodedata
+
+    return "".join(
+        (f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}")
+        if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp")
+        else ch
+        for ch in text
+    )
+
+
+def _width(text: str) -> int:
+    import unicodedata
+
+    return sum(
+        0 if unicodedata.combining(ch) else 2 if unicodedata.east_asian_width(ch) in "WF" else 1
+        for ch in text
+    )
+
+
+@contextmanager
+def quiet_sqlglot() -> Iterator[None]:
+    """sqlglot logs what it cannot parse ("… contains unsupported syntax. Falling back to parsing
+    as a 'Command'"); Python's last-resort handler would print that on stderr. The caller says
+    what went wrong in its own words instead."""
+    log = logging.getLogger("sqlglot")
+    before = log.disabled
+    log.disabled = True
+    try:
+        yield
+    finally:
+        log.disabled = before
 
 
 @dataclass(frozen=True)
@@ -99,35 +204,217 @@ def _dialect() -> Any:
     return WhereDialect
 
 
-def parse_where(text: str) -> Where:
+def parse_where(text: str, *, option: str = "--where") -> Where:
+    """The checked condition ``text``; a ``UsageError`` (exit 2) naming ``option`` (the flag the
+    condition came from: ``--where``, ``--baseline``, ``--target`` …) and the spot otherwise."""
     import sqlglot
     from sqlglot import exp
 
     if not text.strip():
-        raise UsageError("--where is empty")
+        raise UsageError(f"{option} is empty")
+    _check_tokens(text, option)
     try:
-        tree = sqlglot.parse_one(text, read=_dialect())
-    except sqlglot.errors.SqlglotError as err:
-        raise UsageError(f"--where {text!r}: not a valid expression ({_first_line(err)})") from None
+        with quiet_sqlglot():
+            tree = sqlglot.parse_one(text, read=_dialect())
+    except sqlglot.errors.ParseError as err:
+        raise _parse_problem(text, option, err) from None
+    except sqlglot.errors.SqlglotError:
+        raise ConditionError(option, text, "cannot be read as a condition", fix=EXAMPLE) from None
     except RecursionError:
-        raise UsageError(f"--where {text!r}: nested too deeply") from None
+        raise ConditionError(option, text, "nested too deeply") from None
     if tree is None:
-        raise UsageError("--where is empty")
+        raise UsageError(f"{option} is empty")
     try:
-        _check(text, tree)
-        rendered = _render(text, tree)
+        _check(text, tree, option)
+        rendered = _render(text, tree, option)
         sql = rendered.sql(dialect="duckdb", comments=False)
     except RecursionError:
-        raise UsageError(f"--where {text!r}: nested too deeply") from None
+        raise ConditionError(option, text, "nested too deeply") from None
     fields = frozenset(c.name.lower() for c in tree.find_all(exp.Column))
     return Where(text, sql, fields)
 
 
-def _check(text: str, tree: exp.Expr) -> None:
+def _check_tokens(text: str, option: str) -> None:
+    """What the tokens alone show: an unclosed quote, a ``;``, unbalanced parentheses or
+    brackets, a statement or a subquery."""
+    from sqlglot import TokenType
+    from sqlglot.errors import TokenError
+
+    def fail(problem: str, at: int | None, fix: str | None = EXAMPLE) -> ConditionError:
+        return ConditionError(option, text, problem, at=at, fix=fix)
+
+    try:
+        tokens = _dialect()().tokenize(text)
+    except TokenError:
+        quote = _unclosed_quote(text)
+        if quote is not None:
+            mark = text[quote]
+            raise fail(
+                f"the quote `{mark}` is never closed",
+                quote,
+                "a text value goes between single quotes, a quote inside it doubled: 'it''s'"
+                if mark == "'"
+                else "close it, or write a text value in single quotes: 'error'",
+            ) from None
+        if "/*" in text:
+            raise fail("a /* comment is never closed", text.index("/*"), None) from None
+        raise fail("cannot be read as a condition", None) from None
+    if not tokens:
+        raise UsageError(f"{option} is empty")
+    first = tokens[0]
+    for token in tokens:
+        if token.token_type == TokenType.SEMICOLON:
+            rest = " and what follows it" if token is not tokens[-1] else ""
+            raise fail("`;` ends a statement; a condition is one expression", token.start,
+                       f"remove the `;`{rest}")  # fmt: skip
+        if (
+            token is first
+            and token.text.upper() in STATEMENT_WORDS
+            and (token.token_type != TokenType.STRING)
+        ):
+            raise fail(f"`{token.text}` starts a statement, not a condition", token.start)
+        if token.token_type == TokenType.SELECT:
+            raise fail(
+                "a subquery is not allowed; a condition reads the fields of a trace and its spans",
+                token.start,
+                "span(…) asks for one span that meets several conditions",
+            )
+    pairs = {TokenType.R_PAREN: TokenType.L_PAREN, TokenType.R_BRACKET: TokenType.L_BRACKET}
+    opened: list[Any] = []
+    for token in tokens:
+        if token.token_type in (TokenType.L_PAREN, TokenType.L_BRACKET):
+            opened.append(token)
+        elif token.token_type in pairs:
+            if not opened or opened[-1].token_type != pairs[token.token_type]:
+                want = "(" if token.token_type == TokenType.R_PAREN else "["
+                raise fail(f"`{token.text}` closes no `{want}`", token.start,
+                           f"remove it, or add the `{want}` it closes")  # fmt: skip
+            opened.pop()
+    if opened:
+        close = ")" if opened[-1].token_type == TokenType.L_PAREN else "]"
+        raise fail(f"`{opened[-1].text}` is never closed; a `{close}` is missing",
+                   opened[-1].start, f"add the `{close}` where the group ends")  # fmt: skip
+
+
+def _unclosed_quote(text: str) -> int | None:
+    """The offset of a quote that is never closed (``''`` inside a string is a quote)."""
+    open_at: int | None = None
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if open_at is None:
+            if ch in "'\"":
+                open_at = i
+        elif ch == text[open_at]:
+            if i + 1 < len(text) and text[i + 1] == ch:
+                i += 1  # a doubled quote inside
+            else:
+                open_at = None
+        i += 1
+    return open_at
+
+
+_MISSING = re.compile(r"Required keyword: '(\w+)' missing for <class '[\w.]*?(\w+)'>")
+CONNECTIVES = {"And": "and", "Or": "or", "Not": "not"}
+
+
+def _parse_problem(text: str, option: str, err: Exception) -> ConditionError:
+    """sqlglot's complaint, in the words of the person who wrote the condition, at its spot."""
+    errors = getattr(err, "errors", None) or [{}]
+    info = errors[0]
+    description = str(info.get("description") or _first_line(err))
+    highlight = str(info.get("highlight") or "")
+    at = _offset(text, info.get("line"), info.get("col"), highlight)
+    ends = at is not None and not text[at + len(highlight) :].strip()
+    end = at + len(highlight) + 1 if at is not None else None
+
+    def problem(said: str, spot: int | None = at, fix: str | None = EXAMPLE) -> ConditionError:
+        return ConditionError(option, text, said, at=spot, fix=fix)
+
+    missing = _MISSING.match(description)
+    if missing:
+        arg, cls = missing.groups()
+        if cls in CONNECTIVES:
+            word = CONNECTIVES[cls]
+            if arg == "this" and cls != "Not":
+                found = re.search(rf"\b{word}\b", text, re.IGNORECASE)
+                return problem(f"a condition is missing before `{word}`",
+                               found.start() if found else at)  # fmt: skip
+            if ends:
+                return problem(f"the condition ends after `{highlight}`; a condition is missing",
+                               end)  # fmt: skip
+            return problem(f"a condition is missing after `{word}`")
+        if cls == "Between":
+            return problem("BETWEEN needs a low and a high value",
+                           fix="e.g. duration_ms between 100 and 500")  # fmt: skip
+        if arg == "this":
+            first = text.split()[0] if text.split() else highlight
+            return problem(f"a value is missing before `{first}`", _first_offset(text))
+        if ends:
+            return problem(f"the condition ends after `{highlight}`; a value is missing", end,
+                           "e.g. status = 'error', duration_ms > 2000")  # fmt: skip
+        return problem(f"a value is missing before `{highlight}`")
+    if description.startswith("Expecting )"):
+        return problem("a `)` is missing", fix=None)
+    if description.startswith("Expected ]"):
+        return problem("a `]` is missing", fix="attr['key'] reads a span attribute")
+    if description.startswith("Invalid expression / Unexpected token") and highlight:
+        return problem(f"`{highlight}` is out of place here",
+                       fix=EXAMPLE + "; join several with and/or")  # fmt: skip
+    return problem(description[:1].lower() + description[1:])
+
+
+def _offset(text: str, line: Any, col: Any, highlight: str) -> int | None:
+    """The offset of sqlglot's highlighted token: ``col`` is the 1-based column of its last
+    character on ``line``."""
+    if not isinstance(line, int) or not isinstance(col, int) or line < 1:
+        return None
+    starts = [0] + [m.end() for m in re.finditer("\n", text)]
+    if line > len(starts):
+        return None
+    at = starts[line - 1] + col - max(len(highlight), 1)
+    if highlight and text[at : at + len(highlight)].lower() != highlight.lower():
+        found = text.lower().find(highlight.lower())
+        return found if found >= 0 else None
+    return max(0, min(at, len(text)))
+
+
+def _first_offset(text: str) -> int:
+    return len(text) - len(text.lstrip())
+
+
+def _position(node: exp.Expr, text: str, word: str | None = None) -> int | None:
+    """Where ``node`` starts in ``text``: the earliest position sqlglot kept on it or below it;
+    else the first occurrence of ``word``."""
+    starts: list[int] = [
+        n.meta["start"] for n in node.walk() if isinstance(n.meta.get("start"), int)
+    ]
+    if starts:
+        return min(starts)
+    if word:
+        found = re.search(rf"(?<!\w){re.escape(word)}(?!\w)", text, re.IGNORECASE)
+        if found:
+            return found.start()
+    return None
+
+
+def _check(text: str, tree: exp.Expr, option: str = "--where") -> None:
     """Refuse anything but a filter: every node is an allowed operator, literal, known field,
     ``attr['key']``/``resource['key']``, allowed function or ``span(…)`` holding a condition."""
+    import difflib
+
     from sqlglot import exp
 
+    def fail(problem: str, node: exp.Expr | None, fix: str | None = None, word: str = "") -> None:
+        at = _position(node, text, word) if node is not None else None
+        raise ConditionError(option, text, problem, at=at, fix=fix)
+
+    def like(name: str, names: frozenset[str] | set[str]) -> str | None:
+        close = difflib.get_close_matches(name, sorted(names), n=1, cutoff=0.7)
+        return close[0] if close else None
+
+    all_fields = TRACE_FIELDS | SPAN_FIELDS
+    fields_hint = "fields: " + ", ".join(sorted(all_fields)) + ", attr['key'], resource['key']"
     allowed = (
         exp.And, exp.Or, exp.Not, exp.Paren, exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE,
         exp.Is, exp.In, exp.Between, exp.Like, exp.ILike, exp.Neg, exp.Add, exp.Sub, exp.Mul,
@@ -136,22 +423,38 @@ def _check(text: str, tree: exp.Expr) -> None:
     )  # fmt: skip
     for node in tree.walk():
         if node.error_messages():  # e.g. `@` parses to ABS() with its argument missing
-            raise UsageError(f"--where {text!r}: not a valid expression")
+            fail("cannot be read as a condition", node, EXAMPLE)
         if isinstance(node, exp.Column):
             if isinstance(node.parent, exp.Bracket) and node.parent.this is node:
                 continue  # attr['…'] base, checked with the bracket
             table, name = node.table.lower(), node.name.lower()
-            if not (
+            if (
                 (table == "span" and name in SPAN_FIELDS)
                 or (table == "trace" and name in TRACE_FIELDS)
-                or (table == "" and name in TRACE_FIELDS | SPAN_FIELDS)
+                or (table == "" and name in all_fields)
             ):
-                raise UsageError(
-                    f"--where {text!r}: unknown field {node.sql()}",
-                    hint="fields: "
-                    + ", ".join(sorted(TRACE_FIELDS | SPAN_FIELDS))
-                    + ", attr['key'], resource['key'], span(…)",
+                continue
+            ident = node.this
+            if not table and isinstance(ident, exp.Identifier) and ident.quoted:
+                fail(
+                    f'unknown field "{node.name}"',
+                    node,
+                    f"double quotes name a field; a text value takes single quotes: '{node.name}'",
                 )
+            if table not in ("", "span", "trace"):
+                fail(
+                    f"unknown field {node.sql()}",
+                    node,
+                    "a field is written name, span.name or trace.name; " + fields_hint,
+                )
+            names = {"span": SPAN_FIELDS, "trace": TRACE_FIELDS}.get(table, all_fields)
+            guess = like(name, names | (set() if table else set(MAP_FIELDS)))
+            prefix = f"{table}." if table else ""
+            fail(
+                f"unknown field {node.sql()}",
+                node,
+                f"did you mean {prefix}{guess}?" if guess else fields_hint,
+            )
         elif isinstance(node, exp.Bracket):
             base, keys = node.this, node.expressions
             if not (
@@ -162,32 +465,70 @@ def _check(text: str, tree: exp.Expr) -> None:
                 and isinstance(keys[0], exp.Literal)
                 and keys[0].is_string
             ):
-                raise UsageError(
-                    f"--where {text!r}: only attr['key'] and resource['key'] may be indexed"
+                fail(
+                    "only attr['key'] and resource['key'] may be indexed",
+                    node,
+                    "the key is a text in single quotes: attr['gen_ai.request.model']",
                 )
         elif isinstance(node, exp.Is) and not isinstance(node.expression, exp.Null | exp.Boolean):
-            raise UsageError(f"--where {text!r}: IS takes NULL, TRUE or FALSE")
+            fail("IS takes NULL, TRUE or FALSE", node.expression, "compare a value with =")
+        elif isinstance(node, exp.In) and not node.expressions and not node.args.get("query"):
+            fail("IN needs a list of values", node, "e.g. tool_name in ('a', 'b')")
         elif _is_span_scope(node):
             if len(node.expressions) != 1 or any(
                 _is_span_scope(inner) for inner in node.expressions[0].walk()
             ):
-                raise UsageError(
-                    f"--where {text!r}: span(…) takes one condition, and no span(…) inside it",
-                    hint="span(tool_name = 'a' and status = 'error'): one span meets both",
+                fail(
+                    "span(…) takes one condition, and no span(…) inside it",
+                    node,
+                    "span(tool_name = 'a' and status = 'error'): one span meets both",
                 )
         elif isinstance(node, allowed):
             continue
+        elif isinstance(node, exp.Query | exp.Subquery | exp.Exists):
+            fail(
+                "a subquery is not allowed; a condition reads the fields of a trace and its spans",
+                node,
+                "span(…) asks for one span that meets several conditions",
+                word="select",
+            )
+        elif isinstance(node, exp.Cast | exp.TryCast):
+            fail("a cast is not allowed in a condition", node, "compare the field with a value")
+        elif isinstance(node, exp.Case | exp.If):
+            fail("CASE is not allowed in a condition", node, "write it with and/or", word="case")
         elif isinstance(node, exp.Func):
             name = (node.name if isinstance(node, exp.Anonymous) else node.sql_name()).lower()
             if name not in FUNCTIONS:
-                raise UsageError(
-                    f"--where {text!r}: function {name}() is not allowed",
-                    hint="allowed: " + ", ".join(sorted(FUNCTIONS)) + "; span(…) for one span",
+                guess = like(name, FUNCTIONS)
+                fail(
+                    f"function {name}() is not allowed",
+                    node,
+                    (f"did you mean {guess}()? " if guess else "")
+                    + "allowed: "
+                    + ", ".join(sorted(FUNCTIONS))
+                    + "; span(…) for one span",
+                    word=name,
                 )
+        elif isinstance(node, exp.Alias):
+            alias = node.alias
+            value = node.this.expression if isinstance(node.this, exp.Binary) else node.this
+            number = isinstance(value, exp.Literal) and not value.is_string
+            if alias.lower() in ("is", "not", "in", "like", "ilike", "between"):
+                problem = f"the condition ends after `{alias}`; a value is missing"
+                fix = "e.g. status is null, tool_name in ('a', 'b')"
+            elif number and alias.lower() in ("ms", "s", "sec", "m", "min", "h", "us", "ns"):
+                problem = f"`{alias}` after a number is not a unit here"
+                fix = "duration_ms and ttft_ms are numbers of milliseconds: duration_ms > 2000"
+            else:
+                problem = f"`{alias}` follows a complete condition"
+                fix = "join conditions with and/or; a text value takes single quotes"
+            fail(problem, node.args.get("alias"), fix)
+        elif isinstance(node, exp.Placeholder):
+            fail("a parameter is not allowed in a condition", None, "write the value itself")
+        elif isinstance(node, exp.Star):
+            fail("`*` is not allowed in a condition", node, EXAMPLE)
         else:
-            raise UsageError(
-                f"--where {text!r}: {node.key.upper()} is not allowed in a filter expression"
-            )
+            fail(f"{node.key.upper()} is not allowed in a condition", node, EXAMPLE)
 
 
 def _is_span_scope(node: exp.Expr) -> bool:
@@ -196,7 +537,7 @@ def _is_span_scope(node: exp.Expr) -> bool:
     return isinstance(node, exp.Anonymous) and node.name.lower() == SPAN_SCOPE
 
 
-def _render(text: str, tree: exp.Expr) -> exp.Expr:
+def _render(text: str, tree: exp.Expr, option: str = "--where") -> exp.Expr:
     """The tree over the trace alias ``t``: the boolean connectives stay at the trace level, and
     each comparison (or ``span(…)``) that reads a span field becomes "some span has it"."""
     from sqlglot import exp
@@ -224,8 +565,13 @@ def _render(text: str, tree: exp.Expr) -> exp.Expr:
         if _is_connective(node) or isinstance(node, exp.Boolean):
             return None
         if any(_is_span_scope(n) for n in node.walk()):
-            raise UsageError(
-                f"--where {text!r}: span(…) is a condition of its own; combine it with and/or/not",
+            scope = next(n for n in node.walk() if _is_span_scope(n))
+            raise ConditionError(
+                option,
+                text,
+                "span(…) is a condition of its own; combine it with and/or/not",
+                at=_position(scope, text),
+                fix="span(tool_name = 'a') and status = 'error'",
             )
         qualified = node.transform(lambda n: qualify(n, False))
         if not any(c.table == "s" for c in qualified.find_all(exp.Column)):
@@ -233,9 +579,12 @@ def _render(text: str, tree: exp.Expr) -> exp.Expr:
         if any(_is_connective(n) for n in node.walk()):
             # and/or/not under another operator (`(a and b) is true`, coalesce(a or b, …)) would
             # be read for one span, not for the trace: say so instead of guessing.
-            raise UsageError(
-                f"--where {text!r}: and/or/not inside {node.key.upper()} cannot be read per trace",
-                hint="write the and/or/not outside it, or span(…) for one span meeting it all",
+            raise ConditionError(
+                option,
+                text,
+                f"and/or/not inside {node.key.upper()} cannot be read per trace",
+                at=_position(node, text),
+                fix="write the and/or/not outside it, or span(…) for one span meeting it all",
             )
         return qualified
 

@@ -1,4 +1,5 @@
-"""``aiobs query``: read-only SQL over the store (a single SELECT/WITH, checked with sqlglot)."""
+"""``aiobs query``: read-only SQL over the store (one SELECT/WITH, DESCRIBE, SHOW or SUMMARIZE,
+checked with sqlglot)."""
 
 from __future__ import annotations
 
@@ -15,12 +16,20 @@ def register(app: typer.Typer) -> None:
 
 def query(
     ctx: typer.Context,
-    sql: Annotated[str, typer.Argument(help="One SELECT (or WITH … SELECT) statement.")],
+    sql: Annotated[
+        str,
+        typer.Argument(
+            help="One read: SELECT (or WITH, FROM, VALUES), DESCRIBE, SHOW or SUMMARIZE."
+        ),
+    ],
     fmt: Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")] = (
         OutputFormat.table
     ),
     limit: Annotated[
-        int | None, typer.Option("--limit", help="Show at most this many rows.")
+        int | None,
+        typer.Option(
+            "--limit", min=0, help="Show at most this many rows; 0 shows only the columns."
+        ),
     ] = None,
 ) -> None:
     """Run read-only SQL over the store: otel_* tables, ai_spans, ai_traces, aiobs_* bookkeeping."""
