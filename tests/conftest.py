@@ -27,6 +27,8 @@ from typer.testing import CliRunner
 
 REPO = Path(__file__).resolve().parents[1]
 CONFORMANCE = REPO.parent / "shared" / "conformance"
+# ingest's exit code for each outcome of its summary (README, "Ingest").
+OUTCOME_EXIT = {"all": 0, "partial": 5, "nothing": 2}
 
 # Property tests: CI (.ci/run) runs the "ci" profile, every example count as written in the tests;
 # a developer's plain `pytest -q` runs the default profile, a fifth of them (at least 10). The

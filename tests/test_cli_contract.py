@@ -62,7 +62,7 @@ def test_top_level_help_shows_each_commands_summary_whole() -> None:
     output = " ".join(CliRunner().invoke(app, ["--help"], terminal_width=80).output.split())
     for name in COMMANDS:
         command = get_command(app).commands[name]  # type: ignore[attr-defined]
-        first = " ".join(command.help.split(". ")[0].split())
+        first = " ".join(command.help.split("\n\n")[0].split(". ")[0].split())
         assert f"{name} {first}" in output, name
     assert "..." not in output.partition("Commands:")[2]
 

@@ -517,7 +517,7 @@ def test_jaeger_bad_span_is_refused_and_the_rest_lands(cli: Cli, tmp_path: Path)
     path = tmp_path / "t.json"
     path.write_text(json.dumps(doc), encoding="utf-8")
     result = cli("ingest", "-f", "json", str(path))
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 5, result.output
     summary = json.loads(result.stdout)
     assert (summary["spans"], summary["rejected"]) == (1, 2)
     reasons = sorted(r["reason"] for r in cli.query("SELECT reason FROM aiobs_rejects"))
@@ -914,14 +914,14 @@ def test_every_external_file_ingests_cleanly(cli: Cli, external: Path) -> None:
     # What each file was read as (aiobs_ingests.format).
     assert {Path(f["source"]).name: f["format"] for f in summary["per_file"]} == {
         "jaegerui-apiv3-gettrace.json": "jaeger api v3",
-        "jaegerui-genai-agent.otlp.json": "otlp",
+        "jaegerui-genai-agent.otlp.json": "otlp-json",
         "jaegerui-genai.jaeger.json": "jaeger json",
-        "jaegerui-otlp2jaeger-dup.otlp.json": "otlp",
+        "jaegerui-otlp2jaeger-dup.otlp.json": "otlp-json",
         "langfuse-koog.trace.json": "langfuse export",
         "langfuse-pydantic-ai-tools.trace.json": "langfuse export",
-        "otlp2parquet-logs.pb": "otlp",
-        "otlp2parquet-metrics-mixed.otlp.jsonl": "otlp",
-        "otlp2parquet-traces.otlp.jsonl": "otlp",
-        "otlp2parquet-traces.pb": "otlp",
+        "otlp2parquet-logs.pb": "otlp-protobuf",  # one bare ExportLogsServiceRequest
+        "otlp2parquet-metrics-mixed.otlp.jsonl": "otlp-json",  # one line: one document
+        "otlp2parquet-traces.otlp.jsonl": "otlp-json-lines",
+        "otlp2parquet-traces.pb": "otlp-protobuf",
     }
     assert cli.query("SELECT count(*) AS n FROM ai_spans") == [{"n": 148}]

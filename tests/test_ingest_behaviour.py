@@ -16,8 +16,9 @@ import signal
 import struct
 import subprocess
 import sys
+import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ import duckdb
 import pytest
 import zstandard
 
-from conftest import Cli, WriteFn, env_without_aiobs, otlp_span, traces_doc
+from conftest import OUTCOME_EXIT, REPO, Cli, WriteFn, env_without_aiobs, otlp_span, traces_doc
 
 T0 = 1_763_000_000_000_000_000  # 2025-11-13, ns
 TRACE = "0af7651916cd43dd8448eb211c80319c"
@@ -237,9 +238,9 @@ def test_garbage_line_between_good_lines(cli: Cli, db: Path, write_jsonl: WriteF
         raw_lines=[garbage, json.dumps(traces_doc(span(2)))],
     )
     result = ingest(cli, path)
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 5, result.output
     assert totals(result) == (1, 2, 0, 0, 0, 1)
-    assert "mixed.jsonl" in result.stderr and "1 record(s) rejected" in result.stderr
+    assert f"{path} as otlp-json-lines: 2 spans; 1 record refused: invalid JSON" in result.stderr
     assert span_ids(db) == [f"{1:016x}", f"{2:016x}"]
     [rej] = rejects(db)
     assert rej["source"].endswith("mixed.jsonl")
@@ -272,9 +273,12 @@ def test_nothing_parsed_is_exit_2(cli: Cli, db: Path, tmp_path: Path) -> None:
         path.write_bytes(content)
         result = ingest(cli, path)
         assert result.exit_code == 2, result.output
-        assert f"{path}: nothing could be parsed" in result.stderr
+        said = f"aiobs: ingest: {path} as "
+        line = next(x for x in result.stderr.splitlines() if x.startswith(said))
+        assert "nothing landed; 1 record refused: " in line and reason in line, line
         data = summary(result)
         assert (data["files"], data["spans"], data["rejected"]) == (1, 0, 1)
+        assert data["outcome"] == "nothing" and data["per_file"][0]["outcome"] == "refused"
         last = rejects(db)[-1]
         assert reason in last["reason"] and last["source"] == str(path)
 
@@ -305,7 +309,7 @@ def test_truncated_gzip_is_reported_not_crashed(cli: Cli, db: Path, tmp_path: Pa
 def test_truncated_gzip_keeps_the_lines_before_the_cut(cli: Cli, db: Path, tmp_path: Path) -> None:
     path, complete = _truncated_gzip(tmp_path, 40)
     result = ingest(cli, path)
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 5, result.output
     data = summary(result)
     assert data["spans"] == complete
     assert counts(db)["otel_traces"] == complete
@@ -339,7 +343,7 @@ def test_wrong_typed_fields_unknown_enums_and_absurd_times_are_rejected(
     docs = [traces_doc(span(1))] + [traces_doc(s) for _, s in bad] + [traces_doc(span(2))]
     path = write_jsonl("bad-fields.jsonl", *docs)
     result = ingest(cli, path)
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 5, result.output
     assert totals(result) == (1, 2, 0, 0, 0, len(bad))
     assert span_ids(db) == [f"{1:016x}", f"{2:016x}"]
     got = rejects(db)
@@ -360,7 +364,7 @@ def test_absurd_timestamps_on_logs_and_metric_points(
         metrics_doc(gauge("g", gauge_point(1), gauge_point(2, timeUnixNano=year_3000))),
     )
     result = ingest(cli, path)
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 5, result.output
     assert totals(result) == (1, 0, 1, 1, 0, 2)
     reasons = [r["reason"] for r in rejects(db)]
     assert len(reasons) == 2 and all("absurd timestamp" in r for r in reasons)
@@ -432,8 +436,9 @@ def test_wrong_typed_scalar_costs_only_its_record(
 ) -> None:
     path = write_jsonl("scalar.jsonl", traces_doc(span(1)), SCALAR_CASES[case])
     result = ingest(cli, path)
-    assert result.exit_code == 0, result.output
     data = summary(result)
+    assert data["outcome"] == ("partial" if data["rejected"] else "all")
+    assert result.exit_code == OUTCOME_EXIT[data["outcome"]], result.output
     # the good span lands; the odd record is either stored (coerced) or rejected, never lost
     assert data["spans"] >= 1 and f"{1:016x}" in span_ids(db)
     assert data["spans"] + data["log_records"] + data["metric_points"] + data["rejected"] == 2
@@ -472,7 +477,7 @@ def test_parent_cycles_are_refused(cli: Cli, db: Path, write_jsonl: WriteFn) -> 
         ),
     )
     result = ingest(cli, path)
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 5, result.output
     assert totals(result) == (1, 2, 0, 0, 0, 2)
     assert span_ids(db) == [a, "d" * 16]
     got = rejects(db)
@@ -530,7 +535,7 @@ def test_log_time_zero_falls_back_to_observed_time(
         ),
     )
     result = ingest(cli, path)
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 5, result.output
     assert totals(result) == (1, 0, 2, 0, 0, 1)
     got = rows(db, "SELECT epoch_ns(Timestamp), Body FROM otel_logs ORDER BY Body")
     assert got == [(observed, "log 1"), (observed + 1, "log 2")]
@@ -816,7 +821,7 @@ def test_non_object_blocks_are_rejected(
 ) -> None:
     path = write_jsonl("blocks.jsonl", traces_doc(span(1)), doc)
     result = ingest(cli, path)
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 5, result.output
     assert totals(result) == (1, 1, 0, 0, 0, 1)
     assert rejects(db)[0]["line"] == 2
 
@@ -1135,7 +1140,10 @@ def test_protobuf_truncated_frame_keeps_earlier_frames(cli: Cli, db: Path, tmp_p
     path = tmp_path / "cut.proto"
     path.write_bytes(data[:-10])
     result = ingest(cli, path)
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 5, result.output
+    assert f"{path} as otlp-protobuf-frames: 3 spans; 1 record refused: truncated frame" in (
+        result.stderr
+    )
     assert totals(result) == (1, 3, 0, 0, 0, 1)
     [rej] = rejects(db)
     assert rej["line"] == 2 and "truncated frame" in rej["reason"]
@@ -1239,7 +1247,7 @@ def test_directory_recursive_and_glob(cli: Cli, db: Path, tmp_path: Path) -> Non
     assert totals(recursive)[0] == 4
 
 
-def test_missing_path_is_exit_2_and_named(cli: Cli, db: Path, write_jsonl: WriteFn) -> None:
+def test_missing_path_is_refused_and_named(cli: Cli, db: Path, write_jsonl: WriteFn) -> None:
     missing = db.parent / "nowhere" / "x.jsonl"
     result = ingest(cli, missing)
     assert result.exit_code == 2
@@ -1247,23 +1255,23 @@ def test_missing_path_is_exit_2_and_named(cli: Cli, db: Path, write_jsonl: Write
     assert summary(result)["files"] == 0
     no_glob = ingest(cli, str(db.parent / "*.nomatch"))
     assert no_glob.exit_code == 2 and "no files match" in no_glob.stderr
-    # a good file alongside a missing one still lands, and the run still reports exit 2
+    # a good file alongside a missing one still lands: some landed, some refused (exit 5)
     good = write_jsonl("good.jsonl", traces_doc(span(1)))
     both = ingest(cli, good, missing)
-    assert both.exit_code == 2
+    assert both.exit_code == 5 and summary(both)["outcome"] == "partial"
     assert totals(both) == (1, 1, 0, 0, 0, 0)
     assert str(missing) in both.stderr
 
 
 @pytest.mark.skipif(not Path("/proc/self/mem").exists(), reason="needs Linux /proc")
-def test_unreadable_input_is_exit_2_and_others_land(
+def test_unreadable_input_is_refused_and_others_land(
     cli: Cli, db: Path, write_jsonl: WriteFn
 ) -> None:
     # /proc/self/mem opens fine and then fails every read at offset 0 with EIO: a real I/O error.
     first = write_jsonl("first.jsonl", traces_doc(span(1)))
     last = write_jsonl("last.jsonl", traces_doc(span(2)))
     result = ingest(cli, first, "/proc/self/mem", last)
-    assert result.exit_code == 2
+    assert result.exit_code == 5
     assert "/proc/self/mem" in result.stderr
     assert span_ids(db) == [f"{1:016x}", f"{2:016x}"]
 
@@ -1285,9 +1293,10 @@ def test_read_failure_inside_a_file_leaves_store_as_before_that_file(
 def test_subprocess_summary_and_exit_codes(db: Path, write_jsonl: WriteFn) -> None:
     good = write_jsonl("good.jsonl", traces_doc(span(1), span(2)), raw_lines=["{broken"])
     ok = run_aiobs(db, "ingest", str(good), "-f", "json")
-    assert ok.returncode == 0, ok.stderr
+    assert ok.returncode == 5, ok.stderr
     assert tuple(json.loads(ok.stdout)[k] for k in SUMMARY_KEYS) == (1, 2, 0, 0, 0, 1)
-    assert "good.jsonl: 1 record(s) rejected" in ok.stderr
+    assert f"{good} as otlp-json-lines: 2 spans; 1 record refused: invalid JSON" in ok.stderr
+    assert json.loads(ok.stdout)["outcome"] == "partial"
     strict = run_aiobs(db, "ingest", "--strict", str(good), "-f", "json")
     assert strict.returncode == 2
     assert tuple(json.loads(strict.stdout)[k] for k in SUMMARY_KEYS) == (1, 0, 0, 0, 2, 1)
@@ -1485,7 +1494,7 @@ def test_migrations_from_an_older_store(cli: Cli, db: Path, write_jsonl: WriteFn
     assert again.exit_code == 0 and totals(again) == (1, 0, 0, 0, 1, 0)
     more = write_jsonl("b.jsonl", traces_doc(span(2)), raw_lines=["bad"])
     result = ingest(cli, more)
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 5, result.output
     assert totals(result) == (1, 1, 0, 0, 0, 1)
     assert counts(db)["aiobs_rejects"] == 1
 
@@ -1527,3 +1536,177 @@ def test_replay_finds_a_traces_logs_whenever_they_were_written(
     con.close()
     assert context() == (["log 2", "log 3"], ["relevance"])
     assert rows(db, "SELECT count(*) FROM aiobs_trace_log_times") == [(2,)]
+
+
+# ------------------------------------------------------------------ readers and the writer's lock
+
+
+def _aiobs(db: Path, *args: str, **kw: Any) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "aiobs", "--db", str(db), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**env_without_aiobs(), "NO_COLOR": "1"},
+        **kw,
+    )
+
+
+def _until(check: Callable[[], bool], what: str, seconds: float = 30) -> None:
+    """Poll a condition another process brings about (its progress is not ours to time)."""
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.02)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_a_waiting_reader_gets_in_between_an_ingests_files(
+    cli: Cli, db: Path, tmp_path: Path, write_jsonl: WriteFn
+) -> None:
+    assert ingest(cli, write_jsonl("seed.jsonl", traces_doc(span(1)))).exit_code == 0
+    fifo, second = tmp_path / "live.jsonl", write_jsonl("second.jsonl", traces_doc(span(3)))
+    os.mkfifo(fifo)
+    writer = _aiobs(db, "ingest", str(fifo), str(second), "-f", "json")
+    reader: subprocess.Popen[str] | None = None
+    try:
+        with fifo.open("wb") as pipe:  # returns once the writer, holding the lock, opened it
+            at_once = run_aiobs(db, "traces", "-f", "json")  # a script: no --wait, exit 3 now
+            assert at_once.returncode == 3, at_once.stderr
+            said = f"store {db} is locked by an aiobs writer (`aiobs ingest {fifo} "
+            assert said in at_once.stderr, at_once.stderr  # the command line, cut at 100
+            assert f"PID {writer.pid})" in at_once.stderr and "--wait" in at_once.stderr
+            count = "select count(*) as spans from otel_traces"
+            reader = _aiobs(db, "--wait", "60", "query", count, "-f", "json")
+            marker = db.with_name(db.name + ".waiting") / str(reader.pid)
+            _until(marker.exists, "the reader says it is waiting")
+            pipe.write(json.dumps(traces_doc(span(2))).encode() + b"\n")
+        out, err = reader.communicate(timeout=60)
+        assert reader.returncode == 0, err
+        assert "locked by an aiobs writer" in err and "waiting up to 60 s (--wait)" in err
+        # In after the first file and before the second: the writer waits for it.
+        assert json.loads(out) == [{"spans": 2}]
+        written, werr = writer.communicate(timeout=60)
+    finally:
+        for proc in (writer, reader):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=30)
+    assert writer.returncode == 0, werr
+    assert json.loads(written)["spans"] == 2
+    assert span_ids(db) == [f"{n:016x}" for n in (1, 2, 3)]
+    assert not db.with_name(db.name + ".waiting").exists()  # markers cleaned up
+
+
+def test_the_lock_holder_is_named_truthfully(cli: Cli, db: Path, write_jsonl: WriteFn) -> None:
+    assert ingest(cli, write_jsonl("seed.jsonl", traces_doc(span(1)))).exit_code == 0
+    holder = subprocess.Popen(
+        [sys.executable, "-c", f"import duckdb, sys; c = duckdb.connect({str(db)!r});"
+         " print('held', flush=True); sys.stdin.read()"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        started = time.monotonic()
+        waited = run_aiobs(db, "--wait", "0.6", "stats")
+        took = time.monotonic() - started
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait(timeout=60)
+    assert waited.returncode == 3, waited.stderr
+    assert f"locked by another program (`{Path(sys.executable).name} -c import duckdb" in (
+        waited.stderr
+    )
+    assert f"PID {holder.pid}) (waited 0.6 s)" in waited.stderr
+    assert took >= 0.6  # it kept trying for the --wait it was given
+    assert "close that program's connection" in waited.stderr
+    assert run_aiobs(db, "stats").returncode == 0  # free again
+
+
+@pytest.mark.parametrize(
+    ("argv", "kind"),
+    [
+        (["/usr/bin/python3", "-m", "aiobs", "--db", "s.duckdb", "ingest", "x"], "an aiobs writer"),
+        ([".venv/bin/aiobs", "--wait", "5", "traces"], "an aiobs reader"),
+        (["/venv/bin/aiobs", "demo"], "an aiobs writer"),
+        (["python3", "-c", "import duckdb"], "another program"),
+    ],
+)
+def test_what_holds_the_lock_from_its_command_line(argv: list[str], kind: str) -> None:
+    from aiobs.store.connection import lock_holder, process
+
+    holder = process(4242, argv)
+    assert (holder.pid, holder.kind) == (4242, kind)
+    shown = " ".join(a for a in argv[argv.index("aiobs") + 1 if "aiobs" in argv else 1 :])
+    assert holder.describe().startswith(f"{kind} (`" if "aiobs" in kind else kind), shown
+    # DuckDB's message without a PID, or a PID that is gone: said as no more than is known.
+    assert lock_holder("Conflicting lock is held").describe() == "another process"
+    assert lock_holder("lock is held in x (PID 999999999)").describe() == (
+        "another process (PID 999999999)"
+    )
+
+
+# ---------------------------------------------------------------------- outcomes a script reads
+
+
+def test_a_directory_of_good_damaged_and_foreign_files_is_a_partial_ingest(
+    cli: Cli, db: Path, tmp_path: Path
+) -> None:
+    """Each file's outcome, what it was read as and why records were refused is on stderr and in
+    the JSON; what is not telemetry is listed as skipped; some landed + some refused is exit 5."""
+    folder = tmp_path / "export"
+    (folder / ".cache").mkdir(parents=True)
+    (folder / ".cache" / "x.jsonl").write_text("{}\n")
+    good = folder / "a-good.jsonl"
+    good.write_text(json.dumps(traces_doc(span(1))) + "\n" + json.dumps(logs_doc(log_record(1))))
+    whole = gzip.compress((json.dumps(traces_doc(span(2))) + "\n").encode() * 40)
+    (folder / "b-cut.jsonl.gz").write_bytes(whole[: len(whole) - 8])  # the gzip trailer cut off
+    (folder / "c-bad.json").write_text('{"hello": "world"}')
+    (folder / "d.pb").write_bytes(_pb_traces(2, offset=10).SerializeToString())
+    langfuse = REPO / "fixtures" / "conventions" / "langfuse.trace.json"
+    (folder / "e.trace.json").write_bytes(langfuse.read_bytes())
+    (folder / "README.txt").write_text("what this export is\n")
+    (folder / "manifest.json").write_text("{}")
+    result = ingest(cli, folder)
+    assert result.exit_code == 5, result.output
+    data = summary(result)
+    assert data["outcome"] == "partial"
+    by_name = {Path(f["source"]).name: f for f in data["per_file"]}
+    assert {n: (f["format"], f["outcome"]) for n, f in by_name.items()} == {
+        "a-good.jsonl": ("otlp-json-lines", "landed"),
+        "b-cut.jsonl.gz": ("otlp-json-lines (gzip)", "partial"),
+        "c-bad.json": ("json", "refused"),  # JSON, but not OTLP
+        "d.pb": ("otlp-protobuf", "landed"),
+        "e.trace.json": ("langfuse export", "landed"),
+    }
+    not_otlp = (
+        "not OTLP: expected resourceSpans, resourceLogs or resourceMetrics, a Jaeger trace or API"
+        " answer, or a Langfuse export (keys: hello)"
+    )
+    assert by_name["c-bad.json"]["top_reasons"] == [{"reason": not_otlp, "count": 1}]
+    cut = "truncated or corrupt gzip stream: Compressed file ended before the end-of-stream marker"
+    assert by_name["b-cut.jsonl.gz"]["top_reasons"] == [
+        {"reason": f"{cut} was reached", "count": 1}
+    ]
+    # 40 copies of one span: one stored, 39 duplicates; the cut trailer refused.
+    assert (by_name["b-cut.jsonl.gz"]["spans"], by_name["b-cut.jsonl.gz"]["duplicates"]) == (1, 39)
+    assert data["skipped"] == [
+        {"path": str(folder / ".cache") + "/", "reason": "hidden"},
+        {"path": str(folder / "README.txt"), "reason": "text, not telemetry"},
+        {"path": str(folder / "manifest.json"),
+         "reason": "the ground truth aiobs demo writes beside its telemetry"},
+    ]  # fmt: skip
+    err = result.stderr
+    assert f"aiobs: ingest: {good} as otlp-json-lines: 1 span, 1 log record\n" in err
+    assert f"ingest: {folder / 'c-bad.json'} as json: nothing landed; 1 record refused: " in err
+    assert f"1 span, 39 duplicates; 1 record refused: {cut[:80]}" in err  # a reason cut at 100
+    assert f"skipped 3 files: {folder / '.cache'}/ (hidden), {folder / 'README.txt'} (text" in err
+
+    nothing = ingest(cli, folder / "c-bad.json")
+    assert nothing.exit_code == 2 and summary(nothing)["outcome"] == "nothing"
+    again = ingest(cli, good)  # already stored: nothing new, nothing refused
+    assert again.exit_code == 0 and summary(again)["outcome"] == "all"
+    assert f"{good} as otlp-json-lines: 2 duplicates\n" in again.stderr
+    strict = ingest(cli, "--strict", folder)
+    assert strict.exit_code == 2 and summary(strict)["outcome"] == "partial"

@@ -430,7 +430,7 @@ def _everything(db: Path) -> str:
 def test_ingest_redact_stores_none_of_it(cli: Cli, db: Path, tmp_path: Path) -> None:
     path = _write(tmp_path / "pii.jsonl")
     result = cli("ingest", "--redact", str(path), "-f", "json")
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 5, result.output
     summary = json.loads(result.stdout)
     assert summary["spans"] == 240 and summary["log_records"] == 1 and summary["rejected"] == 1
     # Per span: messages, user.id, authorization, status message, the exception event; per log:
@@ -455,7 +455,7 @@ def test_ingest_redact_stores_none_of_it(cli: Cli, db: Path, tmp_path: Path) -> 
 def test_without_redact_the_values_are_stored_as_sent(cli: Cli, db: Path, tmp_path: Path) -> None:
     path = _write(tmp_path / "pii.jsonl", lines=1, per_line=5)
     result = cli("ingest", str(path), "-f", "json")
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 5, result.output
     assert json.loads(result.stdout)["redacted"] is None
     stored = _everything(db)
     assert PII["email"] in stored and "dXNlcjpwYXNz" in stored
@@ -495,7 +495,7 @@ def test_pseudonyms_hold_across_files_and_reingest_adds_nothing(
     cli: Cli, db: Path, tmp_path: Path
 ) -> None:
     a = _write(tmp_path / "a.jsonl", lines=1, per_line=3)
-    assert cli("ingest", "--redact", str(a)).exit_code == 0
+    assert cli("ingest", "--redact", str(a)).exit_code == 5
     again = cli("ingest", "--redact", str(a), "-f", "json")
     assert json.loads(again.stdout)["spans"] == 0 and json.loads(again.stdout)["log_records"] == 0
     other = tmp_path / "b.jsonl"
@@ -614,7 +614,7 @@ def test_every_free_text_column_and_the_bookkeeping(cli: Cli, db: Path, tmp_path
     lines = [json.dumps(d) for d in (traces, logs, metrics)] + [cut, cut_card]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     result = cli("ingest", "--redact", str(path), "-f", "json")
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 5, result.output
     stored = _everything(db)
     assert email not in stored and "sk-proj" not in stored and "hunter4pw" not in stored
     assert "4111 1111" not in stored
@@ -630,7 +630,7 @@ def test_no_redact_does_not_read_the_redact_config(cli: Cli, db: Path, tmp_path:
         "[redact]\npatterns = { bad = '(' }\n", encoding="utf-8"
     )
     path = _write(tmp_path / "pii.jsonl", lines=1, per_line=1)
-    assert cli("ingest", "--no-redact", str(path)).exit_code == 0
+    assert cli("ingest", "--no-redact", str(path)).exit_code == 5
     assert cli("ingest", "--redact", str(path)).exit_code == 2
 
 

@@ -17,6 +17,7 @@ class ExitCode(IntEnum):
     USAGE = 2  # usage error or bad input
     STORE_UNAVAILABLE = 3  # locked by another writer, unreadable, newer schema
     NOT_FOUND = 4  # unknown trace / session
+    PARTIAL = 5  # ingest: some input landed, some was refused (records, files, paths)
 
 
 class AiobsError(Exception):

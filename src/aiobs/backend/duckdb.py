@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from aiobs.backend import Capabilities, QueryError, gc_paused
 from aiobs.errors import StoreUnavailableError
 from aiobs.sql import DUCKDB, Dialect
-from aiobs.store.connection import Store, connect, open_file
+from aiobs.store.connection import NO_WAIT, LockWait, Store, connect, open_file
 
 if TYPE_CHECKING:
     import duckdb
@@ -94,6 +94,10 @@ class DuckDBBackend(Store):
             return self.con.execute(sql, list(params))
         except error as exc:
             raise _query_error(exc, evaluation) from exc
+
+    def connected(self) -> None:
+        if self.views_installed:
+            self._install_views()
 
     def _install_views(self) -> None:
         from aiobs.semantic.views import install_views
@@ -177,16 +181,18 @@ def open_store(
     read_only: bool = True,
     create: bool = False,
     prices: Mapping[str, Price] | None = None,
+    wait: LockWait = NO_WAIT,
 ) -> DuckDBBackend:
     """Open the DuckDB store at ``path`` as a backend (``aiobs.store.connection.open_file`` says
-    what opening a file does; ``prices``: the price table, the shipped list when None)."""
+    what opening a file does; ``prices``: the price table, the shipped list when None; ``wait``:
+    how long to wait for another process's lock)."""
     from aiobs.semantic.views import install_views, is_materialised
 
     if prices is None:
         from aiobs.semantic.prices import load_prices
 
         prices = load_prices()
-    opened = open_file(path, read_only=read_only, create=create)
+    opened = open_file(path, read_only=read_only, create=create, wait=wait)
     path, con, version = opened.path, opened.con, opened.schema_version
     materialised = is_materialised(con)
     if version and not materialised:
@@ -207,7 +213,7 @@ def open_store(
                     _rematerialise(upgrader)
                 finally:
                     upgrader.close()
-            con = connect(path, read_only=True)
+            con = connect(path, read_only=True, wait=wait)
         materialised = is_materialised(con)
     install_views(con, prices, materialised=materialised)
     return DuckDBBackend(
@@ -223,6 +229,7 @@ def open_store(
             ingest_log=True,
         ),
         prices=prices,
+        wait=wait,
     )
 
 

@@ -23,6 +23,11 @@ if TYPE_CHECKING:
 
     from aiobs.backend.duckdb import DuckDBBackend
     from aiobs.config import Config
+    from aiobs.store.connection import LockHolder, LockWait
+
+# How long a command waits for another process's lock when --wait is not given: a person at a
+# terminal would rather wait out a short ingest than retry; a script fails at once unless it asks.
+INTERACTIVE_WAIT = 10.0
 
 
 class ColorMode(StrEnum):
@@ -59,6 +64,7 @@ class Settings:
     backend: str | None = None
     color: ColorMode = ColorMode.auto
     quiet: bool = False
+    wait: float | None = None  # --wait; None: INTERACTIVE_WAIT on a terminal, else 0
 
     @property
     def db_path(self) -> Path:
@@ -136,7 +142,28 @@ class Settings:
         from aiobs.semantic.prices import load_prices
 
         prices = load_prices(self.config.tables)
-        return open_store(self.db_path, read_only=read_only, create=create, prices=prices)
+        return open_store(
+            self.db_path, read_only=read_only, create=create, prices=prices, wait=self.lock_wait()
+        )
+
+    def lock_wait(self) -> LockWait:
+        """``--wait`` as the store takes it, with a note on stderr once waiting starts."""
+        from aiobs.store.connection import LockWait
+
+        seconds = self.wait
+        if seconds is None:
+            seconds = INTERACTIVE_WAIT if self.stderr_is_tty and sys.stdin.isatty() else 0.0
+
+        def notice(holder: LockHolder, seconds: float) -> None:
+            if not self.quiet:
+                self.err.print(
+                    f"aiobs: the store is locked by {holder.describe()};"
+                    f" waiting up to {seconds:g} s (--wait)",
+                    markup=False,
+                    highlight=False,
+                )
+
+        return LockWait(seconds, notice)
 
 
 class TrimmedLines(io.TextIOBase):

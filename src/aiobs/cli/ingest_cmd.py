@@ -31,7 +31,10 @@ def ingest(
         ),
     ],
     strict: Annotated[
-        bool, typer.Option("--strict", help="Exit 2 if any record was rejected.")
+        bool,
+        typer.Option(
+            "--strict", help="Exit 2, not 5, when some input was refused (all or nothing)."
+        ),
     ] = False,
     redact: Annotated[
         bool | None,
@@ -48,7 +51,11 @@ def ingest(
         OutputFormat, typer.Option("--format", "-f", help="Summary format.")
     ] = OutputFormat.table,
 ) -> None:
-    """Load exported OpenTelemetry telemetry into the store (idempotent; one transaction per file)."""
+    """Load exported OpenTelemetry telemetry into the store (idempotent; one transaction per file).
+
+    Exit 0 when everything landed, 5 when some landed and some was refused (records, files), 2
+    when nothing landed; each file's outcome and its top reasons are on stderr.
+    """
     from aiobs.ingest.pipeline import ingest_paths
     from aiobs.ingest.redact import redact_config
 
@@ -73,8 +80,10 @@ def ingest(
     finally:
         store.close()
     _report(s, summary, fmt)
-    if summary.errors or summary.parsed == 0 or (strict and summary.rejected):
+    if summary.outcome == "nothing" or (strict and summary.outcome == "partial"):
         raise typer.Exit(int(ExitCode.USAGE))
+    if summary.outcome == "partial":
+        raise typer.Exit(int(ExitCode.PARTIAL))
 
 
 def _ingest_with_progress(
@@ -128,19 +137,25 @@ def _ingest_with_progress(
         )
 
 
+# Past this many files, the ones that landed whole are counted, not listed.
+LISTED_FILES = 10
+
+
 def _report(s: Any, summary: IngestSummary, fmt: OutputFormat) -> None:
     from aiobs.cli.render import render_json, render_rows
 
+    def say(line: str) -> None:
+        s.err.print(f"aiobs: {line}", markup=False, highlight=False)
+
+    filed = {f.error for f in summary.per_file if f.error}
     for message in summary.errors:
-        s.err.print(f"aiobs: {message}", markup=False, highlight=False)
-    for f in summary.per_file:
-        if f.rejected and not s.quiet and not f.error:
-            s.err.print(
-                f"aiobs: {f.source}: {f.rejected} record(s) rejected"
-                ' (aiobs query "select * from aiobs_rejects")',
-                markup=False,
-                highlight=False,
-            )
+        if message not in filed:
+            say(message)  # an argument that named no file
+    if not s.quiet:
+        for line in file_lines(summary):
+            say(line)
+        if summary.rejected:
+            say('ingest: each refused record: aiobs query "select * from aiobs_rejects"')
     data = summary.to_dict()
     if fmt == OutputFormat.json:
         render_json(s, data)
@@ -156,3 +171,55 @@ def _report(s: Any, summary: IngestSummary, fmt: OutputFormat) -> None:
         "seconds",
     ]
     render_rows(s, fmt, columns, [data], title=None if fmt != OutputFormat.table else "ingested")
+
+
+def file_lines(summary: IngestSummary) -> list[str]:
+    """What happened to each file, for stderr: what it was read as, what landed, what was
+    refused and the commonest reasons; then what a directory held that was passed over."""
+    from aiobs.units import num, plural
+
+    lines: list[str] = []
+    whole = sum(f.outcome == "landed" for f in summary.per_file)
+    list_whole = len(summary.per_file) <= LISTED_FILES
+    for f in summary.per_file:
+        if f.outcome == "landed" and not list_whole:
+            continue
+        if f.error and not f.rejected:
+            lines.append(f"ingest: {f.error}")
+            continue
+        landed = [
+            plural(n, what)
+            for n, what in (
+                (f.spans, "span"),
+                (f.log_records, "log record"),
+                (f.metric_points, "metric point"),
+            )
+            if n
+        ]
+        if f.duplicates:
+            landed.append(plural(f.duplicates, "duplicate"))  # in the store or the file already
+        said = f"ingest: {f.source} as {f.format or 'unreadable'}: " + (
+            ", ".join(landed) if landed else "nothing landed"
+        )
+        if f.rejected:
+            reasons = ", ".join(f"{_short(reason)} ({num(n)})" for reason, n in f.top_reasons())
+            more = len(f.reasons) - len(f.top_reasons())
+            said += f"; {plural(f.rejected, 'record')} refused: {reasons}"
+            if more > 0:
+                said += f" and {plural(more, 'other reason')}"
+        lines.append(said)
+    if whole and not list_whole:
+        lines.append(f"ingest: {plural(whole, 'other file')} landed whole")
+    if summary.skipped:
+        shown = ", ".join(f"{k.path} ({k.reason})" for k in summary.skipped[:LISTED_FILES])
+        more = len(summary.skipped) - LISTED_FILES
+        lines.append(
+            f"ingest: skipped {plural(len(summary.skipped), 'file')}: {shown}"
+            + (f" and {num(more)} more" if more > 0 else "")
+        )
+    return lines
+
+
+def _short(reason: str, limit: int = 100) -> str:
+    """A reason as one line shows it (aiobs_rejects keeps it whole)."""
+    return reason if len(reason) <= limit else reason[: limit - 1] + "…"

@@ -90,13 +90,25 @@ def root(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress bars or notes on stderr.")
     ] = False,
+    wait: Annotated[
+        float | None,
+        typer.Option(
+            "--wait",
+            envvar="AIOBS_WAIT",
+            min=0,
+            metavar="SECONDS",
+            help="Wait up to this long for another process's lock on the store."
+            " Default: 10 on a terminal, 0 in scripts.",
+            show_default=False,
+        ),
+    ] = None,
     version: Annotated[
         bool,
         typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
     ] = False,
 ) -> None:
     """Replay and investigate AI applications from exported OpenTelemetry telemetry."""
-    ctx.obj = Settings(db=db, backend=backend, color=color, quiet=quiet)
+    ctx.obj = Settings(db=db, backend=backend, color=color, quiet=quiet, wait=wait)
 
 
 # Registration order is the order of `aiobs --help`.

@@ -13,6 +13,7 @@ Must not import typer, rich or textual (progress is reported through a callback)
 from __future__ import annotations
 
 import contextlib
+import re
 import time
 import zlib
 from collections.abc import Callable, Iterator, Sequence
@@ -27,7 +28,9 @@ from aiobs.ingest.arrow_schema import rows_to_arrow
 from aiobs.ingest.otlp import Decoder, Reject
 from aiobs.ingest.sources import (
     GZIP_MAGIC,
+    Detected,
     Input,
+    Skipped,
     Unreadable,
     expand_inputs,
     iter_units,
@@ -35,6 +38,7 @@ from aiobs.ingest.sources import (
 )
 from aiobs.ingest.values import MAX_PARENT_WALK
 from aiobs.store import schema
+from aiobs.store.connection import LockWait, Store, readers_waiting
 from aiobs.store.engine import duckdb_engine
 
 if TYPE_CHECKING:
@@ -42,13 +46,15 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from aiobs.ingest.redact import Redactor
-    from aiobs.store.connection import Store
 
 T = TypeVar("T")
 
 BATCH_ROWS = 20_000
 SPAN_KEY_SQL = "('0x' || {col})::UBIGINT"
 INGEST_MEMORY_LIMIT = "512MB"
+# How long ingest, having let readers in between files, waits for them to finish (a reader holds
+# the store only while it runs) before it gives up with the files so far stored.
+WRITER_REOPEN_WAIT = 120.0
 
 ProgressFn = Callable[[int, int], None]  # (bytes read so far in this file, records decoded so far)
 
@@ -66,10 +72,23 @@ class FileResult:
     redacted: int | None = None  # values rewritten by --redact; None when it was off
     seconds: float = 0.0
     error: str | None = None
+    # Why records were refused: each reason (positions left out) and how many times.
+    reasons: dict[str, int] = field(default_factory=dict)
 
     @property
     def records(self) -> int:
         return self.spans + self.log_records + self.metric_points
+
+    @property
+    def outcome(self) -> str:
+        """``landed`` (every record stored or already there), ``partial`` (some refused) or
+        ``refused`` (nothing from the file is in the store)."""
+        if self.error is not None or self.records + self.duplicates == 0:
+            return "refused"
+        return "partial" if self.rejected else "landed"
+
+    def top_reasons(self, n: int = 3) -> list[tuple[str, int]]:
+        return sorted(self.reasons.items(), key=lambda kv: (-kv[1], kv[0]))[:n]
 
 
 @dataclass
@@ -84,16 +103,29 @@ class IngestSummary:
     seconds: float = 0.0
     errors: list[str] = field(default_factory=list)
     per_file: list[FileResult] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
 
     @property
     def parsed(self) -> int:
         return self.spans + self.log_records + self.metric_points + self.duplicates
 
+    @property
+    def outcome(self) -> str:
+        """``all`` (everything named landed), ``partial`` (some landed, some was refused: a
+        record, a file, an argument that named nothing) or ``nothing`` (nothing landed)."""
+        if self.parsed == 0:
+            return "nothing"
+        return "partial" if self.errors or self.rejected else "all"
+
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
+        out["outcome"] = self.outcome
         out["seconds"] = round(self.seconds, 3)
-        for f in out["per_file"]:
+        for f, result in zip(out["per_file"], self.per_file, strict=True):
             f["seconds"] = round(f["seconds"], 3)
+            f["outcome"] = result.outcome
+            del f["reasons"]
+            f["top_reasons"] = [{"reason": r, "count": n} for r, n in result.top_reasons()]
         return out
 
 
@@ -276,6 +308,16 @@ def _break_cycles(
 # ----------------------------------------------------------------------------------- the job
 
 
+# orjson's position ("… : line 1 column 7 (char 6)"): the line is the reject's own, the column
+# would make every line's reason a different one.
+_POSITION = re.compile(r":? ?line \d+ column \d+ \(char \d+\)$")
+
+
+def reason_kind(reason: str) -> str:
+    """A reject's reason without the position inside its line, to count alike reasons as one."""
+    return _POSITION.sub("", reason).strip()
+
+
 class _FileWriter:
     """Writes one file's rows into the store inside the caller's transaction."""
 
@@ -336,6 +378,10 @@ class _FileWriter:
         if not rejects:
             return
         self.result.rejected += len(rejects)
+        reasons = self.result.reasons
+        for r in rejects:
+            kind = reason_kind(r.reason)
+            reasons[kind] = reasons.get(kind, 0) + 1
         self.con.executemany(
             "INSERT INTO aiobs_rejects VALUES (?, ?, ?, ?, ?, ?, now()::TIMESTAMP)",
             [
@@ -756,10 +802,11 @@ def ingest_file(
     writer = _FileWriter(con, result, _next_ingest_id(con), redactor)
     decoder = Decoder()
     unreadable: list[Unreadable] = []
+    detected = Detected()
     con.execute("BEGIN TRANSACTION")
     try:
         decoded = 0
-        for unit in iter_units(reader):
+        for unit in iter_units(reader, detected):
             if isinstance(unit, Unreadable):
                 unreadable.append(unit)
                 continue
@@ -771,7 +818,7 @@ def ingest_file(
         writer.reject(inp.name, unreadable)
         result.size_bytes = size if size is not None else reader.bytes_read
         result.seconds = time.perf_counter() - started
-        result.format = ", ".join(decoder.forms) or "otlp"
+        result.format = detected.describe(list(decoder.forms))
         _record_ingest(con, writer, inp, result, reader.sha256.hexdigest(), started_at)
         con.execute("COMMIT")
     except BaseException:
@@ -812,9 +859,15 @@ def ingest_paths(
     configure_for_ingest(store.con)
     redactor = make_redactor(store.con, config or {}) if redact else None
     engine = duckdb_engine()
-    inputs, problems = expand_inputs(args)
-    summary = IngestSummary(errors=list(problems))
-    for inp in inputs:
+    inputs, problems, skipped = expand_inputs(args)
+    summary = IngestSummary(errors=list(problems), skipped=skipped)
+    for number, inp in enumerate(inputs):
+        if number and readers_waiting(store.path):
+            # Between two files nothing is open: let the readers waiting for the store in.
+            store.reopen(
+                wait=LockWait(max(store.wait.seconds, WRITER_REOPEN_WAIT), store.wait.notice)
+            )
+            configure_for_ingest(store.con)
         if on_file_start is not None:
             size = inp.path.stat().st_size if inp.path is not None and inp.path.exists() else None
             on_file_start(inp, size)

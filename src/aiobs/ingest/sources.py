@@ -36,10 +36,51 @@ UTF8_BOM = b"\xef\xbb\xbf"
 # Largest single message accepted from a length-prefixed stream (the collector's default max is
 # far below this); a bigger prefix means the bytes are not that framing.
 MAX_FRAME = 512 * 1024 * 1024
-SKIP_SUFFIXES = (".md", ".txt", ".py", ".toml", ".yaml", ".yml", ".lock", ".duckdb", ".wal")
+# Files in a directory that are not telemetry, by suffix, and what they are (said when skipped).
+SKIP_SUFFIXES = {
+    ".md": "text, not telemetry",
+    ".txt": "text, not telemetry",
+    ".py": "source code, not telemetry",
+    ".toml": "configuration, not telemetry",
+    ".yaml": "configuration, not telemetry",
+    ".yml": "configuration, not telemetry",
+    ".lock": "a lock file",
+    ".duckdb": "a DuckDB database (an aiobs store?), not telemetry",
+    ".wal": "a database's write-ahead log",
+}
 # Not telemetry, though JSON: the ground truth `aiobs demo --out DIR` writes beside its files, so
 # `aiobs ingest DIR` works. Named explicitly, it is still read (and refused).
-SKIP_NAMES = ("manifest.json",)
+SKIP_NAMES = {"manifest.json": "the ground truth aiobs demo writes beside its telemetry"}
+HIDDEN = "hidden"
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A file in a directory that ingest passed over, and why."""
+
+    path: str
+    reason: str
+
+
+@dataclass
+class Detected:
+    """What ``iter_units`` found an input to be: its compression and its encoding."""
+
+    compression: str = ""  # "gzip", "zstd" or ""
+    encoding: str = ""  # "json", "json-lines", "protobuf", "protobuf-frames"
+
+    def describe(self, forms: list[str]) -> str:
+        """The input's format as aiobs_ingests records it: ``otlp-json-lines (gzip)``, ``otlp-
+        protobuf``, ``langfuse export (zstd)`` (a converted form names itself: always JSON)."""
+        if forms and forms != ["otlp"]:
+            name = ", ".join(forms)
+        elif not self.encoding:
+            name = "unrecognised"  # not JSON, not OTLP protobuf, or empty
+        elif not forms:
+            name = self.encoding  # JSON, but no OTLP (or other known) document in it
+        else:
+            name = f"otlp-{self.encoding}"
+        return f"{name} ({self.compression})" if self.compression else name
 
 
 @dataclass(frozen=True)
@@ -56,10 +97,12 @@ class Unreadable:
     excerpt: str = ""
 
 
-def expand_inputs(args: list[str]) -> tuple[list[Input], list[str]]:
-    """Resolve paths, directories (recursively) and globs. Returns (inputs, problems)."""
+def expand_inputs(args: list[str]) -> tuple[list[Input], list[str], list[Skipped]]:
+    """Resolve paths, directories (recursively) and globs. Returns (inputs, problems, what a
+    directory held that is not telemetry: hidden files and folders, docs, a demo's manifest)."""
     inputs: list[Input] = []
     problems: list[str] = []
+    skipped: list[Skipped] = []
     seen: set[str] = set()
 
     def add(path: Path) -> None:
@@ -74,14 +117,7 @@ def expand_inputs(args: list[str]) -> tuple[list[Input], list[str]]:
             continue
         path = Path(arg).expanduser()
         if path.is_dir():
-            files = sorted(
-                p
-                for p in path.rglob("*")
-                if p.is_file()
-                and not p.name.startswith(".")
-                and not p.name.lower().endswith(SKIP_SUFFIXES)
-                and p.name not in SKIP_NAMES
-            )
+            files = _telemetry_files(path, skipped)
             if not files:
                 problems.append(f"{arg}: directory has no files")
             for p in files:
@@ -97,7 +133,32 @@ def expand_inputs(args: list[str]) -> tuple[list[Input], list[str]]:
                 add(p)
         else:
             problems.append(f"{arg}: no such file or directory")
-    return inputs, problems
+    return inputs, problems, skipped
+
+
+def _telemetry_files(folder: Path, skipped: list[Skipped]) -> list[Path]:
+    """The files under ``folder`` to read, sorted; the others go to ``skipped`` (a hidden folder
+    as one entry, not each file in it)."""
+    files: list[Path] = []
+    hidden: set[Path] = set()
+    for p in sorted(folder.rglob("*")):
+        if not p.is_file():
+            continue
+        parts = p.relative_to(folder).parts
+        first_hidden = next((i for i, part in enumerate(parts) if part.startswith(".")), None)
+        if first_hidden is not None:
+            top = folder.joinpath(*parts[: first_hidden + 1])
+            if top not in hidden:
+                hidden.add(top)
+                shown = f"{top}/" if first_hidden < len(parts) - 1 else str(top)
+                skipped.append(Skipped(shown, HIDDEN))
+            continue
+        reason = SKIP_NAMES.get(p.name) or SKIP_SUFFIXES.get(p.suffix.lower())
+        if reason is not None:
+            skipped.append(Skipped(str(p), reason))
+            continue
+        files.append(p)
+    return files
 
 
 class CountingReader(io.RawIOBase):
@@ -138,11 +199,13 @@ def open_input(inp: Input) -> tuple[CountingReader, int | None]:
 Unit = tuple[int | None, int | None, Any] | Unreadable
 
 
-def iter_units(stream: Any) -> Iterator[Unit]:
+def iter_units(stream: Any, detected: Detected | None = None) -> Iterator[Unit]:
     """Yield ``(line, offset, document)`` for each document in the stream, detecting its format.
 
-    ``stream`` is any readable binary file object (file, stdin buffer, gzip or zstd reader).
+    ``stream`` is any readable binary file object (file, stdin buffer, gzip or zstd reader);
+    ``detected``, when given, is told what the stream turned out to be.
     """
+    found = detected if detected is not None else Detected()
     buffered: Any = (
         stream if isinstance(stream, io.BufferedReader) else io.BufferedReader(stream, 1 << 20)
     )
@@ -151,14 +214,16 @@ def iter_units(stream: Any) -> Iterator[Unit]:
         yield Unreadable(None, 0, "empty input")
         return
     if head.startswith(GZIP_MAGIC):
+        found.compression = found.compression or "gzip"
         tolerant = _TolerantReader(gzip.GzipFile(fileobj=buffered))
-        yield from iter_units(tolerant)
+        yield from iter_units(tolerant, found)
         if tolerant.error is not None:
             yield Unreadable(None, None, f"truncated or corrupt gzip stream: {tolerant.error}")
         return
     if head.startswith(ZSTD_MAGIC):
+        found.compression = found.compression or "zstd"
         frames = _ZstdFrames(buffered)
-        yield from iter_units(io.BufferedReader(frames, 1 << 20))
+        yield from iter_units(io.BufferedReader(frames, 1 << 20), found)
         if frames.error is not None:
             yield Unreadable(None, None, f"truncated or corrupt zstd stream: {frames.error}")
         return
@@ -170,9 +235,9 @@ def iter_units(stream: Any) -> Iterator[Unit]:
     if first in (b"{", b"[") or not head.lstrip() or (b"\x00" not in sample and b"\n{" in sample):
         # JSON, or text whose first line is damaged but later lines are JSON objects (a file cut
         # mid-record, a stray header line). _iter_json still tries protobuf if no JSON is found.
-        yield from _iter_json(buffered)
+        yield from _iter_json(buffered, found)
         return
-    yield from _iter_binary(buffered)
+    yield from _iter_binary(buffered, found)
 
 
 class _ZstdFrames(io.RawIOBase):
@@ -254,7 +319,7 @@ class _TolerantReader(io.RawIOBase):
 
 
 def _iter_json(
-    stream: io.BufferedReader,
+    stream: io.BufferedReader, found: Detected
 ) -> Iterator[tuple[int | None, int | None, Any] | Unreadable]:
     first = stream.readline()
     line_no = 1
@@ -271,11 +336,13 @@ def _iter_json(
         doc = _NOT_JSON
     if doc is not _NOT_JSON:
         # JSON Lines (the collector file exporter): one document per line, signals mixed.
+        found.encoding = "json"  # until a second line comes
         yield (line_no, offset, doc)
         offset += len(first)
         for raw in stream:
             line_no += 1
             if raw.strip():
+                found.encoding = "json-lines"
                 try:
                     yield (line_no, offset, orjson.loads(raw))
                 except orjson.JSONDecodeError as exc:
@@ -286,10 +353,13 @@ def _iter_json(
     rest = stream.read()
     whole = first + rest
     try:
-        yield (1, 0, orjson.loads(whole))
-        return
+        document = orjson.loads(whole)
     except orjson.JSONDecodeError as exc:
         whole_error = exc
+    else:
+        found.encoding = "json"
+        yield (1, 0, document)
+        return
     lines = whole.split(b"\n")
     parsed = []
     for i, raw in enumerate(lines):
@@ -303,12 +373,15 @@ def _iter_json(
     if not good:
         # No JSON anywhere. Protobuf can look like JSON to the sniffing above (0x0a, a field tag,
         # is also a newline, and a length byte may be '{' or '['): try it before giving up.
-        units = list(_iter_binary(io.BufferedReader(io.BytesIO(skipped + whole))))
+        binary = Detected()
+        units = list(_iter_binary(io.BufferedReader(io.BytesIO(skipped + whole)), binary))
         if units and not any(isinstance(u, Unreadable) for u in units):
+            found.encoding = binary.encoding
             yield from units
             return
         yield Unreadable(line_no, offset, f"invalid JSON: {whole_error}", _excerpt(whole))
         return
+    found.encoding = "json-lines"
     pos = offset
     offsets = []
     for raw in lines:
@@ -329,7 +402,7 @@ def _excerpt(raw: bytes, limit: int = 300) -> str:
     return raw[:limit].decode("utf-8", "replace")
 
 
-def _iter_binary(stream: Any) -> Iterator[Unit]:
+def _iter_binary(stream: Any, found: Detected) -> Iterator[Unit]:
     from aiobs.ingest.proto import decode_message
 
     head = stream.peek(8)[:8]
@@ -342,10 +415,14 @@ def _iter_binary(stream: Any) -> Iterator[Unit]:
     if not framed:
         data = stream.read()
         try:
-            yield (None, 0, decode_message(data))
+            message = decode_message(data)
         except ValueError as exc:
             yield Unreadable(None, 0, f"not OTLP JSON or protobuf: {exc}", _excerpt(data, 80))
+        else:
+            found.encoding = "protobuf"
+            yield (None, 0, message)
         return
+    found.encoding = "protobuf-frames"
     offset = 0
     index = 0
     while True:
