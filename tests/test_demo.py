@@ -655,3 +655,40 @@ def test_every_convention_reads_as_the_same_journey(cli: Cli, name: str) -> None
     assert retrieval == {"openllmetry.otlp.json": "db", "vercel-ai.otlp.json": "other"}.get(
         name, "retrieval"
     )
+
+
+def test_every_generated_conversation_keeps_to_one_intent(
+    demo: tuple[Path, dict[str, Any]],
+) -> None:
+    """The question, the tools, the answer and the handoff queue belong to one intent: only a
+    request about a charge reaches the payments tool (the deprecated one under v7), and a
+    handoff goes to its intent's queue, or to billing when the payments API failed."""
+    from aiobs.demo import catalogue as cat
+
+    db, _ = demo
+    cli = Cli(db)
+    rows = cli.query(
+        "SELECT a.attributes['acme.intent'] AS intent,"
+        " bool_or(s.tool_name IN ('lookup_charge', 'lookup_charge_v1')) AS payments,"
+        " bool_or(s.tool_name IN ('lookup_charge', 'lookup_charge_v1', 'payments_refund')"
+        "   AND s.status = 'error') AS payments_failed,"
+        " list(DISTINCT s.attributes['handoff.queue'])"
+        "   FILTER (WHERE s.step_kind = 'handoff') AS queues,"
+        " list(DISTINCT s.tool_name) FILTER (WHERE s.tool_name IS NOT NULL) AS tools"
+        " FROM ai_spans a JOIN ai_spans s USING (trace_id)"
+        " WHERE a.attributes['acme.intent'] IS NOT NULL AND a.service_name = 'support-chat'"
+        " GROUP BY a.trace_id, 1"
+    )
+    by_name = {i.name: i for i in cat.INTENTS}
+    assert len(rows) > 500 and {r["intent"] for r in rows} <= set(by_name)
+    for row in rows:
+        intent = by_name[row["intent"]]
+        if row["payments"]:
+            assert intent.name in cat.PAYMENT_INTENTS, row
+        allowed = set(intent.tools) | (
+            {"lookup_charge_v1"} if intent.name in cat.PAYMENT_INTENTS else set()
+        )
+        assert set(row["tools"] or ()) <= allowed, row
+        want = "billing-tier1" if row["payments_failed"] else cat.HANDOFF_QUEUES[intent.name]
+        assert set(row["queues"] or ()) <= {want}, row
+    assert any(r["payments_failed"] for r in rows)  # the incident is still there

@@ -95,7 +95,7 @@ def world(sample: Path) -> World:
             span = dict(zip(SPAN_COLUMNS, row[1:-1], strict=True))
             span["attributes"] = dict(row[-1] or {})
             spans[row[0]].append(span)
-    assert len(traces) == 370 and sum(map(len, spans.values())) == 3639  # the sample as committed
+    assert len(traces) == 375 and sum(map(len, spans.values())) == 3636  # the sample as committed
     return World(traces, spans)
 
 
@@ -382,9 +382,9 @@ def test_brute_force_matches_hand_counts(world: World) -> None:
     v1 = Cmp(Field("tool_name", "tool_name", None), "=", "lookup_charge_v1")
     handoff = Cmp(Field("step_kind", "step_kind", None), "=", "handoff")
     failed = Cmp(Field("status", "status", None), "=", "error")
-    assert len(brute_force(world, Node("and", (v1, handoff)))) == 16
+    assert len(brute_force(world, Node("and", (v1, handoff)))) == 10
     assert len(brute_force(world, Node("span", (Node("and", (v1, handoff)),)))) == 0
-    assert len(brute_force(world, Node("span", (Node("and", (v1, failed)),)))) == 16
+    assert len(brute_force(world, Node("span", (Node("and", (v1, failed)),)))) == 10
 
 
 # --- the cases, through every command that selects traces ----------------------------
@@ -407,7 +407,7 @@ def test_span_conditions_combine_at_the_trace_level(sample: Path) -> None:
         " WHERE t.trace_id IN (SELECT trace_id FROM ai_spans WHERE tool_name = 'lookup_charge_v1')"
         " AND t.trace_id IN (SELECT trace_id FROM ai_spans WHERE step_kind = 'handoff')",
     )[0]
-    assert len(both) == want == 16
+    assert len(both) == want == 10
     # The prompt version is on the LLM span, the tool on the tool span: both hold in the trace,
     # as --prompt-version says.
     mixed = cli.json(
@@ -452,13 +452,13 @@ def test_every_command_that_selects_traces_reads_it_the_same_way(
     cli = Cli(sample)
     traces = cli.json("traces", "--where", BOTH, "-n", "1000")
     ids = {r["trace_id"] for r in traces}
-    assert len(ids) == 16
+    assert len(ids) == 10
     sessions = cli.json("sessions", "--where", BOTH, "-n", "1000")
     assert {s["session_id"] for s in sessions} == {r["session_id"] for r in traces} - {None}
     groups = cli.json("segment", "--by", "service_name", "--where", BOTH)
-    assert sum(g["traces"] for g in groups) == 16
+    assert sum(g["traces"] for g in groups) == 10
     diff = cli.json("diff", "--baseline", "not tool_name = 'lookup_charge_v1'", "--target", BOTH)
-    assert (diff["baseline"]["traces"], diff["target"]["traces"]) == (370 - 16, 16)
+    assert (diff["baseline"]["traces"], diff["target"]["traces"]) == (375 - 10, 10)
     out = tmp_path / "both.jsonl"
     assert cli("export", "--where", BOTH, "--to", "otlp-json", "--out", str(out)).exit_code == 0
     exported = {
@@ -528,7 +528,7 @@ def test_long_chains_run_and_deep_nesting_is_a_usage_error(sample: Path) -> None
     chain = " or ".join(["tool_name = 'lookup_charge_v1'"] * 999 + ["tool_name = 'nope'"])
     assert {r["trace_id"] for r in cli.json("traces", "--where", chain)} == v1
     nots = " and ".join(["not tool_name = 'nope'"] * 500 + ["not tool_name = 'lookup_charge_v1'"])
-    assert len(cli.json("traces", "--where", nots, "-n", "1000")) == 370 - len(v1)
+    assert len(cli.json("traces", "--where", nots, "-n", "1000")) == 375 - len(v1)
     for deep in ["(" * 80 + "status = 'error'" + ")" * 80, "not " * 200 + "status = 'error'"]:
         result = cli("traces", "--where", deep)
         assert result.exit_code == 2 and "nested too deeply" in result.stderr, result.output

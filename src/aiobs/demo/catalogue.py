@@ -332,6 +332,14 @@ SYSTEM_PROMPTS: dict[str, str] = {
 
 ORDERS_PROMPT = 'You are the Acme order assistant. Call get_order_status, then answer with the status, carrier and ETA as JSON {"status","carrier","eta"}.'
 
+# The requests about a charge: under v7's prompt the agent looks the charge up with the
+# deprecated lookup_charge_v1 for these (and only these), so the question, the tool, the answer
+# ("a colleague in billing") and the queue belong to one intent.
+PAYMENT_INTENTS = frozenset({"refund_duplicate_charge", "refund_status", "billing_question"})
+
+# How the assistant names a tool's backend to the customer when it fails.
+SYSTEM_NAMES = {"crm-api": "our account system", "calendar-api": "our booking calendar"}
+
 HANDOFF_QUEUES = {
     "refund_duplicate_charge": "billing-tier2",
     "refund_status": "billing-tier1",

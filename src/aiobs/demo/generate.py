@@ -761,8 +761,13 @@ class World:
         # Incident decisions: always drawn, so the clean world consumes the same randomness.
         deprecated_roll, deprecated_twice, leak_roll = irng.random(), irng.random(), irng.random()
         deprecated = plan.incident("deprecated-tool-503")
+        # 0.88 of the payment requests (a third of support-chat's traffic): about the 40% of all
+        # its traces the incident touched when any question could reach the payments tool.
         calls_deprecated = (
-            deprecated is not None and deprecated.active(start) and deprecated_roll < 0.4
+            deprecated is not None
+            and deprecated.active(start)
+            and intent.name in cat.PAYMENT_INTENTS
+            and deprecated_roll < 0.88
         )
         leak = plan.incident("reasoning-leak")
         leaks = (
@@ -916,6 +921,7 @@ class World:
             ]
         failed = handoff = unsupported = False
         failure = ""
+        failed_system = ""  # the API of the tool that failed (payments-api, calendar-api …)
         if blocked:
             answer = "Sorry, I can't help with that request."
             tools = []
@@ -1019,6 +1025,7 @@ class World:
                 if status >= 500:
                     result = f"error: {cat.TOOLS[name][0]} returned {status}"
                     failed = True
+                    failed_system = failed_system or cat.TOOLS[name][0]
                     failure = f"tool {name} failed: {cat.TOOLS[name][0]} {status}"
                     self._app_log(
                         service,
@@ -1069,8 +1076,12 @@ class World:
         low_relevance = top < 0.45
         if blocked:
             pass
-        elif failed:
+        elif failed and failed_system == "payments-api":
             answer = "I'm sorry — I couldn't check your payment right now because our payments system isn't responding. I've passed your conversation to a colleague in billing who will follow up."
+            handoff = True
+        elif failed:
+            what = cat.SYSTEM_NAMES.get(failed_system, "one of our systems")
+            answer = f"I'm sorry — {what} isn't responding right now, so I couldn't finish this. I've passed your conversation to a colleague who will follow up."
             handoff = True
         elif low_relevance:
             if model == "gpt-4.1" and unsupported_inc is not None:
@@ -1095,9 +1106,9 @@ class World:
         t = llm(t, output, "stop", len(shown))
         final_llm_span = tr.spans[-1][1]["spanId"]
 
-        # A failed payment lookup is handed to billing, as the answer tells the customer,
-        # whatever the question was (v7's agent calls the payments tool for any of them).
-        queue = "billing-tier1" if failed else cat.HANDOFF_QUEUES[intent.name]
+        # A failed payment lookup is handed to billing, as the answer tells the customer.
+        payments_down = failed_system == "payments-api"
+        queue = "billing-tier1" if payments_down else cat.HANDOFF_QUEUES[intent.name]
         if handoff:
             h_end = t + int(_lognormal(rng, 45, 0.3) * MS)
             reason = failure or "no relevant help-centre page"
