@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from aiobs.present.tables import KEY, Col, fit_columns, rows_table, time_layout
+from aiobs.present.tables import KEY, Col, fit_columns, rows_table, time_layout, wrap_words
 from aiobs.units import duration, money, num, pct, plural
 from conftest import Cli
 
@@ -107,6 +107,37 @@ def test_the_free_text_column_wraps_instead_of_being_cut() -> None:
     assert all(word in text.split() for word in reason.split())
 
 
+@pytest.mark.parametrize(
+    ("text", "width", "lines"),
+    [
+        ("model=claude-sonnet-4-5-20250929", 26, ["model=", "claude-sonnet-4-5-20250929"]),
+        ("http.server.request.duration:mean", 19, ["http.server.", "request.", "duration:mean"]),
+        ("prompt_version=v7, model=gpt-4.1", 20, ["prompt_version=v7,", "model=gpt-4.1"]),
+        ("a tool failed after 2.1 s", 12, ["a tool", "failed after", "2.1 s"]),
+        ("x" * 30, 12, ["x" * 12, "x" * 12, "x" * 6]),
+        ("", 8, [""]),
+    ],
+)  # fmt: skip
+def test_a_long_word_breaks_after_its_punctuation(text: str, width: int, lines: list[str]) -> None:
+    assert wrap_words(text, width).split("\n") == lines
+
+
+def test_spare_width_goes_where_most_cells_wrap_and_extras_never_force_a_wrap() -> None:
+    # A scan's anomaly table: one long metric name, many long segments, a minor onset column.
+    cols = [Col("metric", KEY, wrap=True), Col("segment", 1, wrap=True), Col("value", 1),
+            Col("onset", 3)]  # fmt: skip
+    natural, lengths = [33, 32, 8, 11], [[16, 16, 33], [32, 32, 32, 5], [8, 8, 8], [11, 11, 11]]
+    shown, widths = fit_columns(cols, natural, 78, natural, lengths)
+    # The segments (three cells wrapping) get their whole width first, the metric what is left;
+    # the onset would make both wrap, so it is left out.
+    assert shown == [0, 1, 2] and widths == [33, 32, 8]
+    shown, widths = fit_columns(cols, natural, 100, natural, lengths)
+    assert shown == [0, 1, 2, 3] and widths == natural
+    shown, widths = fit_columns(cols, natural, 50, natural, lengths)
+    # Too narrow for every word: the long words break (at 16) so the value still shows.
+    assert shown == [0, 1, 2] and widths[2] == 8 and sum(widths) + 2 * 2 <= 50
+
+
 def _golden_cli(demo: tuple[Path, dict[str, Any]]) -> Cli:
     return Cli(demo[0])
 
@@ -133,6 +164,27 @@ def test_on_a_terminal_every_line_fits(demo: tuple[Path, dict[str, Any]], width:
     scan = cli.on_terminal("scan", "--since", WEEK, columns=80)
     # The anomaly's segment is whole (it was cut to "prompt_version…"), in its unit.
     assert "prompt_version=v7" in scan and "%" in scan
+
+
+def test_scan_tables_show_each_anomaly_once_with_its_observed_value(
+    demo: tuple[Path, dict[str, Any]],
+) -> None:
+    cli = _golden_cli(demo)
+    found = cli.json("scan", "--since", WEEK)
+    pairs = [
+        (a["metric"], json.dumps(a["segment"], sort_keys=True))
+        for inc in found["incidents"]
+        for a in inc["anomalies"]
+    ]
+    assert len(pairs) > len(set(pairs))  # the week has a series two detectors found
+    report = cli("scan", "--since", WEEK, "-f", "markdown").stdout
+    for block in report.split("\n## ")[1:]:
+        rows = [line.split(" | ") for line in block.splitlines() if line.startswith("| ")][1:]
+        shown = [(r[0], r[1]) for r in rows]
+        assert shown and len(shown) == len(set(shown)), block[:200]
+    text = cli.on_terminal("scan", "--since", WEEK, columns=80)
+    headers = [line for line in text.splitlines() if line.strip().startswith("anomaly ")]
+    assert headers and all({"segment", "expected", "observed"} <= set(h.split()) for h in headers)
 
 
 def test_stats_csv_is_one_table_with_a_section_column(demo: tuple[Path, dict[str, Any]]) -> None:

@@ -20,7 +20,7 @@ from aiobs.present.tables import KEY, Col, FittedTable, markdown_table
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
-    from aiobs.analysis.results import Incident, Scan
+    from aiobs.analysis.results import Anomaly, Incident, Scan
 
 STYLE = {"info": "cyan", "warning": "yellow", "critical": "bold red"}
 TEXT_ANOMALIES = 6  # rows of an incident's anomaly table on a terminal
@@ -29,7 +29,7 @@ MD_ANOMALIES = 12  # rows of an incident's anomaly table in the Markdown report
 
 
 ANOMALY_TABLE = (
-    Col("anomaly", KEY, "text"), Col("segment", 1, "text", wrap=True), Col("expected", 1, "figure"),
+    Col("anomaly", KEY, "text", wrap=True), Col("segment", 1, "text", wrap=True), Col("expected", 1, "figure"),
     Col("observed", 1, "figure"), Col("z", 2, "figure"), Col("from", 3, "text"),
     Col("kind", 4, "text"),
 )  # fmt: skip
@@ -49,9 +49,24 @@ def figure(metric: str, v: float | None) -> str:
     return num(v)
 
 
+def distinct_anomalies(inc: Incident) -> list[Anomaly]:
+    """An incident's anomalies, one per (metric, segment), in the incident's order: a series
+    found by two detectors (a shift measured from two baselines) reads as one anomaly on a
+    terminal or in a report; ``-f json`` keeps every finding."""
+    seen: set[tuple[str, tuple[tuple[str, str], ...]]] = set()
+    distinct = []
+    for a in inc["anomalies"]:
+        key = (a["metric"], tuple(sorted(a["segment"].items())))
+        if key not in seen:
+            seen.add(key)
+            distinct.append(a)
+    return distinct
+
+
 def anomaly_rows(inc: Incident, limit: int) -> list[dict[str, str]]:
-    """An incident's first ``limit`` anomalies as shown: the segment within the incident's
-    service (named in its header and insight), values in their metric's unit, the onset."""
+    """An incident's first ``limit`` distinct anomalies as shown: the segment within the
+    incident's service (named in its header and insight), values in their metric's unit, the
+    onset."""
     return [
         {
             "anomaly": label(a["metric"]),
@@ -63,7 +78,7 @@ def anomaly_rows(inc: Incident, limit: int) -> list[dict[str, str]]:
             "from": f"{a['onset']:%m-%d %H:%M}",
             "kind": a["kind"],
         }
-        for a in inc["anomalies"][:limit]
+        for a in distinct_anomalies(inc)[:limit]
     ]
 
 
@@ -137,8 +152,8 @@ def markdown(r: Scan) -> str:
         ]
         rows = anomaly_rows(inc, MD_ANOMALIES)
         lines.append(markdown_table(ANOMALY_TABLE, rows) if rows else "")
-        if len(inc["anomalies"]) > MD_ANOMALIES:
-            more = len(inc["anomalies"]) - MD_ANOMALIES
+        if len(distinct_anomalies(inc)) > MD_ANOMALIES:
+            more = len(distinct_anomalies(inc)) - MD_ANOMALIES
             lines += [f"… and {more} more anomalies (`-f json` has them all).", ""]
         if inc["likely_causes"]:
             lines.append("**Likely causes**")

@@ -16,7 +16,7 @@ Imports only the standard library and ``present.format``/``present.safe`` at mod
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -160,6 +160,42 @@ def _numeric(kind: str, cells: Sequence[str]) -> bool:
 
 
 SEP = 2  # the two spaces between columns
+LONG_WORD = 16  # a word longer than this may break inside in a wrapped column
+BREAK_AFTER = "=./:_-,"  # where a long word breaks first
+WRAP_FOR = 2  # the free text wraps to make room for the columns of this priority and lower numbers
+ROOMY = 32  # the free text's width beside the extras (lower priorities), when it is that long
+
+
+def wrap_words(text: str, width: int) -> str:
+    """``text`` wrapped to ``width`` at spaces; a word wider than ``width`` breaks after its
+    punctuation (``http.server.request.`` | ``duration:mean``), else at ``width``. Rich wraps
+    only at spaces and folds a long word at any character."""
+    lines: list[str] = []
+    line = ""
+    for word in text.split():
+        while len(word) > width:
+            cuts = [n + 1 for n, c in enumerate(word[:width]) if c in BREAK_AFTER]
+            # The first break that leaves the rest on one line keeps a name whole (``model=`` |
+            # ``claude-sonnet-4-5-20250929``); else the last that fits.
+            whole = [n for n in cuts if len(word) - n <= width]
+            cut = whole[0] if whole else cuts[-1] if cuts else width
+            if line and len(line) + 1 + cut <= width:
+                lines.append(f"{line} {word[:cut]}")
+            else:
+                if line:
+                    lines.append(line)
+                lines.append(word[:cut])
+            line, word = "", word[cut:]
+        if not line:
+            line = word
+        elif len(line) + 1 + len(word) <= width:
+            line = f"{line} {word}"
+        else:
+            lines.append(line)
+            line = word
+    if line or not lines:
+        lines.append(line)
+    return "\n".join(lines)
 
 
 def fit_columns(
@@ -167,15 +203,18 @@ def fit_columns(
     natural: Sequence[int],
     width: int | None,
     minimum: Sequence[int] | None = None,
+    lengths: Sequence[Sequence[int]] | None = None,
 ) -> tuple[list[int], list[int]]:
     """Which columns a table ``width`` wide shows (indices, in order) and each one's width.
 
     Every column gets its natural width when it fits. Otherwise the key columns are shown and
     then the others in order of priority as long as each still fits (so the lowest-priority ones
-    are left out; ``KEY`` columns never), the free-text column (``wrap``) counting at its
-    narrowest; what is left over widens the free-text column up to its natural width. Only when
-    the key columns alone do not fit are the others cut. ``minimum`` is each column's longest
-    word, below which a wrapped column does not go."""
+    are left out; ``KEY`` columns never), the free-text columns (``wrap``) counting at their
+    narrowest for the main columns (priority up to ``WRAP_FOR``) and at ``ROOMY`` for the
+    extras; what is left over widens the free text, first where most cells still wrap. Only
+    when the key columns alone do not fit are the others cut. ``minimum`` is each column's
+    longest word, below which a wrapped column does not go (but for words over ``LONG_WORD``);
+    ``lengths`` each column's cells' lengths."""
     shown = list(range(len(columns)))
     if width is None:
         return shown, list(natural)
@@ -184,28 +223,46 @@ def fit_columns(
         if not columns[i].wrap:
             return natural[i]
         # A wrapped column is never narrower than its longest word (``minimum``), so words wrap
-        # whole ("prompt_version=v7" is not split after "prompt_versi").
-        return min(natural[i], max(12, len(columns[i].key), minimum[i] if minimum else 0))
+        # whole ("prompt_version=v7" is not split after "prompt_versi"); only a word longer than
+        # LONG_WORD (a metric or model name) may break inside, after its punctuation.
+        longest = min(minimum[i] if minimum else 0, LONG_WORD)
+        return min(natural[i], max(12, len(columns[i].key), longest))
 
-    def total(idx: Sequence[int]) -> int:
-        return sum(narrowest(i) for i in idx) + SEP * max(len(idx) - 1, 0)
+    def roomy(i: int) -> int:
+        return min(natural[i], max(narrowest(i), ROOMY)) if columns[i].wrap else natural[i]
+
+    def total(idx: Sequence[int], size: Callable[[int], int] = narrowest) -> int:
+        return sum(size(i) for i in idx) + SEP * max(len(idx) - 1, 0)
 
     # The key columns, then each other column in order of priority (the leftmost of equals
     # first) when it still fits: a narrow low-priority column may fill what a wide one leaves.
+    # The free text wraps to make room for the command's main columns, not for the extras (a
+    # two-line row to show an onset's minute is worse than the minute left to -f json).
     chosen = [i for i in shown if columns[i].priority == KEY]
     for i in sorted(
         (i for i in shown if columns[i].priority != KEY), key=lambda i: (columns[i].priority, i)
     ):
-        if total(sorted([*chosen, i])) <= width:
+        size = narrowest if columns[i].priority <= WRAP_FOR or columns[i].wrap else roomy
+        if total(sorted([*chosen, i]), size) <= width:
             chosen.append(i)
     shown = sorted(chosen)
     widths = [narrowest(i) for i in shown]
     spare = width - total(shown)
-    for n, i in enumerate(shown):
-        if columns[i].wrap and spare > 0:
-            grow = min(spare, natural[i] - widths[n])
-            widths[n] += grow
-            spare -= grow
+    # What is left widens the free text where it saves most: the column with the most cells
+    # still wrapping grows to the next cell's length (or by what is left).
+    while spare > 0:
+        wrapping = [
+            (sum(1 for n_ in (lengths[i] if lengths else [natural[i]]) if n_ > widths[n]), n, i)
+            for n, i in enumerate(shown)
+            if columns[i].wrap and widths[n] < natural[i]
+        ]
+        if not wrapping:
+            break
+        _, n, i = max(wrapping, key=lambda t: (t[0], -t[1]))
+        longer = [n_ for n_ in (lengths[i] if lengths else [natural[i]]) if n_ > widths[n]]
+        grow = min(spare, min(longer) - widths[n])
+        widths[n] += grow
+        spare -= grow
     if spare < 0:  # even the key columns do not fit: cut the others, widest first
         for n in sorted(
             (n for n, i in enumerate(shown) if columns[i].priority != KEY),
@@ -245,7 +302,8 @@ def rows_table(
     longest = [
         max((len(w) for row in cells for w in row[i].split()), default=0) for i in range(len(cols))
     ]
-    shown, widths = fit_columns(cols, natural, width, longest)
+    lengths = [[len(row[i]) for row in cells] for i in range(len(cols))]
+    shown, widths = fit_columns(cols, natural, width, longest, lengths)
     hidden = [cols[i].key for i in range(len(cols)) if i not in shown]
     table = Table(
         title=title,
@@ -279,9 +337,16 @@ def rows_table(
             width=w,
         )
     styles = [dict(cols[i].styles) for i in shown]
+    wrapped = {n: w for n, (i, w) in enumerate(zip(shown, widths, strict=True)) if cols[i].wrap}
     for row in cells:
         table.add_row(
-            *(Text(row[i], style=st.get(row[i], "")) for i, st in zip(shown, styles, strict=True))
+            *(
+                Text(
+                    wrap_words(row[i], wrapped[n]) if n in wrapped else row[i],
+                    style=st.get(row[i], ""),
+                )
+                for n, (i, st) in enumerate(zip(shown, styles, strict=True))
+            )
         )
     return table
 
@@ -373,7 +438,11 @@ def stats_sections(result: Stats) -> list[tuple[str, list[Col | str], Sequence[M
         ),
         (
             "models",
-            ["provider", Col("model", KEY), "calls", "input_tokens", "output_tokens", "cost_usd"],
+            # The model names its provider; what it cost matters more on a narrow terminal.
+            [
+                *(Col("provider", 6), Col("model", KEY), Col("calls", 1)),
+                *(Col("input_tokens", 3), Col("output_tokens", 3), Col("cost_usd", 2)),
+            ],
             result["models"],
         ),
         ("step_kinds", [Col("step_kind", KEY), "spans"], result["step_kinds"]),
