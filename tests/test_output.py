@@ -182,6 +182,15 @@ def test_scan_tables_show_each_anomaly_once_with_its_observed_value(
         rows = [line.split(" | ") for line in block.splitlines() if line.startswith("| ")][1:]
         shown = [(r[0], r[1]) for r in rows]
         assert shown and len(shown) == len(set(shown)), block[:200]
+    # An anomaly of another service (infra moving with the incident) is named by its service.
+    others = {
+        a["segment"]["service"]
+        for inc in found["incidents"]
+        for a in inc["anomalies"]
+        if a["segment"].get("service") != inc["segment"].get("service")
+    }
+    named = set(re.findall(r"\| service=([\w.-]+)", report))
+    assert named and named <= others
     text = cli.on_terminal("scan", "--since", WEEK, columns=80)
     headers = [line for line in text.splitlines() if line.strip().startswith("anomaly ")]
     assert headers and all({"segment", "expected", "observed"} <= set(h.split()) for h in headers)

@@ -65,12 +65,17 @@ def distinct_anomalies(inc: Incident) -> list[Anomaly]:
 
 def anomaly_rows(inc: Incident, limit: int) -> list[dict[str, str]]:
     """An incident's first ``limit`` distinct anomalies as shown: the segment within the
-    incident's service (named in its header and insight), values in their metric's unit, the
-    onset."""
+    incident's service (named in its header and insight; another service by name), values in
+    their metric's unit, the onset."""
     return [
         {
             "anomaly": label(a["metric"]),
-            "segment": ", ".join(f"{k}={v}" for k, v in a["segment"].items() if k != "service")
+            # Another service's anomaly (infra co-moving with the incident) keeps its name.
+            "segment": ", ".join(
+                f"{k}={v}"
+                for k, v in a["segment"].items()
+                if not (k == "service" and v == inc["segment"].get("service"))
+            )
             or "(all)",
             "expected": figure(a["metric"], a["expected"]),
             "observed": figure(a["metric"], a["observed"]),
