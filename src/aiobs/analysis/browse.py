@@ -99,9 +99,26 @@ def where_errors(where: Where | None) -> Iterator[None]:
         raise UsageError(f"--where {where.text!r} cannot be evaluated: {exc.message}") from None
 
 
+def count_traces(store: Backend, filt: TraceFilter) -> int:
+    """How many traces ``filt`` selects (the TUI's match count, a listing's pages)."""
+    where, params = filt.sql()
+    table = "ai_traces" if filt.reads_cost else "aiobs_trace_facts"
+    row = where_records(
+        store, f"SELECT count(*) AS n FROM {table} t WHERE {where}", params, filt.where
+    )
+    return int(row[0]["n"]) if row else 0
+
+
 def list_traces(
-    store: Backend, filt: TraceFilter, *, sort: str | None = None, limit: int = 50
+    store: Backend,
+    filt: TraceFilter,
+    *,
+    sort: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
 ) -> list[TraceRow]:
+    """``filt``'s traces in ``sort`` order (newest first), ``limit`` of them from ``offset``
+    (a page of the TUI's table)."""
     where, params = filt.sql()
     sorted_by = sort_order(sort, AI_TRACES_COLUMNS, "-start_time")
     order = sorted_by.sql
@@ -111,8 +128,8 @@ def list_traces(
             "list[TraceRow]",
             where_records(
                 store,
-                f"SELECT {columns} FROM ai_traces t WHERE {where} ORDER BY {order}, trace_id LIMIT ?",
-                [*params, limit],
+                f"SELECT {columns} FROM ai_traces t WHERE {where} ORDER BY {order}, trace_id LIMIT ? OFFSET ?",
+                [*params, limit, offset],
                 filt.where,
             ),
         )
@@ -124,8 +141,8 @@ def list_traces(
         found = where_records(
             store,
             "SELECT t.trace_id, epoch_ns(t.start_time) AS lo, epoch_ns(t.end_time) AS hi"
-            f" FROM aiobs_trace_facts t WHERE {where} ORDER BY {order}, trace_id LIMIT ?",
-            [*params, limit],
+            f" FROM aiobs_trace_facts t WHERE {where} ORDER BY {order}, trace_id LIMIT ? OFFSET ?",
+            [*params, limit, offset],
             filt.where,
         )
         if not found:
@@ -145,10 +162,11 @@ def list_traces(
         where_records(
             store,
             f"""WITH picked AS (
-  SELECT t.trace_id FROM aiobs_trace_facts t WHERE {where} ORDER BY {order}, trace_id LIMIT ?)
+  SELECT t.trace_id FROM aiobs_trace_facts t WHERE {where} ORDER BY {order}, trace_id
+  LIMIT ? OFFSET ?)
 SELECT {columns} FROM ai_traces t WHERE t.trace_id IN (SELECT trace_id FROM picked)
 ORDER BY {order}, trace_id""",
-            [*params, limit],
+            [*params, limit, offset],
             filt.where,
         ),
     )

@@ -163,6 +163,9 @@ class DuckDBBackend(Store):
             views_installed=False,
         )
 
+    def interrupt(self) -> None:
+        self.con.interrupt()
+
     def __enter__(self) -> DuckDBBackend:
         return self
 

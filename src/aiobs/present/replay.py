@@ -139,9 +139,18 @@ def step_lines(
 ) -> Iterator[RenderableType]:
     """A step's header line and its details. ``service_changed``: the step runs in another
     service than the step before it, whose name the header then shows (under the root)."""
+    yield _OneLine(step_header(step, total_ms, service_changed))
+    for line in detail_lines(step, full, where):
+        yield _Detail(line, len("  " * step["depth"]))
+
+
+def step_header(step: ReplayStep, total_ms: float, service_changed: bool = False) -> Text:
+    """A step's one line: offset, duration bar on the trace's time axis, duration, the kind
+    and name indented by depth, ERROR, and the service when it changes (the TUI's waterfall
+    row too)."""
     indent = "  " * step["depth"]
     status_style = "bold red" if step["status"] == "error" else "green"
-    header = Text.assemble(
+    return Text.assemble(
         (f"{offset(step['offset_ms']):>11} ", "dim"),
         (
             bar(step, total_ms),
@@ -161,9 +170,6 @@ def step_lines(
             "dim",
         ),
     )
-    yield _OneLine(header)
-    for line in detail_lines(step, full, where):
-        yield _Detail(line, len(indent))
 
 
 class _OneLine:

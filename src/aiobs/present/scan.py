@@ -91,7 +91,6 @@ def renderables(r: Scan) -> Iterator[RenderableType]:
     """The scan ``r`` on a terminal, to print one after another: the window scanned, then each
     incident, or ``no incidents``."""
     # Rich is loaded here, not with the module: -f markdown needs none of it.
-    from rich.padding import Padding
     from rich.text import Text
 
     w = r["window"]
@@ -103,35 +102,44 @@ def renderables(r: Scan) -> Iterator[RenderableType]:
     )
     for inc in r["incidents"]:
         yield Text("")
-        end = "ongoing" if inc["end"] is None else minute(inc["end"])
-        yield Text.assemble(
-            (f"{inc['severity'].upper():<9}", STYLE[inc["severity"]]),
-            (inert(inc["id"]), "bold"),
-            f"  {minute(inc['start'])} → {end}",
-        )
-        yield Padding(Text(inert(inc["summary"])), (0, 0, 0, 2))
-        rows = anomaly_rows(inc, TEXT_ANOMALIES)
-        table = FittedTable(ANOMALY_TABLE, rows, rule=False, name_hidden=False)
-        yield Padding(table, (0, 0, 0, 2))
-        if inc["likely_causes"]:
-            yield Padding(Text("likely causes", style="bold"), (0, 0, 0, 2))
-            for c in inc["likely_causes"][:TEXT_CAUSES]:
-                yield Padding(
-                    Text.assemble(
-                        (f"{c['confidence']:.2f} ", "dim"),
-                        (f"{c['kind']}: ", "bold"),
-                        inert(c["description"]),
-                        ("  — " + inert("; ".join(c["evidence"])), "dim"),
-                    ),
-                    (0, 0, 0, 4),
-                )
-        if inc["examples"]:
-            yield Padding(
-                Text.assemble(("replay: ", "dim"), f"aiobs replay {inc['examples'][0]}"),
-                (0, 0, 0, 2),
-            )
+        yield from incident_renderables(inc)
     if not r["incidents"]:
         yield Text("no incidents", style="green")
+
+
+def incident_renderables(inc: Incident) -> Iterator[RenderableType]:
+    """One incident: its severity, id and window, the insight, the anomaly table, the likely
+    causes and a replay to start (a scan's block; the TUI's incident pane)."""
+    from rich.padding import Padding
+    from rich.text import Text
+
+    end = "ongoing" if inc["end"] is None else minute(inc["end"])
+    yield Text.assemble(
+        (f"{inc['severity'].upper():<9}", STYLE[inc["severity"]]),
+        (inert(inc["id"]), "bold"),
+        f"  {minute(inc['start'])} → {end}",
+    )
+    yield Padding(Text(inert(inc["summary"])), (0, 0, 0, 2))
+    rows = anomaly_rows(inc, TEXT_ANOMALIES)
+    table = FittedTable(ANOMALY_TABLE, rows, rule=False, name_hidden=False)
+    yield Padding(table, (0, 0, 0, 2))
+    if inc["likely_causes"]:
+        yield Padding(Text("likely causes", style="bold"), (0, 0, 0, 2))
+        for c in inc["likely_causes"][:TEXT_CAUSES]:
+            yield Padding(
+                Text.assemble(
+                    (f"{c['confidence']:.2f} ", "dim"),
+                    (f"{c['kind']}: ", "bold"),
+                    inert(c["description"]),
+                    ("  — " + inert("; ".join(c["evidence"])), "dim"),
+                ),
+                (0, 0, 0, 4),
+            )
+    if inc["examples"]:
+        yield Padding(
+            Text.assemble(("replay: ", "dim"), f"aiobs replay {inc['examples'][0]}"),
+            (0, 0, 0, 2),
+        )
 
 
 def markdown(r: Scan) -> str:
