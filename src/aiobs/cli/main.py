@@ -123,6 +123,7 @@ _MODULES = (
     "scan_cmd",
     "stats_cmd",
     "query_cmd",
+    "tui_cmd",
 )
 # Which module registers each command, so one invocation builds only the command it runs:
 # turning every command's signature into click parameters, and importing their modules, took
@@ -142,6 +143,7 @@ COMMAND_MODULES = {
     "scan": "scan_cmd",
     "stats": "stats_cmd",
     "query": "query_cmd",
+    "tui": "tui_cmd",
 }
 # Global options that take a value (the command name comes after them).
 _VALUE_OPTIONS = ("--db", "--backend", "--color")

@@ -57,12 +57,51 @@ KIND_STYLE = {
 }
 
 
-def bar(step: ReplayStep, total_ms: float) -> str:
+def bar(step: ReplayStep, total_ms: float, cells: int = BAR_WIDTH) -> str:
+    """The step on the trace's time axis, ``cells`` wide."""
     total = max(float(total_ms), 1e-6)
-    start = max(0, min(BAR_WIDTH - 1, int(float(step["offset_ms"]) / total * BAR_WIDTH)))
-    width = max(1, round(float(step["duration_ms"]) / total * BAR_WIDTH))
-    width = min(width, BAR_WIDTH - start)
-    return " " * start + "█" * width + " " * (BAR_WIDTH - start - width)
+    start = max(0, min(cells - 1, int(float(step["offset_ms"]) / total * cells)))
+    width = max(1, round(float(step["duration_ms"]) / total * cells))
+    width = min(width, cells - start)
+    return " " * start + "█" * width + " " * (cells - start - width)
+
+
+KIND_ICON = {
+    "agent": "●", "llm": "◆", "tool": "⚙", "retrieval": "⌕", "rerank": "↕", "embedding": "∴",
+    "guardrail": "⛨", "handoff": "↪", "http": "⇄", "db": "▤", "chain": "∘",
+}  # fmt: skip
+
+
+def waterfall_row(step: ReplayStep, total_ms: float, width: int) -> Text:
+    """A step in one line ``width`` wide (the TUI's waterfall): its bar on the trace's time
+    axis, its duration, the kind's icon and name indented by depth, ERROR; cut at the edge."""
+    cells = 24 if width >= 80 else 12 if width >= 40 else 6
+    failed = step["status"] == "error"
+    row = Text.assemble(
+        (bar(step, total_ms, cells), "red" if failed else "yellow" if step["on_critical_path"] else "blue"),
+        f" {duration(step['duration_ms']):>8} ",
+        "  " * step["depth"],
+        (KIND_ICON.get(step["kind"], "·") + " ", KIND_STYLE.get(step["kind"], "")),
+        (inert(step["name"]), "bold" if step["depth"] == 0 else ""),
+        ("  ERROR" if failed else "", "bold red"),
+    )  # fmt: skip
+    row.truncate(max(width, 1), overflow="ellipsis")
+    return row
+
+
+def step_title(step: ReplayStep) -> Text:
+    """A step named for its detail pane: kind, name, ERROR, then when, how long and where."""
+    failed = step["status"] == "error"
+    return Text.assemble(
+        (f"{step['kind']} ", KIND_STYLE.get(step["kind"], "")),
+        (inert(step["name"]), "bold"),
+        ("  ERROR" if failed else "", "bold red"),
+        (
+            f"  at {offset(step['offset_ms'])} for {duration(step['duration_ms'])}"
+            f" in {inert(step['service_name'])}",
+            "dim",
+        ),
+    )
 
 
 def _kv_line(pairs: list[tuple[str, Any]]) -> str:

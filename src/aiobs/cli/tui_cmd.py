@@ -1,0 +1,94 @@
+"""``aiobs tui``: the interactive triage app on the store every other command resolves.
+
+The store is opened (and a trace or session named on the command line resolved) before Textual
+is imported, so a locked or missing store is exit 3 and an unknown trace exit 4 with the usual
+message, and neither costs Textual's import.
+
+Must not import duckdb, polars, pyarrow, sqlglot or textual at module level.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from aiobs.cli.context import settings
+from aiobs.cli.options import Since, Until, Where
+from aiobs.errors import UsageError
+
+
+def register(app: typer.Typer) -> None:
+    app.command("tui", help=tui.__doc__)(tui)
+
+
+def tui(
+    ctx: typer.Context,
+    trace: Annotated[
+        str | None, typer.Argument(help="A trace id (or a unique prefix) to open first.")
+    ] = None,
+    session: Annotated[
+        str | None, typer.Option("--session", help="Open this session's traces.")
+    ] = None,
+    scan: Annotated[bool, typer.Option("--scan", help="Open the anomaly scan first.")] = False,
+    since: Since = None,
+    until: Until = None,
+    service: Annotated[str | None, typer.Option("--service", help="Service name.")] = None,
+    model: Annotated[str | None, typer.Option("--model", help="Model of an LLM call.")] = None,
+    prompt_version: Annotated[
+        str | None, typer.Option("--prompt-version", help="Prompt version.")
+    ] = None,
+    errors: Annotated[bool, typer.Option("--errors", help="Only traces that failed.")] = False,
+    where: Where = None,
+) -> None:
+    """Find, replay, compare and scan traces interactively, with the keyboard (the triage TUI)."""
+    from aiobs.tui.data import TraceQuery
+
+    s = settings(ctx)
+    query = TraceQuery(
+        base=where,
+        since=since,
+        until=until,
+        service=service,
+        model=model,
+        prompt_version=prompt_version,
+        errors_only=errors,
+    )
+    query.filter()  # a bad --where or window is exit 2 before the store is opened
+    keymap = _keymap(s.config.tables)
+    store = s.open_store()
+    try:
+        from aiobs.errors import NotFoundError
+
+        if trace is not None:
+            from aiobs.analysis.replay import resolve_trace_id
+
+            trace = resolve_trace_id(store, trace)
+            if _absent(store, "trace_id", trace):
+                raise NotFoundError(f"no trace {trace} in {store.location}")
+        if session is not None and _absent(store, "session_id", session):
+            raise NotFoundError(f"no session {session!r} in {store.location}")
+        from aiobs.tui.app import Start, TriageApp
+
+        TriageApp(
+            store, Start(trace=trace, session=session, scan=scan, query=query), keymap=keymap
+        ).run()
+    finally:
+        store.close()
+
+
+def _absent(store: Any, column: str, value: str) -> bool:
+    sql = f"SELECT 1 FROM aiobs_trace_facts WHERE {column} = ? LIMIT 1"
+    return store.one(sql, [value]) is None
+
+
+def _keymap(tables: Any) -> dict[str, str]:
+    """``[tui.keys]`` of the config: binding id → keys (``"traces.errors" = "E"``)."""
+    keys = (tables.get("tui") or {}).get("keys") or {}
+    if not isinstance(keys, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in keys.items()
+    ):
+        raise UsageError(
+            '[tui.keys] in the config maps binding ids to keys, e.g. "traces.errors" = "E"'
+        )
+    return dict(keys)

@@ -1,0 +1,203 @@
+"""The TUI's headless core: what a screen asks of the store, as plain functions and values the
+workers call on their own store handle (``Backend.reader()``), and the traces table's page cache.
+
+The screens hold a ``TraceQuery`` (the filter a person built with the filter bar and the quick
+filters) and ask for its count and its pages; nothing here knows Textual, so the same calls are
+testable and benchmarkable without a terminal.
+
+Must not import textual, typer or the CLI; rich only through ``aiobs.present``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from aiobs.analysis.filters import TraceFilter
+    from aiobs.analysis.results import Replay, Scan, TraceDiff, TraceRow
+    from aiobs.backend import Backend
+
+PAGE = 100  # rows a page fetch reads: a screenful or two of a tall terminal
+# The time windows of the quick filters (keys 1-4; 0 clears).
+WINDOWS = {"1": "1h", "2": "24h", "3": "7d", "4": "30d"}
+# Fields whose values the filter bar suggests (read once, in a worker).
+SUGGESTED_VALUES = ("service_name", "status", "model", "prompt_version", "tool_name", "step_kind")
+VALUES_PER_FIELD = 50
+
+
+@dataclass(frozen=True)
+class TraceQuery:
+    """The traces a screen lists: the ``--where`` text and the quick filters, the sort.
+
+    ``base`` is the condition the screen was opened with (``aiobs tui --where``, an incident's
+    examples, a session); the filter bar's condition is and-ed with it."""
+
+    base: str | None = None
+    where: str | None = None
+    since: str | None = None
+    until: str | None = None
+    errors_only: bool = False
+    slow_ms: float | None = None  # the quick "slow" filter: at least this long (the p95)
+    model: str | None = None
+    prompt_version: str | None = None
+    service: str | None = None
+    session: str | None = None
+    sort: str = "-start_time"
+
+    def condition(self) -> str | None:
+        """The whole ``--where`` condition (base and filter bar), or None."""
+        parts = [f"({p})" for p in (self.base, self.where) if p and p.strip()]
+        return " and ".join(parts) or None
+
+    def filter(self) -> TraceFilter:
+        """The ``TraceFilter`` the analyses take (a bad condition raises ``UsageError``)."""
+        from aiobs.analysis.filters import TraceFilter
+
+        return TraceFilter.from_options(
+            since=self.since,
+            until=self.until,
+            services=[self.service] if self.service else None,
+            models=[self.model] if self.model else None,
+            prompt_versions=[self.prompt_version] if self.prompt_version else None,
+            status="error" if self.errors_only else None,
+            min_duration=f"{self.slow_ms:.0f}ms" if self.slow_ms is not None else None,
+            session=self.session,
+            where=self.condition(),
+        )
+
+    def describe(self) -> str:
+        """The filters in force, in a line (the status bar)."""
+        parts = []
+        if self.base:
+            parts.append(self.base)
+        if self.where:
+            parts.append(f"where {self.where}")
+        if self.since:
+            parts.append(f"since {self.since}")
+        if self.errors_only:
+            parts.append("errors only")
+        if self.slow_ms is not None:
+            from aiobs.units import duration
+
+            parts.append(f"slow (≥ {duration(self.slow_ms)})")
+        for name in ("service", "model", "prompt_version", "session"):
+            if getattr(self, name):
+                parts.append(f"{name} {getattr(self, name)}")
+        parts.append(f"sorted by {self.sort}")
+        return " · ".join(parts)
+
+    def but(self, **changes: Any) -> TraceQuery:
+        return replace(self, **changes)
+
+
+def count(reader: Backend, query: TraceQuery) -> int:
+    from aiobs.analysis.browse import count_traces
+
+    return count_traces(reader, query.filter())
+
+
+def page(reader: Backend, query: TraceQuery, index: int) -> list[TraceRow]:
+    """Page ``index`` (``PAGE`` rows) of the query's traces in its order."""
+    from aiobs.analysis.browse import list_traces
+
+    return list_traces(reader, query.filter(), sort=query.sort, limit=PAGE, offset=index * PAGE)
+
+
+def slow_threshold(reader: Backend, query: TraceQuery) -> float | None:
+    """The p95 duration of the query's traces (what the quick "slow" filter keeps above)."""
+    filt = query.but(slow_ms=None).filter()
+    where, params = filt.sql()
+    row = reader.one(
+        f"SELECT quantile_cont(duration_ms, 0.95) FROM aiobs_trace_facts t WHERE {where}", params
+    )
+    return float(row[0]) if row and row[0] is not None else None
+
+
+def field_values(reader: Backend) -> dict[str, list[str]]:
+    """The commonest values of the fields the filter bar suggests."""
+    out: dict[str, list[str]] = {}
+    for name in SUGGESTED_VALUES:
+        rows = reader.rows(
+            f"SELECT {name} AS v, count(*) AS n FROM ai_spans WHERE {name} IS NOT NULL"
+            " GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT ?",
+            [VALUES_PER_FIELD],
+        )
+        out[name] = [str(r[0]) for r in rows]
+    return out
+
+
+def distinct(reader: Backend, name: str) -> list[tuple[str, int]]:
+    """A field's values with their trace counts, commonest first (the model and prompt
+    version pickers)."""
+    column = {"model": "models", "prompt_version": "prompt_versions"}.get(name, name)
+    listed = column in ("models", "prompt_versions")
+    source = (
+        f"(SELECT unnest({column}) AS v FROM aiobs_trace_facts)"
+        if listed
+        else f"(SELECT {column} AS v FROM aiobs_trace_facts)"
+    )
+    rows = reader.rows(
+        f"SELECT v, count(*) FROM {source} WHERE v IS NOT NULL GROUP BY 1 ORDER BY 2 DESC, 1"
+    )
+    return [(str(r[0]), int(r[1])) for r in rows]
+
+
+def replay(reader: Backend, trace_id: str, *, context: bool = True) -> Replay:
+    from aiobs.analysis.replay import load_trace, resolve_trace_id
+
+    return load_trace(reader, resolve_trace_id(reader, trace_id), context=context)
+
+
+def diff(reader: Backend, a: str, b: str) -> TraceDiff:
+    from aiobs.analysis.difftraces import diff_traces
+
+    return diff_traces(replay(reader, a, context=False), replay(reader, b, context=False))
+
+
+def scan(reader: Backend, since: str | None = None) -> Scan:
+    from aiobs.analysis.filters import TraceFilter
+    from aiobs.analysis.scan import scan as run_scan
+
+    return run_scan(reader, TraceFilter.from_options(since=since))
+
+
+def examples_condition(trace_ids: Iterable[str]) -> str:
+    """The condition that lists exactly these traces (an incident's examples)."""
+    quoted = ", ".join("'" + t.replace("'", "''") + "'" for t in trace_ids)
+    return f"trace_id in ({quoted})"
+
+
+@dataclass
+class Pages:
+    """The traces table's rows as pages fetched on demand: which are loaded, which are wanted.
+    ``generation`` changes with the query, so a page that arrives for an old query is dropped."""
+
+    total: int | None = None
+    generation: int = 0
+    loaded: dict[int, list[TraceRow]] = field(default_factory=dict)
+    asked: set[int] = field(default_factory=set)
+
+    def reset(self) -> int:
+        self.generation += 1
+        self.total = None
+        self.loaded.clear()
+        self.asked.clear()
+        return self.generation
+
+    def row(self, i: int) -> TraceRow | None:
+        rows = self.loaded.get(i // PAGE)
+        return rows[i % PAGE] if rows is not None and i % PAGE < len(rows) else None
+
+    def missing(self, rows: Sequence[int]) -> set[int]:
+        """The pages holding ``rows`` that are neither loaded nor asked for."""
+        wanted = {i // PAGE for i in rows if self.total is None or i < self.total}
+        return {p for p in wanted if p not in self.loaded and p not in self.asked}
+
+    def add(self, generation: int, index: int, rows: list[TraceRow]) -> bool:
+        if generation != self.generation:
+            return False
+        self.loaded[index] = rows
+        self.asked.discard(index)
+        return True

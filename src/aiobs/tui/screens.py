@@ -1,0 +1,693 @@
+"""The TUI's screens: Traces (the virtual table, filter bar and quick filters), Trace (the
+replay: waterfall, step detail, context), Scan (incidents, their examples), Diff (two traces
+side by side) and the pickers. Each screen asks the store only in workers
+(``@work(thread=True, exclusive=True, group=…)``) that post a message back; the App renders
+errors in one place (``TriageApp.failed``).
+
+Must not import the CLI.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from rich.console import Group
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, VerticalScroll
+from textual.message import Message
+from textual.screen import ModalScreen, Screen
+from textual.widgets import (
+    Footer,
+    OptionList,
+    Static,
+    TabbedContent,
+    TabPane,
+)
+from textual.widgets.option_list import Option
+from textual.worker import get_current_worker
+
+from aiobs.present.safe import inert
+from aiobs.tui import data
+from aiobs.tui.widgets import FilterBar, TraceTable
+
+if TYPE_CHECKING:
+    from aiobs.analysis.results import Incident, Replay, ReplayStep, Scan, TraceDiff
+    from aiobs.tui.app import TriageApp
+
+
+class Base(Screen[None]):
+    """What every screen shares: the app it belongs to, typed."""
+
+    @property
+    def triage(self) -> TriageApp:
+        return self.app  # type: ignore[return-value]
+
+    def cancelled(self) -> bool:
+        return get_current_worker().is_cancelled
+
+
+# -- Traces -----------------------------------------------------------------------------------
+
+
+class TracesScreen(Base):
+    """Every trace the query selects, newest first, in a table that fetches only what shows."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("slash", "filter", "Filter", tooltip="Type a --where condition",
+                id="traces.filter"),
+        Binding("e", "errors", "Errors", tooltip="Only traces that failed", id="traces.errors"),
+        Binding("l", "slow", "Slow", tooltip="Only the slowest 5% (at least the p95)",
+                id="traces.slow"),
+        Binding("M", "pick('model')", "Model", tooltip="Only traces calling a model",
+                id="traces.model"),
+        Binding("P", "pick('prompt_version')", "Prompt", tooltip="Only one prompt version",
+                id="traces.prompt"),
+        Binding("1,2,3,4", "window", "Window", show=False,
+                tooltip="The last hour, day, week or 30 days", id="traces.window"),
+        Binding("0", "clear", "Clear", tooltip="Clear the quick filters and the filter bar",
+                id="traces.clear"),
+        Binding("o", "sort", "Sort", tooltip="Sort by the next column", id="traces.sort"),
+        Binding("O", "reverse", "Reverse", show=False, tooltip="Reverse the sort",
+                id="traces.reverse"),
+        Binding("m", "mark", "Mark", tooltip="Mark this trace to compare another with it",
+                id="traces.mark"),
+        Binding("D", "diff", "Diff", tooltip="Compare the marked trace with this one",
+                id="traces.diff"),
+    ]  # fmt: skip
+
+    SORTS = ("-start_time", "-duration_ms", "-cost_usd", "-input_tokens", "-llm_calls",
+             "service_name", "status")  # fmt: skip
+
+    @dataclass
+    class Counted(Message):
+        generation: int
+        total: int
+
+    @dataclass
+    class PageLoaded(Message):
+        generation: int
+        index: int
+        rows: list[Any]
+
+    @dataclass
+    class Threshold(Message):
+        slow_ms: float | None
+
+    @dataclass
+    class Values(Message):
+        values: dict[str, list[str]]
+
+    def __init__(self, query: data.TraceQuery, title: str = "Traces") -> None:
+        super().__init__()
+        self.query_ = query
+        self.title_ = title
+
+    def compose(self) -> ComposeResult:
+        from aiobs.analysis.where import SPAN_FIELDS, TRACE_FIELDS
+
+        yield Static(self.title_, id="title", classes="title")
+        yield FilterBar(
+            sorted(TRACE_FIELDS | SPAN_FIELDS),
+            placeholder="/ filter: a --where condition, e.g. status = 'error' and model = 'gpt-4.1'",
+            id="filter",
+        )
+        yield TraceTable(id="traces")
+        yield Static("", id="status", classes="status")
+        yield Footer()
+
+    @property
+    def table(self) -> TraceTable:
+        return self.query_one(TraceTable)
+
+    def on_mount(self) -> None:
+        self.table.focus()
+        self.reload()
+        self.load_values()
+
+    # -- the query ----------------------------------------------------------------------------
+
+    def reload(self) -> None:
+        """Start over with the current query: count its traces and fetch the first page."""
+        try:
+            self.query_.filter()
+        except Exception as exc:  # a bad condition: said, and the old rows stay
+            self.triage.failed(exc)
+            return
+        generation = self.table.reset()
+        self.table.marked = self.triage.marked
+        self.show_status(None)
+        self.count(generation, self.query_)
+
+    def show_status(self, total: int | None) -> None:
+        counted = "counting…" if total is None else f"{total:,} traces"
+        self.query_one("#status", Static).update(
+            Text(f"{counted} · {inert(self.query_.describe())}")
+        )
+
+    def apply(self, **changes: Any) -> None:
+        self.query_ = self.query_.but(**changes)
+        self.reload()
+
+    @work(thread=True, exclusive=True, group="count", exit_on_error=False)
+    def count(self, generation: int, query: data.TraceQuery) -> None:
+        with self.triage.reading(self, "count") as reader:
+            total = data.count(reader, query)
+        if not self.cancelled():
+            self.post_message(self.Counted(generation, total))
+
+    @work(thread=True, exclusive=True, group="pages", exit_on_error=False)
+    def fetch(self, generation: int, query: data.TraceQuery, pages: list[int]) -> None:
+        with self.triage.reading(self, "pages") as reader:
+            for index in pages:
+                if self.cancelled():
+                    return
+                rows = data.page(reader, query, index)
+                self.post_message(self.PageLoaded(generation, index, list(rows)))
+
+    @work(thread=True, exclusive=True, group="values", exit_on_error=False)
+    def load_values(self) -> None:
+        with self.triage.reading(self, "values") as reader:
+            values = data.field_values(reader)
+        self.post_message(self.Values(values))
+
+    @work(thread=True, exclusive=True, group="slow", exit_on_error=False)
+    def find_threshold(self, query: data.TraceQuery) -> None:
+        with self.triage.reading(self, "slow") as reader:
+            slow = data.slow_threshold(reader, query)
+        self.post_message(self.Threshold(slow))
+
+    def on_traces_screen_counted(self, message: Counted) -> None:
+        self.table.set_total(message.generation, message.total)
+        if message.generation == self.table.pages.generation:
+            self.show_status(message.total)
+            self._fetch_visible()
+
+    def on_traces_screen_page_loaded(self, message: PageLoaded) -> None:
+        self.table.add_page(message.generation, message.index, message.rows)
+
+    def on_traces_screen_values(self, message: Values) -> None:
+        self.query_one(FilterBar).where_suggester.values = message.values
+
+    def on_traces_screen_threshold(self, message: Threshold) -> None:
+        if message.slow_ms is None:
+            self.notify("no traces to measure", severity="warning")
+            return
+        self.apply(slow_ms=message.slow_ms)
+
+    @on(TraceTable.PagesWanted)
+    def _pages_wanted(self, message: TraceTable.PagesWanted) -> None:
+        self._fetch_visible()
+
+    def _fetch_visible(self) -> None:
+        table = self.table
+        if table.pages.total is None:
+            return
+        rows = table.visible_rows()
+        # The pages on screen, then the one after, so a page down does not wait.
+        wanted = sorted({i // data.PAGE for i in rows} | {(rows.stop // data.PAGE) + 1})
+        missing = [
+            p for p in wanted if p not in table.pages.loaded and p * data.PAGE < table.pages.total
+        ]
+        if missing:
+            table.pages.asked |= set(missing)
+            self.fetch(table.pages.generation, self.query_, missing)
+
+    @on(TraceTable.Opened)
+    def _open(self, message: TraceTable.Opened) -> None:
+        self.triage.open_trace(message.trace_id)
+
+    # -- the filter bar -----------------------------------------------------------------------
+
+    def action_filter(self) -> None:
+        self.query_one(FilterBar).focus()
+
+    @on(FilterBar.Submitted)
+    def _filter(self, message: FilterBar.Submitted) -> None:
+        bar = self.query_one(FilterBar)
+        condition = message.value.strip() or None
+        try:
+            self.query_.but(where=condition).filter()
+        except Exception as exc:
+            self.triage.failed(exc)
+            return
+        bar.remember(condition or "")
+        self.apply(where=condition)
+        self.table.focus()
+
+    @on(FilterBar.Left)
+    def _left(self) -> None:
+        self.table.focus()
+
+    # -- quick filters ------------------------------------------------------------------------
+
+    def action_errors(self) -> None:
+        self.apply(errors_only=not self.query_.errors_only)
+
+    def action_slow(self) -> None:
+        if self.query_.slow_ms is not None:
+            self.apply(slow_ms=None)
+        else:
+            self.find_threshold(self.query_)
+
+    def action_window(self) -> None:
+        key = self.triage.last_key
+        self.apply(since=data.WINDOWS.get(key))
+
+    def action_clear(self) -> None:
+        self.apply(where=None, since=None, errors_only=False, slow_ms=None, model=None,
+                   prompt_version=None)  # fmt: skip
+        self.query_one(FilterBar).value = ""
+
+    def action_pick(self, name: str) -> None:
+        def chosen(value: str | None) -> None:
+            if value is not None:
+                self.apply(**{name: value or None})
+
+        self.triage.push_screen(PickScreen(name), chosen)
+
+    def action_sort(self) -> None:
+        now = self.query_.sort.lstrip("-")
+        names = [s.lstrip("-") for s in self.SORTS]
+        nxt = (
+            self.SORTS[(names.index(now) + 1) % len(self.SORTS)] if now in names else self.SORTS[0]
+        )
+        self.apply(sort=nxt)
+
+    def action_reverse(self) -> None:
+        s = self.query_.sort
+        self.apply(sort=s[1:] if s.startswith("-") else f"-{s}")
+
+    # -- compare ------------------------------------------------------------------------------
+
+    def action_mark(self) -> None:
+        row = self.table.current
+        if row is not None:
+            self.triage.mark(row["trace_id"])
+            self.table.marked = row["trace_id"]
+            self.table.refresh()
+
+    def action_diff(self) -> None:
+        row = self.table.current
+        if row is not None:
+            self.triage.compare(row["trace_id"])
+
+
+class PickScreen(ModalScreen[str | None]):
+    """A list of a field's values with their trace counts; Enter keeps traces with that one."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "dismiss_none", "Cancel", id="pick.cancel"),
+    ]
+
+    @dataclass
+    class Loaded(Message):
+        values: list[tuple[str, int]]
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.field_name = name
+
+    def compose(self) -> ComposeResult:
+        yield Static(f"keep the traces with {self.field_name}:", classes="title")
+        yield OptionList(markup=False, id="values")
+
+    def on_mount(self) -> None:
+        self.query_one(OptionList).focus()
+        self.load()
+
+    @work(thread=True, exclusive=True, group="pick", exit_on_error=False)
+    def load(self) -> None:
+        app: TriageApp = self.app  # type: ignore[assignment]
+        with app.reading(self, "pick") as reader:
+            values = data.distinct(reader, self.field_name)
+        self.post_message(self.Loaded(values))
+
+    def on_pick_screen_loaded(self, message: Loaded) -> None:
+        options = self.query_one(OptionList)
+        options.add_option(Option(Text("(any)"), id=""))
+        for value, n in message.values:
+            options.add_option(Option(Text.assemble(inert(value), (f"  {n:,}", "dim")), id=value))
+
+    @on(OptionList.OptionSelected)
+    def _chosen(self, message: OptionList.OptionSelected) -> None:
+        self.dismiss(message.option.id or "")
+
+    def action_dismiss_none(self) -> None:
+        self.dismiss(None)
+
+
+# -- Trace ------------------------------------------------------------------------------------
+
+
+class TraceScreen(Base):
+    """A trace replayed: its steps as a waterfall on one time axis, beside the highlighted
+    step's detail, with the trace's context (logs, the user's events, metrics, changes)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("x", "first_error", "First error", tooltip="Jump to the first failed step",
+                id="trace.first_error"),
+        Binding("w", "slowest", "Slowest", tooltip="Jump to the slowest step", id="trace.slowest"),
+        Binding("p", "parent", "Parent", tooltip="Jump to the step's parent", id="trace.parent"),
+        Binding("n", "same_operation", "Next same", tooltip="The next step of the same operation",
+                id="trace.next_same"),
+        Binding("c", "context", "Context", tooltip="The trace's logs, user events, metrics",
+                id="trace.context"),
+        Binding("a", "raw", "Attributes", tooltip="The step's raw attributes", id="trace.raw"),
+        Binding("y", "copy", "Copy id", tooltip="Copy the trace id", id="trace.copy"),
+        Binding("S", "session", "Session", tooltip="The other traces of this session",
+                id="trace.session"),
+        Binding("m", "mark", "Mark", tooltip="Mark this trace to compare another with it",
+                id="trace.mark"),
+        Binding("D", "diff", "Diff", tooltip="Compare the marked trace with this one",
+                id="trace.diff"),
+    ]  # fmt: skip
+
+    @dataclass
+    class Loaded(Message):
+        replay: Replay
+
+    def __init__(self, trace_id: str) -> None:
+        super().__init__()
+        self.trace_id = trace_id
+        self.replay: Replay | None = None
+        self.show_raw = False
+
+    def compose(self) -> ComposeResult:
+        yield Static(Text(f"loading {self.trace_id}…", style="dim"), id="header")
+        with Horizontal(id="body"):
+            yield OptionList(markup=False, id="steps")
+            with TabbedContent(id="tabs"):
+                with TabPane("Step", id="step-tab"), VerticalScroll(id="step-scroll"):
+                    yield Static("", id="step")
+                with TabPane("Context", id="context-tab"), VerticalScroll(id="context-scroll"):
+                    yield Static("", id="context")
+        yield Footer()
+
+    @property
+    def steps(self) -> OptionList:
+        return self.query_one("#steps", OptionList)
+
+    def on_mount(self) -> None:
+        self.steps.focus()
+        self.load(self.trace_id)
+
+    @work(thread=True, exclusive=True, group="replay", exit_on_error=False)
+    def load(self, trace_id: str) -> None:
+        with self.triage.reading(self, "replay") as reader:
+            replay = data.replay(reader, trace_id)
+        if not self.cancelled():
+            self.post_message(self.Loaded(replay))
+
+    def on_trace_screen_loaded(self, message: Loaded) -> None:
+        from aiobs.present.replay import context_renderables, critical_path_line, header
+
+        replay = self.replay = message.replay
+        trace, steps = replay["trace"], replay["steps"]
+        self.trace_id = trace["trace_id"]
+        self.query_one("#header", Static).update(
+            Group(header(trace), critical_path_line(trace, steps))
+        )
+        self.fill_steps()
+        context = list(context_renderables(replay.get("context") or {}, full=True))
+        self.query_one("#context", Static).update(
+            Group(*context)
+            if context
+            else Text("no logs, user events, metrics or changes around this trace", style="dim")
+        )
+        if steps:
+            self.steps.highlighted = 0
+
+    def fill_steps(self) -> None:
+        """The waterfall, one line a step as wide as the pane (again when it is resized)."""
+        from aiobs.present.replay import waterfall_row
+
+        if self.replay is None:
+            return
+        options, at = self.steps, self.steps.highlighted
+        width = max(options.scrollable_content_region.width - 3, 20)
+        options.clear_options()
+        total = self.replay["trace"]["duration_ms"]
+        options.add_options(
+            [Option(waterfall_row(s, total, width), id=s["span_id"]) for s in self.replay["steps"]]
+        )
+        if at is not None:
+            options.highlighted = at
+
+    def on_resize(self) -> None:
+        # A short terminal keeps the waterfall in view: the header gives up its last lines.
+        self.query_one("#header").styles.max_height = 4 if self.size.height < 32 else 8
+        self.call_after_refresh(self.fill_steps)
+
+    @property
+    def step(self) -> ReplayStep | None:
+        if self.replay is None or self.steps.highlighted is None:
+            return None
+        return self.replay["steps"][self.steps.highlighted]
+
+    @on(OptionList.OptionHighlighted, "#steps")
+    def _step_highlighted(self) -> None:
+        self.show_step()
+
+    def show_step(self) -> None:
+        from aiobs.present.replay import detail_lines, step_title
+
+        step = self.step
+        if step is None or self.replay is None:
+            return
+        lines: list[Any] = [step_title(step), Text("")]
+        lines += list(detail_lines(step, True))
+        if self.show_raw:
+            lines.append(Text(""))
+            lines.append(Text("attributes", style="bold underline"))
+            for k, v in sorted((step.get("attributes") or {}).items()):
+                lines.append(Text.assemble((inert(k), "cyan"), " = ", inert(str(v))))
+        self.query_one("#step", Static).update(Group(*lines))
+
+    def _goto(self, index: int | None) -> None:
+        if index is not None:
+            self.steps.highlighted = index
+            self.query_one(TabbedContent).active = "step-tab"
+
+    def action_first_error(self) -> None:
+        if self.replay is None:
+            return
+        steps = self.replay["steps"]
+        found = [i for i, s in enumerate(steps) if s["status"] == "error"]
+        if not found:
+            self.notify("no step failed in this trace")
+            return
+        # The deepest failure first: the root and the agent repeat their child's error.
+        deepest = max(steps[i]["depth"] for i in found)
+        self._goto(next(i for i in found if steps[i]["depth"] == deepest))
+
+    def action_slowest(self) -> None:
+        if self.replay and len(self.replay["steps"]) > 1:
+            steps = self.replay["steps"]
+            self._goto(max(range(1, len(steps)), key=lambda i: steps[i]["duration_ms"]))
+
+    def action_parent(self) -> None:
+        step = self.step
+        if self.replay and step and step.get("parent_span_id"):
+            ids = [s["span_id"] for s in self.replay["steps"]]
+            if step["parent_span_id"] in ids:
+                self._goto(ids.index(step["parent_span_id"]))
+
+    def action_same_operation(self) -> None:
+        step, at = self.step, self.steps.highlighted
+        if self.replay and step and at is not None:
+            steps = self.replay["steps"]
+            later = [i for i in range(at + 1, len(steps)) if steps[i]["name"] == step["name"]]
+            earlier = [i for i in range(at) if steps[i]["name"] == step["name"]]
+            if later or earlier:
+                self._goto((later or earlier)[0])
+
+    def action_context(self) -> None:
+        tabs = self.query_one(TabbedContent)
+        tabs.active = "step-tab" if tabs.active == "context-tab" else "context-tab"
+
+    def action_raw(self) -> None:
+        self.show_raw = not self.show_raw
+        self.show_step()
+
+    def action_copy(self) -> None:
+        self.app.copy_to_clipboard(self.trace_id)
+        self.notify(f"copied {self.trace_id}")
+
+    def action_session(self) -> None:
+        session = self.replay["trace"].get("session_id") if self.replay else None
+        if not session:
+            self.notify("this trace has no session", severity="warning")
+            return
+        self.triage.push_screen(
+            TracesScreen(data.TraceQuery(session=session, sort="start_time"), f"Session {session}")
+        )
+
+    def action_mark(self) -> None:
+        self.triage.mark(self.trace_id)
+
+    def action_diff(self) -> None:
+        self.triage.compare(self.trace_id)
+
+
+# -- Scan -------------------------------------------------------------------------------------
+
+
+class ScanScreen(Base):
+    """The anomaly scan of the last day: incidents, most severe first, beside the highlighted
+    one's insight, anomalies and likely causes; Enter lists its example traces."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "examples", "Examples", tooltip="The incident's example traces",
+                id="scan.examples"),
+        Binding("1,2,3,4", "window", "Window", show=False,
+                tooltip="Scan the last hour, day, week or 30 days", id="scan.window"),
+    ]  # fmt: skip
+
+    @dataclass
+    class Scanned(Message):
+        result: Scan
+
+    def __init__(self, since: str = "24h") -> None:
+        super().__init__()
+        self.since = since
+        self.result: Scan | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(
+            Text(f"scanning the last {self.since}…", style="dim"), id="title", classes="title"
+        )
+        with Horizontal(id="body"):
+            yield OptionList(markup=False, id="incidents")
+            with VerticalScroll(id="incident-scroll"):
+                yield Static("", id="incident")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#incidents", OptionList).focus()
+        self.run_scan(self.since)
+
+    @work(thread=True, exclusive=True, group="scan", exit_on_error=False)
+    def run_scan(self, since: str) -> None:
+        with self.triage.reading(self, "scan") as reader:
+            result = data.scan(reader, since)
+        if not self.cancelled():
+            self.post_message(self.Scanned(result))
+
+    def on_scan_screen_scanned(self, message: Scanned) -> None:
+        from aiobs.units import plural
+
+        r = self.result = message.result
+        w = r["window"]
+        self.query_one("#title", Static).update(
+            Text(
+                f"Scan · the last {self.since} ({w['since']:%m-%d %H:%M} .. {w['until']:%m-%d %H:%M} UTC)"
+                f" · {plural(len(r['incidents']), 'incident')} · {r['series_scanned']:,} series",
+            )
+        )
+        options = self.query_one("#incidents", OptionList)
+        options.clear_options()
+        styles = {"critical": "bold red", "warning": "yellow", "info": "cyan"}
+        for inc in r["incidents"]:
+            options.add_option(
+                Option(
+                    Text.assemble(
+                        (f"{inc['severity'].upper():<8} ", styles.get(inc["severity"], "")),
+                        inert(incident_title(inc)),
+                        (f"  {inc['start']:%m-%d %H:%M}", "dim"),
+                    ),
+                    id=inc["id"],
+                )
+            )
+        if r["incidents"]:
+            options.highlighted = 0
+        else:
+            self.query_one("#incident", Static).update(Text("no incidents", style="green"))
+
+    @property
+    def incident(self) -> Incident | None:
+        options = self.query_one("#incidents", OptionList)
+        if self.result is None or options.highlighted is None:
+            return None
+        return self.result["incidents"][options.highlighted]
+
+    @on(OptionList.OptionHighlighted, "#incidents")
+    def _highlighted(self) -> None:
+        from aiobs.present.scan import incident_renderables
+
+        inc = self.incident
+        if inc is not None:
+            self.query_one("#incident", Static).update(Group(*incident_renderables(inc)))
+
+    @on(OptionList.OptionSelected, "#incidents")
+    def _selected(self) -> None:
+        self.action_examples()
+
+    def action_examples(self) -> None:
+        inc = self.incident
+        if inc is None or not inc["examples"]:
+            return
+        self.triage.push_screen(
+            TracesScreen(
+                data.TraceQuery(base=data.examples_condition(inc["examples"])),
+                f"Examples of {inc['id']}",
+            )
+        )
+
+    def action_window(self) -> None:
+        self.since = data.WINDOWS.get(self.triage.last_key, "24h")
+        self.query_one("#title", Static).update(
+            Text(f"scanning the last {self.since}…", style="dim")
+        )
+        self.run_scan(self.since)
+
+
+def incident_title(inc: Incident) -> str:
+    """An incident in a line: what moved, where (``P95 latency · support-chat · model
+    gpt-4.1``)."""
+    from aiobs.analysis.incidents import label
+
+    where = [f"{k} {v}" for k, v in inc["segment"].items() if k != "service"]
+    return " · ".join([label(inc["symptom"]), inc["segment"].get("service", ""), *where])
+
+
+# -- Diff -------------------------------------------------------------------------------------
+
+
+class DiffScreen(Base):
+    """Two traces side by side: the aligned steps and what differs (``diff-traces``)."""
+
+    @dataclass
+    class Compared(Message):
+        result: TraceDiff
+
+    def __init__(self, a: str, b: str) -> None:
+        super().__init__()
+        self.a, self.b = a, b
+        self.result: TraceDiff | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(Text(f"comparing {self.a} with {self.b}…", style="dim"), classes="title")
+        with VerticalScroll(id="diff-scroll"):
+            yield Static("", id="diff")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#diff-scroll").focus()
+        self.compare()
+
+    @work(thread=True, exclusive=True, group="diff", exit_on_error=False)
+    def compare(self) -> None:
+        with self.triage.reading(self, "diff") as reader:
+            result = data.diff(reader, self.a, self.b)
+        if not self.cancelled():
+            self.post_message(self.Compared(result))
+
+    def on_diff_screen_compared(self, message: Compared) -> None:
+        from aiobs.present.difftraces import renderables
+
+        self.result = message.result
+        self.query_one("#diff", Static).update(Group(*renderables(message.result)))

@@ -1,0 +1,378 @@
+"""The triage TUI on the demo week: the real app (Textual's Pilot) over the real store, asserting on
+what the screens hold once their workers are done — never sleeping for them — and on what a
+person sees (snapshots, and the real ``aiobs tui`` in tmux)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("textual")
+
+NOW = "2026-11-15T00:00:00Z"  # the demo week's end: the TUI's windows count back from it
+
+
+@pytest.fixture
+def store(demo: tuple[Path, dict[str, Any]], monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    from aiobs.backend.duckdb import open_store
+
+    monkeypatch.setenv("AIOBS_NOW", NOW)
+    with open_store(demo[0], read_only=True) as backend:
+        yield backend
+
+
+def run(
+    app: Any, steps: Callable[[Any], Awaitable[None]], size: tuple[int, int] = (160, 48)
+) -> None:
+    async def main() -> None:
+        async with app.run_test(size=size) as pilot:
+            await settle(pilot)
+            await steps(pilot)
+
+    asyncio.run(main())
+
+
+async def settle(pilot: Any) -> None:
+    """Wait until no worker runs and every message they posted is handled (a worker's answer
+    may start another: a count asks for the first page)."""
+    for _ in range(50):
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+        if not any(w.is_running for w in pilot.app.workers):
+            await pilot.pause()
+            if not any(w.is_running for w in pilot.app.workers):
+                return
+    raise AssertionError("the workers did not settle")
+
+
+async def press(pilot: Any, *keys: str) -> None:
+    for key in keys:
+        await pilot.press(key)
+        await settle(pilot)
+
+
+def cli_json(demo: tuple[Path, dict[str, Any]], *args: str) -> Any:
+    """The CLI's answer, from its own process (the test holds the store open in this one)."""
+    import json
+
+    out = subprocess.run(
+        [sys.executable, "-m", "aiobs", "--db", str(demo[0]), *args, "-f", "json"],
+        capture_output=True, text=True, check=True, env={**os.environ, "AIOBS_NOW": NOW},
+    )  # fmt: skip
+    return json.loads(out.stdout)
+
+
+def test_the_traces_table_counts_and_pages_what_the_cli_lists(
+    store: Any, demo: tuple[Path, dict[str, Any]]
+) -> None:
+    from aiobs.tui.app import TriageApp
+    from aiobs.tui.screens import TracesScreen
+    from aiobs.tui.widgets import TraceTable
+
+    newest = cli_json(demo, "traces", "-n", "150")
+    total = cli_json(demo, "query", "select count(*) n from ai_traces")[0]["n"]
+    errors = cli_json(demo, "query", "select count(*) n from ai_traces where status = 'error'")[0][
+        "n"
+    ]
+
+    async def steps(pilot: Any) -> None:
+        screen = pilot.app.screen
+        assert isinstance(screen, TracesScreen)
+        table = screen.query_one(TraceTable)
+        assert table.pages.total == total and table.pages.loaded  # only what shows is fetched
+        assert len(table.pages.loaded) < (total // 100) / 2
+        assert table.current is not None and table.current["trace_id"] == newest[0]["trace_id"]
+        # A page down and more: the rows of the second page are the CLI's 101st onwards.
+        await press(pilot, "end")
+        assert table.cursor == total - 1 and table.current is not None
+        await press(pilot, "home", *["pagedown"] * 3)
+        assert table.current is not None
+        assert table.current["trace_id"] == newest[table.cursor]["trace_id"]
+        await press(pilot, "e")
+        assert table.pages.total == errors and table.current["status"] == "error"
+        await press(pilot, "e")
+        assert table.pages.total == total
+
+    run(TriageApp(store), steps)
+
+
+def test_the_filter_bar_applies_a_where_condition_and_says_what_is_wrong(
+    store: Any, demo: tuple[Path, dict[str, Any]]
+) -> None:
+    from aiobs.tui.app import TriageApp
+    from aiobs.tui.widgets import FilterBar, TraceTable
+
+    condition = "span(tool_name = 'lookup_charge_v1' and status = 'error')"
+    expected = cli_json(demo, "query", "select count(*) n from ai_traces")[0]["n"]
+    matching = len(cli_json(demo, "traces", "--where", condition, "-n", "100000"))
+    assert 0 < matching < expected
+
+    async def steps(pilot: Any) -> None:
+        table = pilot.app.screen.query_one(TraceTable)
+        bar = pilot.app.screen.query_one(FilterBar)
+        await press(pilot, "slash")
+        assert bar.has_focus
+        bar.value = condition
+        await press(pilot, "enter")
+        assert table.pages.total == matching and table.has_focus
+        assert bar.history == [condition]
+        # A condition that cannot be read is said in a notification; the rows stay.
+        await press(pilot, "slash")
+        bar.value = "status = "
+        await press(pilot, "enter")
+        notes = [n.message for n in pilot.app._notifications]
+        assert any("status = " in n for n in notes), notes
+        assert table.pages.total == matching
+        assert not any("Traceback" in n or "sqlglot" in n for n in notes)
+        # Up recalls the condition applied before.
+        bar.value = ""
+        await press(pilot, "up")
+        assert bar.value == condition
+
+    run(TriageApp(store), steps)
+
+
+def test_enter_replays_a_failed_trace_and_the_keys_walk_its_steps(
+    store: Any, demo: tuple[Path, dict[str, Any]]
+) -> None:
+    from aiobs.tui.app import TriageApp
+    from aiobs.tui.screens import TraceScreen, TracesScreen
+
+    async def steps(pilot: Any) -> None:
+        await press(pilot, "e", "enter")
+        screen = pilot.app.screen
+        assert isinstance(screen, TraceScreen) and screen.replay is not None
+        replay = screen.replay
+        assert replay["trace"]["status"] == "error"
+        assert screen.steps.option_count == len(replay["steps"])
+        await press(pilot, "x")
+        assert screen.step is not None and screen.step["status"] == "error"
+        assert screen.step["depth"] == max(
+            s["depth"] for s in replay["steps"] if s["status"] == "error"
+        )
+        child = screen.step
+        await press(pilot, "p")
+        assert screen.step is not None and screen.step["span_id"] == child["parent_span_id"]
+        await press(pilot, "w")
+        slowest = max(replay["steps"][1:], key=lambda s: s["duration_ms"])
+        assert screen.step is not None and screen.step["span_id"] == slowest["span_id"]
+        from textual.widgets import TabbedContent
+
+        await press(pilot, "c")
+        assert screen.query_one(TabbedContent).active == "context-tab"
+        await press(pilot, "escape")
+        assert isinstance(pilot.app.screen, TracesScreen)
+
+    run(TriageApp(store), steps)
+
+
+def test_the_scan_screen_lists_the_cli_scan_incidents_and_opens_their_examples(
+    store: Any, demo: tuple[Path, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aiobs.tui.app import TriageApp
+    from aiobs.tui.screens import ScanScreen, TraceScreen, TracesScreen
+    from aiobs.tui.widgets import TraceTable
+
+    monkeypatch.setenv("AIOBS_NOW", NOW)
+    expected = cli_json(demo, "scan", "--since", "7d")
+
+    async def steps(pilot: Any) -> None:
+        await press(pilot, "s", "3")
+        screen = pilot.app.screen
+        assert isinstance(screen, ScanScreen) and screen.result is not None
+        assert [i["id"] for i in screen.result["incidents"]] == [
+            i["id"] for i in expected["incidents"]
+        ]
+        assert screen.query_one("#incidents").option_count == len(expected["incidents"])
+        await press(pilot, "enter")
+        examples = pilot.app.screen
+        assert isinstance(examples, TracesScreen)
+        first = expected["incidents"][0]["examples"]
+        assert examples.query_one(TraceTable).pages.total == len(first)
+        await press(pilot, "enter")
+        assert isinstance(pilot.app.screen, TraceScreen)
+        assert pilot.app.screen.trace_id in first
+        await press(pilot, "escape", "escape")
+        assert isinstance(pilot.app.screen, ScanScreen)
+
+    run(TriageApp(store), steps)
+
+
+def test_a_marked_trace_is_compared_with_another(store: Any) -> None:
+    from aiobs.tui.app import TriageApp
+    from aiobs.tui.screens import DiffScreen
+    from aiobs.tui.widgets import TraceTable
+
+    async def steps(pilot: Any) -> None:
+        table = pilot.app.screen.query_one(TraceTable)
+        first = table.current["trace_id"]
+        await press(pilot, "D")  # nothing marked: said, no screen
+        assert not isinstance(pilot.app.screen, DiffScreen)
+        await press(pilot, "m", "down", "D")
+        screen = pilot.app.screen
+        assert isinstance(screen, DiffScreen) and (screen.a, screen.b) == (
+            first,
+            table.current["trace_id"],
+        )
+        assert screen.result is not None
+        assert (screen.result["a"]["trace_id"], screen.result["b"]["trace_id"]) == (
+            screen.a,
+            screen.b,
+        )
+        assert screen.result["steps"]
+
+    run(TriageApp(store), steps)
+
+
+def test_a_remapped_key_runs_the_binding_it_names(store: Any) -> None:
+    from aiobs.tui.app import TriageApp
+    from aiobs.tui.widgets import TraceTable
+
+    async def steps(pilot: Any) -> None:
+        table = pilot.app.screen.query_one(TraceTable)
+        total = table.pages.total
+        await press(pilot, "E")
+        assert table.pages.total is not None and table.pages.total < total
+
+    run(TriageApp(store, keymap={"traces.errors": "E"}), steps)
+
+
+def test_tui_on_a_missing_store_is_exit_3_without_textual(tmp_path: Path) -> None:
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-X",
+            "importtime",
+            "-m",
+            "aiobs",
+            "--db",
+            str(tmp_path / "none.duckdb"),
+            "tui",
+        ],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
+    assert out.returncode == 3, out.stderr[-2000:]
+    assert "textual" not in out.stderr.split("aiobs:")[0].replace("-X importtime", "")
+
+
+def test_tui_on_an_unknown_trace_or_session_is_exit_4(demo: tuple[Path, dict[str, Any]]) -> None:
+    for args in (["ffffffffffffffffffffffffffffffff"], ["fffff"], ["--session", "no-such"]):
+        out = subprocess.run(
+            [sys.executable, "-m", "aiobs", "--db", str(demo[0]), "tui", *args],
+            capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60,
+        )  # fmt: skip
+        assert out.returncode == 4, (args, out.stderr)
+        assert "no trace" in out.stderr or "no session" in out.stderr
+
+
+# -- what a person sees -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=["80x24", "160x48"])
+@pytest.mark.parametrize(
+    "screen, keys",
+    [("traces", []), ("trace", ["e", "enter", "x"]), ("scan", ["s", "3"])],
+)
+def test_snapshots(
+    snap_compare: Any, store: Any, size: tuple[int, int], screen: str, keys: list[str]
+) -> None:
+    from aiobs.tui.app import TriageApp
+
+    async def run_before(pilot: Any) -> None:
+        await settle(pilot)
+        for key in keys:
+            await press(pilot, key)
+
+    assert snap_compare(TriageApp(store), terminal_size=size, run_before=run_before)
+
+
+TMUX = shutil.which("tmux")
+
+
+@pytest.mark.skipif(TMUX is None, reason="tmux is not installed")
+def test_the_real_tui_reaches_a_failed_trace_with_keys_alone(
+    demo: tuple[Path, dict[str, Any]], tmp_path: Path
+) -> None:
+    session = f"aiobs-test-{os.getpid()}"
+    env = f"AIOBS_NOW={NOW} AIOBS_CONFIG={tmp_path / 'none.toml'} TERM=xterm-256color"
+    command = f"{env} {sys.executable} -m aiobs --db {demo[0]} tui"
+    subprocess.run(
+        [TMUX, "new-session", "-d", "-s", session, "-x", "120", "-y", "36", command], check=True
+    )
+
+    def screen() -> str:
+        return subprocess.run(
+            [TMUX, "capture-pane", "-p", "-t", session], capture_output=True, text=True
+        ).stdout
+
+    def wait_for(text: str, timeout: float = 20) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            shown = screen()
+            if text in shown:
+                return shown
+            time.sleep(0.1)
+        raise AssertionError(f"{text!r} never showed:\n{screen()}")
+
+    try:
+        wait_for("traces · sorted by")
+        subprocess.run([TMUX, "send-keys", "-t", session, "e"], check=True)
+        wait_for("errors only")
+        subprocess.run([TMUX, "send-keys", "-t", session, "Enter"], check=True)
+        shown = wait_for("failed at")
+        assert "ERROR" in shown
+        subprocess.run([TMUX, "send-keys", "-t", session, "x"], check=True)
+        subprocess.run([TMUX, "send-keys", "-t", session, "q"], check=True)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            alive = subprocess.run([TMUX, "has-session", "-t", session], capture_output=True)
+            if alive.returncode != 0:  # q ended aiobs, and with it the session
+                break
+            time.sleep(0.1)
+        assert (
+            subprocess.run([TMUX, "has-session", "-t", session], capture_output=True).returncode
+            != 0
+        )
+    finally:
+        subprocess.run([TMUX, "kill-session", "-t", session], capture_output=True)
+
+
+def test_every_binding_has_an_id_the_readme_lists() -> None:
+    import re
+
+    from textual.binding import Binding
+
+    from aiobs.tui import app, screens, widgets
+
+    ids = set()
+    for module in (app, screens, widgets):
+        for obj in vars(module).values():
+            if isinstance(obj, type) and obj.__module__ == module.__name__:
+                for binding in obj.__dict__.get("BINDINGS", []):
+                    assert isinstance(binding, Binding) and binding.id, (obj, binding)
+                    ids.add(binding.id)
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## The triage TUI")[1].split("\n## ")[0]
+    listed = set(re.findall(r"`([a-z]+\.[a-z_]+)`", section))
+    assert ids == listed, (ids - listed, listed - ids)
+
+
+def test_the_config_remaps_keys_by_binding_id() -> None:
+    from aiobs.cli.tui_cmd import _keymap
+    from aiobs.errors import UsageError
+
+    assert _keymap({"tui": {"keys": {"traces.errors": "E"}}}) == {"traces.errors": "E"}
+    assert _keymap({}) == {}
+    with pytest.raises(UsageError, match=r"\[tui.keys\]"):
+        _keymap({"tui": {"keys": {"traces.errors": 5}}})
