@@ -154,21 +154,21 @@ def test_enter_replays_a_failed_trace_and_the_keys_walk_its_steps(
         replay = screen.replay
         assert replay["trace"]["status"] == "error"
         assert screen.steps.option_count == len(replay["steps"])
+        failed = [s["span_id"] for s in replay["steps"][1:] if s["status"] == "error"]
         await press(pilot, "x")
-        assert screen.step is not None and screen.step["status"] == "error"
-        assert screen.step["depth"] == max(
-            s["depth"] for s in replay["steps"] if s["status"] == "error"
-        )
+        assert screen.step is not None and screen.step["span_id"] == failed[0]
+        await press(pilot, "x")  # again: the next failed step
+        assert screen.step is not None and screen.step["span_id"] == failed[1 % len(failed)]
         child = screen.step
         await press(pilot, "p")
         assert screen.step is not None and screen.step["span_id"] == child["parent_span_id"]
         await press(pilot, "w")
         slowest = max(replay["steps"][1:], key=lambda s: s["duration_ms"])
         assert screen.step is not None and screen.step["span_id"] == slowest["span_id"]
-        from textual.widgets import TabbedContent
-
         await press(pilot, "c")
-        assert screen.query_one(TabbedContent).active == "context-tab"
+        assert screen.pane == "context"
+        await press(pilot, "w")  # a jump to a step shows the step again
+        assert screen.pane == "step"
         await press(pilot, "escape")
         assert isinstance(pilot.app.screen, TracesScreen)
 

@@ -28,7 +28,11 @@ from aiobs.tui.screens import DiffScreen, ScanScreen, TraceScreen, TracesScreen
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
+    from aiobs.analysis.results import Replay
     from aiobs.backend import Backend
+
+
+KEPT_REPLAYS = 32  # replays kept in memory (a few MB): back and forth between traces is instant
 
 
 @dataclass(frozen=True)
@@ -52,8 +56,8 @@ class TriageApp(App[None]):
         Binding("escape", "back", "Back", tooltip="The screen before", id="app.back"),
         Binding("question_mark,f1", "help", "Help", tooltip="Every key of this screen",
                 id="app.help"),
-        Binding("T", "traces", "Traces", tooltip="Every trace", id="app.traces"),
-        Binding("s", "scan", "Scan", tooltip="The anomaly scan of the last day", id="app.scan"),
+        Binding("T", "traces", "Traces", tooltip="Every trace", show=False, id="app.traces"),
+        Binding("s", "scan", "Scan", tooltip="The anomaly scan of the last day", show=False, id="app.scan"),
         Binding("ctrl+t", "toggle_dark", "Light/dark", show=False,
                 tooltip="Switch between the light and the dark theme", id="app.theme"),
     ]  # fmt: skip
@@ -65,6 +69,8 @@ class TriageApp(App[None]):
         self.store = store
         self.start = start
         self.marked: str | None = None
+        # Replays read lately (opened, or read ahead under the cursor), newest last.
+        self.replays: dict[str, Replay] = {}
         self.last_key = ""
         self._readers: dict[tuple[int, str], Backend] = {}
         self._lock = threading.Lock()
@@ -127,6 +133,13 @@ class TriageApp(App[None]):
         self.notify(text, title="aiobs", severity="error", timeout=8, markup=False)
 
     # -- navigation ---------------------------------------------------------------------------
+
+    def keep_replay(self, replay: Replay) -> None:
+        trace_id = replay["trace"]["trace_id"]
+        self.replays.pop(trace_id, None)
+        self.replays[trace_id] = replay
+        while len(self.replays) > KEPT_REPLAYS:
+            self.replays.pop(next(iter(self.replays)))
 
     def open_trace(self, trace_id: str) -> None:
         self.push_screen(TraceScreen(trace_id))

@@ -17,26 +17,28 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
+from textual.timer import Timer
 from textual.widgets import (
-    Footer,
+    ContentSwitcher,
     OptionList,
     Static,
-    TabbedContent,
-    TabPane,
 )
 from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
 from aiobs.present.safe import inert
 from aiobs.tui import data
-from aiobs.tui.widgets import FilterBar, TraceTable
+from aiobs.tui.widgets import FilterBar, KeyHints, TraceTable
 
 if TYPE_CHECKING:
     from aiobs.analysis.results import Incident, Replay, ReplayStep, Scan, TraceDiff
     from aiobs.tui.app import TriageApp
+
+
+PREFETCH_DELAY = 0.15  # seconds the cursor rests on a trace before its replay is read ahead
 
 
 class Base(Screen[None]):
@@ -61,15 +63,15 @@ class TracesScreen(Base):
                 id="traces.filter"),
         Binding("e", "errors", "Errors", tooltip="Only traces that failed", id="traces.errors"),
         Binding("l", "slow", "Slow", tooltip="Only the slowest 5% (at least the p95)",
-                id="traces.slow"),
+                show=False, id="traces.slow"),
         Binding("M", "pick('model')", "Model", tooltip="Only traces calling a model",
-                id="traces.model"),
+                show=False, id="traces.model"),
         Binding("P", "pick('prompt_version')", "Prompt", tooltip="Only one prompt version",
-                id="traces.prompt"),
+                show=False, id="traces.prompt"),
         Binding("1,2,3,4", "window", "Window", show=False,
                 tooltip="The last hour, day, week or 30 days", id="traces.window"),
         Binding("0", "clear", "Clear", tooltip="Clear the quick filters and the filter bar",
-                id="traces.clear"),
+                show=False, id="traces.clear"),
         Binding("o", "sort", "Sort", tooltip="Sort by the next column", id="traces.sort"),
         Binding("O", "reverse", "Reverse", show=False, tooltip="Reverse the sort",
                 id="traces.reverse"),
@@ -105,6 +107,8 @@ class TracesScreen(Base):
         super().__init__()
         self.query_ = query
         self.title_ = title
+        self._prefetch_timer: Timer | None = None
+        self._values_asked = False  # the filter bar's suggested values, read after the first rows
 
     def compose(self) -> ComposeResult:
         from aiobs.analysis.where import SPAN_FIELDS, TRACE_FIELDS
@@ -117,7 +121,7 @@ class TracesScreen(Base):
         )
         yield TraceTable(id="traces")
         yield Static("", id="status", classes="status")
-        yield Footer()
+        yield KeyHints(("⏎", "Replay"))
 
     @property
     def table(self) -> TraceTable:
@@ -126,7 +130,6 @@ class TracesScreen(Base):
     def on_mount(self) -> None:
         self.table.focus()
         self.reload()
-        self.load_values()
 
     # -- the query ----------------------------------------------------------------------------
 
@@ -188,6 +191,11 @@ class TracesScreen(Base):
 
     def on_traces_screen_page_loaded(self, message: PageLoaded) -> None:
         self.table.add_page(message.generation, message.index, message.rows)
+        if (
+            not self._values_asked
+        ):  # after the first rows: the suggestions' scan must not delay them
+            self._values_asked = True
+            self.load_values()
 
     def on_traces_screen_values(self, message: Values) -> None:
         self.query_one(FilterBar).where_suggester.values = message.values
@@ -219,6 +227,24 @@ class TracesScreen(Base):
     @on(TraceTable.Opened)
     def _open(self, message: TraceTable.Opened) -> None:
         self.triage.open_trace(message.trace_id)
+
+    @on(TraceTable.Highlighted)
+    def _highlighted(self, message: TraceTable.Highlighted) -> None:
+        # The trace under a resting cursor is read ahead, so Enter paints its replay at once;
+        # moving on within PREFETCH_DELAY reads nothing.
+        if self._prefetch_timer is not None:
+            self._prefetch_timer.stop()
+        row = message.row
+        if row is not None and row["trace_id"] not in self.triage.replays:
+            trace_id = row["trace_id"]
+            self._prefetch_timer = self.set_timer(PREFETCH_DELAY, lambda: self.prefetch(trace_id))
+
+    @work(thread=True, exclusive=True, group="prefetch", exit_on_error=False)
+    def prefetch(self, trace_id: str) -> None:
+        with self.triage.reading(self, "prefetch") as reader:
+            replay = data.replay(reader, trace_id)
+        if not self.cancelled():
+            self.app.call_from_thread(self.triage.keep_replay, replay)
 
     # -- the filter bar -----------------------------------------------------------------------
 
@@ -348,18 +374,18 @@ class TraceScreen(Base):
     step's detail, with the trace's context (logs, the user's events, metrics, changes)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("x", "first_error", "First error", tooltip="Jump to the first failed step",
+        Binding("x", "first_error", "First error", tooltip="The first failed step; again: the next",
                 id="trace.first_error"),
         Binding("w", "slowest", "Slowest", tooltip="Jump to the slowest step", id="trace.slowest"),
-        Binding("p", "parent", "Parent", tooltip="Jump to the step's parent", id="trace.parent"),
+        Binding("p", "parent", "Parent", tooltip="Jump to the step's parent", show=False, id="trace.parent"),
         Binding("n", "same_operation", "Next same", tooltip="The next step of the same operation",
-                id="trace.next_same"),
+                show=False, id="trace.next_same"),
         Binding("c", "context", "Context", tooltip="The trace's logs, user events, metrics",
                 id="trace.context"),
-        Binding("a", "raw", "Attributes", tooltip="The step's raw attributes", id="trace.raw"),
-        Binding("y", "copy", "Copy id", tooltip="Copy the trace id", id="trace.copy"),
+        Binding("a", "raw", "Attributes", tooltip="The step's raw attributes", show=False, id="trace.raw"),
+        Binding("y", "copy", "Copy id", tooltip="Copy the trace id", show=False, id="trace.copy"),
         Binding("S", "session", "Session", tooltip="The other traces of this session",
-                id="trace.session"),
+                show=False, id="trace.session"),
         Binding("m", "mark", "Mark", tooltip="Mark this trace to compare another with it",
                 id="trace.mark"),
         Binding("D", "diff", "Diff", tooltip="Compare the marked trace with this one",
@@ -380,12 +406,16 @@ class TraceScreen(Base):
         yield Static(Text(f"loading {self.trace_id}…", style="dim"), id="header")
         with Horizontal(id="body"):
             yield OptionList(markup=False, id="steps")
-            with TabbedContent(id="tabs"):
-                with TabPane("Step", id="step-tab"), VerticalScroll(id="step-scroll"):
-                    yield Static("", id="step")
-                with TabPane("Context", id="context-tab"), VerticalScroll(id="context-scroll"):
-                    yield Static("", id="context")
-        yield Footer()
+            # Two panes and a one-line tab bar: a TabbedContent's widgets cost ~100 ms of
+            # layout each time a trace opens (bench/tui.py).
+            with Vertical(id="tabs"):
+                yield Static(self._tab_bar("step"), id="tab-bar")
+                with ContentSwitcher(initial="step-scroll", id="panes"):
+                    with VerticalScroll(id="step-scroll"):
+                        yield Static("", id="step")
+                    with VerticalScroll(id="context-scroll"):
+                        yield Static("", id="context")
+        yield KeyHints()
 
     @property
     def steps(self) -> OptionList:
@@ -393,13 +423,18 @@ class TraceScreen(Base):
 
     def on_mount(self) -> None:
         self.steps.focus()
-        self.load(self.trace_id)
+        cached = self.triage.replays.get(self.trace_id)
+        if cached is not None:  # read while the cursor rested on it (TracesScreen.prefetch)
+            self.post_message(self.Loaded(cached))
+        else:
+            self.load(self.trace_id)
 
     @work(thread=True, exclusive=True, group="replay", exit_on_error=False)
     def load(self, trace_id: str) -> None:
         with self.triage.reading(self, "replay") as reader:
             replay = data.replay(reader, trace_id)
         if not self.cancelled():
+            self.triage.keep_replay(replay)
             self.post_message(self.Loaded(replay))
 
     def on_trace_screen_loaded(self, message: Loaded) -> None:
@@ -470,19 +505,24 @@ class TraceScreen(Base):
     def _goto(self, index: int | None) -> None:
         if index is not None:
             self.steps.highlighted = index
-            self.query_one(TabbedContent).active = "step-tab"
+            self._show_pane("step")
 
     def action_first_error(self) -> None:
+        """The first failed step under the root, then (pressed again) the next one: the tool
+        call that failed, then the request under it that answered 503."""
         if self.replay is None:
             return
         steps = self.replay["steps"]
-        found = [i for i, s in enumerate(steps) if s["status"] == "error"]
+        # The root repeats its child's error: a failure of its own only when nothing under it failed.
+        found = [i for i, s in enumerate(steps) if s["status"] == "error" and i > 0] or [
+            i for i, s in enumerate(steps) if s["status"] == "error"
+        ]
         if not found:
             self.notify("no step failed in this trace")
             return
-        # The deepest failure first: the root and the agent repeat their child's error.
-        deepest = max(steps[i]["depth"] for i in found)
-        self._goto(next(i for i in found if steps[i]["depth"] == deepest))
+        at = self.steps.highlighted
+        later = [i for i in found if at is not None and i > at and at in found]
+        self._goto(later[0] if later else found[0])
 
     def action_slowest(self) -> None:
         if self.replay and len(self.replay["steps"]) > 1:
@@ -506,8 +546,27 @@ class TraceScreen(Base):
                 self._goto((later or earlier)[0])
 
     def action_context(self) -> None:
-        tabs = self.query_one(TabbedContent)
-        tabs.active = "step-tab" if tabs.active == "context-tab" else "context-tab"
+        self._show_pane("step" if self.pane == "context" else "context")
+
+    @property
+    def pane(self) -> str:
+        """The pane beside the waterfall: ``step`` or ``context``."""
+        current = self.query_one(ContentSwitcher).current or "step-scroll"
+        return current.removesuffix("-scroll")
+
+    def _show_pane(self, pane: str) -> None:
+        self.query_one(ContentSwitcher).current = f"{pane}-scroll"
+        self.query_one("#tab-bar", Static).update(self._tab_bar(pane))
+
+    @staticmethod
+    def _tab_bar(pane: str) -> Text:
+        return Text.assemble(
+            *(
+                (f" {name.title()} ", "bold reverse" if name == pane else "dim")
+                for name in ("step", "context")
+            ),
+            ("   c switches", "dim"),
+        )
 
     def action_raw(self) -> None:
         self.show_raw = not self.show_raw
@@ -564,7 +623,7 @@ class ScanScreen(Base):
             yield OptionList(markup=False, id="incidents")
             with VerticalScroll(id="incident-scroll"):
                 yield Static("", id="incident")
-        yield Footer()
+        yield KeyHints()
 
     def on_mount(self) -> None:
         self.query_one("#incidents", OptionList).focus()
@@ -591,17 +650,15 @@ class ScanScreen(Base):
         options = self.query_one("#incidents", OptionList)
         options.clear_options()
         styles = {"critical": "bold red", "warning": "yellow", "info": "cyan"}
+        width = max(options.scrollable_content_region.width - 3, 20)
         for inc in r["incidents"]:
-            options.add_option(
-                Option(
-                    Text.assemble(
-                        (f"{inc['severity'].upper():<8} ", styles.get(inc["severity"], "")),
-                        inert(incident_title(inc)),
-                        (f"  {inc['start']:%m-%d %H:%M}", "dim"),
-                    ),
-                    id=inc["id"],
-                )
+            row = Text.assemble(
+                (f"{inc['start']:%m-%d %H:%M} ", "dim"),
+                (f"{inc['severity'].upper():<8} ", styles.get(inc["severity"], "")),
+                inert(incident_title(inc)),
             )
+            row.truncate(width, overflow="ellipsis")  # one line an incident
+            options.add_option(Option(row, id=inc["id"]))
         if r["incidents"]:
             options.highlighted = 0
         else:
@@ -651,7 +708,8 @@ def incident_title(inc: Incident) -> str:
     from aiobs.analysis.incidents import label
 
     where = [f"{k} {v}" for k, v in inc["segment"].items() if k != "service"]
-    return " · ".join([label(inc["symptom"]), inc["segment"].get("service", ""), *where])
+    what = label(inc["symptom"])
+    return " · ".join([what[:1].upper() + what[1:], inc["segment"].get("service", ""), *where])
 
 
 # -- Diff -------------------------------------------------------------------------------------
@@ -673,7 +731,7 @@ class DiffScreen(Base):
         yield Static(Text(f"comparing {self.a} with {self.b}…", style="dim"), classes="title")
         with VerticalScroll(id="diff-scroll"):
             yield Static("", id="diff")
-        yield Footer()
+        yield KeyHints()
 
     def on_mount(self) -> None:
         self.query_one("#diff-scroll").focus()
@@ -690,4 +748,7 @@ class DiffScreen(Base):
         from aiobs.present.difftraces import renderables
 
         self.result = message.result
+        self.query_one(".title", Static).update(
+            Text(f"A {self.a} compared with B {self.b}", style="bold")
+        )
         self.query_one("#diff", Static).update(Group(*renderables(message.result)))

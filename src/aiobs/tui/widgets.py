@@ -21,7 +21,7 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.suggester import Suggester
-from textual.widgets import Input
+from textual.widgets import Input, Static
 
 from aiobs.present.safe import inert
 from aiobs.present.tables import TRACE_TABLE, Col, as_col, display, fit_columns
@@ -277,3 +277,43 @@ class FilterBar(Input):
 
     def action_leave(self) -> None:
         self.post_message(self.Left())
+
+
+class KeyHints(Static):
+    """The screen's main keys in one line (those its bindings show), then the app's: a Footer's
+    widgets cost ~90 ms of layout each time a screen opened (bench/tui.py)."""
+
+    DEFAULT_CSS = """
+    KeyHints {
+        height: 1;
+        dock: bottom;
+        background: $panel;
+        color: $text-muted;
+        padding: 0 1;
+    }
+    """
+
+    def __init__(self, *first: tuple[str, str]) -> None:
+        super().__init__()
+        self.first = list(first)  # (key, what) shown before the screen's own: a widget's Enter
+
+    def on_mount(self) -> None:
+        from dataclasses import replace
+
+        from rich.text import Text
+
+        screen_bindings = list(getattr(self.screen, "BINDINGS", []))
+        app_bindings = list(getattr(self.app, "BINDINGS", []))
+        parts = list(self.first)
+        for binding in [*screen_bindings, *app_bindings]:
+            if isinstance(binding, Binding) and binding.show and binding.description:
+                # The first of its keys, as Textual shows it (? for question_mark).
+                shown = replace(binding, key=binding.key.split(",")[0])
+                key = binding.key_display or self.app.get_key_display(shown)
+                parts.append((key, binding.description))
+        text = Text()
+        for key, description in parts:
+            text.append(f"{key} ", style="bold")
+            text.append(f"{description}  ")
+        text.truncate(max(self.app.size.width - 2, 10), overflow="ellipsis")
+        self.update(text)
