@@ -74,7 +74,7 @@ def cli_json(demo: tuple[Path, dict[str, Any]], *args: str) -> Any:
 def test_the_traces_table_counts_and_pages_what_the_cli_lists(
     store: Any, demo: tuple[Path, dict[str, Any]]
 ) -> None:
-    from aiobs.tui.app import TriageApp
+    from aiobs.tui.app import Start, TriageApp
     from aiobs.tui.screens import TracesScreen
     from aiobs.tui.widgets import TraceTable
 
@@ -102,13 +102,13 @@ def test_the_traces_table_counts_and_pages_what_the_cli_lists(
         await press(pilot, "e")
         assert table.pages.total == total
 
-    run(TriageApp(store), steps)
+    run(TriageApp(store, Start(traces=True)), steps)
 
 
 def test_the_filter_bar_applies_a_where_condition_and_says_what_is_wrong(
     store: Any, demo: tuple[Path, dict[str, Any]]
 ) -> None:
-    from aiobs.tui.app import TriageApp
+    from aiobs.tui.app import Start, TriageApp
     from aiobs.tui.widgets import FilterBar, TraceTable
 
     condition = "span(tool_name = 'lookup_charge_v1' and status = 'error')"
@@ -138,13 +138,13 @@ def test_the_filter_bar_applies_a_where_condition_and_says_what_is_wrong(
         await press(pilot, "up")
         assert bar.value == condition
 
-    run(TriageApp(store), steps)
+    run(TriageApp(store, Start(traces=True)), steps)
 
 
 def test_enter_replays_a_failed_trace_and_the_keys_walk_its_steps(
     store: Any, demo: tuple[Path, dict[str, Any]]
 ) -> None:
-    from aiobs.tui.app import TriageApp
+    from aiobs.tui.app import Start, TriageApp
     from aiobs.tui.screens import TraceScreen, TracesScreen
 
     async def steps(pilot: Any) -> None:
@@ -172,13 +172,13 @@ def test_enter_replays_a_failed_trace_and_the_keys_walk_its_steps(
         await press(pilot, "escape")
         assert isinstance(pilot.app.screen, TracesScreen)
 
-    run(TriageApp(store), steps)
+    run(TriageApp(store, Start(traces=True)), steps)
 
 
 def test_the_scan_screen_lists_the_cli_scan_incidents_and_opens_their_examples(
     store: Any, demo: tuple[Path, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from aiobs.tui.app import TriageApp
+    from aiobs.tui.app import Start, TriageApp
     from aiobs.tui.screens import ScanScreen, TraceScreen, TracesScreen
     from aiobs.tui.widgets import TraceTable
 
@@ -204,11 +204,11 @@ def test_the_scan_screen_lists_the_cli_scan_incidents_and_opens_their_examples(
         await press(pilot, "escape", "escape")
         assert isinstance(pilot.app.screen, ScanScreen)
 
-    run(TriageApp(store), steps)
+    run(TriageApp(store, Start(traces=True)), steps)
 
 
 def test_a_marked_trace_is_compared_with_another(store: Any) -> None:
-    from aiobs.tui.app import TriageApp
+    from aiobs.tui.app import Start, TriageApp
     from aiobs.tui.screens import DiffScreen
     from aiobs.tui.widgets import TraceTable
 
@@ -230,11 +230,11 @@ def test_a_marked_trace_is_compared_with_another(store: Any) -> None:
         )
         assert screen.result["steps"]
 
-    run(TriageApp(store), steps)
+    run(TriageApp(store, Start(traces=True)), steps)
 
 
 def test_a_remapped_key_runs_the_binding_it_names(store: Any) -> None:
-    from aiobs.tui.app import TriageApp
+    from aiobs.tui.app import Start, TriageApp
     from aiobs.tui.widgets import TraceTable
 
     async def steps(pilot: Any) -> None:
@@ -243,7 +243,7 @@ def test_a_remapped_key_runs_the_binding_it_names(store: Any) -> None:
         await press(pilot, "E")
         assert table.pages.total is not None and table.pages.total < total
 
-    run(TriageApp(store, keymap={"traces.errors": "E"}), steps)
+    run(TriageApp(store, Start(traces=True), keymap={"traces.errors": "E"}), steps)
 
 
 def test_tui_on_a_missing_store_is_exit_3_without_textual(tmp_path: Path) -> None:
@@ -282,7 +282,12 @@ def test_tui_on_an_unknown_trace_or_session_is_exit_4(demo: tuple[Path, dict[str
 @pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=["80x24", "160x48"])
 @pytest.mark.parametrize(
     "screen, keys",
-    [("traces", []), ("trace", ["e", "enter", "x"]), ("scan", ["s", "3"])],
+    [
+        ("overview", []),
+        ("traces", ["T"]),
+        ("trace", ["T", "e", "enter", "x"]),
+        ("scan", ["s", "3"]),
+    ],
 )
 def test_snapshots(
     snap_compare: Any, store: Any, size: tuple[int, int], screen: str, keys: list[str]
@@ -295,6 +300,45 @@ def test_snapshots(
             await press(pilot, key)
 
     assert snap_compare(TriageApp(store), terminal_size=size, run_before=run_before)
+
+
+def test_the_overview_lists_each_service_against_the_period_before(
+    store: Any, demo: tuple[Path, dict[str, Any]]
+) -> None:
+    from aiobs.tui.app import TriageApp
+    from aiobs.tui.screens import OverviewScreen, TracesScreen
+    from aiobs.tui.widgets import TraceTable
+
+    week = cli_json(
+        demo, "segment", "--by", "service_name", "--since", "2026-11-08T00:00Z..2026-11-15T00:00Z"
+    )
+    before = cli_json(
+        demo, "segment", "--by", "service_name", "--since", "2026-11-01T00:00Z..2026-11-08T00:00Z"
+    )
+
+    async def steps(pilot: Any) -> None:
+        await press(pilot, "3")  # the last week
+        screen = pilot.app.screen
+        assert isinstance(screen, OverviewScreen) and screen.result is not None
+        shown = {e["service"]: e for e in screen.result["services"]}
+        assert {r["service_name"]: r["traces"] for r in week} == {
+            k: e["now"]["traces"] for k, e in shown.items()
+        }
+        for r in before:
+            assert shown[r["service_name"]]["before"]["traces"] == r["traces"]
+        first = screen.result["services"][0]
+        assert sum(v or 0 for v in first["series"]["traces"]) == first["now"]["traces"]
+        assert screen.scanned is not None
+        await press(pilot, "enter")
+        traces = pilot.app.screen
+        assert isinstance(traces, TracesScreen)
+        assert traces.query_one(TraceTable).pages.total == first["now"]["traces"]
+        await press(pilot, "escape", "tab", "enter")
+        if screen.scanned["incidents"]:
+            assert isinstance(pilot.app.screen, TracesScreen)
+            assert pilot.app.screen.query_.base is not None
+
+    run(TriageApp(store), steps)
 
 
 TMUX = shutil.which("tmux")
@@ -326,6 +370,8 @@ def test_the_real_tui_reaches_a_failed_trace_with_keys_alone(
         raise AssertionError(f"{text!r} never showed:\n{screen()}")
 
     try:
+        wait_for("Overview · the last 24h")
+        subprocess.run([TMUX, "send-keys", "-t", session, "T"], check=True)
         wait_for("traces · sorted by")
         subprocess.run([TMUX, "send-keys", "-t", session, "e"], check=True)
         wait_for("errors only")

@@ -71,7 +71,15 @@ def tui(
         from aiobs.tui.app import Start, TriageApp
 
         TriageApp(
-            store, Start(trace=trace, session=session, scan=scan, query=query), keymap=keymap
+            store,
+            Start(
+                trace=trace,
+                session=session,
+                scan=scan,
+                query=query,
+                traces=query != TraceQuery(),
+            ),
+            keymap=keymap,
         ).run()
     finally:
         store.close()

@@ -23,7 +23,7 @@ from textual.screen import Screen
 from textual.worker import get_current_worker
 
 from aiobs.tui import data
-from aiobs.tui.screens import DiffScreen, ScanScreen, TraceScreen, TracesScreen
+from aiobs.tui.screens import DiffScreen, OverviewScreen, ScanScreen, TraceScreen, TracesScreen
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -37,13 +37,15 @@ KEPT_REPLAYS = 32  # replays kept in memory (a few MB): back and forth between t
 
 @dataclass(frozen=True)
 class Start:
-    """Where the app opens: a trace, a session's traces, the scan, or the traces a filter
-    selects (``aiobs tui [TRACE] [--session S] [--scan] [--since …] [--where …]``)."""
+    """Where the app opens: the overview, or the traces a filter selects, with a trace, a
+    session's traces or the scan over it (``aiobs tui [TRACE] [--session S] [--scan] [--since …]
+    [--where …]``)."""
 
     trace: str | None = None
     session: str | None = None
     scan: bool = False
     query: data.TraceQuery = field(default_factory=data.TraceQuery)
+    traces: bool = False  # open on the traces (the command line selected some), not the overview
 
 
 class TriageApp(App[None]):
@@ -56,8 +58,10 @@ class TriageApp(App[None]):
         Binding("escape", "back", "Back", tooltip="The screen before", id="app.back"),
         Binding("question_mark,f1", "help", "Help", tooltip="Every key of this screen",
                 id="app.help"),
-        Binding("T", "traces", "Traces", tooltip="Every trace", show=False, id="app.traces"),
-        Binding("s", "scan", "Scan", tooltip="The anomaly scan of the last day", show=False, id="app.scan"),
+        Binding("T", "traces", "Traces", tooltip="Every trace", id="app.traces"),
+        Binding("H", "overview", "Overview", show=False, tooltip="Per service, and the incidents",
+                id="app.overview"),
+        Binding("s", "scan", "Scan", tooltip="The anomaly scan of the last day", id="app.scan"),
         Binding("ctrl+t", "toggle_dark", "Light/dark", show=False,
                 tooltip="Switch between the light and the dark theme", id="app.theme"),
     ]  # fmt: skip
@@ -79,7 +83,11 @@ class TriageApp(App[None]):
 
     def on_mount(self) -> None:
         start = self.start
-        self.push_screen(TracesScreen(start.query))
+        # The overview lands, unless the command line selected traces (a filter or a window).
+        if start.traces:
+            self.push_screen(TracesScreen(start.query))
+        else:
+            self.push_screen(OverviewScreen())
         if start.session:
             self.push_screen(
                 TracesScreen(
@@ -162,6 +170,9 @@ class TriageApp(App[None]):
 
     def action_traces(self) -> None:
         self.push_screen(TracesScreen(data.TraceQuery()))
+
+    def action_overview(self) -> None:
+        self.push_screen(OverviewScreen())
 
     def action_scan(self) -> None:
         self.push_screen(ScanScreen())

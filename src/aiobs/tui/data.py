@@ -163,6 +163,62 @@ def scan(reader: Backend, since: str | None = None) -> Scan:
     return run_scan(reader, TraceFilter.from_options(since=since))
 
 
+OVERVIEW_BUCKETS = 16  # points of each overview sparkline
+
+
+def overview(reader: Backend, since: str = "24h") -> dict[str, Any]:
+    """Per service, for the window ``since`` back from now and the period as long before it:
+    the segment metrics of both (traffic, error rate, p95, tokens, cost, evaluation fail rate)
+    and, over the window, each one's series in OVERVIEW_BUCKETS buckets."""
+    from aiobs.analysis.filters import TraceFilter
+    from aiobs.analysis.segment import segment
+    from aiobs.analysis.timewindow import parse_window, utcnow
+
+    start, end = parse_window(since, None)
+    end = end or utcnow()
+    if start is None:
+        from datetime import timedelta
+
+        start = end - timedelta(hours=24)
+    before = start - (end - start)
+    _, now_rows = segment(reader, TraceFilter(since=start, until=end), "service_name", limit=100)
+    _, then_rows = segment(
+        reader, TraceFilter(since=before, until=start), "service_name", limit=100
+    )
+    previous = {r["service_name"]: r for r in then_rows}  # type: ignore[typeddict-item]
+    width_ns = max(int((end - start).total_seconds() * 1e9), 1)
+    series: dict[str, dict[str, list[float | None]]] = {}
+    for service, bucket, traces, errors, p95, tokens in reader.rows(
+        f"""SELECT service_name, least({OVERVIEW_BUCKETS - 1}, floor(
+      (epoch_ns(start_time) - epoch_ns(?::TIMESTAMP)) / {width_ns} * {OVERVIEW_BUCKETS}))::INT,
+    count(*), count_if(status = 'error'), quantile_cont(duration_ms, 0.95),
+    sum(coalesce(input_tokens, 0) + coalesce(output_tokens, 0))
+  FROM aiobs_trace_facts WHERE start_time >= ? AND start_time < ? GROUP BY 1, 2""",
+        [start, start, end],
+    ):
+        s = series.setdefault(
+            service,
+            {k: [None] * OVERVIEW_BUCKETS for k in ("traces", "error_rate", "p95_ms", "tokens")},
+        )
+        s["traces"][bucket] = traces
+        s["error_rate"][bucket] = errors / traces if traces else None
+        s["p95_ms"][bucket] = p95
+        s["tokens"][bucket] = tokens
+    return {
+        "since": start,
+        "until": end,
+        "services": [
+            {
+                "service": r["service_name"],  # type: ignore[typeddict-item]
+                "now": r,
+                "before": previous.get(r["service_name"]),  # type: ignore[typeddict-item]
+                "series": series.get(r["service_name"], {}),  # type: ignore[typeddict-item]
+            }
+            for r in now_rows
+        ],
+    }
+
+
 def examples_condition(trace_ids: Iterable[str]) -> str:
     """The condition that lists exactly these traces (an incident's examples)."""
     quoted = ", ".join("'" + t.replace("'", "''") + "'" for t in trace_ids)

@@ -592,6 +592,245 @@ class TraceScreen(Base):
         self.triage.compare(self.trace_id)
 
 
+# -- Overview ---------------------------------------------------------------------------------
+
+
+def spark(values: list[float | None]) -> str:
+    """A series as a sparkline (a gap where a bucket has no traces)."""
+    known = [v for v in values if v is not None]
+    top, low = (max(known), min(known)) if known else (0.0, 0.0)
+    marks = "▁▂▃▄▅▆▇█"
+    if top == low:
+        return "".join(" " if v is None else marks[3] for v in values)
+    return "".join(
+        " " if v is None else marks[int((v - low) / (top - low) * (len(marks) - 1) + 0.5)]
+        for v in values
+    )
+
+
+def change(now: float | None, before: float | None, *, points: bool = False) -> Text:
+    """``now`` against ``before``: a relative change, or for a rate its difference in points;
+    red when it grew by a fifth or more (every overview figure is worse up)."""
+    from aiobs.units import pct
+
+    if now is None or before is None:
+        return Text("new" if before is None and now is not None else "", style="dim")
+    if points:
+        diff = (now - before) * 100
+        worse = diff >= 1
+        return Text(f"{diff:+.1f} pt", style="red" if worse else "dim")
+    if before == 0:
+        return Text("new" if now else "", style="dim")
+    rel = now / before - 1
+    return Text(pct(rel, 0, sign=True), style="red" if rel >= 0.2 else "dim")
+
+
+OVERVIEW_COLUMNS = (
+    ("service", 17), ("traffic", 28), ("error rate", 31), ("p95", 30), ("tokens", 17),
+    ("cost", 13), ("eval fail", 14),
+)  # fmt: skip
+
+
+def overview_row(entry: dict[str, Any], width: int) -> Text:
+    """A service's line: each figure with its sparkline and its change against the period
+    before, columns left out from the right when the line is narrower than all of them."""
+    from aiobs.units import duration, money, num, pct
+
+    now, before, series = entry["now"], entry["before"] or {}, entry["series"]
+    cells = [
+        Text(inert(entry["service"]), style="bold"),
+        Text.assemble(
+            (spark(series.get("traces", [])), "cyan"), f" {num(now['traces'])} ",
+            change(now["traces"], before.get("traces")),
+        ),
+        Text.assemble(
+            (spark(series.get("error_rate", [])), "red"), f" {pct(now['error_rate'])} ",
+            change(now["error_rate"], before.get("error_rate"), points=True),
+        ),
+        Text.assemble(
+            (spark(series.get("p95_ms", [])), "yellow"), f" {duration(now['p95_ms'])} ",
+            change(now["p95_ms"], before.get("p95_ms")),
+        ),
+        Text.assemble(
+            f"{num(now['tokens_per_trace'])}/trace ",
+            change(now["tokens_per_trace"], before.get("tokens_per_trace")),
+        ),
+        Text.assemble(f"{money(now['cost_usd'])} ", change(now["cost_usd"], before.get("cost_usd"))),
+        Text.assemble(
+            pct(now["eval_fail_rate"]) if now.get("eval_fail_rate") is not None else "-", " ",
+            change(now.get("eval_fail_rate"), before.get("eval_fail_rate"), points=True),
+        ),
+    ]  # fmt: skip
+    line, used = Text(), 0
+    for cell, (_, w) in zip(cells, OVERVIEW_COLUMNS, strict=True):
+        if used + w > width and used:
+            break
+        cell.truncate(w - 1, overflow="ellipsis", pad=True)
+        line.append_text(cell)
+        line.append(" ")
+        used += w
+    return line
+
+
+def overview_header(width: int) -> Text:
+    line, used = Text("  ", style="bold"), 0  # under the list's border and padding
+    for name, w in OVERVIEW_COLUMNS:
+        if used + w > width and used:
+            break
+        line.append(name.ljust(w))
+        used += w
+    return line
+
+
+class OverviewScreen(Base):
+    """The landing screen: per service, traffic, error rate, p95 latency, tokens, cost and the
+    evaluation fail rate over the window, each with its sparkline and its change against the
+    period before, and the scan's open incidents; Enter drills into the traces."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "drill", "Traces", tooltip="The highlighted service's (or incident's) traces",
+                id="overview.drill"),
+        Binding("tab", "switch", "Services/incidents", show=False,
+                tooltip="Between the services and the incidents", id="overview.switch"),
+        Binding("1,2,3,4", "window", "Window", show=False,
+                tooltip="The last hour, day, week or 30 days", id="overview.window"),
+    ]  # fmt: skip
+
+    @dataclass
+    class Summarised(Message):
+        since: str
+        result: dict[str, Any]
+
+    @dataclass
+    class Scanned(Message):
+        since: str
+        result: Scan
+
+    def __init__(self, since: str = "24h") -> None:
+        super().__init__()
+        self.since = since
+        self.result: dict[str, Any] | None = None
+        self.scanned: Scan | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(
+            Text(f"Overview · the last {self.since}…", style="dim"), id="title", classes="title"
+        )
+        yield Static("", id="services-header")
+        yield OptionList(markup=False, id="services")
+        yield Static(Text("incidents (scanning…)", style="bold"), id="incidents-title")
+        yield OptionList(markup=False, id="overview-incidents")
+        yield KeyHints()
+
+    def on_mount(self) -> None:
+        self.query_one("#services", OptionList).focus()
+        self.refresh_all()
+
+    def refresh_all(self) -> None:
+        self.summarise(self.since)
+        self.run_scan(self.since)
+
+    @work(thread=True, exclusive=True, group="overview", exit_on_error=False)
+    def summarise(self, since: str) -> None:
+        with self.triage.reading(self, "overview") as reader:
+            result = data.overview(reader, since)
+        if not self.cancelled():
+            self.post_message(self.Summarised(since, result))
+
+    @work(thread=True, exclusive=True, group="scan", exit_on_error=False)
+    def run_scan(self, since: str) -> None:
+        with self.triage.reading(self, "scan") as reader:
+            result = data.scan(reader, since)
+        if not self.cancelled():
+            self.post_message(self.Scanned(since, result))
+
+    def on_overview_screen_summarised(self, message: Summarised) -> None:
+        if message.since != self.since:
+            return
+        self.result = message.result
+        r = message.result
+        self.query_one("#title", Static).update(
+            Text(
+                f"Overview · the last {self.since} ({r['since']:%m-%d %H:%M} .. {r['until']:%m-%d %H:%M} UTC)"
+                " · changes against the period before",
+                style="bold",
+            )
+        )
+        options = self.query_one("#services", OptionList)
+        width = max(options.scrollable_content_region.width - 3, 20)
+        self.query_one("#services-header", Static).update(overview_header(width))
+        at = options.highlighted
+        options.clear_options()
+        options.add_options(
+            [Option(overview_row(e, width), id=e["service"]) for e in r["services"]]
+        )
+        if r["services"]:
+            options.highlighted = at if at is not None and at < len(r["services"]) else 0
+
+    def on_overview_screen_scanned(self, message: Scanned) -> None:
+        from aiobs.units import plural
+
+        if message.since != self.since:
+            return
+        self.scanned = message.result
+        incidents = message.result["incidents"]
+        self.query_one("#incidents-title", Static).update(
+            Text(
+                f"incidents · {plural(len(incidents), 'incident')} (Tab, then Enter: examples)",
+                style="bold",
+            )
+        )
+        options = self.query_one("#overview-incidents", OptionList)
+        options.clear_options()
+        width = max(options.scrollable_content_region.width - 3, 20)
+        for inc in incidents:
+            row = Text.assemble((f"{inc['start']:%m-%d %H:%M} ", "dim"),
+                                (f"{inc['severity'].upper():<8} ", "yellow"), inert(incident_title(inc)),
+                                ("  " + inert(inc["summary"]), "dim"))  # fmt: skip
+            row.truncate(width, overflow="ellipsis")
+            options.add_option(Option(row, id=inc["id"]))
+        if incidents:
+            options.highlighted = 0
+
+    def action_switch(self) -> None:
+        services = self.query_one("#services", OptionList)
+        incidents = self.query_one("#overview-incidents", OptionList)
+        (incidents if services.has_focus else services).focus()
+
+    def action_drill(self) -> None:
+        services = self.query_one("#services", OptionList)
+        incidents = self.query_one("#overview-incidents", OptionList)
+        if incidents.has_focus and self.scanned and incidents.highlighted is not None:
+            inc = self.scanned["incidents"][incidents.highlighted]
+            self.triage.push_screen(
+                TracesScreen(
+                    data.TraceQuery(base=data.examples_condition(inc["examples"])),
+                    f"Examples of {inc['id']}",
+                )
+            )
+        elif self.result and services.highlighted is not None:
+            service = self.result["services"][services.highlighted]["service"]
+            # The overview's own window, both ends: its counts and the traces listed agree.
+            window = f"{self.result['since']:%Y-%m-%dT%H:%M:%S}Z..{self.result['until']:%Y-%m-%dT%H:%M:%S}Z"
+            self.triage.push_screen(
+                TracesScreen(data.TraceQuery(service=service, since=window), f"Traces of {service}")
+            )
+
+    @on(OptionList.OptionSelected)
+    def _selected(self) -> None:
+        self.action_drill()
+
+    def action_window(self) -> None:
+        self.since = data.WINDOWS.get(self.triage.last_key, "24h")
+        self.query_one("#title", Static).update(
+            Text(f"Overview · the last {self.since}…", style="dim")
+        )
+        self.query_one("#incidents-title", Static).update(
+            Text("incidents (scanning…)", style="bold")
+        )
+        self.refresh_all()
+
+
 # -- Scan -------------------------------------------------------------------------------------
 
 
