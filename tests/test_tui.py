@@ -207,6 +207,35 @@ def test_the_scan_screen_lists_the_cli_scan_incidents_and_opens_their_examples(
     run(TriageApp(store, Start(traces=True)), steps)
 
 
+def test_the_session_screen_tells_the_conversation_turn_by_turn(
+    store: Any, demo: tuple[Path, dict[str, Any]]
+) -> None:
+    from aiobs.tui.app import Start, TriageApp
+    from aiobs.tui.screens import SessionScreen, TraceScreen
+
+    (row,) = cli_json(
+        demo,
+        "query",
+        "select session_id from ai_traces where session_id is not null group by 1"
+        " having count(*) >= 3 order by min(start_time), 1 limit 1",
+    )
+    expected = cli_json(demo, "replay", "--session", row["session_id"], "--no-context")
+
+    async def steps(pilot: Any) -> None:
+        screen = pilot.app.screen
+        assert isinstance(screen, SessionScreen) and screen.session is not None
+        turns = screen.query_one("#turns")
+        assert turns.option_count == len(expected["traces"]) >= 3
+        assert [r["trace"]["trace_id"] for r in screen.session["traces"]] == [
+            r["trace"]["trace_id"] for r in expected["traces"]
+        ]
+        await press(pilot, "down", "enter")
+        assert isinstance(pilot.app.screen, TraceScreen)
+        assert pilot.app.screen.trace_id == expected["traces"][1]["trace"]["trace_id"]
+
+    run(TriageApp(store, Start(session=row["session_id"])), steps)
+
+
 def test_a_marked_trace_is_compared_with_another(store: Any) -> None:
     from aiobs.tui.app import Start, TriageApp
     from aiobs.tui.screens import DiffScreen

@@ -732,3 +732,104 @@ def session_markdown(session: SessionReplay, full: bool) -> str:
     if context:
         parts.append("\n".join(context) + "\n")
     return "".join(parts)
+
+
+# --- a session as a chat (the TUI's Session screen) --------------------------------------------------
+
+EVENT_MARK = {
+    "chat.retry": "↺ retried", "chat.rephrase": "✎ rephrased", "session.abandoned": "✗ abandoned",
+    "user.feedback": "feedback", "chat.csat": "CSAT", "chat.resolved": "✓ resolved",
+}  # fmt: skip
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):  # parts: [{"type": "text", "text": …}, …]
+        return " ".join(
+            str(p.get("text") or p.get("content") or "") if isinstance(p, dict) else str(p)
+            for p in content
+        )
+    return "" if content is None else str(content)
+
+
+def turn_words(replay: Replay) -> tuple[str, str]:
+    """A turn's user message (the last the first model call was given) and the answer (the
+    last model call's text), each in a line; empty when the trace carries no content."""
+    llm = [s for s in replay["steps"] if s.get("messages") or s.get("output")]
+    asked = next(
+        (
+            _text_of(m.get("content"))
+            for m in reversed(llm[0].get("messages") or [])
+            if m.get("role") == "user"
+        ),
+        "",
+    ) if llm else ""  # fmt: skip
+    answered = ""
+    for step in reversed(llm):
+        texts = [
+            _text_of(m.get("content"))
+            for m in step.get("output") or []
+            if m.get("role") in ("assistant", None)
+        ]
+        texts = [t for t in texts if t.strip()]
+        if texts:
+            answered = texts[-1]
+            break
+    return " ".join(asked.split()), " ".join(answered.split())
+
+
+TURN_CHARS = 300  # of a message in the chat view; the turn's replay has it whole
+
+
+def _said(text: str, missing: str) -> Text | tuple[str, str]:
+    if not text:
+        return (missing, "dim")
+    return Text(inert(text if len(text) <= TURN_CHARS else text[: TURN_CHARS - 1] + "…"))
+
+
+def session_turns(session: SessionReplay) -> list[RenderableType]:
+    """Each trace of a session as a chat turn: when, status and duration, the user's message,
+    the answer (with the error when the turn failed), then what the user did after it (retry,
+    rephrase, thumbs, abandonment, CSAT) — one renderable per turn, in order."""
+    from rich.console import Group
+
+    context: Mapping[str, Any] = session.get("context") or {}
+    events = context.get("session_events") or []
+    traces = session["traces"]
+    starts = [r["trace"]["start_time"] for r in traces]
+    turns: list[RenderableType] = []
+    for i, r in enumerate(traces):
+        trace = r["trace"]
+        asked, answered = turn_words(r)
+        failed = trace["status"] == "error"
+        lines: list[RenderableType] = [
+            Text.assemble(
+                (f"turn {i + 1} ", "bold"),
+                (f"{trace['start_time']:%H:%M:%S}  {duration(trace['duration_ms'])}  ", "dim"),
+                ("ERROR" if failed else "ok", "bold red" if failed else "green"),
+                (f"  {trace['trace_id']}", "dim"),
+            ),
+            Text.assemble(("  user  ", "bold cyan"), _said(asked, "(no message recorded)")),
+            Text.assemble(("  agent ", "bold magenta"), _said(answered, "(no answer recorded)")),
+        ]
+        if failed and trace.get("error_message"):
+            lines.append(Text("  ✗ " + inert(str(trace.get("error_message"))), style="red"))
+        end = starts[i + 1] if i + 1 < len(traces) else None
+        for ev in events:
+            mine = ev.get("trace_id") == trace["trace_id"]
+            after = ev["time"] >= trace["start_time"] and (end is None or ev["time"] < end)
+            shown = ev["name"] in EVENT_MARK or "feedback" in ev["name"] or "csat" in ev["name"]
+            if not shown or not (mine or (after and not ev.get("trace_id"))):
+                continue
+            attrs = ", ".join(f"{k}={v}" for k, v in ev["attributes"].items() if k != "user.id")
+            bad = ev["name"] == "session.abandoned" or "thumbs_down" in attrs
+            lines.append(
+                Text.assemble(
+                    ("    ↳ ", "dim"),
+                    (EVENT_MARK.get(ev["name"], ev["name"]), "bold red" if bad else "yellow"),
+                    (f"  {inert(attrs)}" if attrs else "", "dim"),
+                )
+            )
+        turns.append(Group(*lines))
+    return turns

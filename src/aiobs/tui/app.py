@@ -23,7 +23,14 @@ from textual.screen import Screen
 from textual.worker import get_current_worker
 
 from aiobs.tui import data
-from aiobs.tui.screens import DiffScreen, OverviewScreen, ScanScreen, TraceScreen, TracesScreen
+from aiobs.tui.screens import (
+    DiffScreen,
+    OverviewScreen,
+    ScanScreen,
+    SessionScreen,
+    TraceScreen,
+    TracesScreen,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -89,12 +96,7 @@ class TriageApp(App[None]):
         else:
             self.push_screen(OverviewScreen())
         if start.session:
-            self.push_screen(
-                TracesScreen(
-                    start.query.but(session=start.session, sort="start_time"),
-                    f"Session {start.session}",
-                )
-            )
+            self.push_screen(SessionScreen(start.session))
         if start.scan:
             self.push_screen(ScanScreen())
         if start.trace:

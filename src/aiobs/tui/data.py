@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from aiobs.analysis.filters import TraceFilter
-    from aiobs.analysis.results import Replay, Scan, TraceDiff, TraceRow
+    from aiobs.analysis.results import Replay, Scan, SessionReplay, TraceDiff, TraceRow
     from aiobs.backend import Backend
 
 PAGE = 100  # rows a page fetch reads: a screenful or two of a tall terminal
@@ -148,6 +148,12 @@ def replay(reader: Backend, trace_id: str, *, context: bool = True) -> Replay:
     from aiobs.analysis.replay import load_trace, resolve_trace_id
 
     return load_trace(reader, resolve_trace_id(reader, trace_id), context=context)
+
+
+def session(reader: Backend, session_id: str) -> SessionReplay:
+    from aiobs.analysis.replay import load_session
+
+    return load_session(reader, session_id)
 
 
 def diff(reader: Backend, a: str, b: str) -> TraceDiff:

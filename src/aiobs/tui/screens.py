@@ -34,7 +34,14 @@ from aiobs.tui import data
 from aiobs.tui.widgets import FilterBar, KeyHints, TraceTable
 
 if TYPE_CHECKING:
-    from aiobs.analysis.results import Incident, Replay, ReplayStep, Scan, TraceDiff
+    from aiobs.analysis.results import (
+        Incident,
+        Replay,
+        ReplayStep,
+        Scan,
+        SessionReplay,
+        TraceDiff,
+    )
     from aiobs.tui.app import TriageApp
 
 
@@ -384,7 +391,7 @@ class TraceScreen(Base):
                 id="trace.context"),
         Binding("a", "raw", "Attributes", tooltip="The step's raw attributes", show=False, id="trace.raw"),
         Binding("y", "copy", "Copy id", tooltip="Copy the trace id", show=False, id="trace.copy"),
-        Binding("S", "session", "Session", tooltip="The other traces of this session",
+        Binding("S", "session", "Session", tooltip="The conversation this trace is a turn of",
                 show=False, id="trace.session"),
         Binding("m", "mark", "Mark", tooltip="Mark this trace to compare another with it",
                 id="trace.mark"),
@@ -581,15 +588,83 @@ class TraceScreen(Base):
         if not session:
             self.notify("this trace has no session", severity="warning")
             return
-        self.triage.push_screen(
-            TracesScreen(data.TraceQuery(session=session, sort="start_time"), f"Session {session}")
-        )
+        self.triage.push_screen(SessionScreen(session))
 
     def action_mark(self) -> None:
         self.triage.mark(self.trace_id)
 
     def action_diff(self) -> None:
         self.triage.compare(self.trace_id)
+
+
+# -- Session ----------------------------------------------------------------------------------
+
+
+class SessionScreen(Base):
+    """A conversation as a chat, turn by turn: the user's message, the answer, and what the
+    user did after it (retry, rephrase, thumbs, abandonment, CSAT); Enter replays a turn."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "replay", "Replay the turn", tooltip="The turn's trace, step by step",
+                id="session.replay"),
+    ]  # fmt: skip
+
+    @dataclass
+    class Loaded(Message):
+        session: SessionReplay
+
+    def __init__(self, session_id: str) -> None:
+        super().__init__()
+        self.session_id = session_id
+        self.session: SessionReplay | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(Text(f"loading session {self.session_id}…", style="dim"), classes="title")
+        yield OptionList(markup=False, id="turns")
+        yield KeyHints()
+
+    def on_mount(self) -> None:
+        self.query_one("#turns", OptionList).focus()
+        self.load()
+
+    @work(thread=True, exclusive=True, group="session", exit_on_error=False)
+    def load(self) -> None:
+        with self.triage.reading(self, "session") as reader:
+            loaded = data.session(reader, self.session_id)
+        if not self.cancelled():
+            self.post_message(self.Loaded(loaded))
+
+    def on_session_screen_loaded(self, message: Loaded) -> None:
+        from aiobs.present.replay import session_turns
+        from aiobs.units import duration, plural
+
+        session = self.session = message.session
+        info = session["session"]
+        span = (info["end_time"] - info["start_time"]).total_seconds() * 1000
+        self.query_one(".title", Static).update(
+            Text(
+                f"Session {inert(info['session_id'])} · user {inert(str(info['user_id'] or '-'))}"
+                f" · {plural(info['traces'], 'turn')} over {duration(span)}",
+                style="bold",
+            )
+        )
+        turns = self.query_one("#turns", OptionList)
+        turns.clear_options()
+        for turn, replay in zip(session_turns(session), session["traces"], strict=True):
+            turns.add_option(Option(turn, id=replay["trace"]["trace_id"]))
+        if session["traces"]:
+            turns.highlighted = 0
+
+    @on(OptionList.OptionSelected, "#turns")
+    def _selected(self) -> None:
+        self.action_replay()
+
+    def action_replay(self) -> None:
+        turns = self.query_one("#turns", OptionList)
+        if self.session and turns.highlighted is not None:
+            replay = self.session["traces"][turns.highlighted]
+            self.triage.keep_replay(replay)
+            self.triage.open_trace(replay["trace"]["trace_id"])
 
 
 # -- Overview ---------------------------------------------------------------------------------
