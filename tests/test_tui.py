@@ -262,6 +262,37 @@ def test_a_marked_trace_is_compared_with_another(store: Any) -> None:
     run(TriageApp(store, Start(traces=True)), steps)
 
 
+def test_a_superseded_reader_is_interrupted(store: Any) -> None:
+    """A worker's query stops when a newer one of its group starts: the old handle is
+    interrupted (DuckDB's interrupt), and its error is not reported."""
+    import threading
+
+    from aiobs.backend import QueryError
+    from aiobs.tui.app import TriageApp
+
+    app, node, started, caught = TriageApp(store), object(), threading.Event(), []
+
+    def long() -> None:
+        try:
+            with app.reading(node, "pages") as reader:  # type: ignore[arg-type]
+                started.set()
+                reader.one("SELECT count(*) FROM range(100000000000) a")
+        except QueryError as exc:
+            caught.append(exc)
+
+    worker = threading.Thread(target=long)
+    t = time.monotonic()
+    worker.start()
+    assert started.wait(10)
+    time.sleep(0.3)
+    with app.reading(node, "pages") as newer:  # type: ignore[arg-type]
+        assert newer.one("SELECT 42") == (42,)
+    worker.join(20)
+    assert not worker.is_alive() and caught, "the old query ran on"
+    assert "interrupt" in caught[0].message.lower()
+    assert time.monotonic() - t < 15
+
+
 def test_a_remapped_key_runs_the_binding_it_names(store: Any) -> None:
     from aiobs.tui.app import Start, TriageApp
     from aiobs.tui.widgets import TraceTable

@@ -20,7 +20,6 @@ from textual.binding import Binding, BindingType
 from textual.dom import DOMNode
 from textual.events import Key
 from textual.screen import Screen
-from textual.worker import get_current_worker
 
 from aiobs.tui import data
 from aiobs.tui.screens import (
@@ -111,8 +110,8 @@ class TriageApp(App[None]):
     @contextmanager
     def reading(self, node: DOMNode, group: str) -> Iterator[Backend]:
         """A store handle for this worker: the one before it in ``group`` on ``node`` is
-        interrupted (its query stops at once), and an error is reported unless the worker was
-        superseded meanwhile."""
+        interrupted (its query stops at once), and an error is reported unless this handle was
+        superseded meanwhile (then the error is the interruption)."""
         key = (id(node), group)
         with self._lock:
             old = self._readers.get(key)
@@ -123,7 +122,10 @@ class TriageApp(App[None]):
         try:
             yield reader
         except Exception as exc:
-            if not get_current_worker().is_cancelled:
+            with self._lock:
+                superseded = self._readers.get(key) is not reader
+            # An interrupted query of a superseded worker is no one's error.
+            if not superseded and self.is_running:
                 self.call_from_thread(self.failed, exc)
             raise
         finally:

@@ -389,6 +389,10 @@ class TraceScreen(Base):
                 show=False, id="trace.next_same"),
         Binding("c", "context", "Context", tooltip="The trace's logs, user events, metrics",
                 id="trace.context"),
+        Binding("J,ctrl+d", "scroll_pane(1)", "Scroll pane", show=False,
+                tooltip="Scroll the step or context pane down", id="trace.pane_down"),
+        Binding("K,ctrl+u", "scroll_pane(-1)", "Scroll pane up", show=False,
+                tooltip="Scroll the step or context pane up", id="trace.pane_up"),
         Binding("a", "raw", "Attributes", tooltip="The step's raw attributes", show=False, id="trace.raw"),
         Binding("y", "copy", "Copy id", tooltip="Copy the trace id", show=False, id="trace.copy"),
         Binding("S", "session", "Session", tooltip="The conversation this trace is a turn of",
@@ -560,6 +564,10 @@ class TraceScreen(Base):
         """The pane beside the waterfall: ``step`` or ``context``."""
         current = self.query_one(ContentSwitcher).current or "step-scroll"
         return current.removesuffix("-scroll")
+
+    def action_scroll_pane(self, direction: int) -> None:
+        pane = self.query_one(f"#{self.pane}-scroll", VerticalScroll)
+        pane.scroll_relative(y=direction * max(pane.size.height - 2, 1), animate=False)
 
     def _show_pane(self, pane: str) -> None:
         self.query_one(ContentSwitcher).current = f"{pane}-scroll"
@@ -966,10 +974,11 @@ class ScanScreen(Base):
         styles = {"critical": "bold red", "warning": "yellow", "info": "cyan"}
         width = max(options.scrollable_content_region.width - 3, 20)
         for inc in r["incidents"]:
+            # The severity as a coloured mark, so the title (what moved, where) fits.
             row = Text.assemble(
-                (f"{inc['start']:%m-%d %H:%M} ", "dim"),
-                (f"{inc['severity'].upper():<8} ", styles.get(inc["severity"], "")),
+                ("● ", styles.get(inc["severity"], "")),
                 inert(incident_title(inc)),
+                (f"  {inc['severity']} since {inc['start']:%m-%d %H:%M}", "dim"),
             )
             row.truncate(width, overflow="ellipsis")  # one line an incident
             options.add_option(Option(row, id=inc["id"]))
