@@ -75,7 +75,7 @@ def tui(
             Start(
                 trace=trace,
                 session=session,
-                scan=scan,
+                scan="24h" if scan else None,
                 query=query,
                 traces=query != TraceQuery(),
             ),

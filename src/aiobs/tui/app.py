@@ -49,7 +49,7 @@ class Start:
 
     trace: str | None = None
     session: str | None = None
-    scan: bool = False
+    scan: str | None = None  # open the scan of this window (24h, 7d …)
     query: data.TraceQuery = field(default_factory=data.TraceQuery)
     traces: bool = False  # open on the traces (the command line selected some), not the overview
 
@@ -97,7 +97,7 @@ class TriageApp(App[None]):
         if start.session:
             self.push_screen(SessionScreen(start.session))
         if start.scan:
-            self.push_screen(ScanScreen())
+            self.push_screen(ScanScreen(start.scan))
         if start.trace:
             self.push_screen(TraceScreen(start.trace))
 
