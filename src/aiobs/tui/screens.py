@@ -867,9 +867,7 @@ class OverviewScreen(Base):
         options.clear_options()
         width = max(options.scrollable_content_region.width - 3, 20)
         for inc in incidents:
-            row = Text.assemble((f"{inc['start']:%m-%d %H:%M} ", "dim"),
-                                (f"{inc['severity'].upper():<8} ", "yellow"), inert(incident_title(inc)),
-                                ("  " + inert(inc["summary"]), "dim"))  # fmt: skip
+            row = incident_row(inc, summary=True)
             row.truncate(width, overflow="ellipsis")
             options.add_option(Option(row, id=inc["id"]))
         if incidents:
@@ -971,15 +969,9 @@ class ScanScreen(Base):
         )
         options = self.query_one("#incidents", OptionList)
         options.clear_options()
-        styles = {"critical": "bold red", "warning": "yellow", "info": "cyan"}
         width = max(options.scrollable_content_region.width - 3, 20)
         for inc in r["incidents"]:
-            # The severity as a coloured mark, so the title (what moved, where) fits.
-            row = Text.assemble(
-                ("● ", styles.get(inc["severity"], "")),
-                inert(incident_title(inc)),
-                (f"  {inc['severity']} since {inc['start']:%m-%d %H:%M}", "dim"),
-            )
+            row = incident_row(inc)
             row.truncate(width, overflow="ellipsis")  # one line an incident
             options.add_option(Option(row, id=inc["id"]))
         if r["incidents"]:
@@ -1023,6 +1015,20 @@ class ScanScreen(Base):
             Text(f"scanning the last {self.since}…", style="dim")
         )
         self.run_scan(self.since)
+
+
+SEVERITY_STYLE = {"critical": "bold red", "warning": "yellow", "info": "cyan"}
+
+
+def incident_row(inc: Incident, *, summary: bool = False) -> Text:
+    """An incident in a list: the severity as a coloured mark (so what moved and where fits),
+    the title, since when, and with ``summary`` the insight after it."""
+    return Text.assemble(
+        ("● ", SEVERITY_STYLE.get(inc["severity"], "")),
+        inert(incident_title(inc)),
+        (f"  {inc['severity']} since {inc['start']:%m-%d %H:%M}", "dim"),
+        ("  " + inert(inc["summary"]) if summary else "", "dim"),
+    )
 
 
 def incident_title(inc: Incident) -> str:
