@@ -9,17 +9,19 @@ Must not import the CLI.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.dom import DOMNode
 from textual.events import Key
+from textual.message import Message
 from textual.screen import Screen
+from textual.worker import get_current_worker
 
 from aiobs.tui import data
 from aiobs.tui.screens import (
@@ -38,6 +40,7 @@ if TYPE_CHECKING:
     from aiobs.backend import Backend
 
 
+T = TypeVar("T")
 KEPT_REPLAYS = 32  # replays kept in memory (a few MB): back and forth between traces is instant
 
 
@@ -133,6 +136,25 @@ class TriageApp(App[None]):
                 if self._readers.get(key) is reader:
                     del self._readers[key]
             reader.close()
+
+    def ask(
+        self,
+        node: DOMNode,
+        group: str,
+        read: Callable[[Backend], T],
+        answer: Callable[[T], Message],
+    ) -> None:
+        """``read`` the store in an exclusive thread worker of ``node``'s ``group`` (a newer
+        one supersedes it and interrupts its query) and post ``answer(result)`` to ``node``,
+        unless superseded meanwhile; an error is ``failed``'s."""
+
+        def work() -> None:
+            with self.reading(node, group) as reader:
+                result = read(reader)
+            if not get_current_worker().is_cancelled:
+                node.post_message(answer(result))
+
+        node.run_worker(work, group=group, exclusive=True, thread=True, exit_on_error=False)
 
     def failed(self, exc: BaseException) -> None:
         """Every error the app meets, said once as a notification (with its hint)."""

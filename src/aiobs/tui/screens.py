@@ -103,8 +103,19 @@ class TracesScreen(Base):
         rows: list[Any]
 
     @dataclass
+    class PagesDropped(Message):
+        """Pages a fetch did not deliver (a newer one superseded it)."""
+
+        generation: int
+        pages: list[int]
+
+    @dataclass
     class Threshold(Message):
         slow_ms: float | None
+
+    @dataclass
+    class Prefetched(Message):
+        replay: Replay
 
     @dataclass
     class Values(Message):
@@ -162,39 +173,36 @@ class TracesScreen(Base):
         self.query_ = self.query_.but(**changes)
         self.reload()
 
-    @work(thread=True, exclusive=True, group="count", exit_on_error=False)
     def count(self, generation: int, query: data.TraceQuery) -> None:
-        with self.triage.reading(self, "count") as reader:
-            total = data.count(reader, query)
-        if not self.cancelled():
-            self.post_message(self.Counted(generation, total))
+        self.triage.ask(
+            self, "count", lambda r: data.count(r, query), lambda n: self.Counted(generation, n)
+        )
 
     @work(thread=True, exclusive=True, group="pages", exit_on_error=False)
     def fetch(self, generation: int, query: data.TraceQuery, pages: list[int]) -> None:
-        with self.triage.reading(self, "pages") as reader:
-            for index in pages:
-                if self.cancelled():
-                    return
-                rows = data.page(reader, query, index)
-                self.post_message(self.PageLoaded(generation, index, list(rows)))
+        """The pages, one message each; those a newer fetch cut short are given back, so they
+        are asked for again when they show."""
+        left = list(pages)
+        try:
+            with self.triage.reading(self, "pages") as reader:
+                while left and not self.cancelled():
+                    rows = data.page(reader, query, left[0])
+                    self.post_message(self.PageLoaded(generation, left.pop(0), list(rows)))
+        finally:
+            if left:
+                self.post_message(self.PagesDropped(generation, left))
 
-    @work(thread=True, exclusive=True, group="values", exit_on_error=False)
     def load_values(self) -> None:
-        with self.triage.reading(self, "values") as reader:
-            values = data.field_values(reader)
-        self.post_message(self.Values(values))
+        self.triage.ask(self, "values", data.field_values, self.Values)
 
-    @work(thread=True, exclusive=True, group="slow", exit_on_error=False)
     def find_threshold(self, query: data.TraceQuery) -> None:
-        with self.triage.reading(self, "slow") as reader:
-            slow = data.slow_threshold(reader, query)
-        self.post_message(self.Threshold(slow))
+        self.triage.ask(self, "slow", lambda r: data.slow_threshold(r, query), self.Threshold)
 
     def on_traces_screen_counted(self, message: Counted) -> None:
         self.table.set_total(message.generation, message.total)
         if message.generation == self.table.pages.generation:
             self.show_status(message.total)
-            self._fetch_visible()
+            self.table.want_visible()
 
     def on_traces_screen_page_loaded(self, message: PageLoaded) -> None:
         self.table.add_page(message.generation, message.index, message.rows)
@@ -215,21 +223,10 @@ class TracesScreen(Base):
 
     @on(TraceTable.PagesWanted)
     def _pages_wanted(self, message: TraceTable.PagesWanted) -> None:
-        self._fetch_visible()
+        self.fetch(self.table.pages.generation, self.query_, sorted(message.pages))
 
-    def _fetch_visible(self) -> None:
-        table = self.table
-        if table.pages.total is None:
-            return
-        rows = table.visible_rows()
-        # The pages on screen, then the one after, so a page down does not wait.
-        wanted = sorted({i // data.PAGE for i in rows} | {(rows.stop // data.PAGE) + 1})
-        missing = [
-            p for p in wanted if p not in table.pages.loaded and p * data.PAGE < table.pages.total
-        ]
-        if missing:
-            table.pages.asked |= set(missing)
-            self.fetch(table.pages.generation, self.query_, missing)
+    def on_traces_screen_pages_dropped(self, message: PagesDropped) -> None:
+        self.table.give_back(message.generation, message.pages)
 
     @on(TraceTable.Opened)
     def _open(self, message: TraceTable.Opened) -> None:
@@ -246,12 +243,11 @@ class TracesScreen(Base):
             trace_id = row["trace_id"]
             self._prefetch_timer = self.set_timer(PREFETCH_DELAY, lambda: self.prefetch(trace_id))
 
-    @work(thread=True, exclusive=True, group="prefetch", exit_on_error=False)
     def prefetch(self, trace_id: str) -> None:
-        with self.triage.reading(self, "prefetch") as reader:
-            replay = data.replay(reader, trace_id)
-        if not self.cancelled():
-            self.app.call_from_thread(self.triage.keep_replay, replay)
+        self.triage.ask(self, "prefetch", lambda r: data.replay(r, trace_id), self.Prefetched)
+
+    def on_traces_screen_prefetched(self, message: Prefetched) -> None:
+        self.triage.keep_replay(message.replay)
 
     # -- the filter bar -----------------------------------------------------------------------
 
@@ -352,12 +348,9 @@ class PickScreen(ModalScreen[str | None]):
         self.query_one(OptionList).focus()
         self.load()
 
-    @work(thread=True, exclusive=True, group="pick", exit_on_error=False)
     def load(self) -> None:
         app: TriageApp = self.app  # type: ignore[assignment]
-        with app.reading(self, "pick") as reader:
-            values = data.distinct(reader, self.field_name)
-        self.post_message(self.Loaded(values))
+        app.ask(self, "pick", lambda r: data.distinct(r, self.field_name), self.Loaded)
 
     def on_pick_screen_loaded(self, message: Loaded) -> None:
         options = self.query_one(OptionList)
@@ -440,16 +433,13 @@ class TraceScreen(Base):
         else:
             self.load(self.trace_id)
 
-    @work(thread=True, exclusive=True, group="replay", exit_on_error=False)
     def load(self, trace_id: str) -> None:
-        with self.triage.reading(self, "replay") as reader:
-            replay = data.replay(reader, trace_id)
-        if not self.cancelled():
-            self.triage.keep_replay(replay)
-            self.post_message(self.Loaded(replay))
+        self.triage.ask(self, "replay", lambda r: data.replay(r, trace_id), self.Loaded)
 
     def on_trace_screen_loaded(self, message: Loaded) -> None:
         from aiobs.present.replay import context_renderables, critical_path_line, header
+
+        self.triage.keep_replay(message.replay)
 
         replay = self.replay = message.replay
         trace, steps = replay["trace"], replay["steps"]
@@ -635,12 +625,8 @@ class SessionScreen(Base):
         self.query_one("#turns", OptionList).focus()
         self.load()
 
-    @work(thread=True, exclusive=True, group="session", exit_on_error=False)
     def load(self) -> None:
-        with self.triage.reading(self, "session") as reader:
-            loaded = data.session(reader, self.session_id)
-        if not self.cancelled():
-            self.post_message(self.Loaded(loaded))
+        self.triage.ask(self, "session", lambda r: data.session(r, self.session_id), self.Loaded)
 
     def on_session_screen_loaded(self, message: Loaded) -> None:
         from aiobs.present.replay import session_turns
@@ -813,19 +799,15 @@ class OverviewScreen(Base):
         self.summarise(self.since)
         self.run_scan(self.since)
 
-    @work(thread=True, exclusive=True, group="overview", exit_on_error=False)
     def summarise(self, since: str) -> None:
-        with self.triage.reading(self, "overview") as reader:
-            result = data.overview(reader, since)
-        if not self.cancelled():
-            self.post_message(self.Summarised(since, result))
+        self.triage.ask(
+            self, "overview", lambda r: data.overview(r, since), lambda o: self.Summarised(since, o)
+        )
 
-    @work(thread=True, exclusive=True, group="scan", exit_on_error=False)
     def run_scan(self, since: str) -> None:
-        with self.triage.reading(self, "scan") as reader:
-            result = data.scan(reader, since)
-        if not self.cancelled():
-            self.post_message(self.Scanned(since, result))
+        self.triage.ask(
+            self, "scan", lambda r: data.scan(r, since), lambda found: self.Scanned(since, found)
+        )
 
     def on_overview_screen_summarised(self, message: Summarised) -> None:
         if message.since != self.since:
@@ -949,12 +931,8 @@ class ScanScreen(Base):
         self.query_one("#incidents", OptionList).focus()
         self.run_scan(self.since)
 
-    @work(thread=True, exclusive=True, group="scan", exit_on_error=False)
     def run_scan(self, since: str) -> None:
-        with self.triage.reading(self, "scan") as reader:
-            result = data.scan(reader, since)
-        if not self.cancelled():
-            self.post_message(self.Scanned(result))
+        self.triage.ask(self, "scan", lambda r: data.scan(r, since), self.Scanned)
 
     def on_scan_screen_scanned(self, message: Scanned) -> None:
         from aiobs.units import plural
@@ -1066,12 +1044,8 @@ class DiffScreen(Base):
         self.query_one("#diff-scroll").focus()
         self.compare()
 
-    @work(thread=True, exclusive=True, group="diff", exit_on_error=False)
     def compare(self) -> None:
-        with self.triage.reading(self, "diff") as reader:
-            result = data.diff(reader, self.a, self.b)
-        if not self.cancelled():
-            self.post_message(self.Compared(result))
+        self.triage.ask(self, "diff", lambda r: data.diff(r, self.a, self.b), self.Compared)
 
     def on_diff_screen_compared(self, message: Compared) -> None:
         from aiobs.present.difftraces import renderables

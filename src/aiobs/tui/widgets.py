@@ -147,7 +147,7 @@ class TraceTable(ScrollView, can_focus=True):
             return Strip.blank(width, Style())
         row = self.pages.row(index)
         if row is None:
-            self._want([index])
+            self.want_visible()
             cells = ["…".ljust(w) for w in widths]
             style = Style(dim=True)
         else:
@@ -165,12 +165,23 @@ class TraceTable(ScrollView, can_focus=True):
             style = style + Style(reverse=True)
         return Strip([Segment(line, style)])
 
-    def _want(self, rows: list[int]) -> None:
-        missing = self.pages.missing(rows)
+    def want_visible(self) -> None:
+        """Ask for the pages on screen that are neither loaded nor asked for, and the page after
+        them, so a page down does not wait (``PagesWanted``, once per page)."""
+        if self.pages.total is None:
+            return
+        rows = self.visible_rows()
+        missing = self.pages.missing([*rows, rows.stop + PAGE - 1])
         if missing:
-            # Asked once per page: the worker's answer (or its failure) clears it.
+            # Asked once: the answer, or the fetch giving the pages back (give_back), clears it.
             self.pages.asked |= missing
             self.post_message(self.PagesWanted(self, missing))
+
+    def give_back(self, generation: int, pages: list[int]) -> None:
+        """Pages a superseded fetch did not deliver: asked for again when they show."""
+        if generation == self.pages.generation:
+            self.pages.asked -= set(pages)
+            self.refresh()
 
     def visible_rows(self) -> range:
         top = int(self.scroll_offset.y)
