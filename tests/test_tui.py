@@ -486,3 +486,21 @@ def test_the_config_remaps_keys_by_binding_id() -> None:
     assert _keymap({}) == {}
     with pytest.raises(UsageError, match=r"\[tui.keys\]"):
         _keymap({"tui": {"keys": {"traces.errors": 5}}})
+
+
+def test_an_overview_of_an_empty_window_says_where_the_traces_are(
+    store: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aiobs.tui.app import TriageApp
+    from aiobs.tui.screens import OverviewScreen
+
+    monkeypatch.setenv("AIOBS_NOW", "2027-06-01T00:00:00Z")  # long after the demo week
+
+    async def steps(pilot: Any) -> None:
+        screen = pilot.app.screen
+        assert isinstance(screen, OverviewScreen) and screen.result is not None
+        assert screen.result["services"] == []
+        said = str(screen.query_one("#services-header").render())
+        assert "no traces in the last 24h" in said and "2026-11-" in said
+
+    run(TriageApp(store), steps)

@@ -210,9 +210,15 @@ def overview(reader: Backend, since: str = "24h") -> dict[str, Any]:
         s["error_rate"][bucket] = errors / traces if traces else None
         s["p95_ms"][bucket] = p95
         s["tokens"][bucket] = tokens
+    first, last = reader.one("SELECT min(start_time), max(start_time) FROM aiobs_trace_facts") or (
+        None,
+        None,
+    )
     return {
         "since": start,
         "until": end,
+        "store_first": first,
+        "store_last": last,
         "services": [
             {
                 "service": r["service_name"],  # type: ignore[typeddict-item]

@@ -823,7 +823,21 @@ class OverviewScreen(Base):
         )
         options = self.query_one("#services", OptionList)
         width = max(options.scrollable_content_region.width - 3, 20)
-        self.query_one("#services-header", Static).update(overview_header(width))
+        if r["services"]:
+            self.query_one("#services-header", Static).update(overview_header(width))
+        elif r["store_last"] is None:
+            self.query_one("#services-header", Static).update(
+                Text("  the store holds no traces: aiobs ingest FILE, or aiobs demo", style="dim")
+            )
+        else:  # old data (an export, a conformance file): say where it is
+            self.query_one("#services-header", Static).update(
+                Text(
+                    f"  no traces in the last {self.since}; the store's run from"
+                    f" {r['store_first']:%Y-%m-%d %H:%M} to {r['store_last']:%Y-%m-%d %H:%M} UTC"
+                    " — 4 for 30 days, T for every trace",
+                    style="dim",
+                )
+            )
         at = options.highlighted
         options.clear_options()
         options.add_options(
