@@ -367,7 +367,9 @@ def test_sessions_picked_first_equal_the_full_listing(
     with open_store(demo[0]) as store:
         assert store.capabilities.materialised
         fast, full = (
-            where_records(store, sessions_sql(sql, order, m and not filt.reads_cost), [*params, 40])
+            where_records(
+                store, sessions_sql(sql, order, m and not filt.reads_cost), [*params, 40, 0]
+            )
             for m in (True, False)
         )
     assert len(fast) == len(full) >= (5 if where else 40)

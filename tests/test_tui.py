@@ -261,6 +261,145 @@ def test_a_marked_trace_is_compared_with_another(store: Any) -> None:
     run(TriageApp(store, Start(traces=True)), steps)
 
 
+def test_the_sessions_toggle_lists_what_the_cli_sessions_lists(
+    store: Any, demo: tuple[Path, dict[str, Any]]
+) -> None:
+    from aiobs.tui.app import Start, TriageApp
+    from aiobs.tui.data import TraceQuery
+    from aiobs.tui.screens import SessionScreen, TracesScreen
+    from aiobs.tui.widgets import TraceTable
+
+    sessions = cli_json(demo, "sessions", "--since", "3d", "--status", "error", "-n", "100000")
+    assert len(sessions) > 200  # more than two pages
+
+    async def steps(pilot: Any) -> None:
+        table = pilot.app.screen.query_one(TraceTable)
+        traces = table.pages.total
+        await press(pilot, "v")
+        assert table.key == "session_id" and table.pages.total == len(sessions)
+        assert table.current is not None
+        assert table.current["session_id"] == sessions[0]["session_id"]
+        await press(pilot, *["pagedown"] * 5, "down")  # the third page: the offsets agree
+        assert table.cursor > 200 and table.current is not None
+        row = sessions[table.cursor]
+        assert (table.current["session_id"], table.current["traces"]) == (
+            row["session_id"],
+            row["traces"],
+        )
+        await press(pilot, "enter")
+        assert isinstance(pilot.app.screen, SessionScreen)
+        assert pilot.app.screen.session_id == sessions[table.cursor]["session_id"]
+        await press(pilot, "escape", "v")
+        assert isinstance(pilot.app.screen, TracesScreen)
+        assert table.key == "trace_id" and table.pages.total == traces
+
+    query = TraceQuery(since="3d", errors_only=True)
+    run(TriageApp(store, Start(traces=True, query=query)), steps)
+
+
+def test_the_segments_screen_groups_as_segment_does_and_opens_a_groups_traces(
+    store: Any, demo: tuple[Path, dict[str, Any]]
+) -> None:
+    from aiobs.tui.analyses import SegmentsScreen
+    from aiobs.tui.app import Start, TriageApp
+    from aiobs.tui.data import TraceQuery
+    from aiobs.tui.screens import TracesScreen
+    from aiobs.tui.widgets import FilterBar, TraceTable
+
+    def groups(*args: str) -> list[tuple[Any, ...]]:
+        rows = cli_json(demo, "segment", "--since", "24h", "--service", "support-chat", *args)
+        return [(r.get("model"), r.get("tool_name"), r["traces"], r["error_rate"]) for r in rows]
+
+    def shown(screen: SegmentsScreen) -> list[tuple[Any, ...]]:
+        return [
+            (r.get("model"), r.get("tool_name"), r["traces"], r["error_rate"]) for r in screen.rows
+        ]
+
+    by_model = groups("--by", "model")
+    by_error = groups("--by", "model", "--sort", "-error_rate")
+    by_tool = groups("--by", "tool_name", "--sort", "-error_rate")
+    assert by_model != by_error and len(by_model) >= 3
+    assert any(t is None for _, t, _, _ in by_tool)  # the traces that call no tool
+
+    async def steps(pilot: Any) -> None:
+        await press(pilot, "B")
+        screen = pilot.app.screen
+        assert isinstance(screen, SegmentsScreen) and shown(screen) == by_model
+        await press(pilot, "o")  # sorted by the next metric: the error rate
+        assert screen.sort == "-error_rate" and shown(screen) == by_error
+        await press(pilot, "b")
+        bar = screen.query_one(FilterBar)
+        assert bar.has_focus
+        bar.value = "tool_name"
+        await press(pilot, "enter")
+        assert screen.by == "tool_name" and shown(screen) == by_tool
+        # Each group's traces, as the group counted them: with a tool, and with none.
+        for at, (_, tool, traces, _) in enumerate(by_tool):
+            if at > 2 and tool is not None:
+                continue
+            screen.query_one("#groups").highlighted = at
+            await press(pilot, "enter")
+            listed = pilot.app.screen
+            assert isinstance(listed, TracesScreen)
+            assert listed.query_one(TraceTable).pages.total == traces, (tool, listed.query_)
+            await press(pilot, "escape")
+
+    query = TraceQuery(since="24h", service="support-chat")
+    run(TriageApp(store, Start(traces=True, query=query)), steps)
+
+
+def test_the_diff_screen_compares_two_windows_as_diff_does(
+    store: Any, demo: tuple[Path, dict[str, Any]]
+) -> None:
+    from aiobs.tui.analyses import PeriodDiffScreen
+    from aiobs.tui.app import Start, TriageApp
+    from aiobs.tui.screens import TracesScreen
+    from aiobs.tui.widgets import FilterBar, TraceTable
+
+    def verdicts(result: Any) -> tuple[Any, Any]:
+        metrics = [(m["name"], m["regression"], m["significant"]) for m in result["metrics"]]
+        factors = [(f["field"], f["value"], f["examples"]) for f in result["factors"]]
+        return metrics, factors
+
+    windows = cli_json(demo, "diff", "--baseline", "48h..24h", "--target", "24h..")
+    versions = cli_json(
+        demo, "diff", "--baseline", "prompt_version = 'v7'",
+        "--target", "prompt_version = 'v8'",
+    )  # fmt: skip
+    assert windows["factors"] and any(m["significant"] for m in versions["metrics"])
+
+    async def steps(pilot: Any) -> None:
+        await press(pilot, "C")
+        screen = pilot.app.screen
+        assert isinstance(screen, PeriodDiffScreen) and screen.sides == ("48h..24h", "24h..")
+        assert screen.result is not None and verdicts(screen.result) == verdicts(windows)
+        # Enter on the metrics goes to the factors; on a factor, its examples from both sides.
+        await press(pilot, "enter", "enter")
+        listed = pilot.app.screen
+        factor = windows["factors"][0]
+        examples = {*factor["examples"]["target"], *factor["examples"]["baseline"]}
+        assert isinstance(listed, TracesScreen)
+        assert listed.query_one(TraceTable).pages.total == len(examples)
+        await press(pilot, "escape")
+        # Two filters instead of two windows: typed into the sides.
+        for key, value in (("b", "prompt_version = 'v7'"), ("t", "prompt_version = 'v8'")):
+            await press(pilot, key)
+            bar = screen.focused
+            assert isinstance(bar, FilterBar)
+            bar.value = value
+            await press(pilot, "enter")
+        assert screen.sides == ("prompt_version = 'v7'", "prompt_version = 'v8'")
+        assert screen.result is not None and verdicts(screen.result) == verdicts(versions)
+        # A side that selects nothing: said where the result was, the old result not shown
+        # as the new one.
+        await press(pilot, "b")
+        screen.query_one("#baseline", FilterBar).value = "prompt_version = 'v0'"
+        await press(pilot, "enter")
+        assert "the baseline selects no traces" in str(screen.query_one("#title").render())
+
+    run(TriageApp(store, Start(traces=True)), steps)
+
+
 def test_a_superseded_reader_is_interrupted(store: Any) -> None:
     """A worker's query stops when a newer one of its group starts: the old handle is
     interrupted (DuckDB's interrupt), and its error is not reported. The newer one starts once
@@ -342,20 +481,32 @@ def test_tui_on_an_unknown_trace_or_session_is_exit_4(demo: tuple[Path, dict[str
 # -- what a person sees -----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=["80x24", "160x48"])
-@pytest.mark.parametrize(
-    "screen, keys",
-    [("overview", []), ("traces", []), ("trace", ["e", "enter", "x"]), ("scan", [])],
-)
-def test_snapshots(
-    snap_compare: Any, store: Any, size: tuple[int, int], screen: str, keys: list[str]
-) -> None:
+SCREENS = [
+    ("overview", []), ("traces", []), ("trace", ["e", "enter", "x"]), ("scan", []),
+    ("sessions", ["v"]), ("session", ["v", "enter"]), ("segments", ["B"]), ("compare", ["C"]),
+]  # fmt: skip
+SIZES = {"80x24": (80, 24), "160x48": (160, 48)}
+# Every screen at both sizes; the help panel, the palette and the light theme where the fit is
+# tightest or the most colours show.
+SNAPSHOTS = [(name, keys, size) for name, keys in SCREENS for size in SIZES] + [
+    ("help", ["question_mark"], "80x24"),
+    ("palette", ["ctrl+p"], "80x24"),
+    ("light", ["ctrl+t"], "160x48"),
+    ("light-trace", ["ctrl+t", "e", "enter", "x"], "160x48"),
+]
+
+
+@pytest.mark.parametrize("screen, keys, size", SNAPSHOTS, ids=[f"{n}-{s}" for n, _, s in SNAPSHOTS])
+def test_snapshots(snap_compare: Any, store: Any, screen: str, keys: list[str], size: str) -> None:
     from aiobs.tui.app import Start, TriageApp
+    from aiobs.tui.data import TraceQuery
 
     # Each opens where the screen is (the overview and the scan each run a scan: ~3 s).
     start = {
         "overview": Start(),
         "scan": Start(traces=True, scan="7d"),
+        "segments": Start(traces=True, query=TraceQuery(since="7d")),
+        "compare": Start(traces=True, query=TraceQuery(since="24h")),
     }.get(screen, Start(traces=True))
 
     async def run_before(pilot: Any) -> None:
@@ -363,7 +514,7 @@ def test_snapshots(
         for key in keys:
             await press(pilot, key)
 
-    assert snap_compare(TriageApp(store, start), terminal_size=size, run_before=run_before)
+    assert snap_compare(TriageApp(store, start), terminal_size=SIZES[size], run_before=run_before)
 
 
 def test_the_overview_lists_each_service_against_the_period_before(
@@ -463,10 +614,10 @@ def test_every_binding_has_an_id_the_readme_lists() -> None:
 
     from textual.binding import Binding
 
-    from aiobs.tui import app, screens, widgets
+    from aiobs.tui import analyses, app, screens, widgets
 
     ids = set()
-    for module in (app, screens, widgets):
+    for module in (analyses, app, screens, widgets):
         for obj in vars(module).values():
             if isinstance(obj, type) and obj.__module__ == module.__name__:
                 for binding in obj.__dict__.get("BINDINGS", []):

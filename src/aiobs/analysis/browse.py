@@ -190,9 +190,15 @@ _SESSION_SIGNALS = """
 
 
 def list_sessions(
-    store: Backend, filt: TraceFilter, *, sort: str | None = None, limit: int = 50
+    store: Backend,
+    filt: TraceFilter,
+    *,
+    sort: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
 ) -> list[SessionRow]:
-    """Sessions having at least one trace that matches ``filt``; totals over all their traces."""
+    """Sessions having at least one trace that matches ``filt``; totals over all their traces;
+    ``limit`` of them from ``offset`` (a page of the TUI's sessions table)."""
     where, params = filt.sql()
     order = sort_order(sort, SESSION_COLUMNS, "-start_time")
     return cast(
@@ -200,14 +206,27 @@ def list_sessions(
         where_records(
             store,
             sessions_sql(where, order, store.capabilities.materialised and not filt.reads_cost),
-            [*params, limit],
+            [*params, limit, offset],
             filt.where,
         ),
     )
 
 
+def count_sessions(store: Backend, filt: TraceFilter) -> int:
+    """How many sessions have a trace ``filt`` selects (the TUI's sessions count)."""
+    where, params = filt.sql()
+    table = "ai_traces" if filt.reads_cost else "aiobs_trace_facts"
+    row = where_records(
+        store,
+        f"SELECT count(DISTINCT t.session_id) AS n FROM {table} t WHERE {where}",
+        params,
+        filt.where,
+    )
+    return int(row[0]["n"]) if row else 0
+
+
 def sessions_sql(where: str, sorted_by: SortOrder, pick_first: bool) -> str:
-    """``list_sessions``' query (``where`` over ``ai_traces t``, then ``?`` for the limit). With
+    """``list_sessions``' query (``where`` over ``ai_traces t``, then ``?`` for the limit and the offset). With
     ``pick_first`` (a materialised store, and a filter that reads no cost), when the order needs
     neither the cost nor the user signals, the sessions are picked and ordered first, and only those priced and their events
     counted (`sessions --limit 50`, whole process: 974k spans 438 -> 285 ms, 10M spans 3.0 ->
@@ -225,7 +244,7 @@ ranked AS (
   FROM aiobs_trace_facts t JOIN picked USING (session_id) GROUP BY t.session_id),
 -- Only the ordering columns of ``ranked`` are computed for every session (DuckDB drops the
 -- aggregates nothing reads); the whole rows only for the sessions shown.
-top AS (SELECT session_id FROM ranked ORDER BY {order}, session_id LIMIT ?),
+top AS (SELECT session_id FROM ranked ORDER BY {order}, session_id LIMIT ? OFFSET ?),
 per AS (
   SELECT t.session_id, {_SESSION_PER_TRACE}
   FROM aiobs_trace_facts t WHERE t.session_id IN ({in_top}) GROUP BY t.session_id),
@@ -251,5 +270,5 @@ SELECT per.session_id, per.user_id, per.start_time, per.end_time, per.duration_m
   per.errors, per.services, per.models, per.input_tokens, per.output_tokens, per.cost_usd,
   {_SESSION_SIGNALS}
 FROM per LEFT JOIN sig USING (session_id)
-ORDER BY {order}, session_id LIMIT ?
+ORDER BY {order}, session_id LIMIT ? OFFSET ?
 """

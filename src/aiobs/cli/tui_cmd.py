@@ -70,7 +70,7 @@ def tui(
             raise NotFoundError(f"no session {session!r} in {store.location}")
         from aiobs.tui.app import Start, TriageApp
 
-        TriageApp(
+        app = TriageApp(
             store,
             Start(
                 trace=trace,
@@ -80,7 +80,10 @@ def tui(
                 traces=query != TraceQuery(),
             ),
             keymap=keymap,
-        ).run()
+        )
+        app.run()
+        if app.return_code:  # a crash Textual printed: a script must not read success
+            raise SystemExit(app.return_code)
     finally:
         store.close()
 

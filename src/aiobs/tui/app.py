@@ -71,6 +71,10 @@ class TriageApp(App[None]):
         Binding("H", "overview", "Overview", show=False, tooltip="Per service, and the incidents",
                 id="app.overview"),
         Binding("s", "scan", "Scan", tooltip="The anomaly scan of the last day", id="app.scan"),
+        Binding("B", "segments", "Segments", show=False,
+                tooltip="The traces grouped by model, prompt version, tool …", id="app.segments"),
+        Binding("C", "compare_periods", "Compare", show=False,
+                tooltip="Diff two windows or filters: what changed, and why", id="app.diff"),
         Binding("ctrl+t", "toggle_dark", "Light/dark", show=False,
                 tooltip="Switch between the light and the dark theme", id="app.theme"),
     ]  # fmt: skip
@@ -203,6 +207,23 @@ class TriageApp(App[None]):
     def action_scan(self) -> None:
         self.push_screen(ScanScreen())
 
+    def _current_query(self) -> data.TraceQuery:
+        """The traces the screen shows (a traces screen's filters), else the last day's."""
+        if isinstance(self.screen, TracesScreen):
+            return self.screen.query_.but(sessions=False, sort="-start_time")
+        return data.TraceQuery(since="24h")
+
+    def action_segments(self) -> None:
+        from aiobs.tui.analyses import SegmentsScreen
+
+        self.push_screen(SegmentsScreen(self._current_query()))
+
+    def action_compare_periods(self) -> None:
+        from aiobs.tui.analyses import PeriodDiffScreen
+
+        query = self._current_query()
+        self.push_screen(PeriodDiffScreen(query, *data.default_sides(query.since)))
+
     def action_help(self) -> None:
         if self.screen.query("HelpPanel"):
             self.action_hide_help_panel()
@@ -216,6 +237,14 @@ class TriageApp(App[None]):
         yield from super().get_system_commands(screen)
         yield SystemCommand("Traces", "Every trace in the store", self.action_traces)
         yield SystemCommand("Scan", "The anomaly scan of the last day", self.action_scan)
+        yield SystemCommand(
+            "Segments", "The traces grouped by model, prompt version, tool …", self.action_segments
+        )
+        yield SystemCommand(
+            "Compare periods",
+            "Diff two windows or filters: what changed, and why",
+            self.action_compare_periods,
+        )
         # The focused screen's own actions, by their binding's description.
         for binding in getattr(screen, "BINDINGS", []):
             if isinstance(binding, Binding) and binding.description:

@@ -10,15 +10,25 @@ Must not import textual, typer or the CLI; rich only through ``aiobs.present``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from aiobs.analysis.filters import TraceFilter
-    from aiobs.analysis.results import Replay, Scan, SessionReplay, TraceDiff, TraceRow
+    from aiobs.analysis.results import (
+        Diff,
+        Replay,
+        Scan,
+        SegmentRow,
+        SessionReplay,
+        SessionRow,
+        TraceDiff,
+        TraceRow,
+    )
     from aiobs.backend import Backend
 
+Row = Mapping[str, Any]  # a trace's row (TraceRow) or, listing sessions, a session's (SessionRow)
 PAGE = 100  # rows a page fetch reads: a screenful or two of a tall terminal
 # The time windows of the quick filters (keys 1-4; 0 clears).
 WINDOWS = {"1": "1h", "2": "24h", "3": "7d", "4": "30d"}
@@ -45,6 +55,7 @@ class TraceQuery:
     service: str | None = None
     session: str | None = None
     sort: str = "-start_time"
+    sessions: bool = False  # list the sessions these traces belong to, not the traces
 
     def condition(self) -> str | None:
         """The whole ``--where`` condition (base and filter bar), or None."""
@@ -67,8 +78,8 @@ class TraceQuery:
             where=self.condition(),
         )
 
-    def describe(self) -> str:
-        """The filters in force, in a line (the status bar)."""
+    def describe(self, *, with_sort: bool = True) -> str:
+        """The filters in force, in a line (the status bar); then the order."""
         parts = []
         if self.base:
             parts.append(self.base)
@@ -85,7 +96,10 @@ class TraceQuery:
         for name in ("service", "model", "prompt_version", "session"):
             if getattr(self, name):
                 parts.append(f"{name} {getattr(self, name)}")
-        parts.append(f"sorted by {self.sort}")
+        if with_sort:
+            parts.append(f"sorted by {self.sort}")
+        if self.sessions:
+            parts.insert(0, "sessions of the traces")
         return " · ".join(parts)
 
     def but(self, **changes: Any) -> TraceQuery:
@@ -93,16 +107,18 @@ class TraceQuery:
 
 
 def count(reader: Backend, query: TraceQuery) -> int:
-    from aiobs.analysis.browse import count_traces
+    """How many traces (or, with ``query.sessions``, sessions) the query lists."""
+    from aiobs.analysis.browse import count_sessions, count_traces
 
-    return count_traces(reader, query.filter())
+    return (count_sessions if query.sessions else count_traces)(reader, query.filter())
 
 
-def page(reader: Backend, query: TraceQuery, index: int) -> list[TraceRow]:
-    """Page ``index`` (``PAGE`` rows) of the query's traces in its order."""
-    from aiobs.analysis.browse import list_traces
+def page(reader: Backend, query: TraceQuery, index: int) -> list[TraceRow] | list[SessionRow]:
+    """Page ``index`` (``PAGE`` rows) of the query's traces (or sessions) in its order."""
+    from aiobs.analysis.browse import list_sessions, list_traces
 
-    return list_traces(reader, query.filter(), sort=query.sort, limit=PAGE, offset=index * PAGE)
+    listing = list_sessions if query.sessions else list_traces
+    return listing(reader, query.filter(), sort=query.sort, limit=PAGE, offset=index * PAGE)
 
 
 def slow_threshold(reader: Backend, query: TraceQuery) -> float | None:
@@ -244,7 +260,7 @@ class Pages:
 
     total: int | None = None
     generation: int = 0
-    loaded: dict[int, list[TraceRow]] = field(default_factory=dict)
+    loaded: dict[int, Sequence[Row]] = field(default_factory=dict)
     asked: set[int] = field(default_factory=set)
 
     def reset(self) -> int:
@@ -254,7 +270,7 @@ class Pages:
         self.asked.clear()
         return self.generation
 
-    def row(self, i: int) -> TraceRow | None:
+    def row(self, i: int) -> Row | None:
         rows = self.loaded.get(i // PAGE)
         return rows[i % PAGE] if rows is not None and i % PAGE < len(rows) else None
 
@@ -263,9 +279,64 @@ class Pages:
         wanted = {i // PAGE for i in rows if self.total is None or i < self.total}
         return {p for p in wanted if p not in self.loaded and p not in self.asked}
 
-    def add(self, generation: int, index: int, rows: list[TraceRow]) -> bool:
+    def add(self, generation: int, index: int, rows: Sequence[Row]) -> bool:
         if generation != self.generation:
             return False
         self.loaded[index] = rows
         self.asked.discard(index)
         return True
+
+
+def segments(
+    reader: Backend, query: TraceQuery, by: str, sort: str | None = None
+) -> tuple[list[str], list[SegmentRow]]:
+    """The Segments screen: the query's traces grouped by ``by`` (``segment --by``), the
+    metrics and the traces per time bucket of each group."""
+    from aiobs.analysis.segment import segment
+
+    return segment(reader, query.filter(), by, sort=sort, limit=SEGMENT_GROUPS)
+
+
+SEGMENT_GROUPS = 200  # groups the Segments screen lists (segment --limit)
+# A segment field as the ``--where`` language names it, where the two differ.
+WHERE_NAME = {"workflow": "root_name", "models": "model", "prompt_versions": "prompt_version"}
+
+
+def group_condition(names: Sequence[str], row: Mapping[str, Any]) -> str:
+    """The ``--where`` condition that keeps a group's traces: each field equal to the group's
+    value (a group without one: the traces with no such value)."""
+    parts = []
+    for name in names:
+        field_ = WHERE_NAME.get(name, name)
+        value = row.get(name)
+        if value is None:
+            parts.append(f"not ({field_} is not null)")
+        elif isinstance(value, bool | int | float):
+            parts.append(f"{field_} = {str(value).lower() if isinstance(value, bool) else value}")
+        else:
+            parts.append(f"{field_} = '" + str(value).replace("'", "''") + "'")
+    return " and ".join(parts)
+
+
+def period_diff(reader: Backend, query: TraceQuery, baseline: str, target: str) -> Diff:
+    """The Diff screen: ``diff --baseline … --target …`` over the query's traces."""
+    from aiobs.analysis.diff import diff as run_diff
+
+    return run_diff(reader, query.filter(), baseline, target)
+
+
+def default_sides(since: str | None) -> tuple[str, str]:
+    """The Diff screen's first comparison: the window before against the window ``since``
+    (``2h``, ``7d`` …) back from now; the last day against the day before without one."""
+    from aiobs.analysis.timewindow import parse_window, utcnow
+
+    hours = 24.0
+    if since and ".." not in since:
+        try:
+            start, _ = parse_window(since, None)
+        except Exception:  # said by the traces screen already; compare the last day
+            start = None
+        if start is not None:
+            hours = max((utcnow() - start).total_seconds() / 3600, 1 / 60)
+    text = f"{hours:g}h"
+    return f"{2 * hours:g}h..{text}", f"{text}.."

@@ -86,10 +86,14 @@ class TracesScreen(Base):
                 id="traces.mark"),
         Binding("D", "diff", "Diff", tooltip="Compare the marked trace with this one",
                 id="traces.diff"),
+        Binding("v", "sessions", "Sessions", tooltip="Between the traces and their sessions",
+                id="traces.sessions"),
     ]  # fmt: skip
 
     SORTS = ("-start_time", "-duration_ms", "-cost_usd", "-input_tokens", "-llm_calls",
              "service_name", "status")  # fmt: skip
+    SESSION_SORTS = ("-start_time", "-duration_ms", "-traces", "-errors", "-cost_usd",
+                     "-thumbs_down", "-retries", "user_id")  # fmt: skip
 
     @dataclass
     class Counted(Message):
@@ -147,7 +151,18 @@ class TracesScreen(Base):
 
     def on_mount(self) -> None:
         self.table.focus()
+        self._show_mode()
         self.reload()
+
+    def _show_mode(self) -> None:
+        from aiobs.present.tables import SESSION_TABLE, TRACE_TABLE
+
+        if self.query_.sessions:
+            self.table.show(SESSION_TABLE, "session_id")
+            self.query_one(KeyHints).show(("⏎", "Session"))
+        else:
+            self.table.show(TRACE_TABLE, "trace_id")
+            self.query_one(KeyHints).show(("⏎", "Replay"))
 
     # -- the query ----------------------------------------------------------------------------
 
@@ -164,7 +179,10 @@ class TracesScreen(Base):
         self.count(generation, self.query_)
 
     def show_status(self, total: int | None) -> None:
-        counted = "counting…" if total is None else f"{total:,} traces"
+        from aiobs.units import plural
+
+        what = "session" if self.query_.sessions else "trace"
+        counted = "counting…" if total is None else plural(total, what)
         self.query_one("#status", Static).update(
             Text(f"{counted} · {inert(self.query_.describe())}")
         )
@@ -230,7 +248,10 @@ class TracesScreen(Base):
 
     @on(TraceTable.Opened)
     def _open(self, message: TraceTable.Opened) -> None:
-        self.triage.open_trace(message.trace_id)
+        if self.query_.sessions:
+            self.triage.push_screen(SessionScreen(message.row_id))
+        else:
+            self.triage.open_trace(message.row_id)
 
     @on(TraceTable.Highlighted)
     def _highlighted(self, message: TraceTable.Highlighted) -> None:
@@ -239,6 +260,8 @@ class TracesScreen(Base):
         if self._prefetch_timer is not None:
             self._prefetch_timer.stop()
         row = message.row
+        if self.query_.sessions:
+            return
         if row is not None and row["trace_id"] not in self.triage.replays:
             trace_id = row["trace_id"]
             self._prefetch_timer = self.set_timer(PREFETCH_DELAY, lambda: self.prefetch(trace_id))
@@ -299,12 +322,18 @@ class TracesScreen(Base):
         self.triage.push_screen(PickScreen(name), chosen)
 
     def action_sort(self) -> None:
+        sorts = self.SESSION_SORTS if self.query_.sessions else self.SORTS
         now = self.query_.sort.lstrip("-")
-        names = [s.lstrip("-") for s in self.SORTS]
-        nxt = (
-            self.SORTS[(names.index(now) + 1) % len(self.SORTS)] if now in names else self.SORTS[0]
-        )
+        names = [s.lstrip("-") for s in sorts]
+        nxt = sorts[(names.index(now) + 1) % len(sorts)] if now in names else sorts[0]
         self.apply(sort=nxt)
+
+    def action_sessions(self) -> None:
+        """The sessions of the traces listed (totals over all their traces), or back; the
+        filters stay, the order starts over (the two listings sort by different columns)."""
+        self.query_ = self.query_.but(sessions=not self.query_.sessions, sort="-start_time")
+        self._show_mode()
+        self.reload()
 
     def action_reverse(self) -> None:
         s = self.query_.sort
@@ -314,14 +343,18 @@ class TracesScreen(Base):
 
     def action_mark(self) -> None:
         row = self.table.current
-        if row is not None:
+        if self.query_.sessions:
+            self.notify("mark a trace, not a session: v lists the traces", severity="warning")
+        elif row is not None:
             self.triage.mark(row["trace_id"])
             self.table.marked = row["trace_id"]
             self.table.refresh()
 
     def action_diff(self) -> None:
         row = self.table.current
-        if row is not None:
+        if self.query_.sessions:
+            self.notify("compare traces, not sessions: v lists the traces", severity="warning")
+        elif row is not None:
             self.triage.compare(row["trace_id"])
 
 

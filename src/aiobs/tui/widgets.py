@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from rich.segment import Segment
 from rich.style import Style
@@ -25,16 +25,14 @@ from textual.widgets import Input, Static
 
 from aiobs.present.safe import inert
 from aiobs.present.tables import TRACE_TABLE, Col, as_col, display, fit_columns
-from aiobs.tui.data import PAGE, Pages
-
-if TYPE_CHECKING:
-    from aiobs.analysis.results import TraceRow
+from aiobs.tui.data import PAGE, Pages, Row
 
 # Each column's width when its rows are not all known (a virtual table cannot measure them).
 EXPECTED_WIDTH = {
     "trace_id": 32, "start_time": 14, "status": 6, "duration_ms": 9, "service_name": 16,
     "root_name": 24, "llm_calls": 9, "tool_calls": 10, "input_tokens": 12, "output_tokens": 13,
-    "cost_usd": 9, "models": 26, "user_id": 14, "session_id": 14,
+    "cost_usd": 9, "models": 26, "user_id": 14, "session_id": 18, "traces": 6, "errors": 6,
+    "thumbs_down": 11, "retries": 7, "abandoned": 9, "resolved": 8, "csat": 5,
 }  # fmt: skip
 TIME_LAYOUT = "%m-%d %H:%M:%S"
 
@@ -65,20 +63,23 @@ class TraceTable(ScrollView, can_focus=True):
 
     @dataclass
     class Opened(Message):
-        """Enter on a row: replay this trace."""
+        """Enter on a row: replay this trace (or open this session): the row's ``key``."""
 
-        trace_id: str
+        row_id: str
 
     @dataclass
     class Highlighted(Message):
         """The cursor moved to a row (its trace, once fetched)."""
 
         index: int
-        row: TraceRow | None
+        row: Row | None
 
-    def __init__(self, columns: Sequence[Col | str] = TRACE_TABLE, **kwargs: Any) -> None:
+    def __init__(
+        self, columns: Sequence[Col | str] = TRACE_TABLE, key: str = "trace_id", **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.columns = [as_col(c) for c in columns]
+        self.key = key  # the column that names a row (Opened's row_id)
         self.pages = Pages()
         self.marked: str | None = None  # a trace marked for diff-traces (shown with ◆)
         self.open_pending = False  # Enter came before the cursor's row
@@ -102,17 +103,22 @@ class TraceTable(ScrollView, can_focus=True):
             self._resize()
             self.refresh()
 
-    def add_page(self, generation: int, index: int, rows: list[TraceRow]) -> None:
+    def show(self, columns: Sequence[Col | str], key: str) -> None:
+        """Show other columns, rows named by ``key`` (traces or sessions); reset() follows."""
+        self.columns = [as_col(c) for c in columns]
+        self.key = key
+
+    def add_page(self, generation: int, index: int, rows: Sequence[Row]) -> None:
         if self.pages.add(generation, index, rows):
             self.refresh()
             if index == self.cursor // PAGE:
                 self.post_message(self.Highlighted(self.cursor, self.current))
                 if self.open_pending and self.current is not None:
                     self.open_pending = False
-                    self.post_message(self.Opened(self.current["trace_id"]))
+                    self.post_message(self.Opened(self.current[self.key]))
 
     @property
-    def current(self) -> TraceRow | None:
+    def current(self) -> Row | None:
         return self.pages.row(self.cursor)
 
     @property
@@ -143,7 +149,8 @@ class TraceTable(ScrollView, can_focus=True):
         total = self.pages.total
         if total is None or index >= total:
             if total == 0 and y == 1:
-                return Strip([Segment("  no traces match".ljust(width), Style(dim=True))])
+                what = "sessions" if self.key == "session_id" else "traces"
+                return Strip([Segment(f"  no {what} match".ljust(width), Style(dim=True))])
             return Strip.blank(width, Style())
         row = self.pages.row(index)
         if row is None:
@@ -158,8 +165,10 @@ class TraceTable(ScrollView, can_focus=True):
                 text = text if len(text) <= w else text[: max(w - 1, 0)] + "…"
                 numeric = col.kind in ("duration", "rate", "money", "count", "figure")
                 cells.append(text.rjust(w) if numeric else text.ljust(w))
-            style = Style(color="red") if row.get("status") == "error" else Style()
-        mark = "◆ " if row is not None and row.get("trace_id") == self.marked else "  "
+            failed = row.get("status") == "error" or bool(row.get("errors"))
+            style = Style(color="red") if failed else Style()
+        marked = self.marked is not None and row is not None and row.get("trace_id") == self.marked
+        mark = "◆ " if marked else "  "
         line = (mark + "  ".join(cells)).ljust(width)[:width]
         if index == self.cursor:
             style = style + Style(reverse=True)
@@ -214,7 +223,7 @@ class TraceTable(ScrollView, can_focus=True):
     def action_open(self) -> None:
         row = self.current
         if row is not None:
-            self.post_message(self.Opened(row["trace_id"]))
+            self.post_message(self.Opened(row[self.key]))
         else:  # pressed before the row arrived: opened when it does
             self.open_pending = True
 
@@ -309,10 +318,16 @@ class KeyHints(Static):
         self.first = list(first)  # (key, what) shown before the screen's own: a widget's Enter
 
     def on_mount(self) -> None:
+        self.show()
+
+    def show(self, *first: tuple[str, str]) -> None:
+        """Say the keys again (with other ``first`` ones: the table lists sessions now)."""
         from dataclasses import replace
 
         from rich.text import Text
 
+        if first:
+            self.first = list(first)
         screen_bindings = list(getattr(self.screen, "BINDINGS", []))
         app_bindings = list(getattr(self.app, "BINDINGS", []))
         parts = list(self.first)
