@@ -5,6 +5,8 @@ person sees (snapshots, and the real ``aiobs tui`` in tmux)."""
 from __future__ import annotations
 
 import asyncio
+import io
+import json
 import os
 import shutil
 import subprocess
@@ -58,6 +60,39 @@ async def press(pilot: Any, *keys: str) -> None:
     for key in keys:
         await pilot.press(key)
         await settle(pilot)
+
+
+def text_of(renderable: Any, width: int = 100) -> str:
+    """What a renderable shows, as plain text."""
+    from rich.console import Console
+
+    console = Console(width=width, record=True, file=io.StringIO())
+    console.print(renderable)
+    return console.export_text()
+
+
+def test_tool_json_is_highlighted_and_inert() -> None:
+    """Arguments and results from telemetry, escape sequences and markup in them, are shown
+    as text: JSON escapes C0 controls, C1 ones and bidi overrides become visible escapes."""
+    import re
+
+    from rich.console import Console
+
+    from aiobs.present.replay import tool_json
+
+    hostile = '{"q": "\u001b]0;owned\u0007[bold red]x[/]\u009b2J\u202e", "n": [1, {"ok": true}]}'
+    step = {"status": "error", "tool": {"arguments": hostile, "result": "not JSON \u001b[2J"}}
+    console = Console(width=60, force_terminal=True, color_system="truecolor", file=io.StringIO())
+    for part in tool_json(step):  # type: ignore[arg-type]
+        console.print(part)
+    out = console.file.getvalue()  # type: ignore[attr-defined]
+    assert re.findall(r"\x1b(?!\[[0-9;]*m)", out) == []  # only colours, nothing else
+    assert "\x9b" not in out and "\u202e" not in out
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", out)
+    assert '"q": "\\u001b]0;owned\\u0007[bold red]x[/]\\x9b2J\\u202e"' in plain
+    assert re.search(r'\n +"ok": true', plain)  # indented, one key a line
+    assert "not JSON \\x1b[2J" in plain
+    assert "\x1b[" in out  # highlighted: there are colours
 
 
 def cli_json(demo: tuple[Path, dict[str, Any]], *args: str) -> Any:
@@ -144,6 +179,11 @@ def test_the_filter_bar_applies_a_where_condition_and_says_what_is_wrong(
 def test_enter_replays_a_failed_trace_and_the_keys_walk_its_steps(
     store: Any, demo: tuple[Path, dict[str, Any]]
 ) -> None:
+    import re
+
+    from textual.widgets import Static
+
+    from aiobs.analysis.replay import METRIC_BASELINE, METRIC_BUCKETS, METRIC_WINDOW
     from aiobs.tui.app import Start, TriageApp
     from aiobs.tui.screens import TraceScreen, TracesScreen
 
@@ -165,8 +205,33 @@ def test_enter_replays_a_failed_trace_and_the_keys_walk_its_steps(
         await press(pilot, "w")
         slowest = max(replay["steps"][1:], key=lambda s: s["duration_ms"])
         assert screen.step is not None and screen.step["span_id"] == slowest["span_id"]
+        # A tool call's arguments and result as indented JSON, one key a line.
+        calls = [i for i, s in enumerate(replay["steps"]) if (s.get("tool") or {}).get("arguments")]
+        assert calls
+        screen.steps.highlighted = calls[0]
+        await settle(pilot)
+        shown = text_of(screen.query_one("#step", Static).content)
+        arguments = replay["steps"][calls[0]]["tool"]["arguments"]
+        parsed = json.loads(arguments) if isinstance(arguments, str) else arguments
+        assert isinstance(parsed, dict) and parsed
+        assert all(re.search(rf'\n +"{key}": ', shown) for key in parsed), shown
         await press(pilot, "c")
         assert screen.pane == "context"
+        # The context metrics with their sparklines: each bucket the mean of its points.
+        assert screen.series, "no metric series read"
+        (service, name, attributes), values = next(iter(screen.series.items()))
+        bucket = next(i for i, v in enumerate(values) if v is not None)
+        lo = replay["trace"]["start_time"] - METRIC_BASELINE
+        width = (replay["trace"]["end_time"] + METRIC_WINDOW - lo) / METRIC_BUCKETS
+        (mean,) = store.one(
+            "SELECT avg(Value) FROM otel_metrics_gauge WHERE ServiceName = ? AND MetricName = ?"
+            " AND to_json(Attributes)::VARCHAR = to_json(?::MAP(VARCHAR, VARCHAR))::VARCHAR"
+            " AND TimeUnix >= ? AND TimeUnix < ?",
+            [service, name, json.loads(attributes), lo + bucket * width, lo + (bucket + 1) * width],
+        )
+        assert mean == pytest.approx(values[bucket])
+        context = text_of(screen.query_one("#context", Static).content)
+        assert any(mark in context for mark in "▁▂▃▄▅▆▇█")
         await press(pilot, "w")  # a jump to a step shows the step again
         assert screen.pane == "step"
         await press(pilot, "escape")

@@ -606,6 +606,53 @@ def _metrics(
     return rows
 
 
+METRIC_BUCKETS = 24  # points of a context metric's series (the TUI's sparklines)
+
+
+def metric_series(
+    store: Backend, trace: Mapping[str, Any], metrics: Sequence[Mapping[str, Any]]
+) -> dict[tuple[str, str, str], list[float | None]]:
+    """For the context ``metrics`` of a trace (``load_context``'s), each one's values over the
+    hour before it to just after it, in METRIC_BUCKETS buckets (the mean of each; None where a
+    bucket has no point): keyed by (service, metric name, attributes as JSON). Read apart from
+    the replay, so a replay costs no more for a series only the TUI draws."""
+    services = sorted({m["service_name"] for m in metrics})
+    if not services:
+        return {}
+    lo: datetime = trace["start_time"] - METRIC_BASELINE
+    hi: datetime = trace["end_time"] + METRIC_WINDOW
+    width_ns = max(int((hi - lo).total_seconds() * 1e9), 1)
+    rows = store.rows(
+        f"""
+        WITH points AS (
+          SELECT ServiceName, MetricName, Attributes, TimeUnix, Value FROM otel_metrics_gauge
+          WHERE ServiceName IN (SELECT unnest(?)) AND TimeUnix BETWEEN ? AND ?
+          UNION ALL
+          SELECT ServiceName, MetricName, Attributes, TimeUnix, Sum / nullif(Count, 0)
+          FROM otel_metrics_histogram
+          WHERE ServiceName IN (SELECT unnest(?)) AND TimeUnix BETWEEN ? AND ?)
+        SELECT ServiceName, MetricName, Attributes,
+          least({METRIC_BUCKETS - 1}, floor((epoch_ns(TimeUnix) - epoch_ns(?::TIMESTAMP))
+            / {width_ns} * {METRIC_BUCKETS}))::INT AS bucket,
+          avg(Value)
+        FROM points GROUP BY 1, 2, 3, 4
+        """,
+        [services, lo, hi, services, lo, hi, lo],
+    )
+    wanted = {metric_key(m["service_name"], m["name"], m["attributes"]) for m in metrics}
+    series: dict[tuple[str, str, str], list[float | None]] = {}
+    for service, name, attributes, bucket, value in rows:
+        key = metric_key(service, name, dict(attributes or {}))
+        if key in wanted:
+            series.setdefault(key, [None] * METRIC_BUCKETS)[bucket] = value
+    return series
+
+
+def metric_key(service: str, name: str, attributes: Mapping[str, Any]) -> tuple[str, str, str]:
+    """A context metric's key in ``metric_series``: its service, name and attributes."""
+    return service, name, json.dumps(dict(sorted(attributes.items())), default=str)
+
+
 def change_events(
     store: Backend, since: Any, until: Any, *, inclusive: bool = False
 ) -> list[dict[str, Any]]:

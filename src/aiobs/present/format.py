@@ -143,3 +143,18 @@ def cell_text(value: Any) -> str:
 def md_cell(value: Any) -> str:
     """One value as inline Markdown: inert, pipes and newlines escaped."""
     return inert(cell_text(value)).replace("|", "\\|").replace("\n", " ")
+
+
+SPARK_MARKS = "▁▂▃▄▅▆▇█"
+
+
+def spark(values: Sequence[float | None]) -> str:
+    """A series as a sparkline from its lowest to its highest value (a gap where a bucket has
+    no value; a flat line when all are equal)."""
+    known = [v for v in values if v is not None]
+    top, low = (max(known), min(known)) if known else (0.0, 0.0)
+    if top == low:
+        return "".join(" " if v is None else SPARK_MARKS[3] for v in values)
+    return "".join(
+        " " if v is None else SPARK_MARKS[int((v - low) / (top - low) * 7 + 0.5)] for v in values
+    )

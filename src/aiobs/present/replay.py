@@ -13,7 +13,7 @@ Must not import typer, textual, duckdb, polars, pyarrow or sqlglot.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
@@ -21,7 +21,7 @@ from rich.padding import Padding
 from rich.rule import Rule
 from rich.text import Text
 
-from aiobs.analysis.replay import is_message_list
+from aiobs.analysis.replay import is_message_list, metric_key
 from aiobs.present.format import (
     clip,
     duration,
@@ -30,6 +30,7 @@ from aiobs.present.format import (
     num,
     offset,
     plural,
+    spark,
     step_tokens,
     token_totals,
     when,
@@ -243,10 +244,11 @@ def _words(text: Any) -> str:
 
 
 def detail_lines(
-    step: ReplayStep, full: bool, where: dict[str, str] | None = None
+    step: ReplayStep, full: bool, where: dict[str, str] | None = None, *, tools: bool = True
 ) -> Iterator[Text]:
     """The lines under a step. ``where`` names earlier steps (span id → "+1.272 s") for the
-    note that stands for the messages an LLM step repeats from an earlier call."""
+    note that stands for the messages an LLM step repeats from an earlier call. Without
+    ``tools``, a tool call's arguments and result are left to ``tool_json``."""
     kind = step["kind"]
     error = " ".join(str(x) for x in (step.get("error_type"), step.get("error_message")) if x)
     # Each error once: the step's error, then exception events that say something else (an
@@ -325,7 +327,7 @@ def detail_lines(
     for m in step.get("output", []):
         yield from _message(m, full, "→ ")
     tool = step.get("tool")
-    if tool:
+    if tool and tools:
         if tool.get("arguments") is not None:
             yield Text.assemble(("args ", "cyan"), clip(tool["arguments"], full))
         if tool.get("result") is not None:
@@ -411,6 +413,33 @@ def detail_lines(
             yield Text("! " + clip(text, full), style="red")
 
 
+def tool_json(step: ReplayStep) -> Iterator[RenderableType]:
+    """A tool call's arguments and result, each under its label as indented, highlighted JSON
+    (a string that is not JSON as it is): the TUI's step pane. The JSON text is made inert
+    (JSON escapes C0 controls, ``inert`` the C1 ones and bidi overrides) before the
+    highlighter styles spans of it; no markup is read."""
+    from rich.highlighter import JSONHighlighter
+
+    highlight = JSONHighlighter()
+    tool = step.get("tool")
+    if not tool:
+        return
+    for key, label in (("arguments", "args"), ("result", "result")):
+        value: Any = tool.get(key)
+        if value is None:
+            continue
+        failed = key == "result" and step["status"] == "error"
+        yield Text(label, style="red" if failed else "cyan")
+        if isinstance(value, str):
+            try:
+                value = json.loads(value, strict=False)  # control characters in strings too
+            except ValueError:
+                yield Padding(Text(inert(value, keep_newlines=True)), (0, 0, 0, 2))
+                continue
+        text = inert(json.dumps(value, indent=2, ensure_ascii=False), keep_newlines=True)
+        yield Padding(highlight(Text(text)), (0, 0, 0, 2))
+
+
 def _message(m: Message, full: bool, arrow: str) -> Iterator[Text]:
     role = m.get("role", "?")
     style = {"system": "dim", "user": "bold", "assistant": "magenta", "tool": "cyan"}.get(role, "")
@@ -433,10 +462,14 @@ def _message(m: Message, full: bool, arrow: str) -> Iterator[Text]:
 
 
 def context_renderables(
-    context: Mapping[str, Any], full: bool, traces: dict[str, int] | None = None
+    context: Mapping[str, Any],
+    full: bool,
+    traces: dict[str, int] | None = None,
+    series: Mapping[tuple[str, str, str], Sequence[float | None]] | None = None,
 ) -> Iterator[RenderableType]:
     """A trace's context; with ``traces`` (trace id → its number in the session), a session's,
-    whose user events are marked with the trace they belong to."""
+    whose user events are marked with the trace they belong to; with ``series``
+    (``analysis.replay.metric_series``), each metric's sparkline over the hour before."""
     logs = context.get("logs") or []
     if logs:
         yield Text("logs", style="bold underline")
@@ -515,7 +548,9 @@ def context_renderables(
             attrs = ",".join(f"{v}" for v in m["attributes"].values())
             ratio = m.get("ratio")
             style = "bold red" if ratio is not None and (ratio >= 2 or ratio <= 0.5) else ""
+            values = (series or {}).get(metric_key(m["service_name"], m["name"], m["attributes"]))
             yield Text.assemble(
+                (f"  {spark(values)}" if values else "", style or "cyan"),
                 f"  {inert(m['name'])}",
                 (f"{{{inert(attrs)}}}" if attrs else "", "dim"),
                 (f" ({inert(m['service_name'])})", "dim"),

@@ -21,9 +21,10 @@ from textual.message import Message
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
+from aiobs.present.format import spark
 from aiobs.present.safe import inert
 from aiobs.tui import data
-from aiobs.tui.screens import Base, TracesScreen, spark
+from aiobs.tui.screens import Base, TracesScreen
 from aiobs.tui.widgets import FilterBar, KeyHints
 
 if TYPE_CHECKING:

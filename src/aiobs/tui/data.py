@@ -166,6 +166,16 @@ def replay(reader: Backend, trace_id: str, *, context: bool = True) -> Replay:
     return load_trace(reader, resolve_trace_id(reader, trace_id), context=context)
 
 
+def metric_series(
+    reader: Backend, replay: Replay
+) -> dict[tuple[str, str, str], list[float | None]]:
+    """The replay's context metrics over the hour before the trace (the Context sparklines)."""
+    from aiobs.analysis.replay import metric_series as series
+
+    context = replay.get("context")
+    return series(reader, replay["trace"], context["metrics"] if context else [])
+
+
 def session(reader: Backend, session_id: str) -> SessionReplay:
     from aiobs.analysis.replay import load_session
 

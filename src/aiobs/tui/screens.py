@@ -29,6 +29,7 @@ from textual.widgets import (
 from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
+from aiobs.present.format import spark
 from aiobs.present.safe import inert
 from aiobs.tui import data
 from aiobs.tui.widgets import FilterBar, KeyHints, TraceTable
@@ -433,10 +434,18 @@ class TraceScreen(Base):
     class Loaded(Message):
         replay: Replay
 
+    @dataclass
+    class Series(Message):
+        """The context metrics' values over the hour before the trace, for their sparklines."""
+
+        trace_id: str
+        series: dict[tuple[str, str, str], list[float | None]]
+
     def __init__(self, trace_id: str) -> None:
         super().__init__()
         self.trace_id = trace_id
         self.replay: Replay | None = None
+        self.series: dict[tuple[str, str, str], list[float | None]] = {}
         self.show_raw = False
 
     def compose(self) -> ComposeResult:
@@ -470,7 +479,7 @@ class TraceScreen(Base):
         self.triage.ask(self, "replay", lambda r: data.replay(r, trace_id), self.Loaded)
 
     def on_trace_screen_loaded(self, message: Loaded) -> None:
-        from aiobs.present.replay import context_renderables, critical_path_line, header
+        from aiobs.present.replay import critical_path_line, header
 
         self.triage.keep_replay(message.replay)
 
@@ -481,14 +490,37 @@ class TraceScreen(Base):
             Group(header(trace), critical_path_line(trace, steps))
         )
         self.fill_steps()
-        context = list(context_renderables(replay.get("context") or {}, full=True))
+        self.show_context()
+        if steps:
+            self.steps.highlighted = 0
+        context = replay.get("context")
+        if context and context["metrics"]:  # their sparklines, read after the replay is on screen
+            trace_id = trace["trace_id"]
+            self.triage.ask(
+                self,
+                "series",
+                lambda r: data.metric_series(r, replay),
+                lambda found: self.Series(trace_id, found),
+            )
+
+    def show_context(self) -> None:
+        from aiobs.present.replay import context_renderables
+
+        if self.replay is None:
+            return
+        context = list(
+            context_renderables(self.replay.get("context") or {}, full=True, series=self.series)
+        )
         self.query_one("#context", Static).update(
             Group(*context)
             if context
             else Text("no logs, user events, metrics or changes around this trace", style="dim")
         )
-        if steps:
-            self.steps.highlighted = 0
+
+    def on_trace_screen_series(self, message: Series) -> None:
+        if message.trace_id == self.trace_id:
+            self.series = message.series
+            self.show_context()
 
     def fill_steps(self) -> None:
         """The waterfall, one line a step as wide as the pane (again when it is resized)."""
@@ -522,13 +554,14 @@ class TraceScreen(Base):
         self.show_step()
 
     def show_step(self) -> None:
-        from aiobs.present.replay import detail_lines, step_title
+        from aiobs.present.replay import detail_lines, step_title, tool_json
 
         step = self.step
         if step is None or self.replay is None:
             return
         lines: list[Any] = [step_title(step), Text("")]
-        lines += list(detail_lines(step, True))
+        lines += list(detail_lines(step, True, tools=False))
+        lines += list(tool_json(step))
         if self.show_raw:
             lines.append(Text(""))
             lines.append(Text("attributes", style="bold underline"))
@@ -695,19 +728,6 @@ class SessionScreen(Base):
 
 
 # -- Overview ---------------------------------------------------------------------------------
-
-
-def spark(values: list[float | None]) -> str:
-    """A series as a sparkline (a gap where a bucket has no traces)."""
-    known = [v for v in values if v is not None]
-    top, low = (max(known), min(known)) if known else (0.0, 0.0)
-    marks = "▁▂▃▄▅▆▇█"
-    if top == low:
-        return "".join(" " if v is None else marks[3] for v in values)
-    return "".join(
-        " " if v is None else marks[int((v - low) / (top - low) * (len(marks) - 1) + 0.5)]
-        for v in values
-    )
 
 
 def change(now: float | None, before: float | None, *, points: bool = False) -> Text:
