@@ -215,16 +215,25 @@ def test_enter_replays_a_failed_trace_and_the_keys_walk_its_steps(
         parsed = json.loads(arguments) if isinstance(arguments, str) else arguments
         assert isinstance(parsed, dict) and parsed
         assert all(re.search(rf'\n +"{key}": ', shown) for key in parsed), shown
-        await press(pilot, "c")
+        await pilot.press("c", "J")  # a page of the pane just switched to (after its layout)
+        await settle(pilot)
         assert screen.pane == "context"
+        pane = screen.query_one("#context-scroll")
+        assert pane.max_scroll_y > 2
+        assert pane.scroll_y == min(pane.size.height - 2, pane.max_scroll_y)
+        await press(pilot, "K")
+        assert pane.scroll_y == 0
         # The context metrics with their sparklines: each bucket the mean of its points.
         assert screen.series, "no metric series read"
-        (service, name, attributes), values = next(iter(screen.series.items()))
+        (service, name, attributes), values = sorted(screen.series.items())[0]
         bucket = next(i for i, v in enumerate(values) if v is not None)
         lo = replay["trace"]["start_time"] - METRIC_BASELINE
         width = (replay["trace"]["end_time"] + METRIC_WINDOW - lo) / METRIC_BUCKETS
         (mean,) = store.one(
-            "SELECT avg(Value) FROM otel_metrics_gauge WHERE ServiceName = ? AND MetricName = ?"
+            "SELECT avg(v) FROM (SELECT ServiceName, MetricName, Attributes, TimeUnix, Value AS v"
+            " FROM otel_metrics_gauge UNION ALL SELECT ServiceName, MetricName, Attributes,"
+            " TimeUnix, Sum / Count FROM otel_metrics_histogram)"
+            " WHERE ServiceName = ? AND MetricName = ?"
             " AND to_json(Attributes)::VARCHAR = to_json(?::MAP(VARCHAR, VARCHAR))::VARCHAR"
             " AND TimeUnix >= ? AND TimeUnix < ?",
             [service, name, json.loads(attributes), lo + bucket * width, lo + (bucket + 1) * width],
@@ -409,7 +418,7 @@ def test_the_segments_screen_groups_as_segment_does_and_opens_a_groups_traces(
             assert listed.query_one(TraceTable).pages.total == traces, (tool, listed.query_)
             await press(pilot, "escape")
 
-    query = TraceQuery(since="24h", service="support-chat")
+    query = TraceQuery(since="24h", services=("support-chat",))
     run(TriageApp(store, Start(traces=True, query=query)), steps)
 
 

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from aiobs.cli.context import settings
-from aiobs.cli.options import Since, Until, Where
+from aiobs.cli.options import Model, PromptVersion, Service, Since, Until, Where
 from aiobs.errors import UsageError
 
 
@@ -33,11 +33,9 @@ def tui(
     scan: Annotated[bool, typer.Option("--scan", help="Open the anomaly scan first.")] = False,
     since: Since = None,
     until: Until = None,
-    service: Annotated[str | None, typer.Option("--service", help="Service name.")] = None,
-    model: Annotated[str | None, typer.Option("--model", help="Model of an LLM call.")] = None,
-    prompt_version: Annotated[
-        str | None, typer.Option("--prompt-version", help="Prompt version.")
-    ] = None,
+    service: Service = None,
+    model: Model = None,
+    prompt_version: PromptVersion = None,
     errors: Annotated[bool, typer.Option("--errors", help="Only traces that failed.")] = False,
     where: Where = None,
 ) -> None:
@@ -49,9 +47,9 @@ def tui(
         base=where,
         since=since,
         until=until,
-        service=service,
-        model=model,
-        prompt_version=prompt_version,
+        services=tuple(service or ()),
+        models=tuple(model or ()),
+        prompt_versions=tuple(prompt_version or ()),
         errors_only=errors,
     )
     query.filter()  # a bad --where or window is exit 2 before the store is opened

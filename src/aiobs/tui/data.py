@@ -50,9 +50,9 @@ class TraceQuery:
     until: str | None = None
     errors_only: bool = False
     slow_ms: float | None = None  # the quick "slow" filter: at least this long (the p95)
-    model: str | None = None
-    prompt_version: str | None = None
-    service: str | None = None
+    models: tuple[str, ...] = ()  # a model's traces (a prefix finds its dated versions)
+    prompt_versions: tuple[str, ...] = ()
+    services: tuple[str, ...] = ()
     session: str | None = None
     sort: str = "-start_time"
     sessions: bool = False  # list the sessions these traces belong to, not the traces
@@ -69,9 +69,9 @@ class TraceQuery:
         return TraceFilter.from_options(
             since=self.since,
             until=self.until,
-            services=[self.service] if self.service else None,
-            models=[self.model] if self.model else None,
-            prompt_versions=[self.prompt_version] if self.prompt_version else None,
+            services=list(self.services) or None,
+            models=list(self.models) or None,
+            prompt_versions=list(self.prompt_versions) or None,
             status="error" if self.errors_only else None,
             min_duration=f"{self.slow_ms:.0f}ms" if self.slow_ms is not None else None,
             session=self.session,
@@ -93,9 +93,14 @@ class TraceQuery:
             from aiobs.units import duration
 
             parts.append(f"slow (≥ {duration(self.slow_ms)})")
-        for name in ("service", "model", "prompt_version", "session"):
-            if getattr(self, name):
-                parts.append(f"{name} {getattr(self, name)}")
+        for name, values in (
+            ("service", self.services),
+            ("model", self.models),
+            ("prompt_version", self.prompt_versions),
+            ("session", (self.session,) if self.session else ()),
+        ):
+            if values:
+                parts.append(f"{name} {', '.join(values)}")
         if with_sort:
             parts.append(f"sorted by {self.sort}")
         if self.sessions:

@@ -311,14 +311,14 @@ class TracesScreen(Base):
         self.apply(since=data.WINDOWS.get(key))
 
     def action_clear(self) -> None:
-        self.apply(where=None, since=None, errors_only=False, slow_ms=None, model=None,
-                   prompt_version=None)  # fmt: skip
+        self.apply(where=None, since=None, errors_only=False, slow_ms=None, models=(),
+                   prompt_versions=())  # fmt: skip
         self.query_one(FilterBar).value = ""
 
     def action_pick(self, name: str) -> None:
         def chosen(value: str | None) -> None:
-            if value is not None:
-                self.apply(**{name: value or None})
+            if value is not None:  # "" is (any): the filter is cleared
+                self.apply(**{f"{name}s": (value,) if value else ()})
 
         self.triage.push_screen(PickScreen(name), chosen)
 
@@ -623,7 +623,12 @@ class TraceScreen(Base):
 
     def action_scroll_pane(self, direction: int) -> None:
         pane = self.query_one(f"#{self.pane}-scroll", VerticalScroll)
-        pane.scroll_relative(y=direction * max(pane.size.height - 2, 1), animate=False)
+
+        def scroll() -> None:
+            pane.scroll_relative(y=direction * max(pane.size.height - 2, 1), animate=False)
+
+        # After the next refresh: a pane just switched to (c, then J) has no height yet.
+        self.call_after_refresh(scroll)
 
     def _show_pane(self, pane: str) -> None:
         self.query_one(ContentSwitcher).current = f"{pane}-scroll"
@@ -747,30 +752,56 @@ def change(now: float | None, before: float | None, *, points: bool = False) -> 
     return Text(pct(rel, 0, sign=True), style="red" if rel >= 0.2 else "dim")
 
 
+# (heading, width without its sparkline, has a sparkline) of the overview's columns.
 OVERVIEW_COLUMNS = (
-    ("service", 17), ("traffic", 28), ("error rate", 31), ("p95", 30), ("tokens", 17),
-    ("cost", 13), ("eval fail", 14),
+    ("service", 16, False), ("traffic", 12, True), ("error rate", 15, True), ("p95", 14, True),
+    ("tokens", 17, False), ("cost", 12, False), ("eval fail", 14, False),
 )  # fmt: skip
+
+
+def spark_width(width: int) -> int:
+    """The overview's sparklines: the whole series on a wide terminal, half or less on a
+    narrow one, so the figures after them still fit."""
+    return 16 if width >= 150 else 8 if width >= 100 else 5
+
+
+def shrink(values: list[float | None], n: int) -> list[float | None]:
+    """``values`` in ``n`` buckets, each the mean of the known values it covers."""
+    if len(values) <= n:
+        return values
+    out: list[float | None] = []
+    for i in range(n):
+        part = [
+            v for v in values[i * len(values) // n : (i + 1) * len(values) // n] if v is not None
+        ]
+        out.append(sum(part) / len(part) if part else None)
+    return out
 
 
 def overview_row(entry: dict[str, Any], width: int) -> Text:
     """A service's line: each figure with its sparkline and its change against the period
-    before, columns left out from the right when the line is narrower than all of them."""
+    before, the sparklines shorter and then columns left out from the right when the line is
+    narrower than all of them."""
     from aiobs.units import duration, money, num, pct
 
     now, before, series = entry["now"], entry["before"] or {}, entry["series"]
+    n = spark_width(width)
+
+    def line(key: str) -> str:
+        return spark(shrink(series.get(key, []), n))
+
     cells = [
         Text(inert(entry["service"]), style="bold"),
         Text.assemble(
-            (spark(series.get("traces", [])), "cyan"), f" {num(now['traces'])} ",
+            (line("traces"), "cyan"), f" {num(now['traces'])} ",
             change(now["traces"], before.get("traces")),
         ),
         Text.assemble(
-            (spark(series.get("error_rate", [])), "red"), f" {pct(now['error_rate'])} ",
+            (line("error_rate"), "red"), f" {pct(now['error_rate'])} ",
             change(now["error_rate"], before.get("error_rate"), points=True),
         ),
         Text.assemble(
-            (spark(series.get("p95_ms", [])), "yellow"), f" {duration(now['p95_ms'])} ",
+            (line("p95_ms"), "yellow"), f" {duration(now['p95_ms'])} ",
             change(now["p95_ms"], before.get("p95_ms")),
         ),
         Text.assemble(
@@ -783,20 +814,23 @@ def overview_row(entry: dict[str, Any], width: int) -> Text:
             change(now.get("eval_fail_rate"), before.get("eval_fail_rate"), points=True),
         ),
     ]  # fmt: skip
-    line, used = Text(), 0
-    for cell, (_, w) in zip(cells, OVERVIEW_COLUMNS, strict=True):
+    out, used = Text(), 0
+    for cell, (_, w, sparkline) in zip(cells, OVERVIEW_COLUMNS, strict=True):
+        w += n if sparkline else 0
         if used + w > width and used:
             break
         cell.truncate(w - 1, overflow="ellipsis", pad=True)
-        line.append_text(cell)
-        line.append(" ")
+        out.append_text(cell)
+        out.append(" ")
         used += w
-    return line
+    return out
 
 
 def overview_header(width: int) -> Text:
     line, used = Text("  ", style="bold"), 0  # under the list's border and padding
-    for name, w in OVERVIEW_COLUMNS:
+    n = spark_width(width)
+    for name, w, sparkline in OVERVIEW_COLUMNS:
+        w += n if sparkline else 0
         if used + w > width and used:
             break
         line.append(name.ljust(w))
@@ -943,7 +977,9 @@ class OverviewScreen(Base):
             # The overview's own window, both ends: its counts and the traces listed agree.
             window = f"{self.result['since']:%Y-%m-%dT%H:%M:%S}Z..{self.result['until']:%Y-%m-%dT%H:%M:%S}Z"
             self.triage.push_screen(
-                TracesScreen(data.TraceQuery(service=service, since=window), f"Traces of {service}")
+                TracesScreen(
+                    data.TraceQuery(services=(service,), since=window), f"Traces of {service}"
+                )
             )
 
     @on(OptionList.OptionSelected)
