@@ -5,12 +5,15 @@
     python bench/tui.py --runs 5
 
 Prints medians over --runs. In tmux (the real app in a 160x48 terminal, as a person waits: from
-the key to the screen showing the answer, capture-pane polled every 5 ms): launch to first rows,
-Enter on a trace to its replay painted (after the cursor rested on it, as a person's does), a
-filter change to its new rows, a page of scrolling (PgDn to its rows painted), End to the last
-rows. Headless (Pilot, in process): the peak RSS after scrolling to the last row. Pilot's own waits make its latencies unlike a terminal's, so only tmux times those.
-Targets (issue 17): first rows <= 1.5 s, replay <= 300 ms, filter <= 500 ms, a page <= 50 ms,
-peak RSS after scrolling to the last row <= 400 MB.
+the key to the screen showing the answer, capture-pane polled every 5 ms): launch to the
+overview's services and to its incidents (the landing screen runs a scan); then, opened on the
+last 30 days' traces, launch to first rows, Enter on a trace to its replay painted (after the
+cursor rested on it, as a person's does), a filter change to its new rows, a page of scrolling
+(PgDn to its rows painted), End to the last rows, B to the segments by model and C to the diff
+of two windows. Headless (Pilot, in process): the peak RSS after scrolling to the last row.
+Pilot's own waits make its latencies unlike a terminal's, so only tmux times those.
+Targets (issue 17, on 1M spans): first rows <= 1.5 s, replay <= 300 ms, filter <= 500 ms, a page
+<= 50 ms, peak RSS after scrolling to the last row <= 400 MB.
 """
 
 from __future__ import annotations
@@ -77,14 +80,17 @@ async def settle(pilot: Any) -> None:
 def headless(db: Path) -> dict[str, float]:
     """In process: End on the whole table, and the peak RSS with its last rows loaded."""
     from aiobs.backend.duckdb import open_store
-    from aiobs.tui.app import TriageApp
+    from aiobs.tui.app import Start, TriageApp
+    from aiobs.tui.data import TraceQuery
     from aiobs.tui.widgets import TraceTable
 
     out: dict[str, float] = {}
 
     async def run() -> None:
         with open_store(db, read_only=True) as store:
-            async with TriageApp(store).run_test(size=(160, 48)) as pilot:
+            # The traces screen (the overview lands otherwise), over every trace.
+            start = Start(traces=True, query=TraceQuery(since="30d"))
+            async with TriageApp(store, start).run_test(size=(160, 48)) as pilot:
                 table = pilot.app.screen.query_one(TraceTable)
                 while table.current is None:
                     await settle(pilot)
@@ -131,11 +137,27 @@ def in_tmux(db: Path) -> dict[str, list[float]]:
         raise SystemExit(f"timed out; the screen:\n{screen()}")
 
     out: dict[str, list[float]] = {}
-    command = f"{sys.executable} -m aiobs --db {db} tui"
-    started = time.perf_counter()
-    subprocess.run(
-        [tmux, "new-session", "-d", "-s", session, "-x", "160", "-y", "48", command], check=True
-    )
+
+    def launch(args: str) -> float:
+        command = f"{sys.executable} -m aiobs --db {db} tui {args}"
+        started = time.perf_counter()
+        subprocess.run(
+            [tmux, "new-session", "-d", "-s", session, "-x", "160", "-y", "48", command],
+            check=True,
+        )
+        return started
+
+    # The overview (the landing screen): its services, then the scan's incidents.
+    started = launch("")
+    try:
+        wait(lambda c: "changes against the period before" in c)
+        out["launch to the overview's services"] = [time.perf_counter() - started]
+        wait(lambda c: "incidents ·" in c, timeout=120)
+        out["launch to the overview's incidents"] = [time.perf_counter() - started]
+    finally:
+        subprocess.run([tmux, "kill-session", "-t", session], capture_output=True)
+    # The traces of the last 30 days (the command line selects traces: the table opens).
+    started = launch("--since 30d")
     try:
         wait(lambda c: " traces · " in c and loaded(c))
         out["launch to first rows (tmux)"] = [time.perf_counter() - started]
@@ -172,6 +194,15 @@ def in_tmux(db: Path) -> dict[str, list[float]]:
         before = rows(screen())[:1]
         keys("End")
         out["End (the last rows)"] = [wait(lambda c, b=before: rows(c)[:1] != b and loaded(c))]
+        # The analysis screens over the same traces: segment by model, diff of the last day.
+        keys("B")
+        out["B to segments by model"] = [wait(lambda c: "Segments by model ·" in c, timeout=120)]
+        keys("Escape")
+        time.sleep(0.3)
+        keys("C")
+        out["C to the diff of two windows"] = [
+            wait(lambda c: "Diff · " in c and "comparing" not in c, timeout=120)
+        ]
     finally:
         subprocess.run([tmux, "kill-session", "-t", session], capture_output=True)
     return out

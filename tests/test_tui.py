@@ -114,6 +114,8 @@ def test_the_traces_table_counts_and_pages_what_the_cli_lists(
     from aiobs.tui.widgets import TraceTable
 
     newest = cli_json(demo, "traces", "-n", "150")
+    (slowest,) = cli_json(demo, "traces", "--sort", "-duration_ms", "-n", "1")
+    (fastest,) = cli_json(demo, "traces", "--sort", "duration_ms", "-n", "1")
     total = cli_json(demo, "query", "select count(*) n from ai_traces")[0]["n"]
     errors = cli_json(demo, "query", "select count(*) n from ai_traces where status = 'error'")[0][
         "n"
@@ -136,6 +138,12 @@ def test_the_traces_table_counts_and_pages_what_the_cli_lists(
         assert table.pages.total == errors and table.current["status"] == "error"
         await press(pilot, "e")
         assert table.pages.total == total
+        # o: a list of the columns; the second sorts the slowest first, O reverses it.
+        await press(pilot, "o", "down", "enter")
+        assert pilot.app.screen.query_.sort == "-duration_ms"
+        assert table.current is not None and table.current["trace_id"] == slowest["trace_id"]
+        await press(pilot, "O")
+        assert table.current is not None and table.current["trace_id"] == fastest["trace_id"]
 
     run(TriageApp(store, Start(traces=True)), steps)
 
@@ -333,6 +341,22 @@ def test_a_marked_trace_is_compared_with_another(store: Any) -> None:
         assert screen.result["steps"]
 
     run(TriageApp(store, Start(traces=True)), steps)
+
+
+def test_the_suggested_values_are_the_commonest_of_each_field(store: Any) -> None:
+    """Read from the materialised span facts: the same values, in the same order, as the
+    ai_spans view gives."""
+    from aiobs.tui.data import SUGGESTED_VALUES, VALUES_PER_FIELD, field_values
+
+    assert store.capabilities.materialised
+    values = field_values(store)
+    for name in SUGGESTED_VALUES:
+        rows = store.rows(
+            f"SELECT {name}, count(*) FROM ai_spans WHERE {name} IS NOT NULL"
+            " GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT ?",
+            [VALUES_PER_FIELD],
+        )
+        assert values[name] == [str(r[0]) for r in rows] and values[name], name
 
 
 def test_the_sessions_toggle_lists_what_the_cli_sessions_lists(

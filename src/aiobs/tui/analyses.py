@@ -24,7 +24,7 @@ from textual.widgets.option_list import Option
 from aiobs.present.format import spark
 from aiobs.present.safe import inert
 from aiobs.tui import data
-from aiobs.tui.screens import Base, TracesScreen
+from aiobs.tui.screens import Base, TracesScreen, shrink
 from aiobs.tui.widgets import FilterBar, KeyHints
 
 if TYPE_CHECKING:
@@ -63,6 +63,11 @@ SEGMENT_SORTS = tuple(f"-{m}" for m, _, _ in SEGMENT_FIGURES)
 SPARK_WIDTH = 24  # a group's traffic over the window, in buckets (segment's own count)
 
 
+def spark_cells(width: int) -> int:
+    """A group's sparkline: all of segment's buckets when there is room, half on 80 columns."""
+    return SPARK_WIDTH if width >= 120 else SPARK_WIDTH // 2
+
+
 def group_label(names: Sequence[str], row: SegmentRow | dict[str, Any]) -> str:
     values = [row.get(n) for n in names]
     return " · ".join("(none)" if v is None else str(v) for v in values)
@@ -73,11 +78,12 @@ def segment_line(names: Sequence[str], row: SegmentRow, label_width: int, width:
     from aiobs.present.diff import metric_value
 
     counts: list[float | None] = [c or None for c in row["sparkline"]]
+    n = spark_cells(width)
     failed = bool(row["error_rate"]) and (row["error_rate"] or 0) >= 0.05
     cells: list[tuple[Text, int, bool]] = [
         (Text(inert(group_label(names, row)), style="bold red" if failed else "bold"),
          label_width, False),
-        (Text(spark(counts), style="cyan"), SPARK_WIDTH + 1, False),
+        (Text(spark(shrink(counts, n)), style="cyan"), n + 1, False),
     ]  # fmt: skip
     for metric, _, w in SEGMENT_FIGURES:
         value = row.get(metric)
@@ -93,7 +99,7 @@ def segment_line(names: Sequence[str], row: SegmentRow, label_width: int, width:
 def segment_header(names: Sequence[str], label_width: int, width: int) -> Text:
     cells = [
         (Text(", ".join(names)), label_width, False),
-        (Text("traffic over the window"), SPARK_WIDTH + 1, False),
+        (Text("traffic over the window"), spark_cells(width) + 1, False),
         *((Text(heading), w, True) for _, heading, w in SEGMENT_FIGURES),
     ]
     line = Text("  ")  # under the list's padding

@@ -80,7 +80,8 @@ class TracesScreen(Base):
                 tooltip="The last hour, day, week or 30 days", id="traces.window"),
         Binding("0", "clear", "Clear", tooltip="Clear the quick filters and the filter bar",
                 show=False, id="traces.clear"),
-        Binding("o", "sort", "Sort", tooltip="Sort by the next column", id="traces.sort"),
+        Binding("o", "sort", "Sort", tooltip="Sort by a column (a list to pick from)",
+                id="traces.sort"),
         Binding("O", "reverse", "Reverse", show=False, tooltip="Reverse the sort",
                 id="traces.reverse"),
         Binding("m", "mark", "Mark", tooltip="Mark this trace to compare another with it",
@@ -91,10 +92,12 @@ class TracesScreen(Base):
                 id="traces.sessions"),
     ]  # fmt: skip
 
-    SORTS = ("-start_time", "-duration_ms", "-cost_usd", "-input_tokens", "-llm_calls",
-             "service_name", "status")  # fmt: skip
+    SORTS = ("-start_time", "-duration_ms", "-cost_usd", "-input_tokens", "-output_tokens",
+             "-llm_calls", "-tool_calls", "service_name", "root_name", "status", "user_id",
+             "session_id", "trace_id")  # fmt: skip
     SESSION_SORTS = ("-start_time", "-duration_ms", "-traces", "-errors", "-cost_usd",
-                     "-thumbs_down", "-retries", "user_id")  # fmt: skip
+                     "-thumbs_down", "-retries", "-abandoned", "csat", "user_id",
+                     "session_id")  # fmt: skip
 
     @dataclass
     class Counted(Message):
@@ -323,11 +326,21 @@ class TracesScreen(Base):
         self.triage.push_screen(PickScreen(name), chosen)
 
     def action_sort(self) -> None:
+        """Pick the column to sort by (each in the order that puts the notable first: the
+        newest, the slowest, the dearest); O reverses it."""
         sorts = self.SESSION_SORTS if self.query_.sessions else self.SORTS
         now = self.query_.sort.lstrip("-")
-        names = [s.lstrip("-") for s in sorts]
-        nxt = sorts[(names.index(now) + 1) % len(sorts)] if now in names else sorts[0]
-        self.apply(sort=nxt)
+        choices = [
+            (s, f"{'● ' if s.lstrip('-') == now else '  '}{s.lstrip('-')}"
+                + (" (highest first)" if s.startswith("-") else ""))
+            for s in sorts
+        ]  # fmt: skip
+
+        def chosen(value: str | None) -> None:
+            if value:
+                self.apply(sort=value)
+
+        self.triage.push_screen(PickScreen("sort", choices, "sort by:"), chosen)
 
     def action_sessions(self) -> None:
         """The sessions of the traces listed (totals over all their traces), or back; the
@@ -360,7 +373,8 @@ class TracesScreen(Base):
 
 
 class PickScreen(ModalScreen[str | None]):
-    """A list of a field's values with their trace counts; Enter keeps traces with that one."""
+    """A list to pick from: a field's values with their trace counts (Enter keeps traces with
+    that one), or the given ``choices`` (the columns to sort by)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "dismiss_none", "Cancel", id="pick.cancel"),
@@ -370,17 +384,26 @@ class PickScreen(ModalScreen[str | None]):
     class Loaded(Message):
         values: list[tuple[str, int]]
 
-    def __init__(self, name: str) -> None:
+    def __init__(
+        self, name: str, choices: list[tuple[str, str]] | None = None, title: str | None = None
+    ) -> None:
         super().__init__()
         self.field_name = name
+        self.choices = choices  # (id, label): nothing to read
+        self.title_ = title or f"keep the traces with {name}:"
 
     def compose(self) -> ComposeResult:
-        yield Static(f"keep the traces with {self.field_name}:", classes="title")
+        yield Static(self.title_, classes="title")
         yield OptionList(markup=False, id="values")
 
     def on_mount(self) -> None:
-        self.query_one(OptionList).focus()
-        self.load()
+        options = self.query_one(OptionList)
+        options.focus()
+        if self.choices is not None:
+            options.add_options([Option(Text(label), id=i) for i, label in self.choices])
+            options.highlighted = 0
+        else:
+            self.load()
 
     def load(self) -> None:
         app: TriageApp = self.app  # type: ignore[assignment]
