@@ -498,6 +498,36 @@ def test_the_diff_screen_compares_two_windows_as_diff_does(
     run(TriageApp(store, Start(traces=True)), steps)
 
 
+def test_g_compares_a_failed_trace_with_one_of_its_workflow_that_went_well(
+    store: Any, demo: tuple[Path, dict[str, Any]]
+) -> None:
+    from aiobs.tui.app import Start, TriageApp
+    from aiobs.tui.data import TraceQuery
+    from aiobs.tui.screens import DiffScreen, TraceScreen
+
+    async def steps(pilot: Any) -> None:
+        await press(pilot, "enter")
+        screen = pilot.app.screen
+        assert isinstance(screen, TraceScreen) and screen.replay is not None
+        failed = screen.replay
+        await press(pilot, "g")
+        diff = pilot.app.screen
+        assert isinstance(diff, DiffScreen) and diff.a == failed["trace"]["trace_id"]
+        good = cli_json(demo, "replay", diff.b)
+        assert good["trace"]["status"] == "ok"
+        assert not [s for s in good["steps"] if s["status"] == "error"]
+        for key in ("service_name", "root_name"):
+            assert good["trace"][key] == failed["trace"][key]
+        # The journey it is compared with calls the failed one's tools where one does.
+        tools = {s["tool_name"] for s in failed["steps"] if s.get("tool_name")}
+        assert tools & {s["tool_name"] for s in good["steps"] if s.get("tool_name")}
+        assert diff.result is not None and diff.result["b"]["trace_id"] == diff.b
+
+    # A refund that failed: its lookup and the refund itself went well in other journeys.
+    query = TraceQuery(base="span(tool_name = 'payments_refund' and status = 'error')")
+    run(TriageApp(store, Start(traces=True, query=query)), steps)
+
+
 def test_a_superseded_reader_is_interrupted(store: Any) -> None:
     """A worker's query stops when a newer one of its group starts: the old handle is
     interrupted (DuckDB's interrupt), and its error is not reported. The newer one starts once

@@ -189,10 +189,12 @@ def _impact(during: dict[str, Any], normal: dict[str, Any] | None) -> dict[str, 
     }
 
 
-# Example traces, worst first by the incident's lead metric (SQL over the scan's trace table).
+# Example traces, worst first by the incident's lead metric (SQL over the scan's trace table);
+# among equally bad ones a journey whose user gave up or said so first: it shows the impact.
+_USER_IMPACT = "abandoned DESC NULLS LAST, thumbs_down DESC"
 _WORST_FIRST = {
-    "error_rate": "error DESC, duration_ms DESC",
-    "tool_error_rate": "tool_errors DESC, duration_ms DESC",
+    "error_rate": f"error DESC, {_USER_IMPACT}, duration_ms DESC",
+    "tool_error_rate": f"tool_errors > 0 DESC, {_USER_IMPACT}, tool_errors, duration_ms DESC",
     "eval_fail_rate": "eval_failed DESC NULLS LAST, eval_score ASC NULLS LAST",
     "eval_score": "eval_score ASC NULLS LAST",
     "thumbs_down_rate": "thumbs_down DESC, error DESC",
@@ -218,7 +220,7 @@ CONDITION_SAMPLE = 5000  # traces for the separating condition: a threshold to Â
 def _examples(
     store: Backend, focus: dict[str, str], start: datetime, stop: datetime, metric: str
 ) -> list[str]:
-    order = _WORST_FIRST.get(metric, "error DESC, duration_ms DESC")
+    order = _WORST_FIRST.get(metric, f"error DESC, {_USER_IMPACT}, duration_ms DESC")
     rows = segment_rows(store, focus, start, stop, columns="trace_id", order=order, limit=5)
     return [r["trace_id"] for r in rows]
 

@@ -184,6 +184,38 @@ def metric_series(
     return series(reader, replay["trace"], context["metrics"] if context else [])
 
 
+def good_twin(reader: Backend, replay: Replay) -> str | None:
+    """A trace to compare this one with: of the same service and workflow, that went well
+    (no step failed), calling as many of the same tools as can be (or, sharing none, some
+    tool), nearest in time (within a day, else any time); None when there is none."""
+    trace = replay["trace"]
+    # [""] for none: an empty list parameter has no element type to cast.
+    tools = sorted({str(s["tool_name"]) for s in replay["steps"] if s.get("tool_name")}) or [""]
+    spans = "aiobs_span_facts" if reader.capabilities.materialised else "ai_spans"
+    for within in ("AND t.start_time BETWEEN ?::TIMESTAMP - INTERVAL 1 DAY"
+                   " AND ?::TIMESTAMP + INTERVAL 1 DAY", ""):  # fmt: skip
+        window = [trace["start_time"], trace["start_time"]] if within else []
+        row = reader.one(
+            f"""WITH candidates AS (
+  SELECT t.trace_id, t.start_time FROM aiobs_trace_facts t
+  WHERE t.service_name = ? AND t.root_name IS NOT DISTINCT FROM ? AND t.status = 'ok'
+    AND t.trace_id <> ? {within}
+    AND NOT EXISTS (SELECT 1 FROM {spans} e WHERE e.trace_id = t.trace_id AND e.status = 'error'))
+SELECT c.trace_id, count(DISTINCT s.tool_name) FILTER (WHERE s.tool_name IN (SELECT unnest(?)))
+    AS shared, count(s.tool_name) > 0 AS calls_tools
+FROM candidates c LEFT JOIN {spans} s ON s.trace_id = c.trace_id AND s.tool_name IS NOT NULL
+GROUP BY c.trace_id, c.start_time
+ORDER BY shared DESC, calls_tools DESC, abs(epoch_ns(c.start_time) - epoch_ns(?::TIMESTAMP)),
+  c.trace_id
+LIMIT 1""",
+            [trace["service_name"], trace["root_name"], trace["trace_id"], *window, tools,
+             trace["start_time"]],
+        )  # fmt: skip
+        if row is not None:
+            return str(row[0])
+    return None
+
+
 def session(reader: Backend, session_id: str) -> SessionReplay:
     from aiobs.analysis.replay import load_session
 

@@ -451,11 +451,20 @@ class TraceScreen(Base):
                 id="trace.mark"),
         Binding("D", "diff", "Diff", tooltip="Compare the marked trace with this one",
                 id="trace.diff"),
+        Binding("g", "good_twin", "Good one",
+                tooltip="Compare with a trace of the same workflow that went well", id="trace.good"),
     ]  # fmt: skip
 
     @dataclass
     class Loaded(Message):
         replay: Replay
+
+    @dataclass
+    class Twin(Message):
+        """The trace that went well to compare this one with (None: there is none)."""
+
+        trace_id: str
+        twin: str | None
 
     @dataclass
     class Series(Message):
@@ -687,6 +696,27 @@ class TraceScreen(Base):
 
     def action_diff(self) -> None:
         self.triage.compare(self.trace_id)
+
+    def action_good_twin(self) -> None:
+        replay = self.replay
+        if replay is None:
+            return
+        trace_id = self.trace_id
+        self.notify("looking for a trace of this workflow that went well…", timeout=2)
+        self.triage.ask(
+            self,
+            "twin",
+            lambda r: data.good_twin(r, replay),
+            lambda twin: self.Twin(trace_id, twin),
+        )
+
+    def on_trace_screen_twin(self, message: Twin) -> None:
+        if message.trace_id != self.trace_id:
+            return
+        if message.twin is None:
+            self.notify("no trace of this workflow went well", severity="warning")
+            return
+        self.triage.push_screen(DiffScreen(message.trace_id, message.twin))
 
 
 # -- Session ----------------------------------------------------------------------------------
@@ -1068,7 +1098,8 @@ class ScanScreen(Base):
         self.query_one("#title", Static).update(
             Text(
                 f"Scan · the last {self.since} ({w['since']:%m-%d %H:%M} .. {w['until']:%m-%d %H:%M} UTC)"
-                f" · {plural(len(r['incidents']), 'incident')} · {r['series_scanned']:,} series",
+                f" · {plural(len(r['incidents']), 'incident')} · {r['series_scanned']:,} series"
+                " · 1-4: the last hour, day, week, 30 days",
             )
         )
         options = self.query_one("#incidents", OptionList)
