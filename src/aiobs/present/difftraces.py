@@ -45,8 +45,8 @@ def side_line(side: str, r: TraceDiff) -> str:
 def what_differs(row: AlignedStep, full: bool) -> str:
     """A changed step's differences: ``field: a → b``, each side cut unless ``full``."""
     return "; ".join(
-        f"{ch['field']}: {clip(json.dumps(ch['a'], default=str), full, 60)}"
-        f" → {clip(json.dumps(ch['b'], default=str), full, 60)}"
+        f"{ch['field']}: {clip(json.dumps(ch['a'], default=str, ensure_ascii=False), full, 60)}"
+        f" → {clip(json.dumps(ch['b'], default=str, ensure_ascii=False), full, 60)}"
         for ch in row["changes"]
     )
 
