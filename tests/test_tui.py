@@ -669,6 +669,13 @@ def test_the_overview_lists_each_service_against_the_period_before(
         }
         for r in before:
             assert shown[r["service_name"]]["before"]["traces"] == r["traces"]
+        # Every figure as segment computes it, the window's and the period's before.
+        for rows, side in ((week, "now"), (before, "before")):
+            for r in rows:
+                for key in ("error_rate", "p95_ms", "tokens_per_trace", "cost_usd"):
+                    assert shown[r["service_name"]][side][key] == pytest.approx(r[key]), key
+                got = shown[r["service_name"]][side]["eval_fail_rate"]
+                assert got == pytest.approx(r["eval_fail_rate"]) or got is r["eval_fail_rate"]
         first = screen.result["services"][0]
         assert sum(v or 0 for v in first["series"]["traces"]) == first["now"]["traces"]
         assert screen.scanned is not None

@@ -236,50 +236,69 @@ def scan(reader: Backend, since: str | None = None) -> Scan:
 
 
 OVERVIEW_BUCKETS = 16  # points of each overview sparkline
+# The overview's figures, as segment computes them (segment._AGGREGATES), per trace row.
+OVERVIEW_FIGURES = """count(*) AS traces,
+  avg((status = 'error')::INT) AS error_rate,
+  quantile_cont(duration_ms, 0.95) AS p95_ms,
+  avg(coalesce(input_tokens, 0) + coalesce(output_tokens, 0)) AS tokens_per_trace,
+  sum(cost_usd) AS cost_usd,
+  avg(eval_failed::INT) AS eval_fail_rate"""
+OVERVIEW_SERIES = ("traces", "error_rate", "p95_ms", "tokens_per_trace", "cost_usd",
+                   "eval_fail_rate")  # fmt: skip
 
 
 def overview(reader: Backend, since: str = "24h") -> dict[str, Any]:
     """Per service, for the window ``since`` back from now and the period as long before it:
-    the segment metrics of both (traffic, error rate, p95, tokens, cost, evaluation fail rate)
-    and, over the window, each one's series in OVERVIEW_BUCKETS buckets."""
+    the figures of both (traffic, error rate, p95, tokens per trace, cost, evaluation fail
+    rate, as ``segment`` computes them) and, over the window, each one's series in
+    OVERVIEW_BUCKETS buckets — in one pass over the two periods' traces (grouping sets)."""
+    from datetime import timedelta
+
+    from aiobs.analysis.browse import where_records
     from aiobs.analysis.filters import TraceFilter
-    from aiobs.analysis.segment import segment
+    from aiobs.analysis.segment import trace_metrics_sql
     from aiobs.analysis.timewindow import parse_window, utcnow
 
     start, end = parse_window(since, None)
     end = end or utcnow()
     if start is None:
-        from datetime import timedelta
-
         start = end - timedelta(hours=24)
     before = start - (end - start)
-    _, now_rows = segment(reader, TraceFilter(since=start, until=end), "service_name", limit=100)
-    _, then_rows = segment(
-        reader, TraceFilter(since=before, until=start), "service_name", limit=100
-    )
-    previous = {r["service_name"]: r for r in then_rows}  # type: ignore[typeddict-item]
+    filt = TraceFilter(since=before, until=end)
+    where, params = filt.sql()
+    metrics = trace_metrics_sql(where, pick_first=reader.capabilities.materialised)
     width_ns = max(int((end - start).total_seconds() * 1e9), 1)
+    rows = where_records(
+        reader,
+        f"""WITH m AS ({metrics}),
+p AS (
+  SELECT m.*, m.start_time >= ?::TIMESTAMP AS in_window,
+    least({OVERVIEW_BUCKETS - 1}, floor((epoch_ns(m.start_time) - epoch_ns(?::TIMESTAMP))
+      / {width_ns} * {OVERVIEW_BUCKETS}))::INT AS bucket
+  FROM m)
+SELECT service_name, in_window, CASE WHEN grouping(bucket) = 0 THEN bucket END AS bucket,
+  {OVERVIEW_FIGURES}
+FROM p GROUP BY GROUPING SETS ((service_name, in_window), (service_name, in_window, bucket))""",
+        [*params, start, start],
+        filt.where,
+    )
+    now: dict[str, dict[str, Any]] = {}
+    then: dict[str, dict[str, Any]] = {}
     series: dict[str, dict[str, list[float | None]]] = {}
-    for service, bucket, traces, errors, p95, tokens in reader.rows(
-        f"""SELECT service_name, least({OVERVIEW_BUCKETS - 1}, floor(
-      (epoch_ns(start_time) - epoch_ns(?::TIMESTAMP)) / {width_ns} * {OVERVIEW_BUCKETS}))::INT,
-    count(*), count_if(status = 'error'), quantile_cont(duration_ms, 0.95),
-    sum(coalesce(input_tokens, 0) + coalesce(output_tokens, 0))
-  FROM aiobs_trace_facts WHERE start_time >= ? AND start_time < ? GROUP BY 1, 2""",
-        [start, start, end],
-    ):
-        s = series.setdefault(
-            service,
-            {k: [None] * OVERVIEW_BUCKETS for k in ("traces", "error_rate", "p95_ms", "tokens")},
-        )
-        s["traces"][bucket] = traces
-        s["error_rate"][bucket] = errors / traces if traces else None
-        s["p95_ms"][bucket] = p95
-        s["tokens"][bucket] = tokens
+    for r in rows:
+        service = r["service_name"]
+        figures = {k: r[k] for k in OVERVIEW_SERIES}
+        if r["bucket"] is None:
+            (now if r["in_window"] else then)[service] = figures
+        elif r["in_window"]:
+            s = series.setdefault(service, {k: [None] * OVERVIEW_BUCKETS for k in OVERVIEW_SERIES})
+            for k in OVERVIEW_SERIES:
+                s[k][r["bucket"]] = figures[k]
     first, last = reader.one("SELECT min(start_time), max(start_time) FROM aiobs_trace_facts") or (
         None,
         None,
     )
+    ordered = sorted(now, key=lambda k: (-now[k]["traces"], k))  # as segment's -traces
     return {
         "since": start,
         "until": end,
@@ -287,12 +306,12 @@ def overview(reader: Backend, since: str = "24h") -> dict[str, Any]:
         "store_last": last,
         "services": [
             {
-                "service": r["service_name"],  # type: ignore[typeddict-item]
-                "now": r,
-                "before": previous.get(r["service_name"]),  # type: ignore[typeddict-item]
-                "series": series.get(r["service_name"], {}),  # type: ignore[typeddict-item]
+                "service": service,
+                "now": now[service],
+                "before": then.get(service),
+                "series": series.get(service, {}),
             }
-            for r in now_rows
+            for service in ordered
         ],
     }
 

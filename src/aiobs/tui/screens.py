@@ -805,17 +805,21 @@ def change(now: float | None, before: float | None, *, points: bool = False) -> 
     return Text(pct(rel, 0, sign=True), style="red" if rel >= 0.2 else "dim")
 
 
-# (heading, width without its sparkline, has a sparkline) of the overview's columns.
+# (heading, width without its sparkline, which sparkline: 1 first, 2 on a wide terminal only).
 OVERVIEW_COLUMNS = (
-    ("service", 16, False), ("traffic", 12, True), ("error rate", 15, True), ("p95", 14, True),
-    ("tokens", 17, False), ("cost", 12, False), ("eval fail", 14, False),
+    ("service", 16, 0), ("traffic", 12, 1), ("error rate", 15, 1), ("p95", 14, 1),
+    ("tokens", 17, 2), ("cost", 12, 2), ("eval fail", 15, 2),
 )  # fmt: skip
 
 
-def spark_width(width: int) -> int:
-    """The overview's sparklines: the whole series on a wide terminal, half or less on a
-    narrow one, so the figures after them still fit."""
-    return 16 if width >= 150 else 8 if width >= 100 else 5
+def spark_widths(width: int) -> list[int]:
+    """Each overview column's sparkline: every figure's, 8 buckets each, on a wide terminal;
+    on a narrower one only traffic's, errors' and p95's, shorter still on 80 columns, so the
+    figures after them fit."""
+    if width >= 150:
+        return [8 if rank else 0 for _, _, rank in OVERVIEW_COLUMNS]
+    n = 8 if width >= 100 else 5
+    return [n if rank == 1 else 0 for _, _, rank in OVERVIEW_COLUMNS]
 
 
 def shrink(values: list[float | None], n: int) -> list[float | None]:
@@ -838,38 +842,43 @@ def overview_row(entry: dict[str, Any], width: int) -> Text:
     from aiobs.units import duration, money, num, pct
 
     now, before, series = entry["now"], entry["before"] or {}, entry["series"]
-    n = spark_width(width)
+    sparks = spark_widths(width)
 
-    def line(key: str) -> str:
-        return spark(shrink(series.get(key, []), n))
+    def line(key: str, column: int) -> str:
+        n = sparks[column]
+        return spark(shrink(series.get(key, []), n)) + " " if n else ""
 
     cells = [
         Text(inert(entry["service"]), style="bold"),
         Text.assemble(
-            (line("traces"), "cyan"), f" {num(now['traces'])} ",
+            (line("traces", 1), "cyan"), f"{num(now['traces'])} ",
             change(now["traces"], before.get("traces")),
         ),
         Text.assemble(
-            (line("error_rate"), "red"), f" {pct(now['error_rate'])} ",
+            (line("error_rate", 2), "red"), f"{pct(now['error_rate'])} ",
             change(now["error_rate"], before.get("error_rate"), points=True),
         ),
         Text.assemble(
-            (line("p95_ms"), "yellow"), f" {duration(now['p95_ms'])} ",
+            (line("p95_ms", 3), "yellow"), f"{duration(now['p95_ms'])} ",
             change(now["p95_ms"], before.get("p95_ms")),
         ),
         Text.assemble(
-            f"{num(now['tokens_per_trace'])}/trace ",
+            (line("tokens_per_trace", 4), "magenta"), f"{num(now['tokens_per_trace'])}/trace ",
             change(now["tokens_per_trace"], before.get("tokens_per_trace")),
         ),
-        Text.assemble(f"{money(now['cost_usd'])} ", change(now["cost_usd"], before.get("cost_usd"))),
         Text.assemble(
+            (line("cost_usd", 5), "green"), f"{money(now['cost_usd'])} ",
+            change(now["cost_usd"], before.get("cost_usd")),
+        ),
+        Text.assemble(
+            (line("eval_fail_rate", 6), "red"),
             pct(now["eval_fail_rate"]) if now.get("eval_fail_rate") is not None else "-", " ",
             change(now.get("eval_fail_rate"), before.get("eval_fail_rate"), points=True),
         ),
     ]  # fmt: skip
     out, used = Text(), 0
-    for cell, (_, w, sparkline) in zip(cells, OVERVIEW_COLUMNS, strict=True):
-        w += n if sparkline else 0
+    for cell, (_, w, _), n in zip(cells, OVERVIEW_COLUMNS, sparks, strict=True):
+        w += n
         if used + w > width and used:
             break
         cell.truncate(w - 1, overflow="ellipsis", pad=True)
@@ -881,9 +890,8 @@ def overview_row(entry: dict[str, Any], width: int) -> Text:
 
 def overview_header(width: int) -> Text:
     line, used = Text("  ", style="bold"), 0  # under the list's border and padding
-    n = spark_width(width)
-    for name, w, sparkline in OVERVIEW_COLUMNS:
-        w += n if sparkline else 0
+    for (name, w, _), n in zip(OVERVIEW_COLUMNS, spark_widths(width), strict=True):
+        w += n
         if used + w > width and used:
             break
         line.append(name.ljust(w))
