@@ -612,6 +612,7 @@ def test_tui_on_an_unknown_trace_or_session_is_exit_4(demo: tuple[Path, dict[str
 SCREENS = [
     ("overview", []), ("traces", []), ("trace", ["e", "enter", "x"]), ("scan", []),
     ("sessions", ["v"]), ("session", ["v", "enter"]), ("segments", ["B"]), ("compare", ["C"]),
+    ("diff-traces", ["e", "m", "down", "D"]),
 ]  # fmt: skip
 SIZES = {"80x24": (80, 24), "160x48": (160, 48)}
 # Every screen at both sizes; the help panel, the palette and the light theme where the fit is
