@@ -41,14 +41,18 @@ def readme_blocks() -> list[list[str]]:
 def test_the_readme_has_examples_for_every_command() -> None:
     text = " ".join(line for block in readme_blocks() for line in block)
     for command in ("stats", "query", "export", "ingest", "traces", "sessions", "segment",
-                    "diff", "diff-traces", "scan", "replay", "describe"):  # fmt: skip
+                    "diff", "diff-traces", "scan", "replay", "describe", "eval"):  # fmt: skip
         assert re.search(rf"aiobs (--db \S+ )?{command} ", text), command
 
 
 def test_every_readme_example_runs_on_the_demo_store(
     demo: tuple[Path, dict[str, Any]], tmp_path: Path
 ) -> None:
-    db, _ = demo
+    import shutil
+
+    # A copy: `aiobs eval` stores its results, and the session's demo store is shared read-only.
+    db = tmp_path / "demo.duckdb"
+    shutil.copy(demo[0], db)
     script = ["set -o pipefail"]
     lines = []
     for block in readme_blocks():

@@ -1,0 +1,190 @@
+"""``aiobs eval``: run the built-in evaluators over the LLM steps a filter selects and store each
+verdict as an OTel evaluation event — a log record named ``gen_ai.evaluation.result`` with
+``gen_ai.evaluation.name``, ``…score.value``, ``…score.label`` and ``…explanation``, linked to
+the step's trace and span — exactly as imported results are, so segment, diff, scan, replay and
+export read them without knowing who computed them.
+
+The steps are read a trace at a time in one ordered pass over the LLM, retrieval and tool
+spans (``load_answers``), so an answer is judged with the documents retrieved before it and the
+tool results since the model's previous call. Storing is idempotent: a verdict of the same
+evaluator version on the same span is already there and adds nothing; a new version replaces
+its old results (``store_verdicts``). Our records carry the scope ``aiobs.eval`` and
+``aiobs.evaluator.version``; imported results are never touched.
+
+Must not import typer, rich or textual.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from aiobs.evals.builtin import Answer, Document, Evaluator, ToolResult, Verdict, evaluate
+
+if TYPE_CHECKING:
+    from aiobs.analysis.filters import TraceFilter
+    from aiobs.backend import Backend
+
+SCOPE = "aiobs.eval"
+EVENT = "gen_ai.evaluation.result"
+BATCH = 5000  # verdicts written per INSERT
+
+_JSON_OUTPUT = frozenset({"json", "json_object", "json_schema"})
+
+
+def _wants_json(attrs: Mapping[str, str]) -> bool:
+    for key in (
+        "gen_ai.output.type",
+        "gen_ai.request.response_format",
+        "gen_ai.openai.request.response_format",
+    ):
+        value = (attrs.get(key) or "").strip().lower()
+        if value in _JSON_OUTPUT or value.startswith('{"type": "json') or '"json_schema"' in value:
+            return True
+    return False
+
+
+def _text(messages: Sequence[Any], role: str | None = None) -> str:
+    parts = [m.content for m in messages if role is None or m.role == role]
+    return "\n".join(p for p in parts if p)
+
+
+def _result_text(value: Any) -> str:
+    import json
+
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def _error_payload(value: Any) -> bool:
+    """A tool result that says it failed: ``{"error": …}``, ``{"ok": false}``, ``{"status": "error"}``."""
+    if isinstance(value, dict):
+        if value.get("error") or value.get("ok") is False or value.get("success") is False:
+            return True
+        return str(value.get("status", "")).lower() in ("error", "failed", "failure")
+    return isinstance(value, str) and value.lower().startswith(("error:", "error -", "exception:"))
+
+
+def _spans_sql(filt: TraceFilter) -> tuple[str, list[Any]]:
+    where, params = filt.sql()
+    table = "ai_traces" if filt.reads_cost else "aiobs_trace_facts"
+    return (
+        f"""SELECT s.trace_id, s.span_id, s.step_kind, s.status, s.finish_reason, s.error_message,
+  s.tool_name, s.end_time, s.service_name, s.attributes
+FROM ai_spans s
+WHERE s.trace_id IN (SELECT t.trace_id FROM {table} t WHERE {where})
+  AND s.step_kind IN ('llm', 'retrieval', 'rerank', 'tool')
+ORDER BY s.trace_id, s.start_time, s.span_id""",
+        list(params),
+    )
+
+
+def load_answers(store: Backend, filt: TraceFilter) -> Iterator[Answer]:
+    """The LLM answers of the traces ``filt`` selects, each with its context, in trace order."""
+    from aiobs.semantic import content as c
+
+    sql, params = _spans_sql(filt)
+    trace = None
+    documents: list[Document] = []
+    retrieved = False
+    tools: list[ToolResult] = []
+    for batch in store.batches(sql, params, size=4096):
+        for row in batch:
+            trace_id, span_id, kind, status, finish, error, tool_name, end, service, attributes = (
+                row
+            )
+            if trace_id != trace:
+                trace, documents, retrieved, tools = trace_id, [], False, []
+            attrs = dict(attributes or {})
+            if kind in ("retrieval", "rerank"):
+                retrieved = True
+                found = c.retrieval(attrs)["documents"]
+                if found:  # a rerank's documents replace the retrieval's they reorder
+                    documents = [Document(d["id"], d["score"], d["content"]) for d in found]
+            elif kind == "tool":
+                call = c.tool_call(attrs)
+                result = call["result"]
+                failed = status == "error" or _error_payload(result)
+                text = _result_text(result) or (error or "")
+                tools.append(ToolResult(tool_name or call["name"], failed, text, error))
+            else:
+                inputs, outputs = c.messages(attrs)
+                calls = sum(len(m.tool_calls) for m in outputs)
+                yield Answer(
+                    trace_id=trace_id,
+                    span_id=span_id,
+                    text=_text(outputs, "assistant") or _text(outputs),
+                    time=end,
+                    service_name=service,
+                    finish_reason=finish,
+                    user_text=next(
+                        (m.content for m in reversed(inputs) if m.role == "user" and m.content), ""
+                    ),
+                    documents=tuple(documents),
+                    retrieved=retrieved,
+                    tools=tuple(tools),
+                    wants_json=_wants_json(attrs),
+                    tool_calls=calls,
+                )
+                tools = []  # the next answer follows the tool calls this one asked for
+
+
+@dataclass
+class EvalSummary:
+    """What ``run`` did: per evaluator, the answers judged and failed, a few failed examples."""
+
+    answers: int = 0
+    seconds: float = 0.0
+    written: int = 0
+    replaced: int = 0
+    evaluators: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+EXAMPLES = 5
+
+
+def run(
+    store: Backend,
+    filt: TraceFilter,
+    evaluators: Sequence[Evaluator],
+    *,
+    write: Any = None,
+) -> EvalSummary:
+    """Judge every answer ``filt`` selects with ``evaluators``; ``write(verdicts)`` stores a
+    batch of (answer, verdict) pairs (``store_verdicts`` on a writable store), None to only
+    count."""
+    started = time.perf_counter()
+    summary = EvalSummary(
+        evaluators={
+            e.name: {"version": e.version, "what": e.what, "judged": 0, "failed": 0, "examples": []}
+            for e in evaluators
+        }
+    )
+    pending: list[tuple[Answer, Verdict]] = []
+    for answer in load_answers(store, filt):
+        summary.answers += 1
+        for v in evaluate(answer, evaluators):
+            entry = summary.evaluators[v.name]
+            entry["judged"] += 1
+            if v.label == "fail":
+                entry["failed"] += 1
+                if len(entry["examples"]) < EXAMPLES:
+                    entry["examples"].append(
+                        {"trace_id": answer.trace_id, "span_id": answer.span_id,
+                         "explanation": v.explanation}
+                    )  # fmt: skip
+            pending.append((answer, v))
+        if write is not None and len(pending) >= BATCH:
+            w, r = write(pending)
+            summary.written, summary.replaced = summary.written + w, summary.replaced + r
+            pending = []
+    if write is not None and pending:
+        w, r = write(pending)
+        summary.written, summary.replaced = summary.written + w, summary.replaced + r
+    for entry in summary.evaluators.values():
+        entry["fail_rate"] = entry["failed"] / entry["judged"] if entry["judged"] else None
+    summary.seconds = time.perf_counter() - started
+    return summary
