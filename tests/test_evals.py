@@ -524,3 +524,39 @@ def test_rerunning_adds_nothing_and_a_new_version_replaces_the_old(
     # The dry run judges and stores nothing.
     dry = cli.json("eval", "--dry-run", "--only", "refusal")
     assert dry["dry_run"] and dry["stored"] == 0 and dry["answers"] == first["answers"]
+
+
+def test_scan_after_eval_names_the_reasoning_leak_with_its_model_and_onset(
+    judged: tuple[Cli, Any, dict[str, Any]],
+) -> None:
+    from datetime import datetime
+
+    from conftest import DEMO_END
+
+    cli, _, manifest = judged
+    (leak,) = [i for i in manifest["incidents"] if i["id"] == "reasoning-leak"]
+    result = cli("scan", "--since", f"2026-11-08T00:00Z..{DEMO_END}", "-f", "json")
+    assert result.exit_code == 0, result.output
+    named = [
+        i
+        for i in json.loads(result.stdout)["incidents"]
+        if any(
+            c["kind"] == "evaluation" and c["value"] == "reasoning_leak" for c in i["likely_causes"]
+        )
+    ]
+    assert len(named) == 1, [i["summary"] for i in json.loads(result.stdout)["incidents"]]
+    (incident,) = named
+    assert incident["segment"].get("model", "").startswith(leak["affected"]["model"])
+    onset = datetime.fromisoformat(leak["start"].replace("Z", "+00:00")).replace(tzinfo=None)
+    assert (
+        abs(
+            (
+                incident["start"]
+                if isinstance(incident["start"], datetime)
+                else datetime.fromisoformat(incident["start"].replace("Z", ""))
+            )
+            - onset
+        ).total_seconds()
+        <= 15 * 60
+    )
+    assert "reasoning_leak" in incident["summary"]

@@ -537,6 +537,87 @@ def _condition_cause(rows: list[dict[str, Any]], bad_key: str) -> list[dict[str,
     ]
 
 
+EVAL_SAMPLE = 5000  # traces a side whose evaluation results are counted
+EVAL_BEFORE = timedelta(hours=24)  # the period before an incident its evaluations are held to
+
+
+def _evaluation_causes(
+    store: Backend, focus: dict[str, str], start: datetime, stop: datetime, *, outlier: bool
+) -> list[dict[str, Any]]:
+    """Which evaluations fail more during an incident whose evaluation failure rate moved: per
+    evaluation name, its fail rate on the segment's traces during the incident against the day
+    before — or, for a segment worse all along (``outlier``), against the rest of its service
+    — (``aiobs eval``'s built-in ones and imported ones alike), those that rose by ten points or
+    more and at least doubled. An evaluation that explains a thumbs-down incident names what
+    users saw (``reasoning_leak`` 0% → 34%)."""
+    during = [
+        r["trace_id"]
+        for r in segment_rows(store, focus, start, stop, columns="trace_id", limit=EVAL_SAMPLE)
+    ]
+    if outlier:
+        inside = set(during)
+        rest = segment_rows(
+            store, {"service": focus["service"]}, start, stop, columns="trace_id",
+            limit=EVAL_SAMPLE + len(inside),
+        )  # fmt: skip
+        before = [r["trace_id"] for r in rest if r["trace_id"] not in inside][:EVAL_SAMPLE]
+        lo = start - timedelta(hours=1)
+        other = f"in the rest of {focus['service']}"
+    else:
+        before = [
+            r["trace_id"]
+            for r in segment_rows(
+                store, focus, start - EVAL_BEFORE, start, columns="trace_id", limit=EVAL_SAMPLE
+            )
+        ]
+        lo = start - EVAL_BEFORE - timedelta(hours=1)
+        other = "the day before"
+    if not during:
+        return []
+    rows = store.rows(
+        """SELECT LogAttributes['gen_ai.evaluation.name'] AS name,
+  TraceId IN (SELECT unnest(?)) AS in_incident, count(*) AS judged,
+  count_if(lower(LogAttributes['gen_ai.evaluation.score.label']) IN ('fail', 'failed', 'false'))
+FROM otel_logs
+WHERE EventName = 'gen_ai.evaluation.result' AND Timestamp >= ? AND Timestamp < ?
+  AND TraceId IN (SELECT unnest(?)) AND LogAttributes['gen_ai.evaluation.name'] IS NOT NULL
+GROUP BY 1, 2""",
+        [during, lo, stop + timedelta(hours=1), [*during, *before]],
+    )  # fmt: skip
+    rates: dict[str, dict[bool, tuple[int, int]]] = {}
+    for name, in_incident, judged, failed in rows:
+        rates.setdefault(str(name), {})[bool(in_incident)] = (int(judged), int(failed))
+    causes = []
+    for name, sides in sorted(rates.items()):
+        judged, failed = sides.get(True, (0, 0))
+        if judged < MIN_EVENTS_EVAL:
+            continue
+        b_judged, b_failed = sides.get(False, (0, 0))
+        now = failed / judged
+        then = b_failed / b_judged if b_judged else 0.0
+        if now - then < 0.1 or now < 2 * then:
+            continue
+        was = f"{then:.0%} {other}" if b_judged else f"none judged {other}"
+        causes.append(
+            {
+                "kind": "evaluation",
+                "description": f"evaluation {name} fails on {now:.0%} of the answers ({was})",
+                "evidence": [
+                    f"{failed:,} of {judged:,} answers judged during the incident failed {name}",
+                    f"{b_failed:,} of {b_judged:,} {other}",
+                ],
+                # Below a deployment or config change that explains it; above loose factors.
+                "confidence": round(min(0.5 + 0.5 * (now - then), 0.9), 3),
+                "field": "evaluation",
+                "value": name,
+            }
+        )
+    return causes
+
+
+MIN_EVENTS_EVAL = 10  # answers judged during an incident before its evaluation is named
+
+
 _BAD_KEY = {
     "eval_fail_rate": "eval_failed",
     "error_rate": "error",
@@ -598,6 +679,10 @@ def _summary(incident: dict[str, Any], lead: dict[str, Any]) -> str:
     parts = [head[0].upper() + head[1:]]
     if incident["likely_causes"]:
         parts.append(f"Likely cause: {incident['likely_causes'][0]['description']}")
+    # What the answers were, when an evaluation says so: the leak behind the thumbs-down.
+    judged = [c for c in incident["likely_causes"][1:] if c["kind"] == "evaluation"]
+    if judged:
+        parts.append("Answers: " + "; ".join(c["description"] for c in judged[:2]))
     imp = incident["impact"]
     affected = (
         f"Affected: {units.plural(imp['users'], 'user')}, "
@@ -990,6 +1075,8 @@ def build_incidents(
             )
             causes += factor_causes
             causes += infra
+        if any(a["metric"] == "eval_fail_rate" for a in group):
+            causes += _evaluation_causes(store, focus, start, stop, outlier=bool(p["outlier"]))
         causes.sort(key=lambda c: -c["confidence"])
         causes = [{k: v for k, v in c.items() if not k.startswith("_")} for c in causes]
         ident = f"{_stable_start(store, focus, start, p['outlier']):%Y%m%dT%H%M}-{service}"
