@@ -14,6 +14,8 @@ import typer
 from aiobs.cli import options as o
 from aiobs.cli.context import OutputFormat, settings
 
+EVAL_MEMORY = "512MB"  # DuckDB's memory limit while evaluating (it spills beyond)
+
 
 def register(app: typer.Typer) -> None:
     app.command("eval", help=eval_.__doc__)(eval_)
@@ -59,6 +61,9 @@ def eval_(
     names = [n.strip() for n in only.split(",") if n.strip()] if only else None
     evaluators = select(names, s.config.tables.get("eval"))
     with s.open_store(read_only=dry_run) as store:
+        # DuckDB keeps what it scanned cached up to its limit (80% of RAM); a pass over every
+        # span's attributes needs none of it again. 1M spans: 1,265 -> 959 MB, no slower.
+        store.execute(f"SET memory_limit = '{EVAL_MEMORY}'")
         reader = store.reader()  # the answers stream on their own handle while verdicts land
         try:
             if dry_run:

@@ -1,0 +1,71 @@
+"""``aiobs eval`` over a big demo store, whole process, beside ``aiobs stats`` on the same store
+in the same sitting (alternated run by run): wall time, answers judged per second, peak RSS.
+
+    python bench/eval.py                     # bench/out/demo-x6.duckdb (~1M spans), built once
+    python bench/eval.py --db PATH --runs 3
+
+Each run judges a fresh copy of the store (eval stores its verdicts; --dry-run would skip the
+writes, which are part of the cost). Target (issue 19): >= 20k LLM answers/s, peak RSS <= 1 GB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def timed(args: list[str]) -> tuple[float, float, str]:
+    """(seconds, peak RSS MB of the child, stdout) of ``python -m aiobs ARGS``."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    started = time.perf_counter()
+    out = subprocess.run(
+        [sys.executable, "-m", "aiobs", *args], check=True, capture_output=True, text=True
+    ).stdout
+    seconds = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    # ru_maxrss of children is the largest child so far: report it only when it grew.
+    return seconds, max(peak, before) / 1024, out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--db", type=Path, default=HERE / "out" / "demo-x6.duckdb")
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    if not args.db.exists():
+        raise SystemExit(f"{args.db}: build it with `aiobs --db {args.db} demo --scale 6`")
+    evals, stats, rates, peaks = [], [], [], []
+    with tempfile.TemporaryDirectory() as scratch:
+        for _ in range(args.runs):
+            copy = Path(scratch) / "judged.duckdb"
+            shutil.copy(args.db, copy)
+            s, _, _ = timed(["--db", str(copy), "stats", "-f", "json"])
+            stats.append(s)
+            e, peak, out = timed(["--db", str(copy), "eval", "-f", "json"])
+            evals.append(e)
+            peaks.append(peak)
+            rates.append(json.loads(out)["answers"] / e)
+            copy.unlink()
+    answers = int(rates[0] * evals[0])
+    print(f"store {args.db}: {answers:,} LLM answers, {args.runs} runs (medians)")
+    print(
+        f"  aiobs eval   {statistics.median(evals):8.1f} s  {statistics.median(rates):9,.0f} answers/s"
+    )
+    print(f"  aiobs stats  {statistics.median(stats):8.2f} s")
+    print(f"  peak RSS (largest child: eval)  {max(peaks):,.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
