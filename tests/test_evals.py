@@ -560,3 +560,28 @@ def test_scan_after_eval_names_the_reasoning_leak_with_its_model_and_onset(
         <= 15 * 60
     )
     assert "reasoning_leak" in incident["summary"]
+
+
+def test_a_dataset_of_the_failed_answers_with_what_they_were_given(
+    judged: tuple[Cli, Any, dict[str, Any]], tmp_path: Path
+) -> None:
+    cli, summary, _ = judged
+    out = tmp_path / "cases.jsonl"
+    result = cli("export", "--to", "dataset", "--eval", "reasoning_leak", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    failed = next(e for e in summary["evaluators"] if e["name"] == "reasoning_leak")["failed"]
+    assert len(rows) == failed > 0
+    for row in rows:
+        assert row["input"] and row["input"][-1]["role"] in ("user", "tool")
+        assert "<thinking>" in " ".join(m["content"] for m in row["output"])
+        (mine,) = [e for e in row["evaluations"] if e["name"] == "reasoning_leak"]
+        assert mine["label"] == "fail" and mine["by"] == "aiobs.eval" and mine["explanation"]
+        assert row["trace_id"] and row["span_id"] and row["model"].startswith("claude-sonnet-4-5")
+    # The documents an answer was given, and the imported evaluations beside the built-in ones.
+    assert any(row["retrieved"] for row in rows)
+    everything = cli("export", "--to", "dataset", "--out", "-", "-n", "50")
+    lines = everything.stdout.splitlines()
+    assert everything.exit_code == 0 and lines
+    assert {e["by"] for line in lines for e in json.loads(line)["evaluations"]} >= {"aiobs.eval"}
+    assert cli("export", "--to", "otlp-json", "--eval", "refusal", "--out", "-").exit_code == 2

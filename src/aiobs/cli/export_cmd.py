@@ -6,10 +6,11 @@ Must not import duckdb, polars, pyarrow or sqlglot at module level.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -22,6 +23,7 @@ class ExportFormat(StrEnum):
     otlp_json = "otlp-json"
     parquet = "parquet"
     markdown = "markdown"
+    dataset = "dataset"
 
 
 def register(app: typer.Typer) -> None:
@@ -65,12 +67,17 @@ def export(
     ctx: typer.Context,
     to: Annotated[
         ExportFormat,
-        typer.Option("--to", help="otlp-json (JSON Lines), parquet (a directory), markdown."),
+        typer.Option(
+            "--to",
+            help="otlp-json (JSON Lines), parquet (a directory), markdown, dataset (the LLM"
+            " answers as JSON Lines: input, output, context, tool results, evaluations).",
+        ),
     ],
     out: Annotated[
         Path,
         typer.Option(
-            "--out", help="File (otlp-json, markdown; - for stdout) or directory (parquet)."
+            "--out",
+            help="File (otlp-json, markdown, dataset; - for stdout) or directory (parquet).",
         ),
     ],
     since: o.Since = None,
@@ -86,8 +93,16 @@ def export(
     limit: Annotated[
         int | None, typer.Option("--limit", "-n", min=1, help="At most this many traces (newest).")
     ] = None,
+    evaluation: Annotated[
+        str | None,
+        typer.Option(
+            "--eval",
+            help="With --to dataset: only the answers this evaluation failed (NAME), or gave"
+            " this label (NAME=pass).",
+        ),
+    ] = None,
 ) -> None:
-    """Export the selected traces (default: all) as OTLP JSON Lines, Parquet tables, or a Markdown report."""
+    """Export the selected traces (default: all) as OTLP JSON Lines, Parquet tables, a Markdown report, or a dataset of their LLM answers."""
     from aiobs.analysis.export import export_otlp, export_parquet, select_traces
     from aiobs.units import plural
 
@@ -111,10 +126,15 @@ def export(
         )
     if to != ExportFormat.parquet and not to_stdout and out.is_dir():
         raise UsageError(f"--out {out} is a directory; --to {to.value} writes a file")
+    if evaluation is not None and to != ExportFormat.dataset:
+        raise UsageError("--eval selects answers of a dataset: use it with --to dataset")
     everything = filt.is_empty and not limit
     where_to = "stdout" if to_stdout else str(out)
     with s.open_store() as store:
-        if to == ExportFormat.markdown:
+        if to == ExportFormat.dataset:
+            note = _dataset(s, store, filt, evaluation, out, to_stdout, limit)
+            note += f" → {where_to}"
+        elif to == ExportFormat.markdown:
             from aiobs.analysis.report import incident_report
             from aiobs.present.report import markdown_report
 
@@ -138,3 +158,37 @@ def export(
             )
     if not s.quiet:
         s.err.print(f"exported {note}", highlight=False, markup=False)
+
+
+def _dataset(
+    s: Any,
+    store: Any,
+    filt: Any,
+    evaluation: str | None,
+    out: Path,
+    to_stdout: bool,
+    limit: int | None,
+) -> str:
+    """Write the dataset; what was written, for the note on stderr."""
+    from aiobs.analysis.filters import TraceFilter
+    from aiobs.cli.render import json_text
+    from aiobs.evals.dataset import dataset_rows
+    from aiobs.units import plural
+
+    name, _, label = (evaluation or "").partition("=")
+    if limit:  # the newest traces the filter selects, as for the other targets
+        from aiobs.analysis.browse import list_traces
+        from aiobs.analysis.where import parse_where
+
+        ids = [r["trace_id"] for r in list_traces(store, filt, limit=limit)]
+        quoted = ", ".join("'" + i.replace("'", "''") + "'" for i in ids) or "''"
+        filt = TraceFilter(where=parse_where(f"trace_id in ({quoted})"))
+    rows = dataset_rows(store, filt, name or None, label or "fail")
+    n = 0
+    with (
+        contextlib.nullcontext(sys.stdout) if to_stdout else out.open("w", encoding="utf-8")
+    ) as stream:
+        for row in rows:
+            stream.write(json_text(row) + "\n")
+            n += 1
+    return plural(n, "answer") + (f" that {name} gave {label or 'fail'}" if name else "")

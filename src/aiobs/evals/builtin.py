@@ -56,6 +56,9 @@ class Answer:
     tools: tuple[ToolResult, ...] = ()  # since the model's previous call
     wants_json: bool = False  # a JSON response format or output type was asked for
     tool_calls: int = 0  # the answer asks for tools instead of (or besides) answering
+    model: str | None = None
+    inputs: tuple[Any, ...] = ()  # the input messages (semantic.content.Message), for datasets
+    outputs: tuple[Any, ...] = ()
 
 
 @dataclass(frozen=True)

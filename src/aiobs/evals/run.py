@@ -98,7 +98,7 @@ def _spans_sql(filt: TraceFilter) -> tuple[str, list[Any]]:
     table = "ai_traces" if filt.reads_cost else "aiobs_trace_facts"
     return (
         f"""SELECT s.trace_id, s.span_id, s.step_kind, s.status, s.finish_reason, s.error_message,
-  s.tool_name, s.end_time, s.service_name, s.attributes
+  s.tool_name, s.end_time, s.service_name, s.model, s.attributes
 FROM ai_spans s
 WHERE s.trace_id IN (
     SELECT t.trace_id FROM {table} t WHERE {where} AND t.start_time >= ? AND t.start_time < ?)
@@ -124,7 +124,19 @@ def load_answers(store: Backend, filt: TraceFilter) -> Iterator[Answer]:
     retrieved = False
     tools: list[ToolResult] = []
     for row in _spans(store, filt):
-        trace_id, span_id, kind, status, finish, error, tool_name, end, service, attributes = row
+        (
+            trace_id,
+            span_id,
+            kind,
+            status,
+            finish,
+            error,
+            tool_name,
+            end,
+            service,
+            model,
+            attributes,
+        ) = row
         if trace_id != trace:
             trace, documents, retrieved, tools = trace_id, [], False, []
         attrs = dict(attributes or {})
@@ -157,6 +169,9 @@ def load_answers(store: Backend, filt: TraceFilter) -> Iterator[Answer]:
                 tools=tuple(tools),
                 wants_json=_wants_json(attrs),
                 tool_calls=calls,
+                model=model,
+                inputs=tuple(inputs),
+                outputs=tuple(outputs),
             )
             tools = []  # the next answer follows the tool calls this one asked for
 
