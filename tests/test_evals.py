@@ -585,3 +585,19 @@ def test_a_dataset_of_the_failed_answers_with_what_they_were_given(
     assert everything.exit_code == 0 and lines
     assert {e["by"] for line in lines for e in json.loads(line)["evaluations"]} >= {"aiobs.eval"}
     assert cli("export", "--to", "otlp-json", "--eval", "refusal", "--out", "-").exit_code == 2
+
+
+def test_diff_by_model_shows_each_evaluations_fail_rate(
+    judged: tuple[Cli, Any, dict[str, Any]],
+) -> None:
+    cli, _, _ = judged
+    result = cli.json(
+        "diff", "--service", "support-chat",
+        "--baseline", "model = 'claude-sonnet-4-20250514'", "--target", "model = 'gpt-4.1'",
+    )  # fmt: skip
+    metrics = {m["name"]: m for m in result["metrics"]}
+    unsupported = metrics["eval.unsupported_answer_fail_rate"]
+    assert unsupported["baseline"] == 0 and unsupported["target"] > 0.05
+    assert unsupported["regression"]
+    assert metrics["eval.reasoning_leak_fail_rate"]["target"] == 0  # gpt-4.1 never leaks
+    assert "eval.groundedness_fail_rate" in metrics  # the imported online evaluator's too

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, cast
 
 from aiobs.analysis import significance as sig
@@ -459,6 +460,10 @@ def diff(
         if step is not None:
             metrics.append(step)
             specs.append((step["name"], "p95", f"{kind}_durations", True))
+    for name, key in _evaluation_flags(store, rows):
+        metric = f"eval.{name}_fail_rate"
+        metrics.append(_metric(metric, "rate", key, True, rows[0], rows[1], deff))
+        specs.append((metric, "rate", key, True))
     qvalues = sig.benjamini_hochberg(
         [m["p_value"] if m["p_value"] is not None else math.nan for m in metrics]
     )
@@ -493,6 +498,46 @@ def diff(
             "factors": factors[:top],
         },
     )
+
+
+def _evaluation_flags(
+    store: Backend, rows: tuple[list[dict[str, Any]], list[dict[str, Any]]]
+) -> list[tuple[str, str]]:
+    """Per evaluation name on the two sides' traces (``aiobs eval``'s and imported ones), a
+    per-trace flag set on ``rows`` — the trace has an answer that evaluation failed; None where
+    it judged none — so each gets its fail-rate metric (``eval.reasoning_leak_fail_rate``).
+    Returns (name, the rows' key) for each name judged on both sides."""
+    ids = [r["trace_id"] for side in rows for r in side]
+    if not ids:
+        return []
+    times = [r["start_time"] for side in rows for r in side]
+    found = store.rows(
+        """SELECT TraceId, LogAttributes['gen_ai.evaluation.name'] AS name,
+  max(CASE WHEN lower(LogAttributes['gen_ai.evaluation.score.label'])
+    IN ('fail', 'failed', 'false') THEN 1 ELSE 0 END) AS failed
+FROM otel_logs
+WHERE EventName = 'gen_ai.evaluation.result' AND Timestamp >= ? AND Timestamp <= ?
+  AND TraceId IN (SELECT unnest(?)) AND LogAttributes['gen_ai.evaluation.name'] IS NOT NULL
+GROUP BY 1, 2""",
+        [min(times) - EVAL_SLACK, max(times) + EVAL_SLACK, ids],
+    )
+    flags: dict[str, dict[str, bool]] = {}
+    for trace_id, name, failed in found:
+        flags.setdefault(str(name), {})[trace_id] = bool(failed)
+    out: list[tuple[str, str]] = []
+    for name in sorted(flags):
+        key = f"_eval_{len(out)}"
+        judged = [0, 0]
+        for i, side in enumerate(rows):
+            for r in side:
+                r[key] = flags[name].get(r["trace_id"])
+                judged[i] += r[key] is not None
+        if all(judged):
+            out.append((name, key))
+    return out
+
+
+EVAL_SLACK = timedelta(hours=1)  # evaluation results land a little after their traces
 
 
 SHIFT_FIELDS = ("response_chars", "retrieval_top_score")
