@@ -492,6 +492,9 @@ def test_results_are_evaluation_events_the_other_commands_read(
     replay = cli.json("replay", span["t"])
     names = {e["name"] for e in replay["context"]["evaluations"]}
     assert "reasoning_leak" in names
+    # On the step it judges, in the text a person reads: the failure with its evidence.
+    text = cli("replay", span["t"]).stdout
+    assert "✗ eval reasoning_leak fail  hidden reasoning shown: <thinking>" in text
 
 
 def test_rerunning_adds_nothing_and_a_new_version_replaces_the_old(

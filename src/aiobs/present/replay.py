@@ -176,11 +176,12 @@ def step_lines(
     full: bool,
     where: dict[str, str] | None = None,
     service_changed: bool = False,
+    evaluations: Sequence[Mapping[str, Any]] = (),
 ) -> Iterator[RenderableType]:
     """A step's header line and its details. ``service_changed``: the step runs in another
     service than the step before it, whose name the header then shows (under the root)."""
     yield _OneLine(step_header(step, total_ms, service_changed))
-    for line in detail_lines(step, full, where):
+    for line in detail_lines(step, full, where, evaluations=evaluations):
         yield _Detail(line, len("  " * step["depth"]))
 
 
@@ -244,11 +245,17 @@ def _words(text: Any) -> str:
 
 
 def detail_lines(
-    step: ReplayStep, full: bool, where: dict[str, str] | None = None, *, tools: bool = True
+    step: ReplayStep,
+    full: bool,
+    where: dict[str, str] | None = None,
+    *,
+    tools: bool = True,
+    evaluations: Sequence[Mapping[str, Any]] = (),
 ) -> Iterator[Text]:
     """The lines under a step. ``where`` names earlier steps (span id → "+1.272 s") for the
     note that stands for the messages an LLM step repeats from an earlier call. Without
-    ``tools``, a tool call's arguments and result are left to ``tool_json``."""
+    ``tools``, a tool call's arguments and result are left to ``tool_json``. ``evaluations``:
+    the results that judge this step (``evaluations_by_span``), failures first."""
     kind = step["kind"]
     error = " ".join(str(x) for x in (step.get("error_type"), step.get("error_message")) if x)
     # Each error once: the step's error, then exception events that say something else (an
@@ -411,6 +418,32 @@ def detail_lines(
                 continue
             said |= {_words(message), _words(text)}
             yield Text("! " + clip(text, full), style="red")
+    # Each failed evaluation on its own line with its evidence; the passed ones in one line.
+    failed = ("fail", "failed", "false")
+    passed = []
+    for ev in sorted(evaluations, key=lambda v: str(v.get("name"))):
+        score = "" if ev.get("score") is None else f" {ev['score']:.2f}"
+        if str(ev.get("label")).lower() not in failed:
+            passed.append(f"{ev.get('name')}{score}")
+            continue
+        why = ev.get("explanation")
+        yield Text.assemble(
+            ("✗ ", "red"),
+            (f"eval {inert(str(ev.get('name')))} {inert(str(ev.get('label')))}{score}", "red"),
+            ("  " + clip(why, full, 160) if why else "", "dim"),
+        )
+    if passed:
+        yield Text.assemble(("✓ ", "green"), (f"eval passed: {inert(', '.join(passed))}", "dim"))
+
+
+def evaluations_by_span(replay: Replay) -> dict[str, list[Mapping[str, Any]]]:
+    """The trace's evaluation results by the step (span) each judges."""
+    out: dict[str, list[Mapping[str, Any]]] = {}
+    context = replay.get("context")
+    for e in (context.get("evaluations") or []) if context else []:
+        if e.get("span_id"):
+            out.setdefault(str(e["span_id"]), []).append(e)
+    return out
 
 
 def tool_json(step: ReplayStep) -> Iterator[RenderableType]:
@@ -609,10 +642,22 @@ def trace_blocks(
         [header(trace), critical_path_line(trace, steps), Text("")]
     ]
     prev_service = None
+    judged = evaluations_by_span(replay)
     for step in steps:
         changed = step["service_name"] != prev_service
         prev_service = step["service_name"]
-        blocks.append(list(step_lines(step, trace["duration_ms"], full, where, changed)))
+        blocks.append(
+            list(
+                step_lines(
+                    step,
+                    trace["duration_ms"],
+                    full,
+                    where,
+                    changed,
+                    judged.get(step["span_id"], ()),
+                )
+            )
+        )
     context = list(context_renderables(trace_context(replay, in_session), full))
     if context:
         blocks.append([Text(""), *context])
@@ -731,8 +776,12 @@ def markdown(
             f"| {offset(s['offset_ms'])} | {duration(s['duration_ms'])} | {md_cell(s['kind'])} | {name} | {status} |"
         )
     lines += ["", "## Step details", ""]
+    judged = evaluations_by_span(replay)
     for s in steps:
-        details = [inert(t.plain, keep_newlines=True) for t in detail_lines(s, full, where)]
+        details = [
+            inert(t.plain, keep_newlines=True)
+            for t in detail_lines(s, full, where, evaluations=judged.get(s["span_id"], ()))
+        ]
         if not details:
             continue
         lines.append(f"### {offset(s['offset_ms'])} {md_cell(s['kind'])} `{md_cell(s['name'])}`")

@@ -586,13 +586,14 @@ class TraceScreen(Base):
         self.show_step()
 
     def show_step(self) -> None:
-        from aiobs.present.replay import detail_lines, step_title, tool_json
+        from aiobs.present.replay import detail_lines, evaluations_by_span, step_title, tool_json
 
         step = self.step
         if step is None or self.replay is None:
             return
         lines: list[Any] = [step_title(step), Text("")]
-        lines += list(detail_lines(step, True, tools=False))
+        judged = evaluations_by_span(self.replay).get(step["span_id"], ())
+        lines += list(detail_lines(step, True, tools=False, evaluations=judged))
         lines += list(tool_json(step))
         if self.show_raw:
             lines.append(Text(""))
