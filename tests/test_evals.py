@@ -328,6 +328,125 @@ SECRETS = [
 ]
 
 
+LANGUAGE = [
+    # (the user's message, the answer, expected)
+    (
+        "Wo ist meine Bestellung? Sie sollte gestern ankommen.",
+        "Your order ships tomorrow with DHL and is due Friday.",
+        "fail",
+    ),
+    (
+        "¿Dónde está mi pedido? Debería haber llegado ayer.",
+        "Your order ships tomorrow with DHL and is due Friday.",
+        "fail",
+    ),
+    (
+        "Come posso restituire un ordine che ho ricevuto?",
+        "You can start a return from Account, then Orders.",
+        "fail",
+    ),
+    (
+        "Où est ma commande ? Elle devait arriver hier.",
+        "Ihre Bestellung wird morgen mit DHL versendet.",
+        "fail",
+    ),
+    (
+        "Hoe kan ik mijn bestelling annuleren alstublieft?",
+        "You can cancel your order from the orders page.",
+        "fail",
+    ),
+    (
+        "Como faço para redefinir minha senha da conta?",
+        "Use Forgot password on the sign-in page to reset it.",
+        "fail",
+    ),
+    (
+        "Jak mogę zmienić adres dostawy zamówienia?",
+        "You can change the delivery address before it ships.",
+        "fail",
+    ),
+    (
+        "Hur avbokar jag min beställning som jag gjorde igår?",
+        "Vous pouvez annuler votre commande depuis la page des commandes.",
+        "fail",
+    ),
+    (
+        "Where is my order? It should have arrived yesterday.",
+        "Ihre Bestellung wird morgen mit DHL versendet und kommt am Freitag.",
+        "fail",
+    ),
+    (
+        "How do I start a return for the shoes I bought?",
+        "Puede iniciar una devolución desde la página de pedidos en su cuenta.",
+        "fail",
+    ),
+    (
+        "Can you tell me when my refund will arrive please?",
+        "Le remboursement arrive sous cinq à dix jours ouvrables sur votre carte.",
+        "fail",
+    ),
+    (
+        "Why was I charged twice for the same order last week?",
+        "Sie wurden doppelt belastet; die zweite Buchung wird automatisch erstattet.",
+        "fail",
+    ),
+    # near-misses: the same language, a foreign name or a code block inside, too short to tell
+    (
+        "Where is my order? It should have arrived yesterday.",
+        "Your order ships tomorrow with DHL and is due Friday.",
+        "pass",
+    ),
+    (
+        "¿Dónde está mi pedido? Debería haber llegado ayer.",
+        "Su pedido se envía mañana con DHL y llega el viernes.",
+        "pass",
+    ),
+    (
+        "Wie setze ich mein Passwort zurück, bitte?",
+        "Klicken Sie auf der Anmeldeseite auf Passwort vergessen.",
+        "pass",
+    ),
+    (
+        "Où est ma commande ? Elle devait arriver hier.",
+        "Votre commande part demain avec DHL et arrive vendredi.",
+        "pass",
+    ),
+    (
+        "Hoe kan ik mijn bestelling annuleren alstublieft?",
+        "Je kunt je bestelling annuleren via de pagina Mijn bestellingen.",
+        "pass",
+    ),
+    (
+        "Does the Café Société gift card work at your Paris store?",
+        "Yes, the Café Société gift card works at the Paris store as well.",
+        "pass",
+    ),
+    (
+        "How do I install the command line tool on my laptop?",
+        "Run this, then log in:\n```\npip install acme-cli\nacme login --token abc\n```\nThat is all you need.",
+        "pass",
+    ),
+    (
+        "What does Schadenfreude mean in your product review policy?",
+        "Our review policy asks reviewers to be kind and factual about products.",
+        "pass",
+    ),
+    (
+        "Can you help me track the parcel I ordered on Monday?",
+        "Your parcel left the warehouse this morning and arrives on Thursday.",
+        "pass",
+    ),
+    (
+        "Is the order A-2880 on its way to me now?",
+        "Yes, order A-2880 is on its way and arrives tomorrow afternoon.",
+        "pass",
+    ),
+    ("OK", "Yes.", None),
+    ("Danke!", "You're welcome, have a great day!", None),
+    ("A-2880?", "A-2880 shipped.", None),
+]
+
+
 def _answer(**kw: Any) -> Any:
     from aiobs.evals.builtin import Answer
 
@@ -363,6 +482,7 @@ def _cases() -> list[tuple[str, Any, str | None]]:
         tools = (ToolResult("crm", False, result, None),) if result else ()
         out.append(("pii_in_output", _answer(text=text, user_text=user, tools=tools), want))
     out += [("secret_in_output", _answer(text=t), want) for t, want in SECRETS]
+    out += [("language_mismatch", _answer(text=t, user_text=u), want) for u, t, want in LANGUAGE]
     return out
 
 

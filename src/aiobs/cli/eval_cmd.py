@@ -36,7 +36,7 @@ def eval_(
             "--only",
             help="Only these evaluators, comma-separated (reasoning_leak, unsupported_answer, "
             "tool_failure_masked, refusal, empty_or_truncated, invalid_json, pii_in_output, "
-            "secret_in_output).",
+            "secret_in_output, language_mismatch).",
         ),
     ] = None,
     dry_run: Annotated[

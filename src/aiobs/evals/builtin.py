@@ -465,6 +465,63 @@ def secret_in_output(a: Answer, _: Mapping[str, float]) -> Verdict | None:
     return _leak("secret_in_output", a, pii=False)
 
 
+# -- language_mismatch ------------------------------------------------------------------------
+
+# The languages the detector chooses among: the common ones of support traffic (a text of a
+# few words scored against all of langid's 97 came out Kabyle or Serbian).
+LANGUAGES = (
+    "ar", "bg", "ca", "cs", "da", "de", "el", "en", "es", "et", "fa", "fi", "fr", "he", "hi",
+    "hr", "hu", "id", "it", "ja", "ko", "lt", "lv", "ms", "nl", "no", "pl", "pt", "ro", "ru",
+    "sk", "sl", "sr", "sv", "th", "tl", "tr", "uk", "vi", "zh",
+)  # fmt: skip
+_LETTERS = re.compile(r"[^\W\d_]{2,}")
+DETECT_CHARS = 300
+
+
+@dataclass
+class _Language:
+    identifier: Any = None
+
+    def detect(self, text: str) -> tuple[str, float]:
+        if self.identifier is None:
+            from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+            self.identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+            self.identifier.set_languages(list(LANGUAGES))
+        # The first few hundred characters say the language; the rest only costs (a prompt
+        # with its help-centre context ran ~600 characters).
+        lang, p = self.identifier.classify(text[:DETECT_CHARS])
+        return str(lang), float(p)
+
+
+_LANGUAGE = _Language()
+
+
+def _prose(text: str) -> str:
+    """The words of a text, without code blocks, URLs and ids (they read as no language)."""
+    text = re.sub(r"```.*?```|`[^`]*`|https?://\S+|\S+@\S+", " ", text, flags=re.DOTALL)
+    return " ".join(_LETTERS.findall(text))
+
+
+def language_mismatch(a: Answer, t: Mapping[str, float]) -> Verdict | None:
+    """The answer is in another language than the user's message (both long enough, and each
+    detected with confidence; a name, a code block or an id reads as no language)."""
+    user, answer = _prose(a.user_text), _prose(a.text)
+    if len(user.split()) < t["min_words"] or len(answer.split()) < t["min_words"]:
+        return None
+    (ul, up), (al, ap) = _LANGUAGE.detect(user), _LANGUAGE.detect(answer)
+    if min(up, ap) < t["min_confidence"]:
+        return None  # one of them is not clearly any language
+    if ul == al:
+        return _verdict("language_mismatch", False, f"both {ul}", ap)
+    return _verdict(
+        "language_mismatch",
+        True,
+        f"the user wrote {ul} ({up:.0%}), the answer is {al} ({ap:.0%})",
+        ap,
+    )
+
+
 # -- the table --------------------------------------------------------------------------------
 
 # name: (version, what a failure means, thresholds)
@@ -489,6 +546,11 @@ _SPECS: dict[str, tuple[str, str, dict[str, float]]] = {
         {},
     ),
     "secret_in_output": ("1", "the answer shows an API key, token or password", {}),
+    "language_mismatch": (
+        "1",
+        "the answer is in another language than the user's message",
+        {"min_words": 4, "min_confidence": 0.8},
+    ),
 }
 _CHECKS: dict[str, Callable[[Answer, Mapping[str, float]], Verdict | None]] = {
     "reasoning_leak": reasoning_leak,
@@ -499,6 +561,7 @@ _CHECKS: dict[str, Callable[[Answer, Mapping[str, float]], Verdict | None]] = {
     "invalid_json": invalid_json,
     "pii_in_output": pii_in_output,
     "secret_in_output": secret_in_output,
+    "language_mismatch": language_mismatch,
 }
 EVALUATORS: tuple[Evaluator, ...] = tuple(
     Evaluator(name, version, what, _CHECKS[name], thresholds)
