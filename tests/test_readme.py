@@ -14,11 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from conftest import DEMO_END
+from test_judge import Server
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 # Posting to a placeholder URL is not something a test can do as printed; the webhook path runs
-# against a real loopback server in tests/test_scan.py.
-NOT_HERE = ("--webhook https://hooks.example",)
+# against a real loopback server in tests/test_scan.py. The judge's endpoint line is replaced by
+# a chat-completions server on loopback (tests/test_judge.py), so its examples run as printed.
+NOT_HERE = ("--webhook https://hooks.example", "export AIOBS_JUDGE_BASE_URL=https://api.openai.com")
 
 
 def readme_blocks() -> list[list[str]]:
@@ -64,16 +66,25 @@ def test_every_readme_example_runs_on_the_demo_store(
             script.append(f"{code} {'> out_' + str(n) if captured else ''} 2> err_{n}")
             script.append(f'echo "{n} $?" >> status')
     bin_dir = str(Path(sys.executable).parent)
+    judge = Server()
     env = {
         **os.environ,
         "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""),
         "AIOBS_DB": str(db),
         "AIOBS_NOW": DEMO_END,
         "NO_COLOR": "1",
+        "AIOBS_JUDGE_BASE_URL": judge.url,
+        "AIOBS_JUDGE_MODEL": "gpt-4.1-mini",
+        "AIOBS_JUDGE_API_KEY": "sk-test",
+        "AIOBS_CACHE_DIR": str(tmp_path / "cache"),
     }
-    subprocess.run(
-        ["bash", "-c", "\n".join(script)], cwd=tmp_path, env=env, check=False, timeout=600
-    )
+    try:
+        subprocess.run(
+            ["bash", "-c", "\n".join(script)], cwd=tmp_path, env=env, check=False, timeout=600
+        )
+    finally:
+        judge.close()
+    assert judge.requests, "the README's judge examples asked the judge nothing"
     statuses = dict(
         (int(n), int(rc))
         for n, rc in (row.split() for row in (tmp_path / "status").read_text().splitlines())

@@ -42,13 +42,53 @@ def eval_(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Judge and report, store nothing.")
     ] = False,
+    judge: Annotated[
+        str | None,
+        typer.Option(
+            "--judge",
+            help="Also ask an LLM judge (an OpenAI-compatible endpoint: AIOBS_JUDGE_BASE_URL, "
+            "AIOBS_JUDGE_MODEL, AIOBS_JUDGE_API_KEY) to score these dimensions 1-5, "
+            "comma-separated: groundedness, helpfulness, tone, instruction_following, or all.",
+        ),
+    ] = None,
+    sample: Annotated[
+        float,
+        typer.Option(
+            "--sample",
+            min=0.0,
+            max=1.0,
+            help="The fraction of answers the judge sees (the same ones on every run).",
+        ),
+    ] = 1.0,
+    budget: Annotated[
+        float | None,
+        typer.Option("--budget", min=0.0, help="Stop judging before the judge's cost passes USD."),
+    ] = None,
+    concurrency: Annotated[
+        int | None,
+        typer.Option("--concurrency", min=1, max=64, help="Judge requests in flight (default 4)."),
+    ] = None,
     fmt: o.Format = OutputFormat.table,
 ) -> None:
-    """Judge every LLM answer with the built-in evaluators (no network) and store the results as OTel evaluation events."""
+    """Judge every LLM answer with the built-in evaluators (no network) and, with --judge, an LLM judge; store the results as OTel evaluation events."""
     from aiobs.evals.builtin import select
     from aiobs.evals.run import run
 
     s = settings(ctx)
+    the_judge = None
+    if judge is not None:
+        from dataclasses import replace
+
+        from aiobs.evals.judge import Cache, Judge, cache_path, judge_config, parse_dimensions
+        from aiobs.semantic.prices import load_prices
+
+        dimensions = parse_dimensions(judge)
+        config = judge_config(s.config.tables.get("judge"), load_prices(s.config.tables))
+        if concurrency:
+            config = replace(config, concurrency=concurrency)
+        the_judge = Judge(
+            config, dimensions, sample=sample, budget=budget, cache=Cache(cache_path())
+        )
     filt = o.trace_filter(
         since=since,
         until=until,
@@ -67,13 +107,21 @@ def eval_(
         reader = store.reader()  # the answers stream on their own handle while verdicts land
         try:
             if dry_run:
-                summary = run(reader, filt, evaluators)
+                summary = run(reader, filt, evaluators, judge=the_judge)
             else:
                 from aiobs.evals.store import store_verdicts
 
-                summary = run(reader, filt, evaluators, write=lambda p: store_verdicts(store, p))
+                summary = run(
+                    reader,
+                    filt,
+                    evaluators,
+                    write=lambda p: store_verdicts(store, p),
+                    judge=the_judge,
+                )
         finally:
             reader.close()
+            if the_judge is not None:
+                the_judge.close()
     result: dict[str, Any] = {
         "answers": summary.answers,
         "seconds": round(summary.seconds, 3),
@@ -82,6 +130,17 @@ def eval_(
         "dry_run": dry_run,
         "evaluators": [{"name": name, **e} for name, e in summary.evaluators.items()],
     }
+    if the_judge is not None:
+        from dataclasses import asdict
+
+        j = the_judge.stats
+        result["judge"] = {
+            "model": the_judge.config.model,
+            "sample": sample,
+            "budget_usd": budget,
+            **asdict(j),
+            "cost_usd": round(j.cost_usd, 6),
+        }
     if fmt == OutputFormat.json:
         from aiobs.cli.render import render_json
 
@@ -122,3 +181,20 @@ def eval_(
             markup=False,
             highlight=False,
         )
+        if the_judge is not None:
+            s.err.print(judge_line(result["judge"]), markup=False, highlight=False)
+
+
+def judge_line(j: dict[str, Any]) -> str:
+    """One line of what the judge did and cost."""
+    line = (
+        f"judge {j['model']}: {j['judged']:,} judged, {j['cached']:,} from the cache, "
+        f"{j['requests']:,} requests, {j['input_tokens']:,} + {j['output_tokens']:,} tokens, "
+        f"${j['cost_usd']:.4f}"
+    )
+    if j["failed"]:
+        why = ", ".join(f"{k} ×{n}" for k, n in j["problems"].items())
+        line += f"; {j['failed']:,} not judged ({why})"
+    if j["skipped_budget"]:
+        line += f"; {j['skipped_budget']:,} left unjudged at the ${j['budget_usd']:g} budget"
+    return line

@@ -28,6 +28,7 @@ from aiobs.evals.builtin import Answer, Document, Evaluator, ToolResult, Verdict
 if TYPE_CHECKING:
     from aiobs.analysis.filters import TraceFilter
     from aiobs.backend import Backend
+    from aiobs.evals.judge import Judge
 
 SCOPE = "aiobs.eval"
 EVENT = "gen_ai.evaluation.result"
@@ -196,35 +197,57 @@ def run(
     evaluators: Sequence[Evaluator],
     *,
     write: Any = None,
+    judge: Judge | None = None,
 ) -> EvalSummary:
-    """Judge every answer ``filt`` selects with ``evaluators``; ``write(verdicts)`` stores a
-    batch of (answer, verdict) pairs (``store_verdicts`` on a writable store), None to only
-    count."""
+    """Judge every answer ``filt`` selects with ``evaluators`` (and ``judge``'s dimensions);
+    ``write(verdicts)`` stores a batch of (answer, verdict) pairs (``store_verdicts`` on a
+    writable store), None to only count."""
     started = time.perf_counter()
+    entries = [(e.name, e.version, e.what) for e in evaluators]
+    if judge is not None:
+        from aiobs.evals.judge import RUBRICS
+
+        entries += [(d, judge.version, RUBRICS[d][0]) for d in judge.dimensions]
     summary = EvalSummary(
         evaluators={
-            e.name: {"version": e.version, "what": e.what, "judged": 0, "failed": 0, "examples": []}
-            for e in evaluators
+            name: {"version": version, "what": what, "judged": 0, "failed": 0, "examples": []}
+            for name, version, what in entries
         }
     )
     pending: list[tuple[Answer, Verdict]] = []
+    waiting: list[Answer] = []  # answers for the judge, sent a batch at a time
+
+    def count(answer: Answer, v: Verdict) -> None:
+        entry = summary.evaluators[v.name]
+        entry["judged"] += 1
+        if v.label == "fail":
+            entry["failed"] += 1
+            if len(entry["examples"]) < EXAMPLES:
+                entry["examples"].append(
+                    {"trace_id": answer.trace_id, "span_id": answer.span_id,
+                     "explanation": v.explanation}
+                )  # fmt: skip
+        pending.append((answer, v))
+
+    def send_to_judge() -> None:
+        if judge is not None and waiting:
+            for answer, v in judge.judge(waiting):
+                count(answer, v)
+            waiting.clear()
+
     for answer in load_answers(store, filt):
         summary.answers += 1
         for v in evaluate(answer, evaluators):
-            entry = summary.evaluators[v.name]
-            entry["judged"] += 1
-            if v.label == "fail":
-                entry["failed"] += 1
-                if len(entry["examples"]) < EXAMPLES:
-                    entry["examples"].append(
-                        {"trace_id": answer.trace_id, "span_id": answer.span_id,
-                         "explanation": v.explanation}
-                    )  # fmt: skip
-            pending.append((answer, v))
+            count(answer, v)
+        if judge is not None:
+            waiting.append(answer)
+            if len(waiting) >= judge.config.concurrency * 8:
+                send_to_judge()
         if write is not None and len(pending) >= BATCH:
             w, r = write(pending)
             summary.written, summary.replaced = summary.written + w, summary.replaced + r
             pending = []
+    send_to_judge()
     if write is not None and pending:
         w, r = write(pending)
         summary.written, summary.replaced = summary.written + w, summary.replaced + r
