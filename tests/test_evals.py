@@ -724,3 +724,44 @@ def test_diff_by_model_shows_each_evaluations_fail_rate(
     assert unsupported["regression"]
     assert metrics["eval.reasoning_leak_fail_rate"]["target"] == 0  # gpt-4.1 never leaks
     assert "eval.groundedness_fail_rate" in metrics  # the imported online evaluator's too
+
+
+def test_where_and_segment_read_each_evaluation(judged: tuple[Cli, Any, dict[str, Any]]) -> None:
+    """``eval.NAME`` in --where is a trace with a step that evaluation judged so (its label, or
+    ``.score``); segment has each evaluation's fail rate per group, as diff does."""
+    cli, _, manifest = judged
+    (leak,) = [i for i in manifest["incidents"] if i["id"] == "reasoning-leak"]
+    failed = cli.query(
+        "select distinct TraceId as t from otel_logs where ScopeName = 'aiobs.eval'"
+        " and LogAttributes['gen_ai.evaluation.name'] = 'reasoning_leak'"
+        " and LogAttributes['gen_ai.evaluation.score.label'] = 'fail'"
+    )
+    want = {r["t"] for r in failed}
+    assert want
+    for condition in (
+        "eval.reasoning_leak = 'fail'",
+        "span(eval.reasoning_leak = 'fail' and step_kind = 'llm')",
+        f"eval.reasoning_leak = 'fail' and model like '{leak['affected']['model']}%'",
+    ):
+        rows = cli.json("traces", "--since", "30d", "--where", condition, "-n", "100000")
+        assert {r["trace_id"] for r in rows} == want, condition
+    none = cli.json("traces", "--since", "30d", "--where", "eval.no_such_eval = 'fail'")
+    assert none == []
+    # scores: the imported groundedness is a score without our labels
+    low = cli.json(
+        "traces", "--since", "30d", "--where", "eval.groundedness.score < 0.2", "-n", "5"
+    )
+    assert low
+    by_model = {
+        r["model"]: r
+        for r in cli.json("segment", "--by", "model", "--since", "30d", "--service", "support-chat")
+    }
+    leaking = next(m for m in by_model if m.startswith(leak["affected"]["model"]))
+    assert by_model[leaking]["eval.reasoning_leak_fail_rate"] > 0.05
+    assert all(r["eval.reasoning_leak_fail_rate"] == 0 for m, r in by_model.items() if m != leaking)
+    ordered = cli.json(
+        "segment", "--by", "model", "--since", "30d", "--sort", "-eval.reasoning_leak_fail_rate"
+    )
+    assert ordered[0]["model"] == leaking
+    bad = cli("traces", "--where", "eval.reasoning_leak.label = 'fail'")
+    assert bad.exit_code == 2 and "eval.NAME.score" in bad.stderr

@@ -134,10 +134,11 @@ def test_a_judgement_is_a_verdict_with_score_label_and_explanation(server: Serve
     finally:
         judge.close()
     verdicts = {(a.span_id, v.name): v for a, v in got}
-    assert set(verdicts) == {("s1", "tone"), ("s1", "helpfulness"), ("s2", "tone"),
-                             ("s2", "helpfulness")}  # fmt: skip
-    assert verdicts["s1", "tone"].label == "pass" and verdicts["s1", "tone"].score == 5
-    bad = verdicts["s2", "tone"]
+    assert set(verdicts) == {("s1", "judge_tone"), ("s1", "judge_helpfulness"),
+                             ("s2", "judge_tone"), ("s2", "judge_helpfulness")}  # fmt: skip
+    good = verdicts["s1", "judge_tone"]
+    assert good.label == "pass" and good.score == 5
+    bad = verdicts["s2", "judge_tone"]
     assert (bad.label, bad.score, bad.explanation) == ("fail", 2, "2/5: it promises a refund")
     assert bad.version == "judge1:judge-model"
     # the request: the model, the key, temperature 0, JSON mode, the rubric and the answer
@@ -310,20 +311,22 @@ def test_eval_judge_stores_verdicts_reports_cost_and_a_rerun_costs_nothing(
     # tone on every answer with text, groundedness on those with documents (280 retrievals);
     # an answer asked twice in the same words (same user message, same documents) is judged once
     asked = len(server.requests)
-    verdicts = evaluators["tone"]["judged"] + evaluators["groundedness"]["judged"]
+    verdicts = evaluators["judge_tone"]["judged"] + evaluators["judge_groundedness"]["judged"]
     assert j["judged"] == asked and j["judged"] + j["cached"] == verdicts
-    assert 0 < evaluators["groundedness"]["judged"] < evaluators["tone"]["judged"] <= 727
+    assert (
+        0 < evaluators["judge_groundedness"]["judged"] < evaluators["judge_tone"]["judged"] <= 727
+    )
     assert j["cost_usd"] == pytest.approx(asked * (PROMPT_TOKENS + 2 * COMPLETION_TOKENS) / 1e6)
     assert j["input_tokens"] == asked * PROMPT_TOKENS
 
     # the verdicts are evaluation events, and each says what the judge said about that answer
     stored = cli.query(
-        "select SpanId as span_id, LogAttributes['gen_ai.evaluation.name'] as name,"
+        "select TraceId as trace_id, SpanId as span_id, LogAttributes['gen_ai.evaluation.name'] as name,"
         " LogAttributes['gen_ai.evaluation.score.label'] as label,"
         " LogAttributes['gen_ai.evaluation.score.value'] as score,"
         " LogAttributes['aiobs.evaluator.version'] as version from otel_logs"
         " where EventName = 'gen_ai.evaluation.result' and ScopeName = 'aiobs.eval'"
-        " and LogAttributes['gen_ai.evaluation.name'] in ('tone', 'groundedness')"
+        " and LogAttributes['gen_ai.evaluation.name'] in ('judge_tone', 'judge_groundedness')"
     )
     assert len(stored) == verdicts
     texts = answer_texts(cli.db)
@@ -338,6 +341,27 @@ def test_eval_judge_stores_verdicts_reports_cost_and_a_rerun_costs_nothing(
     trace = cli.query(f"select trace_id from ai_spans where span_id = '{failed['span_id']}'")
     replay = cli("replay", trace[0]["trace_id"])
     assert replay.exit_code == 0 and f"{failed['name']} fail" in replay.stdout, replay.stdout
+
+    # --where reads them (a trace with an answer the judge failed on tone), and so does segment
+    failing = {r["trace_id"] for r in stored if r["name"] == "judge_tone" and r["label"] == "fail"}
+    for condition in ("eval.judge_tone = 'fail'", "span(eval.judge_tone.score < 3)"):
+        listed = cli.json("traces", "--since", "60d", "--where", condition, "-n", "10000")
+        assert {r["trace_id"] for r in listed} == failing, condition
+    by_service = {
+        r["service_name"]: r for r in cli.json("segment", "--by", "service_name", "--since", "60d")
+    }
+    judged_traces: dict[str, set[str]] = {}
+    for r in stored:
+        if r["name"] == "judge_tone":
+            judged_traces.setdefault(r["trace_id"], set()).add(r["label"])
+    services = {
+        r["trace_id"]: r["service_name"]
+        for r in cli.query("select trace_id, service_name from ai_traces")
+    }
+    for service, row in by_service.items():
+        mine = [labels for t, labels in judged_traces.items() if services[t] == service]
+        want = sum("fail" in labels for labels in mine) / len(mine) if mine else None
+        assert row["eval.judge_tone_fail_rate"] == pytest.approx(want), service
 
     # a rerun: every judgement from the cache, no request, no cost, nothing stored twice
     second = cli.json(*args)
@@ -354,7 +378,7 @@ def test_eval_judge_sample_and_budget_on_the_cli(
     base = ("eval", "--since", "60d", "--only", "refusal", "--dry-run", "--judge", "tone")
     sampled_run = cli.json(*base, "--sample", "0.1")
     all_answers = sampled_run["evaluators"][0]["judged"]  # refusal judged every answer
-    tone = next(e for e in sampled_run["evaluators"] if e["name"] == "tone")
+    tone = next(e for e in sampled_run["evaluators"] if e["name"] == "judge_tone")
     assert 0.05 * all_answers < tone["judged"] < 0.15 * all_answers
     # $0.00046 a request: a budget of $0.005 stops after about ten
     budget = cli.json(*base, "--budget", "0.005", "--concurrency", "1", "--sample", "0.5")

@@ -17,7 +17,8 @@ def test_prompt_version_segment_shows_the_bad_prompt(demo: tuple[Path, dict[str,
     db, _ = demo
     cli = Cli(db)
     rows = cli.json("segment", "--by", "prompt_version", "--service", "support-chat")
-    assert list(rows[0]) == ["prompt_version", *METRICS, "sparkline"]
+    # the metrics, then each evaluation's fail rate (the demo's online groundedness evaluator)
+    assert list(rows[0]) == ["prompt_version", *METRICS, "eval.groundedness_fail_rate", "sparkline"]
     seg = _by(rows, "prompt_version")
     assert set(seg) == {"v5", "v6", "v7", "v8"}
     others = [seg[v] for v in ("v5", "v6", "v8")]

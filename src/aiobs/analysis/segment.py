@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
-from aiobs.analysis.browse import order_by, where_records
+from aiobs.analysis.browse import order_by, where_errors, where_records
 from aiobs.analysis.filters import TraceFilter
 from aiobs.errors import UsageError
 from aiobs.semantic.signals import SIGNALS
@@ -81,6 +81,7 @@ def trace_metrics_sql(
     *,
     pick_first: bool = False,
     flags: tuple[tuple[str, str], ...] = (),
+    evaluations: tuple[str, ...] = (),
 ) -> str:
     """One row per trace selected by ``where`` (over ``ai_traces t``) with its metric inputs, and
     ``extra`` (expression over spans ``s``, name) aggregates computed in the same pass over the
@@ -89,7 +90,16 @@ def trace_metrics_sql(
     and neither ``where`` nor a flag reads the cost), the traces are picked without it and only theirs are priced
     (``views.priced_traces_sql``): pricing every trace took ~60 ms of each side of a diff.
     ``flags`` (name, condition over ``t``) add boolean columns; their parameters come before
-    ``where``'s."""
+    ``where``'s. Each of ``evaluations`` (evaluation names) adds ``_eval{i}``: the trace has an
+    answer that evaluation failed (NULL where it judged none)."""
+    eval_aggs = "".join(
+        f""",
+    bool_or(lower(LogAttributes['gen_ai.evaluation.score.label']) IN ('fail', 'failed', 'false'))
+      FILTER (WHERE EventName = 'gen_ai.evaluation.result'
+        AND LogAttributes['gen_ai.evaluation.name'] = '{name.replace("'", "''")}') AS _eval{i}"""
+        for i, name in enumerate(evaluations)
+    )
+    eval_cols = "".join(f", l._eval{i}" for i in range(len(evaluations)))
     extra_aggs = "".join(f",\n    {expr} AS {name}" for expr, name in extra)
     extra_cols = "".join(f", st.{name}" for _, name in extra)
     # Named one by one, not sel.*: ClickHouse calls the columns a join also has sel.trace_id…
@@ -124,7 +134,7 @@ linked AS (
     avg(TRY_CAST(LogAttributes['gen_ai.evaluation.score.value'] AS DOUBLE))
       FILTER (WHERE EventName = 'gen_ai.evaluation.result') AS eval_score,
     bool_or(lower(LogAttributes['gen_ai.evaluation.score.label']) IN ('fail', 'failed', 'false'))
-      FILTER (WHERE EventName = 'gen_ai.evaluation.result') AS eval_failed
+      FILTER (WHERE EventName = 'gen_ai.evaluation.result') AS eval_failed{eval_aggs}
   FROM otel_logs WHERE EventName <> '' AND TraceId IN (SELECT trace_id FROM sel) GROUP BY 1),
 last_of_session AS (
   SELECT session_id, arg_max(trace_id, start_time) AS trace_id FROM aiobs_trace_facts
@@ -141,7 +151,7 @@ SELECT {trace_cols}, coalesce(st.tool_errors, 0) AS tool_errors, coalesce(st.han
   coalesce(l.rephrase, 0) > 0 AS rephrased,
   CASE WHEN ls.trace_id IS NULL THEN NULL ELSE coalesce(ss.abandoned, false) END AS abandoned,
   CASE WHEN ls.trace_id IS NULL THEN NULL ELSE ss.csat END AS csat,
-  st.response_chars, st.retrieval_top_score, l.eval_score, l.eval_failed{extra_cols}
+  st.response_chars, st.retrieval_top_score, l.eval_score, l.eval_failed{eval_cols}{extra_cols}
 FROM sel
 LEFT JOIN steps st USING (trace_id)
 LEFT JOIN linked l USING (trace_id)
@@ -221,6 +231,7 @@ def segment_sql(
     limit: int = 50,
     buckets: int = 24,
     pick_first: bool = False,
+    evaluations: tuple[str, ...] = (),
 ) -> tuple[list[str], str]:
     """(group columns, SQL): the metrics per group of the traces ``where`` selects (over
     ``ai_traces t``), with ``_buckets``, each trace's time bucket over the selection's window.
@@ -228,7 +239,11 @@ def segment_sql(
     List fields are unnested one select at a time (a trace with two models and two prompt
     versions counts in all four groups), which ClickHouse's arrayJoin also does."""
     dims = parse_dimensions(by)
-    metrics = trace_metrics_sql(where, pick_first=pick_first)
+    metrics = trace_metrics_sql(where, pick_first=pick_first, evaluations=evaluations)
+    eval_metrics = [eval_metric(n) for n in evaluations]
+    eval_aggregates = "".join(
+        f',\n  avg(_eval{i}::INT) AS "{m}"' for i, m in enumerate(eval_metrics)
+    )
     steps = [f"g0 AS (SELECT m.* FROM ({metrics}) m)"]
     joins, group_cols = [], []
     for i, d in enumerate(dims):
@@ -250,13 +265,13 @@ def segment_sql(
             group_cols.append(f'{alias}.v AS "{d.name}"')
     names = [d.name for d in dims]
     group_list = ", ".join(f'"{n}"' for n in names)
-    order = order_by(sort, (*names, *METRICS), "-traces")
+    order = order_by(sort, (*names, *METRICS, *eval_metrics), "-traces")
     last = f"g{len(steps) - 1}"
     sql = f"""
 WITH {", ".join(steps)},
 grouped AS (SELECT g.*, {", ".join(group_cols)} FROM {last} g {" ".join(joins)}),
 bounds AS (SELECT min(start_time) AS lo, max(start_time) AS hi FROM g0)
-SELECT {group_list}, {_AGGREGATES},
+SELECT {group_list}, {_AGGREGATES}{eval_aggregates},
   list(bucket ORDER BY bucket) AS _buckets
 FROM (
   SELECT grouped.*, least({buckets - 1}, floor(
@@ -288,6 +303,7 @@ def segment(
         limit=limit,
         buckets=buckets,
         pick_first=store.capabilities.materialised and not filt.reads_cost,
+        evaluations=evaluation_names(store, filt),
     )
     rows = where_records(store, sql, params, filt.where)
     for row in rows:
@@ -297,6 +313,31 @@ def segment(
                 counts[int(b)] += 1
         row["sparkline"] = counts
     return names, cast("list[SegmentRow]", rows)
+
+
+MAX_EVALUATIONS = 16  # eval.<name>_fail_rate columns at most (the most frequent names)
+
+
+def eval_metric(name: str) -> str:
+    """The column of an evaluation's fail rate: ``eval.reasoning_leak_fail_rate`` (as in diff)."""
+    return f"eval.{name.replace(chr(34), '')}_fail_rate"
+
+
+def evaluation_names(store: Backend, filt: TraceFilter) -> tuple[str, ...]:
+    """The evaluations (``aiobs eval``'s and imported) that judged the selected traces, most
+    frequent first, at most MAX_EVALUATIONS, then by name."""
+    where, params = filt.sql()
+    table = "ai_traces" if filt.reads_cost else "aiobs_trace_facts"
+    with where_errors(filt.where):
+        rows = store.rows(
+            f"""SELECT LogAttributes['gen_ai.evaluation.name'] AS name, count(*) AS n
+FROM otel_logs
+WHERE EventName = 'gen_ai.evaluation.result' AND LogAttributes['gen_ai.evaluation.name'] <> ''
+  AND TraceId IN (SELECT t.trace_id FROM {table} t WHERE {where})
+GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT {MAX_EVALUATIONS}""",
+            params,
+        )
+    return tuple(sorted(str(r[0]) for r in rows))
 
 
 SPARK = "▁▂▃▄▅▆▇█"

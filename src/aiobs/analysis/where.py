@@ -17,6 +17,11 @@ What a condition means, for the commands that select traces:
   the same span); ``not tool_name = 'a'`` is a trace with no span calling ``a``. The negated forms
   of one comparison (``is not null``, ``not in``, ``not like``, ``not between``, ``<>``) stay one
   comparison: ``tool_name is not null`` is a trace with some span that calls a tool.
+- ``eval.NAME`` is the label (``pass``/``fail``, or an imported evaluator's own) of the evaluation
+  ``NAME`` on a span, ``eval.NAME.score`` its score: span fields like the others, so
+  ``eval.unsupported_answer = 'fail'`` is a trace with an answer that evaluation failed, and
+  ``span(model = 'gpt-4.1' and eval.tone.score < 3)`` one gpt-4.1 answer the judge scored low.
+  A name that is not a plain word takes double quotes: ``eval."answer-relevance"``.
 - ``span(…)`` asks for *one span* that meets everything inside at once: ``span(tool_name = 'a' and
   status = 'error')`` is a trace with a failed call of ``a``. Inside it, a name both levels have
   (``status``, ``duration_ms``, ``input_tokens`` …) is the span's; ``trace.x`` is the trace's.
@@ -67,6 +72,8 @@ FUNCTIONS = frozenset(
     }
 )
 SPAN_SCOPE = "span"  # span(…): one span meets every condition inside
+EVAL_SCOPE = "eval"  # eval.NAME (a span's evaluation label), eval.NAME.score (its score)
+EVENT = "gen_ai.evaluation.result"
 # The first words of statements: a condition that starts with one is a statement, not a condition.
 STATEMENT_WORDS = frozenset(
     {
@@ -427,6 +434,14 @@ def _check(text: str, tree: exp.Expr, option: str = "--where") -> None:
         if isinstance(node, exp.Column):
             if isinstance(node.parent, exp.Bracket) and node.parent.this is node:
                 continue  # attr['…'] base, checked with the bracket
+            if _eval_field(node) is not None:
+                continue
+            if EVAL_SCOPE in (node.table.lower(), node.db.lower()):
+                fail(
+                    f"unknown field {node.sql()}",
+                    node,
+                    "an evaluation is eval.NAME (its label) or eval.NAME.score (its score)",
+                )
             table, name = node.table.lower(), node.name.lower()
             if (
                 (table == "span" and name in SPAN_FIELDS)
@@ -531,6 +546,34 @@ def _check(text: str, tree: exp.Expr, option: str = "--where") -> None:
             fail(f"{node.key.upper()} is not allowed in a condition", node, EXAMPLE)
 
 
+def _eval_field(node: exp.Column) -> tuple[str, str] | None:
+    """(evaluation name, "label" or "score") for ``eval.NAME`` / ``eval.NAME.score``."""
+    if not node.db and node.table.lower() == EVAL_SCOPE and node.name:
+        return node.name, "label"
+    if node.db.lower() == EVAL_SCOPE and not node.catalog and node.name.lower() == "score":
+        return node.table, "score"
+    return None
+
+
+def _eval_value(name: str, part: str) -> exp.Expr:
+    """The evaluation ``name``'s label or score on the span ``s``: a subquery over its
+    evaluation events (at most one per evaluator and span; an imported one and ours may both
+    judge it, and then any one is read)."""
+    import sqlglot
+
+    attribute = "gen_ai.evaluation.score." + ("label" if part == "label" else "value")
+    value = f"l.LogAttributes['{attribute}']"
+    if part == "score":
+        value = f"TRY_CAST({value} AS DOUBLE)"
+    quoted = name.replace("'", "''")
+    return sqlglot.parse_one(
+        f"(SELECT any_value({value}) FROM otel_logs AS l WHERE l.EventName = '{EVENT}'"
+        f" AND l.TraceId = s.trace_id AND l.SpanId = s.span_id"
+        f" AND l.LogAttributes['gen_ai.evaluation.name'] = '{quoted}')",
+        read="duckdb",
+    )
+
+
 def _is_span_scope(node: exp.Expr) -> bool:
     from sqlglot import exp
 
@@ -543,6 +586,11 @@ def _render(text: str, tree: exp.Expr, option: str = "--where") -> exp.Expr:
     from sqlglot import exp
 
     def qualify(node: exp.Expr, span_first: bool) -> exp.Expr:
+        if isinstance(node, exp.Column) and node.table in ("s", "t", "l"):
+            return node  # rendered already (an evaluation's subquery)
+        evaluation = _eval_field(node) if isinstance(node, exp.Column) else None
+        if evaluation is not None:
+            return _eval_value(*evaluation)
         if isinstance(node, exp.Bracket) and isinstance(node.this, exp.Column):
             node = node.copy()
             node.set("this", exp.column(MAP_FIELDS[node.this.name.lower()], table="s"))

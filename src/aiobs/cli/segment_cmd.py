@@ -39,7 +39,10 @@ def segment(
     where: o.Where = None,
     sort: Annotated[
         str | None,
-        typer.Option("--sort", help="Metric to sort by; -metric for descending (default -traces)."),
+        typer.Option(
+            "--sort",
+            help="Metric to sort by (an evaluation's: eval.NAME_fail_rate); -metric for descending (default -traces).",
+        ),
     ] = None,
     limit: o.Limit = 50,
     fmt: o.Format = OutputFormat.table,
@@ -64,10 +67,11 @@ def segment(
     with s.open_store() as store:
         names, rows = run_segment(store, filt, by, sort=sort, limit=limit)
     if fmt in (OutputFormat.json, OutputFormat.jsonl):
-        render_rows(s, fmt, [*names, *METRICS, "sparkline"], rows)
+        evaluations = [k for k in (rows[0] if rows else ()) if k.startswith("eval.")]
+        render_rows(s, fmt, [*names, *METRICS, *evaluations, "sparkline"], rows)
         return
     from aiobs.present.tables import segment_columns, segment_rows
 
     drawn = segment_rows(rows)
     note_empty(s, fmt, drawn, "traces", since=since)
-    render_rows(s, fmt, segment_columns(names), drawn)
+    render_rows(s, fmt, segment_columns(names, rows), drawn)

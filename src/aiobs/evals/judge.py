@@ -147,6 +147,12 @@ def judge_config(
         raise UsageError(f"config [judge]: {exc}") from exc
 
 
+def judge_name(dimension: str) -> str:
+    """The evaluation name a dimension's verdicts are stored under: ``judge_groundedness``, apart
+    from an imported evaluator's own ``groundedness``."""
+    return f"judge_{dimension}"
+
+
 def parse_dimensions(text: str) -> list[str]:
     names = [n.strip() for n in text.split(",") if n.strip()]
     if names == ["all"]:
@@ -437,7 +443,7 @@ class Judge:
             if self.cache:
                 self.cache.put(key, score, why)
         label = "fail" if score < PASS_SCORE else "pass"
-        return Verdict(dimension, self.version, label, score, f"{score:g}/5: {why}")
+        return Verdict(judge_name(dimension), self.version, label, score, f"{score:g}/5: {why}")
 
     def judge(self, answers: Sequence[Answer]) -> list[tuple[Answer, Verdict]]:
         """Verdicts on the sampled answers, each dimension that applies; in input order."""

@@ -205,9 +205,9 @@ def run(
     started = time.perf_counter()
     entries = [(e.name, e.version, e.what) for e in evaluators]
     if judge is not None:
-        from aiobs.evals.judge import RUBRICS
+        from aiobs.evals.judge import RUBRICS, judge_name
 
-        entries += [(d, judge.version, RUBRICS[d][0]) for d in judge.dimensions]
+        entries += [(judge_name(d), judge.version, RUBRICS[d][0]) for d in judge.dimensions]
     summary = EvalSummary(
         evaluators={
             name: {"version": version, "what": what, "judged": 0, "failed": 0, "examples": []}

@@ -402,11 +402,14 @@ def markdown_table(
     return "\n".join(lines) + "\n"
 
 
-def segment_columns(names: Sequence[str]) -> list[Col]:
-    """A segment's columns: the group's fields (the key), then every metric by priority."""
+def segment_columns(names: Sequence[str], rows: Sequence[Mapping[str, Any]] = ()) -> list[Col]:
+    """A segment's columns: the group's fields (the key), then every metric by priority, then
+    each evaluation's fail rate (``eval.<name>_fail_rate``) the rows carry."""
+    evaluations = [k for k in (rows[0] if rows else ()) if k.startswith("eval.")]
     return [
         *(Col(n, KEY, "text") for n in names),
         *(Col(m, p) for m, p in SEGMENT_METRIC_PRIORITY.items()),
+        *(Col(e, SEGMENT_METRIC_PRIORITY["eval_fail_rate"] + 1) for e in evaluations),
     ]
 
 
