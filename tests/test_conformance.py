@@ -427,6 +427,80 @@ def test_langfuse_google_adk_mixed_conventions(cli: Cli, conformance: Path) -> N
     )
 
 
+# The trace-level scores of each Langfuse export (trace.scores, every observationId null), read
+# off the files: name, value and the start of the comment; each lands on the root observation.
+LANGFUSE_SCORES = {
+    "langfuse/microsoft-agent-2025-12-17.trace.json": (
+        "8e419d3288419b5d944270505640e183",
+        "4cd6caa32861956a",
+        {
+            "correctness": (1.0, "The generation is identical to the ground truth"),
+            "hallucination": (0.9, "The generation claims the weather in Tokyo is 'stormy"),
+            "toxicity": (0.0, "The generation provides factual weather information"),
+        },
+    ),
+    "langfuse/openai-agents-2025-09-30.trace.json": (
+        "fee618f96dc31e0ca38b2f7b26eb8b29",
+        "e5a76f27f51ad40e",
+        {
+            "toxicity": (0.8, "The generation contains aggressive and dismissive language"),
+            "hallucination": (0.0, "There is no specific generation provided"),
+        },
+    ),
+    "langfuse/google-adk-2025-08-28.trace.json": (
+        "b82a0bdc1994fc5d1c8576ca032543f7",
+        "86cd4912944ddc41",
+        {
+            "toxicity": (0.0, "The generation is friendly and welcoming"),
+            "hallucination": (0.0, "The model's response is a simple friendly greeting"),
+        },
+    ),
+    "langfuse/vercel-aisdk-2025-11-17.trace.json": (
+        "df41e597d0a85e0d7a6ae8ebfaa70aa0",
+        "1dc6768109615657",
+        {
+            "hallucination": (0.0, "The generation uses a tool call to get the weather"),
+            "toxicity": (0.0, "The generation does not contain any harmful"),
+        },
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LANGFUSE_SCORES))
+def test_langfuse_scores_are_evaluation_events(cli: Cli, conformance: Path, name: str) -> None:
+    trace_id, root, scores = LANGFUSE_SCORES[name]
+    summary = ingest(cli, conformance / name)
+    assert summary["log_records"] == len(scores)
+    rows = cli.query(
+        "SELECT TraceId, SpanId, ScopeName, LogAttributes['gen_ai.evaluation.name'] AS name,"
+        " LogAttributes['gen_ai.evaluation.score.value'] AS value,"
+        " LogAttributes['gen_ai.evaluation.score.label'] AS label,"
+        " LogAttributes['gen_ai.evaluation.explanation'] AS why,"
+        " LogAttributes['langfuse.score.source'] AS source"
+        " FROM otel_logs WHERE EventName = 'gen_ai.evaluation.result'"
+    )
+    got = {r["name"]: r for r in rows}
+    assert set(got) == set(scores)
+    for evaluation, (value, comment) in scores.items():
+        r = got[evaluation]
+        assert (r["TraceId"], r["SpanId"], r["ScopeName"]) == (trace_id, root, "langfuse")
+        assert float(r["value"]) == value and r["label"] is None  # numeric: no pass/fail
+        assert r["why"].startswith(comment) and r["source"] == "EVAL"
+    # replay shows them on the root step, as scores (a numeric scale is the evaluator's own)
+    replay = cli.json("replay", trace_id)
+    judged = {e["name"]: e for e in replay["context"]["evaluations"]}
+    assert {n: (e["span_id"], e["score"]) for n, e in judged.items()} == {
+        n: (root, v) for n, (v, _) in scores.items()
+    }
+    # and --where reads them
+    worst = max(scores, key=lambda n: scores[n][0])
+    condition = f"eval.{worst}.score >= {scores[worst][0]}"
+    listed = cli.json("traces", "--since", "3000d", "--where", condition)
+    assert [t["trace_id"] for t in listed] == [trace_id]
+    # ingesting the file again adds nothing
+    assert ingest(cli, conformance / name)["log_records"] == 0
+
+
 def test_langfuse_vercel_ai_sdk(cli: Cli, conformance: Path) -> None:
     summary = ingest(cli, conformance / "langfuse/vercel-aisdk-2025-11-17.trace.json")
     assert summary["spans"] == 3

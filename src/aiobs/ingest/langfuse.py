@@ -92,7 +92,73 @@ def langfuse_to_otlp(
             if on_reject is None:
                 raise RecordError(str(exc)) from exc
             on_reject(str(exc), obs)
-    return {"resourceSpans": resource_spans}
+    out: dict[str, Any] = {"resourceSpans": resource_spans}
+    scores = _scores(trace.get("scores"), trace_id, _root_span(observations), on_reject)
+    if scores:
+        out["resourceLogs"] = [
+            {"resource": {"attributes": []}, "scopeLogs": [{"scope": {"name": "langfuse"},
+                                                            "logRecords": scores}]}
+        ]  # fmt: skip
+    return out
+
+
+def _root_span(observations: list[Any]) -> str:
+    """The span id of the trace's first observation without a parent: where a trace-level score
+    lands (replay shows it on the root step; ``eval.NAME`` in --where reads it there)."""
+    roots = [
+        o for o in observations
+        if isinstance(o, dict) and not o.get("parentObservationId") and o.get("startTime")
+    ]  # fmt: skip
+    return _hex_span_id(min(roots, key=lambda o: str(o["startTime"]))["id"]) if roots else ""
+
+
+def _scores(
+    scores: Any, trace_id: str, root: str, on_reject: Callable[[str, Any], None] | None
+) -> list[dict[str, Any]]:
+    """Langfuse scores as OTel evaluation events (log records named
+    ``gen_ai.evaluation.result``), linked to the observation they score, else the root span. A
+    numeric score keeps its value and has no label (Langfuse's own scales differ: toxicity 0 is
+    good, correctness 1 is); a categorical or boolean one has its value as the label."""
+    records = []
+    for score in scores if isinstance(scores, list) else []:
+        if not isinstance(score, dict) or not score.get("name"):
+            if on_reject is not None:
+                on_reject("a score without a name", score)
+            continue
+        when = score.get("timestamp") or score.get("createdAt")
+        try:
+            time_ns = iso_to_ns(str(when)) if when else 0
+        except (RecordError, ValueError) as exc:
+            if on_reject is not None:
+                on_reject(f"score {score.get('name')!r}: {exc}", score)
+            continue
+        kind = str(score.get("dataType") or "NUMERIC").upper()
+        value = score.get("value")
+        label = score.get("stringValue") if kind != "NUMERIC" else None
+        attrs: dict[str, Any] = {
+            "gen_ai.evaluation.name": score["name"],
+            "gen_ai.evaluation.explanation": score.get("comment"),
+            "langfuse.score.id": score.get("id"),
+            "langfuse.score.source": score.get("source"),
+            "langfuse.score.data_type": kind,
+        }
+        if label not in (None, ""):
+            attrs["gen_ai.evaluation.score.label"] = str(label).lower()
+        kv = _kv(attrs)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            kv.append({"key": "gen_ai.evaluation.score.value", "value": {"doubleValue": value}})
+        observation = score.get("observationId")
+        records.append(
+            {
+                "timeUnixNano": time_ns,
+                "eventName": "gen_ai.evaluation.result",
+                "traceId": trace_id,
+                "spanId": _hex_span_id(observation) if observation else root,
+                "body": {"stringValue": str(score.get("comment") or "")},
+                "attributes": kv,
+            }
+        )
+    return records
 
 
 def _observation(obs: Any, trace_id: str, trace_attrs: dict[str, Any]) -> dict[str, Any]:

@@ -419,10 +419,15 @@ def detail_lines(
             said |= {_words(message), _words(text)}
             yield Text("! " + clip(text, full), style="red")
     # Each failed evaluation on its own line with its evidence; the passed ones in one line.
+    # A score without a label (Langfuse's numeric scores) is neither: its scale is the
+    # evaluator's own (toxicity 0.8 is bad, correctness 0.8 good), so it is only shown.
     failed = ("fail", "failed", "false")
-    passed = []
+    passed, scored = [], []
     for ev in sorted(evaluations, key=lambda v: str(v.get("name"))):
         score = "" if ev.get("score") is None else f" {ev['score']:.2f}"
+        if ev.get("label") in (None, ""):
+            scored.append(f"{ev.get('name')}{score}")
+            continue
         if str(ev.get("label")).lower() not in failed:
             passed.append(f"{ev.get('name')}{score}")
             continue
@@ -434,6 +439,8 @@ def detail_lines(
         )
     if passed:
         yield Text.assemble(("✓ ", "green"), (f"eval passed: {inert(', '.join(passed))}", "dim"))
+    if scored:
+        yield Text.assemble(("· ", "dim"), (f"eval scored: {inert(', '.join(scored))}", "dim"))
 
 
 def evaluations_by_span(replay: Replay) -> dict[str, list[Mapping[str, Any]]]:
