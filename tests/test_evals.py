@@ -265,6 +265,36 @@ JSON_CASES = [
     ('{"a": 1} trailing', True, "fail"),
     ('{"status": "shipped"', False, None),  # no JSON was asked for
 ]
+# (answer, the schema asked for) → expected: structured outputs that parse but break the schema
+ORDER_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "status": {"type": "string", "enum": ["shipped", "pending", "lost"]},
+        "eta_days": {"type": "integer"},
+        "items": {"type": "array", "items": {"type": "object", "required": ["sku"],
+                                             "properties": {"sku": {"type": "string"}}}},
+        "note": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+    },
+    "required": ["status", "eta_days"],
+    "additionalProperties": False,
+}  # fmt: skip
+SCHEMA_CASES = [
+    ('{"status": "shipped", "eta_days": 2}', "pass"),
+    ('{"status": "lost", "eta_days": 0, "items": [{"sku": "A-1"}], "note": null}', "pass"),
+    ('```json\n{"status": "pending", "eta_days": 5, "note": "soon"}\n```', "pass"),
+    (
+        '{"status": "shipped", "eta_days": 2.0}',
+        "pass",
+    ),  # near-miss: 2.0 is an integer in JSON Schema
+    ('{"status": "shipped"}', "fail"),  # eta_days required
+    ('{"status": "delivered", "eta_days": 1}', "fail"),  # not in the enum
+    ('{"status": "shipped", "eta_days": "2"}', "fail"),  # a string, not an integer
+    ('{"status": "shipped", "eta_days": true}', "fail"),  # a boolean is not an integer
+    ('{"status": "shipped", "eta_days": 2, "extra": 1}', "fail"),  # additionalProperties
+    ('{"status": "shipped", "eta_days": 2, "items": [{"qty": 1}]}', "fail"),  # items[0].sku
+    ('{"status": "shipped", "eta_days": 2, "note": 5}', "fail"),  # anyOf
+    ('[{"status": "shipped", "eta_days": 2}]', "fail"),  # an array, not an object
+]
 PII = [
     # (text, user message, tool result, expected)
     ("Your card 4111 1111 1111 1111 was charged twice.", "refund please", "", "fail"),
@@ -478,6 +508,10 @@ def _cases() -> list[tuple[str, Any, str | None]]:
         for t, f, n, want in EMPTY
     ]
     out += [("invalid_json", _answer(text=t, wants_json=j), want) for t, j, want in JSON_CASES]
+    out += [
+        ("invalid_json", _answer(text=t, wants_json=True, schema=ORDER_SCHEMA), want)
+        for t, want in SCHEMA_CASES
+    ]
     for text, user, result, want in PII:
         tools = (ToolResult("crm", False, result, None),) if result else ()
         out.append(("pii_in_output", _answer(text=text, user_text=user, tools=tools), want))
@@ -765,3 +799,22 @@ def test_where_and_segment_read_each_evaluation(judged: tuple[Cli, Any, dict[str
     assert ordered[0]["model"] == leaking
     bad = cli("traces", "--where", "eval.reasoning_leak.label = 'fail'")
     assert bad.exit_code == 2 and "eval.NAME.score" in bad.stderr
+
+
+def test_the_schema_asked_for_is_read_from_the_response_format() -> None:
+    from aiobs.evals.run import _schema
+
+    wrapped = {"type": "json_schema", "json_schema": {"name": "order", "schema": ORDER_SCHEMA}}
+    for attrs in (
+        {"gen_ai.request.response_format": json.dumps(wrapped)},  # as OpenAI takes it
+        {"gen_ai.openai.request.response_format": json.dumps(wrapped)},
+        {"llm.invocation_parameters": json.dumps({"temperature": 0, "response_format": wrapped})},
+    ):
+        assert _schema(attrs) == ORDER_SCHEMA, attrs
+    for attrs in (
+        {},
+        {"gen_ai.request.response_format": '{"type": "json_object"}'},  # JSON, no schema
+        {"gen_ai.request.response_format": "{not json: schema"},
+        {"llm.invocation_parameters": '{"temperature": 0}'},
+    ):
+        assert _schema(attrs) is None, attrs

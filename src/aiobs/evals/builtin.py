@@ -55,6 +55,7 @@ class Answer:
     retrieved: bool = False  # a retrieval step ran before it in the trace
     tools: tuple[ToolResult, ...] = ()  # since the model's previous call
     wants_json: bool = False  # a JSON response format or output type was asked for
+    schema: Any = None  # the JSON schema asked for (a json_schema response format), if any
     tool_calls: int = 0  # the answer asks for tools instead of (or besides) answering
     model: str | None = None
     inputs: tuple[Any, ...] = ()  # the input messages (semantic.content.Message), for datasets
@@ -384,10 +385,73 @@ def invalid_json(a: Answer, _: Mapping[str, float]) -> Verdict | None:
     if fenced:
         text = fenced.group(1)
     try:
-        json.loads(text)
+        value = json.loads(text)
     except ValueError as exc:
         return _verdict("invalid_json", True, f"JSON was asked for; it does not parse: {exc}"[:160])
+    if isinstance(a.schema, dict):
+        problem = schema_problem(value, a.schema)
+        if problem:
+            return _verdict(
+                "invalid_json", True, f"it parses but breaks the schema: {problem}"[:160]
+            )
+        return _verdict("invalid_json", False, "JSON was asked for; it parses and fits the schema")
     return _verdict("invalid_json", False, "JSON was asked for and it parses")
+
+
+_JSON_TYPES: dict[str, Callable[[Any], bool]] = {
+    "object": lambda v: isinstance(v, dict),
+    "array": lambda v: isinstance(v, list),
+    "string": lambda v: isinstance(v, str),
+    # JSON Schema counts 2.0 an integer (a number without a fraction), as validators do.
+    "integer": lambda v: (
+        (isinstance(v, int) and not isinstance(v, bool))
+        or (isinstance(v, float) and v.is_integer())
+    ),
+    "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+    "boolean": lambda v: isinstance(v, bool),
+    "null": lambda v: v is None,
+}
+
+
+def schema_problem(value: Any, schema: Mapping[str, Any], path: str = "$") -> str | None:
+    """The first way ``value`` breaks ``schema``, or None: the subset of JSON Schema that
+    structured outputs use (type, enum, const, required, properties, additionalProperties,
+    items, anyOf); other keywords are not checked (a schema we cannot read fails nothing)."""
+    kinds = schema.get("type")
+    if kinds is not None:
+        names = kinds if isinstance(kinds, list) else [kinds]
+        if not any(_JSON_TYPES.get(str(k), lambda v: True)(value) for k in names):
+            return f"{path} is {type(value).__name__}, not {'/'.join(map(str, names))}"
+    if "enum" in schema and isinstance(schema["enum"], list) and value not in schema["enum"]:
+        return f"{path} = {json.dumps(value)[:30]} is not one of {json.dumps(schema['enum'])[:50]}"
+    if "const" in schema and value != schema["const"]:
+        return f"{path} is not {json.dumps(schema['const'])[:40]}"
+    options = schema.get("anyOf")
+    if (
+        isinstance(options, list)
+        and options
+        and all(schema_problem(value, o, path) for o in options if isinstance(o, dict))
+    ):
+        return f"{path} fits none of its anyOf"
+    if isinstance(value, dict):
+        listed = schema.get("properties")
+        props: Mapping[str, Any] = listed if isinstance(listed, dict) else {}
+        for key in schema.get("required") or []:
+            if key not in value:
+                return f"{path}.{key} is required and missing"
+        for key, item in value.items():
+            if key in props and isinstance(props[key], dict):
+                problem = schema_problem(item, props[key], f"{path}.{key}")
+                if problem:
+                    return problem
+            elif key not in props and schema.get("additionalProperties") is False:
+                return f"{path}.{key} is not allowed (additionalProperties: false)"
+    if isinstance(value, list) and isinstance(schema.get("items"), dict):
+        for i, item in enumerate(value):
+            problem = schema_problem(item, schema["items"], f"{path}[{i}]")
+            if problem:
+                return problem
+    return None
 
 
 # -- pii_in_output / secret_in_output ---------------------------------------------------------
@@ -476,13 +540,28 @@ LANGUAGES = (
 )  # fmt: skip
 _LETTERS = re.compile(r"[^\W\d_]{2,}")
 DETECT_CHARS = 300
+DETECT_CACHE = 20_000  # detected texts remembered
 
 
 @dataclass
 class _Language:
     identifier: Any = None
 
+    cache: dict[str, tuple[str, float]] = field(default_factory=dict)
+
     def detect(self, text: str) -> tuple[str, float]:
+        # The same text is asked again and again: a trace's user message by each of its model
+        # calls, a greeting or a canned reply by many traces.
+        key = text[:DETECT_CHARS]
+        found = self.cache.get(key)
+        if found is None:
+            found = self._classify(key)
+            if len(self.cache) >= DETECT_CACHE:
+                self.cache.clear()  # a bound on memory; most repeats are close together
+            self.cache[key] = found
+        return found
+
+    def _classify(self, text: str) -> tuple[str, float]:
         if self.identifier is None:
             from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
@@ -490,7 +569,7 @@ class _Language:
             self.identifier.set_languages(list(LANGUAGES))
         # The first few hundred characters say the language; the rest only costs (a prompt
         # with its help-centre context ran ~600 characters).
-        lang, p = self.identifier.classify(text[:DETECT_CHARS])
+        lang, p = self.identifier.classify(text)
         return str(lang), float(p)
 
 
@@ -539,7 +618,11 @@ _SPECS: dict[str, tuple[str, str, dict[str, float]]] = {
     ),
     "refusal": ("1", "the model refused to answer", {}),
     "empty_or_truncated": ("1", "an empty answer, or one cut off at the token limit", {}),
-    "invalid_json": ("1", "JSON was asked for and the answer does not parse", {}),
+    "invalid_json": (
+        "2",
+        "JSON was asked for and the answer does not parse, or breaks the schema asked for",
+        {},
+    ),
     "pii_in_output": (
         "1",
         "the answer shows a card number or SSN, or an e-mail or phone no tool looked up",

@@ -49,6 +49,34 @@ def _wants_json(attrs: Mapping[str, str]) -> bool:
     return False
 
 
+_FORMAT_KEYS = ("gen_ai.request.response_format", "gen_ai.openai.request.response_format")
+
+
+def _schema(attrs: Mapping[str, str]) -> Any:
+    """The JSON schema a response format asked for: OpenAI's ``{"type": "json_schema",
+    "json_schema": {"schema": …}}`` as recorded, or in OpenInference's invocation parameters;
+    None when none was."""
+    import json
+
+    for key in (*_FORMAT_KEYS, "llm.invocation_parameters"):
+        raw = attrs.get(key)
+        if not raw or "schema" not in raw:
+            continue
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            continue
+        if key == "llm.invocation_parameters" and isinstance(value, dict):
+            value = value.get("response_format")
+        if isinstance(value, dict) and isinstance(value.get("json_schema"), dict):
+            value = value["json_schema"].get("schema")
+        elif isinstance(value, dict) and value.get("type") == "json_schema":
+            value = value.get("schema")
+        if isinstance(value, dict) and ("properties" in value or "type" in value):
+            return value
+    return None
+
+
 def _text(messages: Sequence[Any], role: str | None = None) -> str:
     parts = [m.content for m in messages if role is None or m.role == role]
     return "\n".join(p for p in parts if p)
@@ -154,6 +182,7 @@ def load_answers(store: Backend, filt: TraceFilter) -> Iterator[Answer]:
             tools.append(ToolResult(tool_name or call["name"], failed, text, error))
         else:
             inputs, outputs = c.messages(attrs)
+            schema = _schema(attrs)
             calls = sum(len(m.tool_calls) for m in outputs)
             yield Answer(
                 trace_id=trace_id,
@@ -168,7 +197,8 @@ def load_answers(store: Backend, filt: TraceFilter) -> Iterator[Answer]:
                 documents=tuple(documents),
                 retrieved=retrieved,
                 tools=tuple(tools),
-                wants_json=_wants_json(attrs),
+                wants_json=schema is not None or _wants_json(attrs),
+                schema=schema,
                 tool_calls=calls,
                 model=model,
                 inputs=tuple(inputs),

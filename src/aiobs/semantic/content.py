@@ -22,6 +22,7 @@ Must not import duckdb, typer, rich or textual.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -91,9 +92,14 @@ def as_text(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+@functools.cache
+def _indexed_pattern(prefix: str) -> re.Pattern[str]:
+    return re.compile(re.escape(prefix) + r"\.(\d+)\.(.+)$")
+
+
 def _indexed(attrs: Attrs, prefix: str) -> dict[int, dict[str, str]]:
     """``prefix.N.rest`` keys grouped by N: {N: {rest: value}}."""
-    pattern = re.compile(re.escape(prefix) + r"\.(\d+)\.(.+)$")
+    pattern = _indexed_pattern(prefix)
     out: dict[int, dict[str, str]] = {}
     for key, value in attrs.items():
         if not key.startswith(prefix):
