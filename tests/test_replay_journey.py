@@ -393,7 +393,9 @@ def test_an_agent_root_in_a_conformance_file_shows_the_question(
         "system: You are a helpful assistant.",
         "user: What's the weather in Tokyo?",
     ]
-    assert lines[-1].startswith("→ assistant: Current conditions in Tokyo")
+    # its answer, then the Langfuse scores of the trace, shown (not judged: numeric scales)
+    assert lines[-2].startswith("→ assistant: Current conditions in Tokyo")
+    assert lines[-1] == "· eval scored: correctness 1.00, hallucination 0.90, toxicity 0.00"
     assert not any(line.startswith(("in  [", "out [")) for line in lines)
 
 

@@ -111,8 +111,11 @@ def checked(demo: tuple[Path, dict[str, Any]]) -> Checker:
         )
     for by in ("model", "prompt_version", "service_version,workflow", "tool_name"):
         for i, row in enumerate(cli.json("segment", "--by", by)):
+            # keyed, besides, by each evaluation's fail rate (a rate, or None where none judged)
+            evaluations = {k for k in row if k.startswith("eval.") and k.endswith("_fail_rate")}
+            assert all(row[k] is None or 0 <= row[k] <= 1 for k in evaluations)
             checker.check_row(
-                row, r.SegmentRow, f"segment --by {by}[{i}]", frozenset(by.split(","))
+                row, r.SegmentRow, f"segment --by {by}[{i}]", frozenset(by.split(",")) | evaluations
             )
     checker.check(
         cli.json("diff", "--baseline", BEFORE, "--target", AFTER), r.Diff, "diff (windows)"

@@ -305,8 +305,8 @@ class SessionReplay(TypedDict):
 
 class SegmentRow(TypedDict):
     """A group's metrics (``segment.METRICS``) and its traces per bucket; the row is also keyed
-    by each ``--by`` name (``model``, ``prompt_version``, ``attr['k']`` …), which no TypedDict
-    can list."""
+    by each ``--by`` name (``model``, ``prompt_version``, ``attr['k']`` …) and by each
+    evaluation's ``eval.<name>_fail_rate``, which no TypedDict can list."""
 
     traces: int
     error_rate: float | None
