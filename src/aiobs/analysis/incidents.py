@@ -554,54 +554,67 @@ def _evaluation_causes(
         r["trace_id"]
         for r in segment_rows(store, focus, start, stop, columns="trace_id", limit=EVAL_SAMPLE)
     ]
-    if outlier:
-        inside = set(during)
-        rest = segment_rows(
+    if not during:
+        return []
+    inside = set(during)
+    rest_of_service = f"in the rest of {focus['service']}"
+    # The rest of the service during the incident: the baseline of a segment worse all along,
+    # and of an evaluation that judged nothing the day before (it was not run then, or the
+    # segment is new): an evaluator run over the last day alone is no evidence of a change.
+    rest = [
+        r["trace_id"]
+        for r in segment_rows(
             store, {"service": focus["service"]}, start, stop, columns="trace_id",
             limit=EVAL_SAMPLE + len(inside),
-        )  # fmt: skip
-        before = [r["trace_id"] for r in rest if r["trace_id"] not in inside][:EVAL_SAMPLE]
-        lo = start - timedelta(hours=1)
-        other = f"in the rest of {focus['service']}"
-    else:
-        before = [
+        )
+        if r["trace_id"] not in inside
+    ][:EVAL_SAMPLE]  # fmt: skip
+    before = (
+        []
+        if outlier
+        else [
             r["trace_id"]
             for r in segment_rows(
                 store, focus, start - EVAL_BEFORE, start, columns="trace_id", limit=EVAL_SAMPLE
             )
         ]
-        lo = start - EVAL_BEFORE - timedelta(hours=1)
-        other = "the day before"
-    if not during:
-        return []
+    )
+    lo = start - (timedelta(0) if outlier else EVAL_BEFORE) - timedelta(hours=1)
     rows = store.rows(
         """SELECT LogAttributes['gen_ai.evaluation.name'] AS name,
-  TraceId IN (SELECT unnest(?)) AS in_incident, count(*) AS judged,
+  CASE WHEN TraceId IN (SELECT unnest(?)) THEN 'during'
+       WHEN TraceId IN (SELECT unnest(?)) THEN 'before' ELSE 'rest' END AS side,
+  count(*) AS judged,
   count_if(lower(LogAttributes['gen_ai.evaluation.score.label']) IN ('fail', 'failed', 'false'))
 FROM otel_logs
 WHERE EventName = 'gen_ai.evaluation.result' AND Timestamp >= ? AND Timestamp < ?
   AND TraceId IN (SELECT unnest(?)) AND LogAttributes['gen_ai.evaluation.name'] IS NOT NULL
 GROUP BY 1, 2""",
-        [during, lo, stop + timedelta(hours=1), [*during, *before]],
+        [during, before, lo, stop + timedelta(hours=1), [*during, *before, *rest]],
     )  # fmt: skip
-    rates: dict[str, dict[bool, tuple[int, int]]] = {}
-    for name, in_incident, judged, failed in rows:
-        rates.setdefault(str(name), {})[bool(in_incident)] = (int(judged), int(failed))
+    rates: dict[str, dict[str, tuple[int, int]]] = {}
+    for name, side, judged, failed in rows:
+        rates.setdefault(str(name), {})[str(side)] = (int(judged), int(failed))
     causes = []
     for name, sides in sorted(rates.items()):
-        judged, failed = sides.get(True, (0, 0))
+        judged, failed = sides.get("during", (0, 0))
         if judged < MIN_EVENTS_EVAL:
             continue
-        b_judged, b_failed = sides.get(False, (0, 0))
-        now = failed / judged
-        then = b_failed / b_judged if b_judged else 0.0
+        b_judged, b_failed = sides.get("before", (0, 0))
+        other = "the day before"
+        if not b_judged:
+            b_judged, b_failed = sides.get("rest", (0, 0))
+            other = rest_of_service
+        if b_judged < MIN_EVENTS_EVAL:
+            continue  # nothing to compare with: the evaluator judged only these answers
+        now, then = failed / judged, b_failed / b_judged
         if now - then < 0.1 or now < 2 * then:
             continue
-        was = f"{then:.0%} {other}" if b_judged else f"none judged {other}"
         causes.append(
             {
                 "kind": "evaluation",
-                "description": f"evaluation {name} fails on {now:.0%} of the answers ({was})",
+                "description": f"evaluation {name} fails on {now:.0%} of the answers"
+                f" ({then:.0%} {other})",
                 "evidence": [
                     f"{failed:,} of {judged:,} answers judged during the incident failed {name}",
                     f"{b_failed:,} of {b_judged:,} {other}",
