@@ -397,6 +397,8 @@ def test_eval_judge_says_what_is_missing_or_refused(
     cli = fixture_store
     result = cli("eval", "--judge", "tone")
     assert result.exit_code == 2 and "AIOBS_JUDGE_BASE_URL" in result.stderr
+    result = cli("eval", "--sample", "0.1")
+    assert result.exit_code == 2 and "apply to the LLM judge" in result.stderr
     result = cli("eval", "--judge", "politeness")
     assert result.exit_code == 2 and "no judge dimension 'politeness'" in result.stderr
     judge_env(server, monkeypatch, tmp_path)

@@ -590,7 +590,8 @@ FROM otel_logs
 WHERE EventName = 'gen_ai.evaluation.result' AND Timestamp >= ? AND Timestamp < ?
   AND TraceId IN (SELECT unnest(?)) AND LogAttributes['gen_ai.evaluation.name'] IS NOT NULL
 GROUP BY 1, 2""",
-        [during, before, lo, stop + timedelta(hours=1), [*during, *before, *rest]],
+        # [""] for no traces: ClickHouse cannot type an empty array parameter (arrayJoin([])).
+        [during, before or [""], lo, stop + timedelta(hours=1), [*during, *before, *rest]],
     )  # fmt: skip
     rates: dict[str, dict[str, tuple[int, int]]] = {}
     for name, side, judged, failed in rows:

@@ -76,6 +76,13 @@ def eval_(
 
     s = settings(ctx)
     the_judge = None
+    if judge is None and (sample != 1.0 or budget is not None or concurrency is not None):
+        from aiobs.errors import UsageError
+
+        raise UsageError(
+            "--sample, --budget and --concurrency apply to the LLM judge",
+            hint="add --judge DIMENSIONS (the built-in evaluators judge every answer, for free)",
+        )
     if judge is not None:
         from dataclasses import replace
 
