@@ -209,6 +209,27 @@ def test_malformed_replies_and_timeouts_are_retried_then_reported(server: Server
     assert judge.stats.problems == {"malformed judgement": 1}
 
 
+def test_an_endpoint_that_fails_every_answer_stops_judging(server: Server) -> None:
+    server.behave = lambda body, n: (503, {}, "down", 0.0)
+    judge = Judge(config(server, retries=2, concurrency=1), ["tone"], sleep=lambda s: None)
+    try:
+        with pytest.raises(JudgeError, match="failed 8 answers in a row"):
+            judge.judge([answer(f"answer {i}", f"s{i}") for i in range(50)])
+    finally:
+        judge.close()
+    assert len(server.requests) == 16  # 8 answers, 2 attempts each; the other 42 never sent
+    # one that comes back resets the count
+    flaky = {i for i in range(0, 40, 5)}
+    server.requests.clear()
+    server.behave = lambda body, n: None if n // 2 in flaky else (503, {}, "down", 0.0)
+    judge = Judge(config(server, retries=2, concurrency=1), ["tone"], sleep=lambda s: None)
+    try:
+        got = judge.judge([answer(f"answer {i}", f"s{i}") for i in range(20)])
+    finally:
+        judge.close()
+    assert got and judge.stats.failed > len(got)
+
+
 def test_a_refused_key_stops_judging_at_once(server: Server) -> None:
     server.behave = lambda body, n: (401, {}, '{"error": "invalid api key"}', 0.0)
     judge = Judge(config(server), ["tone"], sleep=lambda s: None)

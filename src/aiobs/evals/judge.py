@@ -45,6 +45,7 @@ RETRIES = 4  # attempts per request
 BACKOFF_S = 1.0  # first wait; doubles each retry
 MAX_WAIT_S = 30.0  # the longest Retry-After honoured
 CONCURRENCY = 4
+GIVE_UP = 8  # answers in a row the endpoint fails (retries spent) before judging stops
 DOC_CHARS = 1500  # of each retrieved document in a groundedness prompt
 CONTEXT_CHARS = 6000  # of all of them
 
@@ -313,6 +314,8 @@ class Judge:
         self.exhausted = False
         self.lock = threading.Lock()
         self.reserved = 0.0  # estimated cost of the requests in flight
+        self.failing = 0  # answers in a row the endpoint did not judge
+        self.stopped: JudgeError | None = None  # why judging stopped: the answers queued skip
         headers = {"content-type": "application/json"}
         if config.api_key:
             headers["authorization"] = f"Bearer {config.api_key}"
@@ -414,6 +417,16 @@ class Judge:
         return None
 
     def _one(self, dimension: str, answer: Answer, text: str) -> Verdict | None:
+        try:
+            return self._judged(dimension, answer, text)
+        except JudgeError as exc:
+            with self.lock:
+                self.stopped = self.stopped or exc
+            raise
+
+    def _judged(self, dimension: str, answer: Answer, text: str) -> Verdict | None:
+        if self.stopped is not None:
+            raise self.stopped
         key = hashlib.sha256(
             f"{self.config.model}\0{RUBRIC_VERSION}\0{dimension}\0{text}".encode()
         ).hexdigest()
@@ -436,10 +449,23 @@ class Judge:
             if got is None:
                 with self.lock:
                     self.stats.failed += 1
+                    self.failing += 1
+                    failing = self.failing
+                if failing >= max(GIVE_UP, self.config.concurrency):
+                    # An endpoint that is down or refusing everything: say so now rather than
+                    # spend every answer's retries on it (152 answers took 217 s to learn that).
+                    why = ", ".join(f"{k} ×{n}" for k, n in self.stats.problems.items())
+                    raise JudgeError(
+                        f"the judge endpoint failed {failing} answers in a row ({why});"
+                        " judging stopped",
+                        hint=f"is {self.config.base_url} up? each answer was tried "
+                        f"{self.config.retries} times",
+                    )
                 return None
             score, why = got
             with self.lock:
                 self.stats.judged += 1
+                self.failing = 0
             if self.cache:
                 self.cache.put(key, score, why)
         label = "fail" if score < PASS_SCORE else "pass"
