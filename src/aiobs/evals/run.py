@@ -257,7 +257,8 @@ def run(
                     {"trace_id": answer.trace_id, "span_id": answer.span_id,
                      "explanation": v.explanation}
                 )  # fmt: skip
-        pending.append((answer, v))
+        if write is not None:  # --dry-run keeps no verdicts: 200k answers held 600 MB
+            pending.append((answer, v))
 
     def send_to_judge() -> None:
         if judge is not None and waiting:
