@@ -33,6 +33,7 @@ from aiobs.analysis.segment import trace_metrics_sql
 from aiobs.analysis.timewindow import parse_window
 from aiobs.analysis.where import Where, parse_where
 from aiobs.errors import UsageError
+from aiobs.semantic.signals import EVAL_FAILED
 
 if TYPE_CHECKING:
     from aiobs.analysis.results import Diff
@@ -512,9 +513,8 @@ def _evaluation_flags(
         return []
     times = [r["start_time"] for side in rows for r in side]
     found = store.rows(
-        """SELECT TraceId, LogAttributes['gen_ai.evaluation.name'] AS name,
-  max(CASE WHEN lower(LogAttributes['gen_ai.evaluation.score.label'])
-    IN ('fail', 'failed', 'false') THEN 1 ELSE 0 END) AS failed
+        f"""SELECT TraceId, LogAttributes['gen_ai.evaluation.name'] AS name,
+  max(CASE WHEN {EVAL_FAILED} THEN 1 ELSE 0 END) AS failed
 FROM otel_logs
 WHERE EventName = 'gen_ai.evaluation.result' AND Timestamp >= ? AND Timestamp <= ?
   AND TraceId IN (SELECT unnest(?)) AND LogAttributes['gen_ai.evaluation.name'] IS NOT NULL

@@ -38,6 +38,7 @@ from aiobs.analysis.series import (
     trace_points,
     trace_stat,
 )
+from aiobs.semantic.signals import EVAL_FAILED
 
 if TYPE_CHECKING:
     from aiobs.backend import Backend
@@ -581,11 +582,11 @@ def _evaluation_causes(
     )
     lo = start - (timedelta(0) if outlier else EVAL_BEFORE) - timedelta(hours=1)
     rows = store.rows(
-        """SELECT LogAttributes['gen_ai.evaluation.name'] AS name,
+        f"""SELECT LogAttributes['gen_ai.evaluation.name'] AS name,
   CASE WHEN TraceId IN (SELECT unnest(?)) THEN 'during'
        WHEN TraceId IN (SELECT unnest(?)) THEN 'before' ELSE 'rest' END AS side,
   count(*) AS judged,
-  count_if(lower(LogAttributes['gen_ai.evaluation.score.label']) IN ('fail', 'failed', 'false'))
+  count_if({EVAL_FAILED})
 FROM otel_logs
 WHERE EventName = 'gen_ai.evaluation.result' AND Timestamp >= ? AND Timestamp < ?
   AND TraceId IN (SELECT unnest(?)) AND LogAttributes['gen_ai.evaluation.name'] IS NOT NULL

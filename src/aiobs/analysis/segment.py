@@ -15,13 +15,14 @@ Must not import typer, rich or textual.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from aiobs.analysis.browse import order_by, where_errors, where_records
 from aiobs.analysis.filters import TraceFilter
 from aiobs.errors import UsageError
-from aiobs.semantic.signals import SIGNALS
+from aiobs.semantic.signals import EVAL_FAILED, SIGNALS
 from aiobs.semantic.views import AI_SPANS_COLUMNS, AI_TRACES_COLUMNS, priced_traces_sql
 
 if TYPE_CHECKING:
@@ -94,7 +95,7 @@ def trace_metrics_sql(
     answer that evaluation failed (NULL where it judged none)."""
     eval_aggs = "".join(
         f""",
-    bool_or(lower(LogAttributes['gen_ai.evaluation.score.label']) IN ('fail', 'failed', 'false'))
+    bool_or({EVAL_FAILED})
       FILTER (WHERE EventName = 'gen_ai.evaluation.result'
         AND LogAttributes['gen_ai.evaluation.name'] = '{name.replace("'", "''")}') AS _eval{i}"""
         for i, name in enumerate(evaluations)
@@ -133,7 +134,7 @@ linked AS (
     {signal_cols},
     avg(TRY_CAST(LogAttributes['gen_ai.evaluation.score.value'] AS DOUBLE))
       FILTER (WHERE EventName = 'gen_ai.evaluation.result') AS eval_score,
-    bool_or(lower(LogAttributes['gen_ai.evaluation.score.label']) IN ('fail', 'failed', 'false'))
+    bool_or({EVAL_FAILED})
       FILTER (WHERE EventName = 'gen_ai.evaluation.result') AS eval_failed{eval_aggs}
   FROM otel_logs WHERE EventName <> '' AND TraceId IN (SELECT trace_id FROM sel) GROUP BY 1),
 last_of_session AS (
@@ -321,6 +322,11 @@ MAX_EVALUATIONS = 16  # eval.<name>_fail_rate columns at most (the most frequent
 def eval_metric(name: str) -> str:
     """The column of an evaluation's fail rate: ``eval.reasoning_leak_fail_rate`` (as in diff)."""
     return f"eval.{name.replace(chr(34), '')}_fail_rate"
+
+
+def evaluation_columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The ``eval.<name>_fail_rate`` columns segment's rows carry (the same in every row)."""
+    return [k for k in (rows[0] if rows else ()) if k.startswith("eval.")]
 
 
 def evaluation_names(store: Backend, filt: TraceFilter) -> tuple[str, ...]:

@@ -48,7 +48,7 @@ def segment(
     fmt: o.Format = OutputFormat.table,
 ) -> None:
     """Metrics per group: traces, error rate, latency percentiles, tokens, cost, tool errors, handoffs, user signals."""
-    from aiobs.analysis.segment import METRICS
+    from aiobs.analysis.segment import METRICS, evaluation_columns
     from aiobs.analysis.segment import segment as run_segment
     from aiobs.cli.render import note_empty, render_rows
 
@@ -67,8 +67,7 @@ def segment(
     with s.open_store() as store:
         names, rows = run_segment(store, filt, by, sort=sort, limit=limit)
     if fmt in (OutputFormat.json, OutputFormat.jsonl):
-        evaluations = [k for k in (rows[0] if rows else ()) if k.startswith("eval.")]
-        render_rows(s, fmt, [*names, *METRICS, *evaluations, "sparkline"], rows)
+        render_rows(s, fmt, [*names, *METRICS, *evaluation_columns(rows), "sparkline"], rows)
         return
     from aiobs.present.tables import segment_columns, segment_rows
 

@@ -12,12 +12,11 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from aiobs.evals.run import EVENT, load_answers
+from aiobs.semantic.signals import FAILED_LABELS
 
 if TYPE_CHECKING:
     from aiobs.analysis.filters import TraceFilter
     from aiobs.backend import Backend
-
-FAILED = ("fail", "failed", "false")
 
 
 def _evaluations(store: Backend, filt: TraceFilter) -> dict[str, list[dict[str, Any]]]:
@@ -47,7 +46,7 @@ def dataset_rows(
     """The answers of the traces ``filt`` selects (with ``evaluation``, only those it gave
     ``label``: ``fail`` also matches failed/false), each as one dataset record."""
     results = _evaluations(store, filt)
-    wanted = {label.lower()} | (set(FAILED) if label.lower() in FAILED else set())
+    wanted = {label.lower()} | (set(FAILED_LABELS) if label.lower() in FAILED_LABELS else set())
     for a in load_answers(store, filt):
         evals = results.get(a.span_id, [])
         if evaluation is not None and not any(

@@ -36,6 +36,7 @@ from aiobs.present.format import (
     when,
 )
 from aiobs.present.safe import inert
+from aiobs.semantic.signals import FAILED_LABELS
 
 if TYPE_CHECKING:
     from aiobs.analysis.results import Message, Replay, ReplayStep, ReplayTrace, SessionReplay
@@ -421,7 +422,7 @@ def detail_lines(
     # Each failed evaluation on its own line with its evidence; the passed ones in one line.
     # A score without a label (Langfuse's numeric scores) is neither: its scale is the
     # evaluator's own (toxicity 0.8 is bad, correctness 0.8 good), so it is only shown.
-    failed = ("fail", "failed", "false")
+    failed = FAILED_LABELS
     passed, scored = [], []
     for ev in sorted(evaluations, key=lambda v: str(v.get("name"))):
         score = "" if ev.get("score") is None else f" {ev['score']:.2f}"

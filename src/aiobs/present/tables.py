@@ -405,7 +405,9 @@ def markdown_table(
 def segment_columns(names: Sequence[str], rows: Sequence[Mapping[str, Any]] = ()) -> list[Col]:
     """A segment's columns: the group's fields (the key), then every metric by priority, then
     each evaluation's fail rate (``eval.<name>_fail_rate``) the rows carry."""
-    evaluations = [k for k in (rows[0] if rows else ()) if k.startswith("eval.")]
+    from aiobs.analysis.segment import evaluation_columns
+
+    evaluations = evaluation_columns(rows)
     return [
         *(Col(n, KEY, "text") for n in names),
         *(Col(m, p) for m, p in SEGMENT_METRIC_PRIORITY.items()),

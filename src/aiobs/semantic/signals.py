@@ -27,6 +27,14 @@ SIGNALS: dict[str, str] = {
     "resolved": "(EventName IN ('chat.resolved', 'session.resolved'))",
     "csat": "(EventName IN ('chat.csat', 'csat', 'survey.csat'))",
 }
+# Evaluation labels that mean the answer failed (ours say "fail"; importers use the others).
+FAILED_LABELS = ("fail", "failed", "false")
+# ... as a condition over an otel_logs row (an evaluation event)
+EVAL_FAILED = (
+    "lower(LogAttributes['gen_ai.evaluation.score.label']) IN ("
+    + ", ".join(f"'{label}'" for label in FAILED_LABELS)
+    + ")"
+)
 CSAT_VALUE = "TRY_CAST(coalesce(LogAttributes['csat.score'], LogAttributes['score']) AS DOUBLE)"
 SESSION_KEY = "LogAttributes['session.id']"
 
