@@ -14,6 +14,7 @@ textual.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -278,6 +279,13 @@ def _words(text: str) -> set[str]:
     return {w for w in _WORD.findall(text.lower()) if w not in _STOP}
 
 
+@functools.lru_cache(maxsize=4096)
+def _document_words(text: str) -> frozenset[str]:
+    # A trace's documents are judged against each of its answers; a help-centre article against
+    # many traces' answers.
+    return frozenset(_words(text))
+
+
 def unsupported_answer(a: Answer, t: Mapping[str, float]) -> Verdict | None:
     """An answer given when retrieval found nothing relevant (no document, or every one below
     the relevance threshold), or whose words share little with the retrieved text."""
@@ -304,7 +312,8 @@ def unsupported_answer(a: Answer, t: Mapping[str, float]) -> Verdict | None:
         return _verdict(
             "unsupported_answer", False, "a short answer; the documents are relevant", best
         )
-    source = set().union(*(_words(d.content or "") for d in a.documents)) | _words(a.user_text)
+    source = set().union(*(_document_words(d.content or "") for d in a.documents))
+    source |= _words(a.user_text)
     if not any(d.content for d in a.documents):
         return _verdict(
             "unsupported_answer", False, "relevant documents (their text is not stored)", best
@@ -468,11 +477,20 @@ class _Detectors:
 
     redactor: Any = None
 
+    last: tuple[str, dict[str, int]] = ("", {})  # pii and secret ask of the same answer
+
     def found(self, text: str) -> dict[str, int]:
         """Each thing found, by token: ``card``, ``secret`` … (a mask says only its kind) or
         ``email:<hash>`` (a pseudonym names its value); with how often."""
         if not text.strip():
             return {}
+        if self.last[0] == text:
+            return self.last[1]
+        found = self._find(text)
+        self.last = (text, found)
+        return found
+
+    def _find(self, text: str) -> dict[str, int]:
         if self.redactor is None:
             from aiobs.ingest.redact import Redactor
 
@@ -576,17 +594,23 @@ class _Language:
 _LANGUAGE = _Language()
 
 
-def _prose(text: str) -> str:
-    """The words of a text, without code blocks, URLs and ids (they read as no language)."""
-    text = re.sub(r"```.*?```|`[^`]*`|https?://\S+|\S+@\S+", " ", text, flags=re.DOTALL)
-    return " ".join(_LETTERS.findall(text))
+_NOT_PROSE = re.compile(r"```.*?```|`[^`]*`|https?://\S+|\S+@\S+", re.DOTALL)
+
+
+def _prose(text: str) -> tuple[str, int]:
+    """The words of a text, without code blocks, URLs and ids (they read as no language), and
+    how many there are."""
+    if "`" in text or "@" in text or "://" in text:
+        text = _NOT_PROSE.sub(" ", text)
+    words = _LETTERS.findall(text)
+    return " ".join(words), len(words)
 
 
 def language_mismatch(a: Answer, t: Mapping[str, float]) -> Verdict | None:
     """The answer is in another language than the user's message (both long enough, and each
     detected with confidence; a name, a code block or an id reads as no language)."""
-    user, answer = _prose(a.user_text), _prose(a.text)
-    if len(user.split()) < t["min_words"] or len(answer.split()) < t["min_words"]:
+    (user, user_words), (answer, answer_words) = _prose(a.user_text), _prose(a.text)
+    if user_words < t["min_words"] or answer_words < t["min_words"]:
         return None
     (ul, up), (al, ap) = _LANGUAGE.detect(user), _LANGUAGE.detect(answer)
     if min(up, ap) < t["min_confidence"]:

@@ -127,7 +127,7 @@ def _spans_sql(filt: TraceFilter) -> tuple[str, list[Any]]:
     table = "ai_traces" if filt.reads_cost else "aiobs_trace_facts"
     return (
         f"""SELECT s.trace_id, s.span_id, s.step_kind, s.status, s.finish_reason, s.error_message,
-  s.tool_name, s.end_time, s.service_name, s.model, s.attributes
+  s.tool_name, s.end_time, s.service_name, s.model, to_json(s.attributes)::VARCHAR
 FROM ai_spans s
 WHERE s.trace_id IN (
     SELECT t.trace_id FROM {table} t WHERE {where} AND t.start_time >= ? AND t.start_time < ?)
@@ -146,6 +146,8 @@ def _spans(store: Backend, filt: TraceFilter) -> Iterator[tuple[Any, ...]]:
 
 def load_answers(store: Backend, filt: TraceFilter) -> Iterator[Answer]:
     """The LLM answers of the traces ``filt`` selects, each with its context, in trace order."""
+    import json
+
     from aiobs.semantic import content as c
 
     trace = None
@@ -168,12 +170,12 @@ def load_answers(store: Backend, filt: TraceFilter) -> Iterator[Answer]:
         ) = row
         if trace_id != trace:
             trace, documents, retrieved, tools = trace_id, [], False, []
-        attrs = dict(attributes or {})
+        attrs = json.loads(attributes) if attributes else {}
         if kind in ("retrieval", "rerank"):
             retrieved = True
-            found = c.retrieval(attrs)["documents"]
+            found = c.documents(attrs)
             if found:  # a rerank's documents replace the retrieval's they reorder
-                documents = [Document(d["id"], d["score"], d["content"]) for d in found]
+                documents = [Document(d.id, d.score, d.content) for d in found]
         elif kind == "tool":
             call = c.tool_call(attrs)
             result = call["result"]

@@ -110,6 +110,23 @@ def _indexed(attrs: Attrs, prefix: str) -> dict[int, dict[str, str]]:
     return dict(sorted(out.items()))
 
 
+_INDEXED_KEY = re.compile(r"(.+?)\.(\d+)\.(.+)$")
+Index = dict[str, dict[int, dict[str, str]]]
+
+
+def _index(attrs: Attrs) -> Index:
+    """Every ``prefix.N.rest`` key of a span in one pass, by prefix (split at the first
+    numeric segment): {prefix: {N: {rest: value}}}, each prefix's groups in index order. What
+    ``_indexed`` gives for each prefix, for the price of one scan of the keys instead of one
+    per convention tried (a span has ~26 keys; messages tried up to eight prefixes)."""
+    out: Index = {}
+    for key, value in attrs.items():
+        m = _INDEXED_KEY.match(key)
+        if m:
+            out.setdefault(m.group(1), {}).setdefault(int(m.group(2)), {})[m.group(3)] = value
+    return {prefix: dict(sorted(groups.items())) for prefix, groups in out.items()}
+
+
 def _first(attrs: Attrs, *keys: str) -> str | None:
     for key in keys:
         value = attrs.get(key)
@@ -285,9 +302,9 @@ def _function_calls(text: str) -> list[ToolCallRef]:
     ]
 
 
-def _openinference_messages(attrs: Attrs, prefix: str) -> list[Message]:
+def _openinference_messages(groups: dict[int, dict[str, str]]) -> list[Message]:
     out = []
-    for _, g in _indexed(attrs, prefix).items():
+    for g in groups.values():
         text = g.get("message.content", "")
         if not text:
             parts = _indexed(g, "message.contents")
@@ -376,8 +393,9 @@ def messages(attrs: Attrs, events: Sequence[Event] = ()) -> tuple[list[Message],
     if event_inputs or event_outputs:
         return event_inputs, event_outputs
 
-    prompt_groups = _indexed(attrs, "gen_ai.prompt")
-    completion_groups = _indexed(attrs, "gen_ai.completion")
+    index = _index(attrs)
+    prompt_groups = index.get("gen_ai.prompt", {})
+    completion_groups = index.get("gen_ai.completion", {})
     if prompt_groups or completion_groups:
         return (
             _indexed_messages(prompt_groups, "user"),
@@ -390,21 +408,16 @@ def messages(attrs: Attrs, events: Sequence[Event] = ()) -> tuple[list[Message],
             _plain_side(attrs.get("gen_ai.prompt"), "user"),
             _plain_side(attrs.get("gen_ai.completion"), "assistant"),
         )
-    if any(
-        k.startswith("llm.input_messages.") or k.startswith("llm.output_messages.") for k in attrs
-    ):
+    if "llm.input_messages" in index or "llm.output_messages" in index:
         return (
-            _openinference_messages(attrs, "llm.input_messages"),
-            _openinference_messages(attrs, "llm.output_messages"),
+            _openinference_messages(index.get("llm.input_messages", {})),
+            _openinference_messages(index.get("llm.output_messages", {})),
         )
-    if any(k.startswith("llm.prompts.") for k in attrs):
-        prompts = [
-            Message("user", g.get("prompt.text", ""))
-            for g in _indexed(attrs, "llm.prompts").values()
-        ]
+    if "llm.prompts" in index:
+        prompts = [Message("user", g.get("prompt.text", "")) for g in index["llm.prompts"].values()]
         choices = [
             Message("assistant", g.get("completion.text", ""))
-            for g in _indexed(attrs, "llm.choices").values()
+            for g in index.get("llm.choices", {}).values()
         ]
         return prompts, choices
     if (
@@ -527,6 +540,18 @@ def _doc(d: Any) -> Document:
 
 def retrieval(attrs: Attrs) -> dict[str, Any]:
     """{query, documents: [{id, score, content}]} of a retrieval (or rerank) step."""
+    query = _first(
+        attrs,
+        "gen_ai.retrieval.query.text",
+        "input.value",
+        "reranker.query",
+        "langfuse.observation.input",
+    )
+    return {"query": query, "documents": [asdict(d) for d in documents(attrs)]}
+
+
+def documents(attrs: Attrs) -> list[Document]:
+    """The documents a retrieval (or rerank) step found, in its order."""
     docs: list[Document] = []
     raw = attrs.get("gen_ai.retrieval.documents")
     if raw:
@@ -550,14 +575,7 @@ def retrieval(attrs: Attrs) -> dict[str, Any]:
             docs = [_doc(d) for d in data]
         elif isinstance(data, dict) and isinstance(data.get("documents"), list):
             docs = [_doc(d) for d in data["documents"]]
-    query = _first(
-        attrs,
-        "gen_ai.retrieval.query.text",
-        "input.value",
-        "reranker.query",
-        "langfuse.observation.input",
-    )
-    return {"query": query, "documents": [asdict(d) for d in docs]}
+    return docs
 
 
 def handoff(attrs: Attrs, name: str) -> dict[str, Any]:
