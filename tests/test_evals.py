@@ -565,11 +565,12 @@ def test_config_switches_evaluators_off_and_tunes_thresholds() -> None:
 def judged(
     demo: tuple[Path, dict[str, Any]], tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[Cli, Any, dict[str, Any]]:
-    """A copy of the demo week, judged once by the real CLI: (cli, the -f json summary, manifest)."""
+    """A copy of the demo week, judged once by the real CLI in two worker processes: (cli, the
+    -f json summary, manifest)."""
     db = tmp_path_factory.mktemp("evals") / "judged.duckdb"
     shutil.copy(demo[0], db)
     cli = Cli(db)
-    result = cli("eval", "-f", "json")
+    result = cli("eval", "--workers", "2", "-f", "json")
     assert result.exit_code == 0, result.output
     return cli, json.loads(result.stdout), demo[1]["manifest"]
 
@@ -681,6 +682,17 @@ def test_rerunning_adds_nothing_and_a_new_version_replaces_the_old(
     # The dry run judges and stores nothing.
     dry = cli.json("eval", "--dry-run", "--only", "refusal")
     assert dry["dry_run"] and dry["stored"] == 0 and dry["answers"] == first["answers"]
+
+
+def test_worker_processes_judge_exactly_as_one_process_does(
+    judged: tuple[Cli, Any, dict[str, Any]],
+) -> None:
+    cli, parallel, _ = judged
+    serial = cli.json("eval", "--dry-run", "--workers", "1")
+    assert serial["answers"] == parallel["answers"] > 1000
+    # The same verdicts in the same order: counts, and the first failures found, per evaluator.
+    assert serial["evaluators"] == parallel["evaluators"]
+    assert parallel["stored"] == sum(e["judged"] for e in parallel["evaluators"])
 
 
 def test_scan_after_eval_names_the_reasoning_leak_with_its_model_and_onset(

@@ -2,4 +2,5 @@
 
 from aiobs.cli.main import run
 
-run()
+if __name__ == "__main__":  # not in a worker process that re-imports the main module (eval)
+    run()

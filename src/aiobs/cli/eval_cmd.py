@@ -68,11 +68,21 @@ def eval_(
         int | None,
         typer.Option("--concurrency", min=1, max=64, help="Judge requests in flight (default 4)."),
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            min=1,
+            max=64,
+            help="Processes judging the built-in evaluators (default: one per core, on a "
+            "selection of 4,000 traces or more).",
+        ),
+    ] = None,
     fmt: o.Format = OutputFormat.table,
 ) -> None:
     """Judge every LLM answer with the built-in evaluators (no network) and, with --judge, an LLM judge; store the results as OTel evaluation events."""
     from aiobs.evals.builtin import select
-    from aiobs.evals.run import run
+    from aiobs.evals.run import run, workers_for
 
     s = settings(ctx)
     the_judge = None
@@ -113,17 +123,19 @@ def eval_(
         store.execute(f"SET memory_limit = '{EVAL_MEMORY}'")
         reader = store.reader()  # the answers stream on their own handle while verdicts land
         try:
+            processes = 1 if the_judge is not None else workers_for(reader, filt, workers)
             if dry_run:
-                summary = run(reader, filt, evaluators, judge=the_judge)
+                summary = run(reader, filt, evaluators, judge=the_judge, workers=processes)
             else:
-                from aiobs.evals.store import store_verdicts
+                from aiobs.evals.store import VerdictWriter
 
                 summary = run(
                     reader,
                     filt,
                     evaluators,
-                    write=lambda p: store_verdicts(store, p),
+                    write=VerdictWriter(store),
                     judge=the_judge,
+                    workers=processes,
                 )
         finally:
             reader.close()

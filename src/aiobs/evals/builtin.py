@@ -585,6 +585,10 @@ class _Language:
 
             self.identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
             self.identifier.set_languages(list(LANGUAGES))
+            # The model for all 97 languages, kept only to choose another subset later: 27 MB in
+            # each worker process.
+            if hasattr(self.identifier, "_full_model"):
+                self.identifier._full_model = None
         # The first few hundred characters say the language; the rest only costs (a prompt
         # with its help-centre context ran ~600 characters).
         lang, p = self.identifier.classify(text)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 SCOPE = "aiobs.eval"
 EVENT = "gen_ai.evaluation.result"
-BATCH = 5000  # verdicts written per INSERT
+BATCH = 20_000  # verdicts written per INSERT
 
 _JSON_OUTPUT = frozenset({"json", "json_object", "json_schema"})
 
@@ -146,6 +146,11 @@ def _spans(store: Backend, filt: TraceFilter) -> Iterator[tuple[Any, ...]]:
 
 def load_answers(store: Backend, filt: TraceFilter) -> Iterator[Answer]:
     """The LLM answers of the traces ``filt`` selects, each with its context, in trace order."""
+    return answers_of(_spans(store, filt))
+
+
+def answers_of(rows: Iterable[tuple[Any, ...]]) -> Iterator[Answer]:
+    """The answers in span rows as ``_spans_sql`` selects them (whole traces, in order)."""
     import json
 
     from aiobs.semantic import content as c
@@ -154,7 +159,7 @@ def load_answers(store: Backend, filt: TraceFilter) -> Iterator[Answer]:
     documents: list[Document] = []
     retrieved = False
     tools: list[ToolResult] = []
-    for row in _spans(store, filt):
+    for row in rows:
         (
             trace_id,
             span_id,
@@ -209,6 +214,81 @@ def load_answers(store: Backend, filt: TraceFilter) -> Iterator[Answer]:
             tools = []  # the next answer follows the tool calls this one asked for
 
 
+EXAMPLES = 5
+
+
+@dataclass
+class VerdictColumns:
+    """Verdicts with what storing one needs (its answer's step, time and service), as columns:
+    lists of plain values pickle cheaply between processes and become an Arrow table as is."""
+
+    time: list[Any] = field(default_factory=list)
+    trace_id: list[str] = field(default_factory=list)
+    span_id: list[str] = field(default_factory=list)
+    service: list[str] = field(default_factory=list)
+    name: list[str] = field(default_factory=list)
+    version: list[str] = field(default_factory=list)
+    label: list[str] = field(default_factory=list)
+    score: list[str | None] = field(default_factory=list)  # as text, as OTel attributes are
+    explanation: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.name)
+
+    def add(self, answer: Answer, v: Verdict) -> None:
+        self.time.append(answer.time)
+        self.trace_id.append(answer.trace_id)
+        self.span_id.append(answer.span_id)
+        self.service.append(answer.service_name or "")
+        self.name.append(v.name)
+        self.version.append(v.version)
+        self.label.append(v.label)
+        self.score.append(None if v.score is None else repr(float(v.score)))
+        self.explanation.append(v.explanation)
+
+    def extend(self, other: VerdictColumns) -> None:
+        for key, values in vars(other).items():
+            getattr(self, key).extend(values)
+
+
+@dataclass
+class Tally:
+    """Verdicts on a run of answers: per evaluator how many it judged and failed, and its first
+    failures; with ``columns``, the verdicts themselves, to store."""
+
+    answers: int = 0
+    judged: dict[str, int] = field(default_factory=dict)
+    failed: dict[str, int] = field(default_factory=dict)
+    examples: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    columns: VerdictColumns | None = None
+
+    def add(self, answer: Answer, v: Verdict) -> None:
+        self.judged[v.name] = self.judged.get(v.name, 0) + 1
+        if v.label == "fail":
+            self.failed[v.name] = self.failed.get(v.name, 0) + 1
+            examples = self.examples.setdefault(v.name, [])
+            if len(examples) < EXAMPLES:
+                examples.append(
+                    {"trace_id": answer.trace_id, "span_id": answer.span_id,
+                     "explanation": v.explanation}
+                )  # fmt: skip
+        if self.columns is not None:
+            self.columns.add(answer, v)
+
+    def merge(self, other: Tally) -> None:
+        """Add ``other``'s, which came after this one's answers."""
+        self.answers += other.answers
+        for name, n in other.judged.items():
+            self.judged[name] = self.judged.get(name, 0) + n
+        for name, n in other.failed.items():
+            self.failed[name] = self.failed.get(name, 0) + n
+        for name, found in other.examples.items():
+            examples = self.examples.setdefault(name, [])
+            examples += found[: EXAMPLES - len(examples)]
+        if self.columns is not None and other.columns is not None:
+            self.columns.extend(other.columns)
+
+
 @dataclass
 class EvalSummary:
     """What ``run`` did: per evaluator, the answers judged and failed, a few failed examples."""
@@ -217,10 +297,80 @@ class EvalSummary:
     seconds: float = 0.0
     written: int = 0
     replaced: int = 0
+    workers: int = 1
     evaluators: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
-EXAMPLES = 5
+UNIT_ROWS = 2000  # span rows (whole traces) a worker judges per task
+PARALLEL_FROM = 4000  # traces: below this, starting worker processes costs more than it saves
+
+
+def workers_for(store: Backend, filt: TraceFilter, requested: int | None) -> int:
+    """How many processes judge: ``requested``, else one per core when the selection is big
+    enough to repay starting them (about 0.3 s each)."""
+    import os
+
+    if requested is not None:
+        return max(1, requested)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    if not cores or cores < 2:
+        return 1
+    where, params = filt.sql()
+    table = "ai_traces" if filt.reads_cost else "aiobs_trace_facts"
+    row = store.one(f"SELECT count(*) FROM {table} t WHERE {where}", params)
+    return min(cores, 8) if row and int(row[0]) >= PARALLEL_FROM else 1
+
+
+def _units(rows: Iterable[tuple[Any, ...]]) -> Iterator[list[tuple[Any, ...]]]:
+    """Rows cut into tasks of about UNIT_ROWS, never inside a trace."""
+    unit: list[tuple[Any, ...]] = []
+    for row in rows:
+        if len(unit) >= UNIT_ROWS and row[0] != unit[-1][0]:
+            yield unit
+            unit = []
+        unit.append(row)
+    if unit:
+        yield unit
+
+
+_WORKER: tuple[Sequence[Evaluator], bool] = ((), False)
+
+
+def _start_worker(evaluators: Sequence[Evaluator], keep: bool) -> None:
+    global _WORKER
+    _WORKER = (evaluators, keep)
+
+
+def _judge_unit(rows: list[tuple[Any, ...]]) -> Tally:
+    """In a worker process: every verdict on the answers in ``rows``."""
+    evaluators, keep = _WORKER
+    tally = Tally(columns=VerdictColumns() if keep else None)
+    for answer in answers_of(rows):
+        tally.answers += 1
+        for v in evaluate(answer, evaluators):
+            tally.add(answer, v)
+    return tally
+
+
+def _in_workers(
+    rows: Iterable[tuple[Any, ...]], evaluators: Sequence[Evaluator], keep: bool, workers: int
+) -> Iterator[Tally]:
+    """``_judge_unit`` over ``rows`` in ``workers`` processes, results in row order. At most
+    two tasks per worker are in flight, so the store is read only as fast as it is judged."""
+    import multiprocessing
+    from collections import deque
+
+    # spawn, not fork: the parent runs DuckDB's threads, and a forked child may inherit a lock
+    # one of them held. (A script calling run(workers=2) needs the usual __main__ guard.)
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(workers, _start_worker, (tuple(evaluators), keep)) as pool:
+        pending: deque[Any] = deque()
+        for unit in _units(rows):
+            pending.append(pool.apply_async(_judge_unit, (unit,)))
+            if len(pending) >= 2 * workers:
+                yield pending.popleft().get()
+        while pending:
+            yield pending.popleft().get()
 
 
 def run(
@@ -230,61 +380,62 @@ def run(
     *,
     write: Any = None,
     judge: Judge | None = None,
+    workers: int = 1,
 ) -> EvalSummary:
     """Judge every answer ``filt`` selects with ``evaluators`` (and ``judge``'s dimensions);
-    ``write(verdicts)`` stores a batch of (answer, verdict) pairs (``store_verdicts`` on a
-    writable store), None to only count."""
+    ``write(columns)`` stores a batch of ``VerdictColumns`` (``store_verdicts`` on a writable
+    store), None to only count. ``workers`` > 1 judges in that many processes (not with a
+    judge: it waits on the network, not the CPU, and needs the whole answers)."""
     started = time.perf_counter()
     entries = [(e.name, e.version, e.what) for e in evaluators]
     if judge is not None:
         from aiobs.evals.judge import RUBRICS, judge_name
 
         entries += [(judge_name(d), judge.version, RUBRICS[d][0]) for d in judge.dimensions]
-    summary = EvalSummary(
-        evaluators={
-            name: {"version": version, "what": what, "judged": 0, "failed": 0, "examples": []}
-            for name, version, what in entries
-        }
-    )
-    pending: list[tuple[Answer, Verdict]] = []
+    summary = EvalSummary()
+    keep = write is not None  # --dry-run keeps no verdicts: 200k answers held 600 MB
+    tally = Tally(columns=VerdictColumns() if keep else None)
     waiting: list[Answer] = []  # answers for the judge, sent a batch at a time
 
-    def count(answer: Answer, v: Verdict) -> None:
-        entry = summary.evaluators[v.name]
-        entry["judged"] += 1
-        if v.label == "fail":
-            entry["failed"] += 1
-            if len(entry["examples"]) < EXAMPLES:
-                entry["examples"].append(
-                    {"trace_id": answer.trace_id, "span_id": answer.span_id,
-                     "explanation": v.explanation}
-                )  # fmt: skip
-        if write is not None:  # --dry-run keeps no verdicts: 200k answers held 600 MB
-            pending.append((answer, v))
+    def flush(at_least: int) -> None:
+        if tally.columns is not None and len(tally.columns) >= at_least:
+            w, r = write(tally.columns)
+            summary.written, summary.replaced = summary.written + w, summary.replaced + r
+            tally.columns = VerdictColumns()
 
     def send_to_judge() -> None:
         if judge is not None and waiting:
             for answer, v in judge.judge(waiting):
-                count(answer, v)
+                tally.add(answer, v)
             waiting.clear()
 
-    for answer in load_answers(store, filt):
-        summary.answers += 1
-        for v in evaluate(answer, evaluators):
-            count(answer, v)
-        if judge is not None:
-            waiting.append(answer)
-            if len(waiting) >= judge.config.concurrency * 8:
-                send_to_judge()
-        if write is not None and len(pending) >= BATCH:
-            w, r = write(pending)
-            summary.written, summary.replaced = summary.written + w, summary.replaced + r
-            pending = []
-    send_to_judge()
-    if write is not None and pending:
-        w, r = write(pending)
-        summary.written, summary.replaced = summary.written + w, summary.replaced + r
-    for entry in summary.evaluators.values():
-        entry["fail_rate"] = entry["failed"] / entry["judged"] if entry["judged"] else None
+    if judge is None and workers > 1:
+        summary.workers = workers
+        for part in _in_workers(_spans(store, filt), evaluators, keep, workers):
+            tally.merge(part)
+            flush(BATCH)
+    else:
+        for answer in load_answers(store, filt):
+            tally.answers += 1
+            for v in evaluate(answer, evaluators):
+                tally.add(answer, v)
+            if judge is not None:
+                waiting.append(answer)
+                if len(waiting) >= judge.config.concurrency * 8:
+                    send_to_judge()
+            flush(BATCH)
+        send_to_judge()
+    flush(1)
+    summary.answers = tally.answers
+    for name, version, what in entries:
+        judged, failed = tally.judged.get(name, 0), tally.failed.get(name, 0)
+        summary.evaluators[name] = {
+            "version": version,
+            "what": what,
+            "judged": judged,
+            "failed": failed,
+            "examples": tally.examples.get(name, []),
+            "fail_rate": failed / judged if judged else None,
+        }
     summary.seconds = time.perf_counter() - started
     return summary
