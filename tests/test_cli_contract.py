@@ -121,13 +121,23 @@ def test_a_reader_that_stops_early_is_not_a_failure() -> None:
     assert proc.returncode == 0, proc.stderr.decode()[-500:]
 
 
-def test_backend_is_hidden_and_refused_until_one_exists(tmp_path: Path) -> None:
-    """No backend but the embedded store exists yet: ``--backend`` is not offered in the help,
-    and a runbook that names one (option or AIOBS_BACKEND) is refused, not served the laptop's."""
+def test_backend_is_offered_checked_and_never_written_to(tmp_path: Path) -> None:
+    """``--backend`` (or AIOBS_BACKEND) names a ClickHouse backend for the read commands; a URL
+    that is no backend, or one that cannot be reached, is exit 2 without its password, and a
+    command that writes refuses it rather than write to the laptop's store instead."""
     runner = CliRunner()
-    assert "--backend" not in runner.invoke(app, ["--help"]).output
+    assert "--backend" in runner.invoke(app, ["--help"]).output
     db = str(tmp_path / "none.duckdb")
-    given = runner.invoke(app, ["--db", db, "--backend", "clickhouse://ch:8123/otel", "traces"])
-    assert given.exit_code == 2 and "only the embedded DuckDB store" in given.stderr
-    env = runner.invoke(app, ["--db", db, "traces"], env={"AIOBS_BACKEND": "chdb:///tmp/x"})
-    assert env.exit_code == 2 and "--backend chdb:///tmp/x" in env.stderr
+    wrong = runner.invoke(app, ["--db", db, "--backend", "mysql://ch:3306/otel", "traces"])
+    assert wrong.exit_code == 2 and "not a backend URL" in wrong.stderr, wrong.output
+    # Port 1 on loopback: nothing listens, the connection is refused at once.
+    down = runner.invoke(
+        app, ["--backend", "clickhouse://reader:s3cret@127.0.0.1:1/otel", "traces"]
+    )
+    assert down.exit_code == 2, down.output
+    assert "reader:***@127.0.0.1:1" in down.stderr and "s3cret" not in down.stderr
+    env = {"AIOBS_BACKEND": "clickhouse://127.0.0.1:1/otel"}
+    for args in (["ingest", str(tmp_path)], ["eval"], ["demo"]):
+        refused = runner.invoke(app, ["--db", db, *args], env=env)
+        assert refused.exit_code == 2 and "this command writes" in refused.stderr, args
+    assert not Path(db).exists()

@@ -74,11 +74,25 @@ HINTS: dict[str, str] = {
 }
 
 
-def check_read_only(sql: str) -> str:
-    """Return the single statement if it is a read; raise ``UsageError`` (exit 2) otherwise."""
+# ClickHouse table functions that reach outside the cluster's tables: files, URLs, object
+# stores, other databases and servers, programs.
+CLICKHOUSE_OUTSIDE = frozenset(
+    {
+        "file", "url", "urlcluster", "s3", "s3cluster", "gcs", "azureblobstorage", "hdfs",
+        "hdfscluster", "remote", "remotesecure", "cluster", "clusterallreplicas", "mysql",
+        "postgresql", "sqlite", "mongodb", "redis", "jdbc", "odbc", "executable", "input",
+        "iceberg", "deltalake", "hudi", "fuzzjson", "dictionary",
+    }
+)  # fmt: skip
+
+
+def check_read_only(sql: str, dialect: str = "duckdb") -> str:
+    """Return the single statement if it is a read; raise ``UsageError`` (exit 2) otherwise.
+    ``dialect``: the engine's SQL the text is written in ("duckdb", or "clickhouse" on a
+    ClickHouse backend, where a table function that reads outside the cluster is refused too)."""
     import sqlglot
     from sqlglot import exp
-    from sqlglot.dialects.duckdb import DuckDB
+    from sqlglot.dialects.dialect import Dialect
     from sqlglot.errors import ParseError, TokenError
 
     from aiobs.analysis.where import quiet_sqlglot
@@ -87,7 +101,7 @@ def check_read_only(sql: str) -> str:
     if not text:
         raise UsageError("empty query")
     try:
-        tokens = DuckDB().tokenize(text)
+        tokens = Dialect.get_or_raise(dialect).tokenize(text)
     except TokenError:
         raise UsageError(
             "cannot parse query: a quoted string or identifier is never closed"
@@ -104,9 +118,15 @@ def check_read_only(sql: str) -> str:
     head = words[0]
     if head not in READ_HEADS:
         raise _refusal(head, words, text, statements[0])
+    if dialect == "clickhouse":
+        for token, after in zip(statements[0], statements[0][1:], strict=False):
+            if token.text.lower() in CLICKHOUSE_OUTSIDE and after.text == "(":
+                raise UsageError(
+                    f"{READ_ONLY}: {token.text}() reads outside the cluster's tables; {OUTSIDE}"
+                )
     try:
         with quiet_sqlglot():
-            parsed = [s for s in sqlglot.parse(text, read="duckdb") if s is not None]
+            parsed = [s for s in sqlglot.parse(text, read=dialect) if s is not None]
     except (ParseError, TokenError) as exc:
         if head in ("DESCRIBE", "SHOW", "SUMMARIZE"):
             return text  # `describe` alone, `show databases`: DuckDB reads them, read-only
@@ -216,6 +236,8 @@ def _text_column(name: str, duck_type: str) -> str | None:
 def run_query(
     store: Backend, sql: str, *, limit: int | None = None
 ) -> tuple[list[str], list[dict[str, Any]]]:
+    if store.engine == "clickhouse":
+        return _run_clickhouse(store, sql, limit)
     text = check_read_only(sql)
     if limit is not None:
         text = f"SELECT * FROM ({text}) AS q LIMIT {int(limit)}"
@@ -240,3 +262,22 @@ def run_query(
             ) from exc
         raise UsageError(f"query failed: {exc.message}") from exc
     return columns, rows
+
+
+def _run_clickhouse(
+    store: Backend, sql: str, limit: int | None
+) -> tuple[list[str], list[dict[str, Any]]]:
+    """``sql`` in ClickHouse's own SQL, on a ClickHouse backend, with the semantic views it
+    names (``ai_spans`` …) as common table expressions; under ``readonly = 2``."""
+    text = check_read_only(sql, dialect="clickhouse")
+    if limit is not None:
+        text = f"SELECT * FROM ({text}) AS q LIMIT {int(limit)}"
+    store.lock_down()
+    raw = getattr(store, "raw", None)
+    if raw is None:
+        raise UsageError(f"{store.location}: this backend runs no SQL of its own")
+    try:
+        columns, found = raw(text, views=True)
+    except QueryError as exc:
+        raise UsageError(f"query failed: {exc.message}") from exc
+    return columns, [dict(zip(columns, r, strict=True)) for r in found]

@@ -48,7 +48,9 @@ def mann_whitney(x: Sequence[float], y: Sequence[float]) -> dict[str, float]:
     nx, ny = len(x), len(y)
     if nx == 0 or ny == 0:
         return {"u": math.nan, "auc": math.nan, "z": math.nan, "p": math.nan}
-    ranks, ties = _ranks([*x, *y])
+    # Ranked to 12 significant digits: a cost summed in another order (another engine, another
+    # thread count) differs in the last bits, and must tie as the same value does.
+    ranks, ties = _ranks([float(f"{v:.12g}") for v in (*x, *y)])
     u_x = sum(ranks[:nx]) - nx * (nx + 1) / 2
     n = nx + ny
     mu = nx * ny / 2

@@ -38,19 +38,23 @@ _CONTENT_KEYS = (
 
 
 def store_stats(store: Backend) -> Stats:
+    # In this order: a UNION ALL's branches may come back in any (ClickHouse runs them apart).
     signal_sql = " UNION ALL ".join(
-        f"SELECT '{name}' AS signal, count(*) AS count, min({ts}) AS first, max({ts}) AS last"
-        f" FROM {table}"
-        for name, table, ts in (
-            ("spans", "otel_traces", "Timestamp"),
-            ("log_records", "otel_logs", "Timestamp"),
-            ("metric_points (gauge)", "otel_metrics_gauge", "TimeUnix"),
-            ("metric_points (sum)", "otel_metrics_sum", "TimeUnix"),
-            ("metric_points (histogram)", "otel_metrics_histogram", "TimeUnix"),
-            ("metric_points (exp_histogram)", "otel_metrics_exp_histogram", "TimeUnix"),
-            ("metric_points (summary)", "otel_metrics_summary", "TimeUnix"),
+        f"SELECT {i} AS ord, '{name}' AS signal, count(*) AS count, min({ts}) AS first,"
+        f" max({ts}) AS last FROM {table}"
+        for i, (name, table, ts) in enumerate(
+            (
+                ("spans", "otel_traces", "Timestamp"),
+                ("log_records", "otel_logs", "Timestamp"),
+                ("metric_points (gauge)", "otel_metrics_gauge", "TimeUnix"),
+                ("metric_points (sum)", "otel_metrics_sum", "TimeUnix"),
+                ("metric_points (histogram)", "otel_metrics_histogram", "TimeUnix"),
+                ("metric_points (exp_histogram)", "otel_metrics_exp_histogram", "TimeUnix"),
+                ("metric_points (summary)", "otel_metrics_summary", "TimeUnix"),
+            )
         )
     )
+    signal_sql = f"SELECT signal, count, first, last FROM ({signal_sql}) s ORDER BY ord"
     signals = _records(store, signal_sql)
     traces_row = store.one("SELECT count(DISTINCT TraceId) FROM otel_traces")
     events_row = store.one("SELECT count(*) FROM otel_logs WHERE EventName <> ''")

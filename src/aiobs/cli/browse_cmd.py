@@ -68,7 +68,7 @@ def traces(
     )
     if fmt == OutputFormat.table:
         preload(*TABLE_MODULES)
-    with s.open_store() as store:
+    with s.open_backend() as store:
         rows = list_traces(store, filt, sort=sort, limit=limit)
     wide = fmt in (OutputFormat.json, OutputFormat.jsonl, OutputFormat.csv)
     note_empty(s, fmt, rows, "traces", since=since)
@@ -109,7 +109,7 @@ def sessions(
     )
     if fmt == OutputFormat.table:
         preload(*TABLE_MODULES)
-    with s.open_store() as store:
+    with s.open_backend() as store:
         rows = list_sessions(store, filt, sort=sort, limit=limit)
     wide = fmt in (OutputFormat.json, OutputFormat.jsonl, OutputFormat.csv)
     note_empty(s, fmt, rows, "sessions", since=since)

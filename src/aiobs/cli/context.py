@@ -21,6 +21,7 @@ from aiobs.errors import ExitCode
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from aiobs.backend import Backend
     from aiobs.backend.duckdb import DuckDBBackend
     from aiobs.config import Config
     from aiobs.store.connection import LockHolder, LockWait
@@ -131,13 +132,9 @@ class Settings:
         return read_config()
 
     def open_store(self, *, read_only: bool = True, create: bool = False) -> DuckDBBackend:
-        """The store every read command resolves (``--db``), with the config's prices."""
-        if self.backend:
-            from aiobs.errors import UsageError
-
-            raise UsageError(
-                f"--backend {self.backend}: only the embedded DuckDB store is available in this build"
-            )
+        """The local DuckDB store (``--db``), with the config's prices: what commands that
+        write (ingest, demo, eval) need. With ``--backend`` they refuse: a cluster is read-only."""
+        self.refuse_backend()
         from aiobs.backend.duckdb import open_store
         from aiobs.semantic.prices import load_prices
 
@@ -145,6 +142,28 @@ class Settings:
         return open_store(
             self.db_path, read_only=read_only, create=create, prices=prices, wait=self.lock_wait()
         )
+
+    def refuse_backend(self) -> None:
+        """Exit 2 if ``--backend`` is given: for a command that writes, before it writes."""
+        if self.backend:
+            from aiobs.backend.clickhouse import redacted
+            from aiobs.errors import UsageError
+
+            raise UsageError(
+                f"--backend {redacted(self.backend)}: this command writes, and aiobs only reads"
+                " a ClickHouse backend",
+                hint="run it on the local store (without --backend / AIOBS_BACKEND)",
+            )
+
+    def open_backend(self) -> Backend:
+        """What every read command reads: ``--backend`` (a ClickHouse URL) when given, else the
+        local store."""
+        if not self.backend:
+            return self.open_store()
+        from aiobs.backend.clickhouse import open_backend
+        from aiobs.semantic.prices import load_prices
+
+        return open_backend(self.backend, load_prices(self.config.tables))
 
     def lock_wait(self) -> LockWait:
         """``--wait`` as the store takes it, with a note on stderr once waiting starts."""

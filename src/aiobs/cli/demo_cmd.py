@@ -78,6 +78,7 @@ def demo(
     from aiobs.demo.world import WorldConfig, default_end
 
     s = settings(ctx)
+    s.refuse_backend()
     config = WorldConfig(
         seed=seed,
         days=days,

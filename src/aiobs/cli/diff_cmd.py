@@ -88,7 +88,7 @@ def diff(
         user=user,
         where=where,
     )
-    with s.open_store() as store:
+    with s.open_backend() as store:
         result = run_diff(store, base, baseline, target, min_change=min_change, top=top)
     if fmt == OutputFormat.json:
         from aiobs.cli.render import render_json

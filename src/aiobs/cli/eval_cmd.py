@@ -85,6 +85,7 @@ def eval_(
     from aiobs.evals.run import run, workers_for
 
     s = settings(ctx)
+    s.refuse_backend()
     the_judge = None
     if judge is None and (sample != 1.0 or budget is not None or concurrency is not None):
         from aiobs.errors import UsageError

@@ -51,7 +51,7 @@ def describe(
     from aiobs.present.safe import inert
 
     s = settings(ctx)
-    with s.open_store() as store:
+    with s.open_backend() as store:
         data = load_trace(store, resolve_trace_id(store, trace))
     text = summarise(data, max_tokens)
     if fmt == TextFormat.json:
@@ -130,7 +130,7 @@ def export(
         raise UsageError("--eval selects answers of a dataset: use it with --to dataset")
     everything = filt.is_empty and not limit
     where_to = "stdout" if to_stdout else str(out)
-    with s.open_store() as store:
+    with s.open_backend() as store:
         if to == ExportFormat.dataset:
             note = _dataset(s, store, filt, evaluation, out, to_stdout, limit)
             note += f" → {where_to}"

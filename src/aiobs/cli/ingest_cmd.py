@@ -60,6 +60,7 @@ def ingest(
     from aiobs.ingest.redact import redact_config
 
     s = settings(ctx)
+    s.refuse_backend()
     # Read once here; ingest gets the tables (its [redact] among them), never the file.
     config = dict(s.config.tables)
     # Checked before the store is touched; not read at all under --no-redact.

@@ -77,10 +77,13 @@ def root(
     ] = None,
     backend: Annotated[
         str | None,
-        # Hidden until a backend other than the embedded store exists; given, it is refused
-        # (never silently ignored), so a runbook that names a cluster does not read the laptop.
         typer.Option(
-            "--backend", envvar="AIOBS_BACKEND", help="Scale-out backend URL.", hidden=True
+            "--backend",
+            envvar="AIOBS_BACKEND",
+            help="Read a ClickHouse backend instead of the local store:"
+            " clickhouse://USER:PASSWORD@HOST:8123/DATABASE (clickhouses:// for HTTPS) or"
+            " chdb://PATH?database=NAME (embedded). Read commands only.",
+            show_envvar=True,
         ),
     ] = None,
     color: Annotated[

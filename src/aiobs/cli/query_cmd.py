@@ -37,6 +37,6 @@ def query(
     from aiobs.cli.render import render_rows
 
     s = settings(ctx)
-    with s.open_store() as store:
+    with s.open_backend() as store:
         columns, rows = run_query(store, sql, limit=limit)
     render_rows(s, fmt, columns, rows)

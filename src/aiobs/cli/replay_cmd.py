@@ -50,7 +50,7 @@ def diff_traces(
     from aiobs.analysis.replay import load_trace, resolve_trace_id
 
     s = settings(ctx)
-    with s.open_store() as store:
+    with s.open_backend() as store:
         ra = load_trace(store, resolve_trace_id(store, a), context=False)
         rb = load_trace(store, resolve_trace_id(store, b), context=False)
     result = align(ra, rb)
@@ -120,7 +120,7 @@ def replay(
     if fmt == OutputFormat.table:
         preload("rich.console", "rich.text", "rich.rule", "aiobs.present.replay")
     loaded: SessionReplay | None = None
-    with s.open_store() as store:
+    with s.open_backend() as store:
         if session is not None:
             loaded = load_session(store, session, context=not no_context)
             replays = loaded["traces"]

@@ -121,7 +121,7 @@ def scan(
                 f"--bucket {bucket} makes {span / width:,.0f} buckets of the window",
                 hint=f"at most {MAX_EXPLICIT_BUCKETS:,}: choose a wider bucket or a shorter window",
             )
-    with s.open_store() as store:
+    with s.open_backend() as store:
         result = run_scan(store, filt, by=by, bucket=width)
     # --fail-on judges every incident found; --min-severity only trims what is shown and sent.
     failed = fail_on is not None and any(

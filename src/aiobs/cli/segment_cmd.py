@@ -64,7 +64,7 @@ def segment(
         user=user,
         where=where,
     )
-    with s.open_store() as store:
+    with s.open_backend() as store:
         names, rows = run_segment(store, filt, by, sort=sort, limit=limit)
     if fmt in (OutputFormat.json, OutputFormat.jsonl):
         render_rows(s, fmt, [*names, *METRICS, *evaluation_columns(rows), "sparkline"], rows)

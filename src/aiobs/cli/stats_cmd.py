@@ -32,7 +32,7 @@ def stats(
     from aiobs.present.tables import STATS_TITLES, stats_sections
 
     s = settings(ctx)
-    with s.open_store() as store:
+    with s.open_backend() as store:
         result = store_stats(store)
     if fmt == OutputFormat.json:
         render_json(s, result)

@@ -54,7 +54,7 @@ def tui(
     )
     query.filter()  # a bad --where or window is exit 2 before the store is opened
     keymap = _keymap(s.config.tables)
-    store = s.open_store()
+    store = s.open_backend()
     try:
         from aiobs.errors import NotFoundError
 

@@ -1,0 +1,235 @@
+"""The ClickHouse backend (``--backend chdb://…`` / ``clickhouse://…``): every read command gives
+on the collector exporter's tables in real ClickHouse what it gives on the DuckDB store.
+
+The committed demo sample is ingested into a DuckDB store, exported to Parquet (whole tables),
+and loaded into the clickhouseexporter's own DDL (tests/test_clickhouse.py ``DDL``) in an
+embedded ClickHouse (chdb) data directory. Each read command then runs with ``-f json`` on
+both, and the documents must be the same (floats to a relative 1e-9).
+
+chdb runs one embedded server per process, on one path, and other tests of a worker hold one in
+memory; so the chdb side runs in a child process (the real CLI, in process there, every command
+in one child).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import REPO, Cli, built_once
+
+pytest.importorskip("chdb", reason="chdb (embedded ClickHouse) is in the test extra")
+
+pytestmark = pytest.mark.xdist_group("clickhouse-backend")
+
+DAYS = "2026-11-13T00:00Z..2026-11-15T00:00Z"
+
+# In the child: build the exporter's tables from the Parquet export in a chdb data directory.
+_BUILD = """
+import sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[3])
+from chdb import session
+from test_clickhouse import DDL
+lake, data = Path(sys.argv[1]), sys.argv[2]
+ch = session.Session(data)
+ch.query("CREATE DATABASE IF NOT EXISTS otel")
+for table, columns in DDL.items():
+    ch.query(f"CREATE TABLE otel.{table} ({columns}) ENGINE = MergeTree ORDER BY tuple()")
+    ch.query(f"INSERT INTO otel.{table} SELECT * FROM file('{lake / (table + '.parquet')}', Parquet)")
+ch.close()
+"""
+
+# In the child: run each command line (a JSON list of lists) through the real CLI; print each
+# one's exit code and output.
+_RUN = """
+import json, sys
+from typer.testing import CliRunner
+from aiobs.cli.main import app
+runner = CliRunner()
+out = []
+for args in json.loads(sys.argv[1]):
+    result = runner.invoke(app, args)
+    out.append({"exit": result.exit_code, "stdout": result.stdout, "stderr": result.stderr})
+print(json.dumps(out))
+"""
+
+
+def in_child(code: str, *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+@pytest.fixture(scope="module")
+def worlds(tmp_path_factory: pytest.TempPathFactory) -> tuple[Cli, str]:
+    """(the DuckDB store's CLI, the chdb backend URL holding the same telemetry)."""
+
+    def build(folder: Path) -> None:
+        cli = Cli(folder / "demo.duckdb")
+        assert cli("ingest", str(REPO / "fixtures" / "demo")).exit_code == 0
+        result = cli("export", "--to", "parquet", "--out", str(folder / "lake"))
+        assert result.exit_code == 0, result.output
+        in_child(_BUILD, str(folder / "lake"), str(folder / "chdb"), str(REPO / "tests"))
+
+    folder = built_once(tmp_path_factory, "clickhouse-backend", build)
+    return Cli(folder / "demo.duckdb"), f"chdb://{folder / 'chdb'}?database=otel"
+
+
+def on_clickhouse(url: str, commands: list[list[str]]) -> list[dict[str, Any]]:
+    lines = [["--backend", url, *c] for c in commands]
+    found: list[dict[str, Any]] = json.loads(in_child(_RUN, json.dumps(lines)))
+    return found
+
+
+def same(a: Any, b: Any, path: str = "$") -> list[str]:
+    """Where two JSON documents differ (floats to a relative 1e-9)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        if a.keys() != b.keys():
+            return [f"{path}: keys {sorted(a.keys() ^ b.keys())} differ"]
+        return [d for k in a for d in same(a[k], b[k], f"{path}.{k}")]
+    if isinstance(a, list) and isinstance(b, list):
+        if len(a) != len(b):
+            return [f"{path}: {len(a)} items against {len(b)}"]
+        return [
+            d for i, (x, y) in enumerate(zip(a, b, strict=True)) for d in same(x, y, f"{path}[{i}]")
+        ]
+    numbers = isinstance(a, int | float) and isinstance(b, int | float) and not isinstance(a, bool)
+    if numbers and math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12):
+        return []
+    if a != b:
+        return [f"{path}: DuckDB {a!r:.120}, ClickHouse {b!r:.120}"]
+    return []
+
+
+def _commands(cli: Cli) -> list[list[str]]:
+    """Every read command, on the sample's traces, with ``-f json``."""
+    failed = cli.json("traces", "--since", DAYS, "--status", "error", "-n", "1")[0]["trace_id"]
+    ok = cli.json("traces", "--since", DAYS, "--status", "ok", "-n", "1")[0]["trace_id"]
+    session = cli.json("sessions", "--since", DAYS, "-n", "1")[0]["session_id"]
+    commands = [
+        ["traces", "--since", DAYS],
+        ["traces", "--since", DAYS, "--where", "cost_usd > 0.001", "--sort", "-cost_usd"],
+        ["traces", "--since", DAYS, "--model", "gpt-4.1-2025-04-14", "--status", "error"],
+        ["sessions", "--since", DAYS],
+        ["replay", failed],
+        ["replay", ok],
+        ["replay", "--session", session],
+        ["describe", failed],
+        ["diff-traces", ok, failed],
+        ["segment", "--by", "model", "--since", DAYS],
+        ["segment", "--by", "service_name,prompt_version", "--since", DAYS],
+        ["diff", "--since", DAYS, "--baseline", "model = 'claude-sonnet-4-20250514'",
+         "--target", "model = 'gpt-4.1-2025-04-14'"],
+        ["scan", "--since", DAYS],
+        ["stats"],
+    ]  # fmt: skip
+    return [[*c, "-f", "json"] for c in commands]
+
+
+_ON_DUCKDB: dict[str, str] = {}  # each command's output on the DuckDB store, by its arguments
+
+
+def _differences(
+    cli: Cli, url: str, commands: list[list[str]], there: list[dict[str, Any]]
+) -> list[str]:
+    problems = []
+    for args, theirs in zip(commands, there, strict=True):
+        key = json.dumps(args)
+        if key not in _ON_DUCKDB:
+            ours = cli(*args)
+            assert ours.exit_code == 0, (args, ours.output)
+            _ON_DUCKDB[key] = ours.stdout
+        if theirs["exit"] != 0:
+            problems.append(f"{' '.join(args)}: exit {theirs['exit']}: {theirs['stderr'][-400:]}")
+            continue
+        mine, their = json.loads(_ON_DUCKDB[key]), json.loads(theirs["stdout"])
+        if args[0] == "stats":  # where the data is, the store's schema and ingest log differ
+            for key, want in (("store", url), ("schema_version", 0), ("ingests", None)):
+                assert their.pop(key) == want
+                mine.pop(key)
+        diffs = same(mine, their)
+        if diffs:
+            problems.append(f"{' '.join(args)}: " + "; ".join(diffs[:4]))
+    return problems
+
+
+# ``aiobs query`` takes the engine's own SQL: (DuckDB's, ClickHouse's) for the same answer.
+QUERIES = [
+    ("SELECT trace_id, start_time, round(cost_usd, 6) AS cost FROM ai_traces"
+     " ORDER BY start_time, trace_id LIMIT 5",) * 2,
+    ("SELECT count(DISTINCT TraceId) AS n, max(Timestamp) AS last FROM otel_traces",
+     "SELECT uniqExact(TraceId) AS n, max(Timestamp) AS last FROM otel_traces"),
+]  # fmt: skip
+REFUSED = ["SELECT * FROM file('/etc/passwd', LineAsString)", "DROP TABLE otel_traces"]
+
+
+def test_every_read_command_gives_the_same_json_on_clickhouse(worlds: tuple[Cli, str]) -> None:
+    cli, url = worlds
+    commands = _commands(cli)
+    extra = [["query", ch, "-f", "json"] for _, ch in QUERIES] + [["query", q] for q in REFUSED]
+    there = on_clickhouse(url, commands + extra)
+    problems = _differences(cli, url, commands, there[: len(commands)])
+    assert problems == [], "\n".join(problems)
+    answers = there[len(commands) :]
+    for (duck, _), theirs in zip(QUERIES, answers, strict=False):
+        assert theirs["exit"] == 0, theirs["stderr"]
+        assert same(cli.json("query", duck), json.loads(theirs["stdout"])) == []
+    for refused in answers[len(QUERIES) :]:
+        assert refused["exit"] == 2 and "read-only" in refused["stderr"], refused
+
+
+@pytest.fixture
+def server(worlds: tuple[Cli, str]) -> Iterator[int]:
+    """chdb behind ClickHouse's HTTP interface on loopback (tests/chdb_http.py), on the world's
+    data directory (no other process has it open: the chdb:// child has exited): its port."""
+    _, url = worlds
+    data = url.removeprefix("chdb://").split("?")[0]
+    proc = subprocess.Popen(
+        [sys.executable, str(REPO / "tests" / "chdb_http.py"), str(data)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        yield int(proc.stdout.readline())
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_the_clickhouse_http_client_path_gives_the_same_json(
+    worlds: tuple[Cli, str], server: int
+) -> None:
+    """The real clickhouse-connect client over HTTP: the same answers, the password never shown,
+    and a query the server refuses is the user's error (exit 2) with ClickHouse's message."""
+    from typer.testing import CliRunner
+
+    from aiobs.cli.main import app
+
+    cli, _ = worlds
+    url = f"clickhouse://reader:pw-not-shown@127.0.0.1:{server}/otel"
+    runner = CliRunner()
+    # A list, replays (a trace's rows, by its time) and scan (its temporary table, in the HTTP
+    # session); the chdb:// test above runs the rest on the same engine.
+    every = _commands(cli)
+    commands = [every[0], *(c for c in every if c[0] in ("replay", "scan"))]
+    there = []
+    for args in commands:
+        result = runner.invoke(app, ["--backend", url, *args])
+        there.append({"exit": result.exit_code, "stdout": result.stdout, "stderr": result.stderr})
+    shown = url.replace("pw-not-shown", "***")
+    problems = _differences(cli, shown, commands, there)
+    assert problems == [], "\n".join(problems)
+    assert all("pw-not-shown" not in t["stdout"] + t["stderr"] for t in there)
+    bad = runner.invoke(app, ["--backend", url, "traces", "--where", "no_such_field = 1"])
+    assert bad.exit_code == 2 and "no_such_field" in bad.stderr, bad.output
