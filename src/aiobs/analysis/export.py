@@ -42,11 +42,13 @@ BATCH = 500
 def select_traces(store: Backend, filt: TraceFilter, limit: int | None = None) -> int:
     """Fill the temp table ``aiobs_export_ids`` with the selected trace ids; returns how many."""
     where, params = filt.sql()
-    store.execute("CREATE OR REPLACE TEMP TABLE aiobs_export_ids (trace_id VARCHAR PRIMARY KEY)")
+    # Created from its query (not declared, then filled): the one form of a scratch table that
+    # every engine's dialect renders (ClickHouse's temporary tables take no key).
+    create = "CREATE OR REPLACE TEMP TABLE aiobs_export_ids AS"
     if filt.is_empty and not limit:
-        store.execute("INSERT INTO aiobs_export_ids SELECT DISTINCT TraceId FROM otel_traces")
+        store.execute(f"{create} SELECT DISTINCT TraceId AS trace_id FROM otel_traces")
     else:  # a --limit keeps the newest traces, whatever the filter (it kept any before)
-        sql = f"INSERT INTO aiobs_export_ids SELECT t.trace_id FROM ai_traces t WHERE {where}"
+        sql = f"{create} SELECT t.trace_id FROM ai_traces t WHERE {where}"
         with where_errors(filt.where):
             store.execute(
                 sql + (f" ORDER BY t.start_time DESC LIMIT {int(limit)}" if limit else ""), params
@@ -153,10 +155,11 @@ def _log_lines(store: Backend) -> Iterator[bytes]:
                ScopeSchemaUrl, epoch_ns(Timestamp), TraceId, SpanId, TraceFlags, SeverityText,
                SeverityNumber, Body, LogAttributes, EventName
         FROM otel_logs WHERE TraceId IN (SELECT trace_id FROM aiobs_export_ids)
-        ORDER BY ResourceAttributes::VARCHAR, ScopeName, ScopeVersion, Timestamp
+        ORDER BY ResourceAttributes::VARCHAR, ScopeName, ScopeVersion, Timestamp, TraceId,
+                 SpanId, EventName, Body
         """,
         size=2000,
-    )
+    )  # records written in the same nanosecond in one order, whichever engine sorts them
     group: tuple[Any, ...] | None = None
     records: list[dict[str, Any]] = []
 

@@ -34,6 +34,8 @@ _RENAMED = {
     # ordered by it picks other rows (the same number of them).
     "hash": "cityHash64",
     "to_microseconds": "toIntervalMicrosecond",
+    # A map as a JSON object (eval reads span attributes so: json.loads beats converting maps).
+    "to_json": "toJSONString",
 }
 
 
