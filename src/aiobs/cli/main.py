@@ -118,6 +118,7 @@ def root(
 _MODULES = (
     "demo_cmd",
     "ingest_cmd",
+    "collect_cmd",
     "browse_cmd",
     "replay_cmd",
     "export_cmd",
@@ -136,6 +137,7 @@ _MODULES = (
 COMMAND_MODULES = {
     "demo": "demo_cmd",
     "ingest": "ingest_cmd",
+    "collect": "collect_cmd",
     "traces": "browse_cmd",
     "sessions": "browse_cmd",
     "replay": "replay_cmd",

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 _LOCK_PATTERNS = ("could not set lock", "conflicting lock", "database is locked")
 WRITING_COMMANDS = frozenset({"ingest", "demo", "collect"})
 FIRST_PAUSE, LONGEST_PAUSE = 0.05, 0.5  # seconds between tries while waiting for a lock
+COLLECT_WAIT = 10.0  # how long a reader waits for `aiobs collect` (it yields after each merge)
 
 
 @dataclass(frozen=True)
@@ -214,7 +215,8 @@ def _connect(path: Path, read_only: bool, wait: LockWait = NO_WAIT) -> duckdb.Du
     # A writer scans Python Arrow batches (ingest), which the engine alone refuses: the package
     # sets that up.
     engine = duckdb_engine(package=not read_only)
-    deadline = time.monotonic() + max(0.0, wait.seconds)
+    started = time.monotonic()
+    deadline = started + max(0.0, wait.seconds)
     pause = FIRST_PAUSE
     marker: Path | None = None
     try:
@@ -227,13 +229,17 @@ def _connect(path: Path, read_only: bool, wait: LockWait = NO_WAIT) -> duckdb.Du
                 if not any(p in text.lower() for p in _LOCK_PATTERNS):
                     raise StoreUnavailableError(f"cannot open store {path}: {text}") from exc
                 holder = lock_holder(text)
+                if read_only and (holder.command or "").startswith("aiobs collect"):
+                    # A collector lets waiting readers in after each merge (well under a
+                    # second): a reader waits for that, --wait or not.
+                    deadline = max(deadline, started + COLLECT_WAIT)
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise _locked(path, holder, wait.seconds) from exc
                 if marker is None:
                     marker = _mark_waiting(path) if read_only else None
                     if wait.notice is not None:
-                        wait.notice(holder, wait.seconds)
+                        wait.notice(holder, round(deadline - started, 1))
                 time.sleep(min(pause, remaining))  # and a last try at the deadline
                 pause = min(pause * 2, LONGEST_PAUSE)
     finally:

@@ -1,0 +1,340 @@
+"""``aiobs collect``: an OTLP/HTTP receiver that lands what it is sent in the local store, through
+the same ingest as ``aiobs ingest`` (idempotent, rejects recorded, redaction applied).
+
+Why a spool: the store has one writer and DuckDB locks other processes out while it is open, and
+an exporter wants its answer in milliseconds. So a request is checked (decompressed within a
+bound, decoded as the OTLP message its path names) and appended to a spool segment next to the
+store before it is answered 200; a merger thread rotates the segments every ``MERGE_SECONDS`` and
+ingests each closed one as one file (one transaction), then deletes it. What was acknowledged is
+on disk before the answer: a collector killed right after (SIGKILL included) loses nothing, and
+the next ``aiobs collect`` ingests the segments it finds first. (An operating-system crash can
+lose what the kernel had not written out yet: the spool is not fsynced per request.)
+
+Reads while collecting: between merges the merger lets in the readers that wait for the store
+(``readers_waiting``: it closes the store until they have opened it) and a reader that finds
+``aiobs collect`` holding the lock waits for that (``store.connection``), so ``aiobs traces`` in
+another terminal answers within a merge or two, with what was received until then.
+
+Must not import typer, rich or textual.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import struct
+import threading
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from aiobs.store.connection import Store
+
+MAX_BODY = 32 * 1024 * 1024  # bytes of a request, decompressed (the collector's default is 20 MiB)
+MAX_BACKLOG = 512 * 1024 * 1024  # bytes spooled and not merged yet: beyond, 503 + Retry-After
+MERGE_SECONDS = 0.5
+SIGNALS = {
+    "/v1/traces": "resourceSpans",
+    "/v1/logs": "resourceLogs",
+    "/v1/metrics": "resourceMetrics",
+}
+PROTOBUF, JSON = "application/x-protobuf", "application/json"
+
+
+class Refused(Exception):
+    """A request answered with an error status (and the message in the body)."""
+
+    def __init__(self, status: int, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.retry_after = retry_after
+
+
+def inflate(body: bytes, encoding: str, limit: int = MAX_BODY) -> bytes:
+    """``body`` decoded from its Content-Encoding, never past ``limit`` bytes (a gzip bomb is
+    refused with 413 after inflating ``limit`` bytes, not inflated whole)."""
+    encoding = encoding.strip().lower()
+    if encoding in ("", "identity"):
+        if len(body) > limit:
+            raise Refused(413, f"body of {len(body):,} bytes is over the {limit:,}-byte limit")
+        return body
+    if encoding not in ("gzip", "deflate"):
+        raise Refused(415, f"unsupported Content-Encoding {encoding!r} (gzip or none)")
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS if encoding == "gzip" else zlib.MAX_WBITS)
+    try:
+        out = inflater.decompress(body, limit + 1)
+    except zlib.error as exc:
+        raise Refused(400, f"body is not valid {encoding}: {exc}") from exc
+    if len(out) > limit:
+        raise Refused(413, f"body inflates past the {limit:,}-byte limit")
+    if not inflater.eof:
+        raise Refused(400, f"body is truncated {encoding}")
+    return out
+
+
+def check(path: str, content_type: str, body: bytes) -> bytes:
+    """The spool entry for a request to ``path`` (an OTLP signal's) of ``content_type``: JSON as
+    one line, protobuf as a length-prefixed frame. Raises ``Refused`` with the OTLP status for
+    what cannot be accepted (404 path, 415 type, 400 undecodable)."""
+    key = SIGNALS.get(path)
+    if key is None:
+        raise Refused(404, f"no OTLP endpoint {path} (/v1/traces, /v1/logs, /v1/metrics)")
+    kind = content_type.split(";")[0].strip().lower()
+    if kind == JSON:
+        import orjson
+
+        try:
+            value = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise Refused(400, f"body is not JSON: {exc}") from exc
+        if not isinstance(value, dict) or not isinstance(value.get(key, []), list):
+            raise Refused(400, f"not an OTLP JSON export request for {path} (no {key} list)")
+        return orjson.dumps(value) + b"\n"
+    if kind == PROTOBUF:
+        from google.protobuf.message import DecodeError
+
+        message = _message_class(path)()
+        try:
+            message.ParseFromString(body)
+        except DecodeError as exc:
+            raise Refused(400, f"body is not an OTLP protobuf message for {path}: {exc}") from exc
+        return struct.pack(">I", len(body)) + body
+    raise Refused(415, f"unsupported Content-Type {content_type!r} ({PROTOBUF} or {JSON})")
+
+
+def _message_class(path: str) -> Any:
+    if path == "/v1/traces":
+        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+            ExportTraceServiceRequest,
+        )
+
+        return ExportTraceServiceRequest
+    if path == "/v1/logs":
+        from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+
+        return ExportLogsServiceRequest
+    from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+        ExportMetricsServiceRequest,
+    )
+
+    return ExportMetricsServiceRequest
+
+
+@dataclass
+class Spool:
+    """Accepted requests, appended to the current segment files (``NNNNNNNNN.jsonl`` for JSON,
+    ``NNNNNNNNN.binpb`` for protobuf frames) in ``folder`` until the merger rotates them."""
+
+    folder: Path
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    sequence: int = 0
+    files: dict[str, Any] = field(default_factory=dict)  # suffix: open segment
+    pending: int = 0  # bytes in segments not merged yet
+
+    def __post_init__(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        found = [int(p.stem) for p in self.folder.glob("*.*") if p.stem.isdigit()]
+        self.sequence = max(found, default=0) + 1
+        self.pending = sum(p.stat().st_size for p in self.closed())
+
+    def append(self, entry: bytes, suffix: str) -> None:
+        with self.lock:
+            handle = self.files.get(suffix)
+            if handle is None:
+                name = self.folder / f"{self.sequence:09d}{suffix}"
+                handle = self.files[suffix] = open(name, "ab")  # noqa: SIM115 (kept open)
+            handle.write(entry)
+            handle.flush()  # in the kernel before the answer: a killed process loses nothing
+            self.pending += len(entry)
+
+    def rotate(self) -> None:
+        """Close the open segments; the next request starts new ones."""
+        with self.lock:
+            for handle in self.files.values():
+                handle.close()
+            self.files.clear()
+            self.sequence += 1
+
+    def closed(self) -> list[Path]:
+        """Segments no request writes to any more, oldest first."""
+        with self.lock:
+            open_names = {Path(h.name).name for h in self.files.values()}
+        return sorted(
+            p
+            for p in self.folder.iterdir()
+            if p.suffix in (".jsonl", ".binpb") and p.stem.isdigit() and p.name not in open_names
+        )
+
+    def merged(self, segment: Path) -> None:
+        size = segment.stat().st_size
+        segment.unlink()
+        with self.lock:
+            self.pending -= size
+
+
+@dataclass
+class Totals:
+    requests: int = 0
+    refused: int = 0
+    spans: int = 0
+    log_records: int = 0
+    metric_points: int = 0
+    rejected: int = 0
+    merges: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+class Collector:
+    """The receiver and the merger around one store (see the module docstring)."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 4318,
+        redact: bool = False,
+        config: dict[str, Any] | None = None,
+        max_body: int = MAX_BODY,
+        max_backlog: int = MAX_BACKLOG,
+        on_merge: Callable[[Totals], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.spool = Spool(store.path.with_name(store.path.name + ".spool"))
+        self.redact, self.config = redact, config or {}
+        self.max_body, self.max_backlog = max_body, max_backlog
+        self.on_merge = on_merge
+        self.totals = Totals()
+        self.stopping = threading.Event()
+        self.server = ThreadingHTTPServer((host, port), self._handler())
+        self.server.daemon_threads = True
+        self._merger = threading.Thread(target=self._merge_loop, name="aiobs-merge", daemon=True)
+
+    @property
+    def address(self) -> tuple[str, int]:
+        host, port = self.server.server_address[:2]
+        return str(host), int(port)
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        collector = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive: exporters reuse their connection
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                collector.totals.requests += 1
+                try:
+                    kind = collector.accept(
+                        self.path.split("?")[0],
+                        self.headers.get("Content-Type", ""),
+                        self.headers.get("Content-Encoding", ""),
+                        self.headers.get("Content-Length"),
+                        self.rfile,
+                    )
+                except Refused as refused:
+                    collector.totals.refused += 1
+                    self._send(refused.status, refused.message, refused.retry_after)
+                    return
+                if kind == JSON:
+                    self._reply(200, b"{}", JSON)
+                else:  # an empty Export…ServiceResponse: no partial success to report
+                    self._reply(200, b"", PROTOBUF)
+
+            def do_GET(self) -> None:
+                self._send(405, "OTLP/HTTP takes POST")
+
+            def _send(self, status: int, message: str, retry_after: float | None = None) -> None:
+                body = json.dumps({"code": status, "message": message}).encode()
+                self._reply(status, body, JSON, retry_after)
+
+            def _reply(
+                self, status: int, body: bytes, kind: str, retry_after: float | None = None
+            ) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body)))
+                if retry_after is not None:
+                    self.send_header("Retry-After", f"{retry_after:g}")
+                self.end_headers()
+                self.wfile.write(body)
+
+        return Handler
+
+    def accept(
+        self, path: str, content_type: str, encoding: str, length: str | None, stream: Any
+    ) -> str:
+        """Read, check and spool one request; its content kind (JSON or PROTOBUF)."""
+        if length is None or not length.isdigit():
+            raise Refused(411, "Content-Length is required")
+        size = int(length)
+        if size > self.max_body:
+            raise Refused(413, f"body of {size:,} bytes is over the {self.max_body:,}-byte limit")
+        body = stream.read(size)
+        if self.spool.pending > self.max_backlog:
+            raise Refused(503, "the store is behind on what it was sent; retry", retry_after=1)
+        entry = check(path, content_type, inflate(body, encoding, self.max_body))
+        kind = JSON if content_type.split(";")[0].strip().lower() == JSON else PROTOBUF
+        self.spool.append(entry, ".jsonl" if kind == JSON else ".binpb")
+        return kind
+
+    def start(self) -> None:
+        self.merge()  # what a collector before this one accepted and did not merge
+        self._merger.start()
+        threading.Thread(target=self.server.serve_forever, name="aiobs-otlp", daemon=True).start()
+
+    def stop(self) -> None:
+        """Stop receiving, merge everything accepted, release the store."""
+        self.server.shutdown()
+        self.server.server_close()
+        self.stopping.set()
+        self._merger.join()
+        self.spool.rotate()
+        self.merge()
+
+    def _merge_loop(self) -> None:
+        from aiobs.ingest.pipeline import WRITER_REOPEN_WAIT
+        from aiobs.store.connection import LockWait, readers_waiting
+
+        while not self.stopping.wait(MERGE_SECONDS):
+            self.spool.rotate()
+            try:
+                self.merge()
+            except Exception as exc:  # the segment stays in the spool: retried next time
+                self.totals.errors.append(f"merge failed: {exc}")
+                if self.on_merge is not None:
+                    with contextlib.suppress(Exception):
+                        self.on_merge(self.totals)
+                continue
+            if readers_waiting(self.store.path):
+                # Closed until the waiting readers are in, then open again once they are done
+                # (they read for moments; requests keep landing in the spool meanwhile).
+                self.store.reopen(wait=LockWait(WRITER_REOPEN_WAIT))
+
+    def merge(self) -> None:
+        """Ingest every closed segment (each one transaction), then delete it."""
+        from aiobs.ingest.pipeline import ingest_paths
+
+        for segment in self.spool.closed():
+            if segment.stat().st_size:
+                summary = ingest_paths(
+                    self.store, [str(segment)], redact=self.redact, config=self.config
+                )
+                t = self.totals
+                t.spans += summary.spans
+                t.log_records += summary.log_records
+                t.metric_points += summary.metric_points
+                t.rejected += summary.rejected
+                t.errors += summary.errors[:5]
+                t.merges += 1
+                if self.on_merge is not None:
+                    with contextlib.suppress(Exception):
+                        self.on_merge(t)
+            self.spool.merged(segment)

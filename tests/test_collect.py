@@ -1,0 +1,274 @@
+"""``aiobs collect``: the real OpenTelemetry SDK's OTLP/HTTP exporters send spans, logs and metrics
+to a real ``aiobs collect`` process; the data replays while it keeps running; what it refuses is
+answered as the OTLP spec says; what it acknowledged survives it being killed."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conftest import Cli
+
+pytest.importorskip("opentelemetry.exporter.otlp.proto.http", reason="in the test extra")
+
+pytestmark = pytest.mark.xdist_group("collect")
+
+
+class Collecting:
+    """An ``aiobs collect`` process on a free loopback port, its stderr drained in a thread."""
+
+    def __init__(self, db: Path) -> None:
+        self.db = db
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "aiobs", "--db", str(db), "collect", "--port", "0"],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert self.proc.stderr is not None
+        self.lines: list[str] = []
+        while not self.lines or "OTLP/HTTP on" not in self.lines[-1]:
+            line = self.proc.stderr.readline()  # a spool left behind is merged first
+            assert line, self.lines
+            self.lines.append(line)
+        assert "OTLP/HTTP on http://127.0.0.1:" in self.lines[-1], self.lines
+        self.url = self.lines[-1].split(" on ")[1].split(" ")[0]
+        threading.Thread(target=self._drain, daemon=True).start()
+
+    def _drain(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.lines.append(line)
+
+    def post(
+        self, path: str, body: bytes, content_type: str, encoding: str | None = None
+    ) -> tuple[int, bytes, dict[str, str]]:
+        headers = {"Content-Type": content_type}
+        if encoding:
+            headers["Content-Encoding"] = encoding
+        request = urllib.request.Request(self.url + path, data=body, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=10) as answer:
+                return answer.status, answer.read(), dict(answer.headers)
+        except urllib.error.HTTPError as error:
+            return error.code, error.read(), dict(error.headers)
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        self.proc.send_signal(sig)
+        return self.proc.wait(timeout=60)
+
+
+@pytest.fixture
+def collecting(tmp_path: Path) -> Iterator[Collecting]:
+    running = Collecting(tmp_path / "live.duckdb")
+    try:
+        yield running
+    finally:
+        if running.proc.poll() is None:
+            running.proc.kill()
+            running.proc.wait()
+
+
+def _send_with_the_sdk(url: str, traces: int) -> list[str]:
+    """``traces`` agent traces (an LLM call and a tool call each), a log record in each, and a
+    counter, sent by the SDK's OTLP/HTTP protobuf exporters; the trace ids."""
+    from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk._logs import LoggerProvider
+    from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    resource = Resource.create({"service.name": "live-agent", "service.version": "0.1"})
+    tracing = TracerProvider(resource=resource)
+    tracing.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=f"{url}/v1/traces")))
+    logging_ = LoggerProvider(resource=resource)
+    logging_.add_log_record_processor(
+        BatchLogRecordProcessor(OTLPLogExporter(endpoint=f"{url}/v1/logs"))
+    )
+    reader = PeriodicExportingMetricReader(
+        OTLPMetricExporter(endpoint=f"{url}/v1/metrics"), export_interval_millis=60_000
+    )
+    metering = MeterProvider(resource=resource, metric_readers=[reader])
+    tracer = tracing.get_tracer("test")
+    logger = logging_.get_logger("test")
+    counter = metering.get_meter("test").create_counter("agent.requests")
+    ids = []
+    for i in range(traces):
+        with tracer.start_as_current_span("invoke_agent support") as root:
+            root.set_attribute("gen_ai.operation.name", "invoke_agent")
+            with tracer.start_as_current_span("chat gpt-4.1") as llm:
+                llm.set_attribute("gen_ai.operation.name", "chat")
+                llm.set_attribute("gen_ai.request.model", "gpt-4.1")
+                llm.set_attribute("gen_ai.usage.input_tokens", 100 + i)
+                llm.set_attribute("gen_ai.usage.output_tokens", 20)
+            with tracer.start_as_current_span("execute_tool lookup_order") as tool:
+                tool.set_attribute("gen_ai.operation.name", "execute_tool")
+                tool.set_attribute("gen_ai.tool.name", "lookup_order")
+            logger.emit(body=f"answered request {i}", severity_text="INFO")
+            counter.add(1)
+            ids.append(format(root.get_span_context().trace_id, "032x"))
+    for provider in (tracing, logging_, metering):
+        provider.shutdown()  # flushes every exporter
+    return ids
+
+
+def test_the_sdk_exporters_land_in_the_store_and_replay_while_collect_runs(
+    collecting: Collecting,
+) -> None:
+    ids = _send_with_the_sdk(collecting.url, 5)
+    cli = Cli(collecting.db)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:  # a merge or two after the exporters' last answer
+        result = cli("traces", "--since", "10m", "-f", "json")
+        if result.exit_code == 0 and len(json.loads(result.stdout)) == 5:
+            break
+        time.sleep(0.3)
+    assert result.exit_code == 0, result.output
+    listed = json.loads(result.stdout)
+    assert sorted(t["trace_id"] for t in listed) == sorted(ids)
+    assert all(t["llm_calls"] == 1 and t["tool_calls"] == 1 for t in listed)
+    replay = cli.json("replay", ids[0])
+    kinds = [s["kind"] for s in replay["steps"]]
+    assert kinds == ["agent", "llm", "tool"], kinds
+    assert [entry["body"] for entry in replay["context"]["logs"]] == ["answered request 0"]
+    (row,) = cli.query(
+        "SELECT count(*) AS points, sum(Value) AS total FROM otel_metrics_sum"
+        " WHERE MetricName = 'agent.requests'"
+    )
+    assert row == {"points": 1, "total": 5.0}
+    assert collecting.stop() == 0
+    assert not list(collecting.db.with_name("live.duckdb.spool").iterdir())  # all merged
+    assert len(cli.json("traces", "--since", "10m")) == 5
+    assert any("stored 15 spans" in line for line in collecting.lines), collecting.lines
+
+
+def _traces_json(trace_id: str) -> bytes:
+    return json.dumps(
+        {"resourceSpans": [{"resource": {"attributes": [
+            {"key": "service.name", "value": {"stringValue": "json-client"}}]},
+            "scopeSpans": [{"spans": [{
+                "traceId": trace_id, "spanId": "00f067aa0ba902b7", "name": "chat gpt-4.1",
+                "kind": 3, "startTimeUnixNano": str(time.time_ns() - 10**9),
+                "endTimeUnixNano": str(time.time_ns()),
+                "attributes": [{"key": "gen_ai.operation.name",
+                                "value": {"stringValue": "chat"}}]}]}]}]}
+    ).encode()  # fmt: skip
+
+
+def test_what_collect_refuses_is_answered_as_the_otlp_spec_says(collecting: Collecting) -> None:
+    status, body, _ = collecting.post(
+        "/v1/traces", _traces_json("4bf92f3577b34da6a3ce929d0e0e4736"), "application/json"
+    )
+    assert (status, json.loads(body)) == (200, {})
+    # gzip, JSON: accepted.
+    packed = gzip.compress(_traces_json("5bf92f3577b34da6a3ce929d0e0e4736"))
+    assert collecting.post("/v1/traces", packed, "application/json", "gzip")[0] == 200
+    refusals = {
+        "undecodable protobuf": collecting.post("/v1/traces", b"\xff\xff\xff garbage", "application/x-protobuf"),
+        "undecodable JSON": collecting.post("/v1/logs", b"{not json", "application/json"),
+        "not an export request": collecting.post("/v1/metrics", b"[1, 2]", "application/json"),
+        "wrong content type": collecting.post("/v1/traces", b"hello", "text/plain"),
+        "unknown path": collecting.post("/v1/profiles", b"{}", "application/json"),
+        "broken gzip": collecting.post("/v1/traces", b"\x1f\x8b\x08 not gzip", "application/json", "gzip"),
+        # 64 MiB of zeros in 64 KiB: inflated only to the 32 MiB limit, then refused.
+        "gzip bomb": collecting.post("/v1/traces", gzip.compress(b"\0" * (64 << 20)), "application/x-protobuf", "gzip"),
+    }  # fmt: skip
+    statuses = {what: status for what, (status, _, _) in refusals.items()}
+    assert statuses == {
+        "undecodable protobuf": 400,
+        "undecodable JSON": 400,
+        "not an export request": 400,
+        "wrong content type": 415,
+        "unknown path": 404,
+        "broken gzip": 400,
+        "gzip bomb": 413,
+    }
+    for _, body, headers in refusals.values():
+        assert headers["Content-Type"] == "application/json" and json.loads(body)["message"]
+    # Over the size limit by its Content-Length: refused before the body is read.
+    request = urllib.request.Request(
+        collecting.url + "/v1/traces",
+        data=b"x" * 1024,
+        headers={"Content-Type": "application/x-protobuf", "Content-Length": str(64 << 20)},
+    )
+    with pytest.raises(urllib.error.HTTPError) as too_big:
+        urllib.request.urlopen(request, timeout=10)
+    assert too_big.value.code == 413
+    assert collecting.stop() == 0
+    traces = Cli(collecting.db).json("traces", "--since", "10m")
+    assert sorted(t["trace_id"][:3] for t in traces) == ["4bf", "5bf"]
+
+
+def test_what_was_acknowledged_survives_the_collector_being_killed(tmp_path: Path) -> None:
+    db = tmp_path / "live.duckdb"
+    first = Collecting(db)
+    try:
+        for i in range(3):
+            trace_id = f"{i + 1:x}" * 32
+            status, _, _ = first.post("/v1/traces", _traces_json(trace_id), "application/json")
+            assert status == 200
+    finally:
+        first.proc.kill()  # SIGKILL right after the answers: no flush, no merge
+        first.proc.wait()
+    second = Collecting(db)  # merges the spool it finds before it listens
+    assert any("stored 3 spans" in line for line in second.lines), second.lines
+    try:
+        traces = Cli(db).json("traces", "--since", "10m")
+        assert len(traces) == 3
+    finally:
+        assert second.stop() == 0
+
+
+def test_a_reader_answers_within_two_seconds_under_steady_load(collecting: Collecting) -> None:
+    """While a client keeps sending (a request every 20 ms), ``aiobs traces`` in another
+    process answers within 2 s and lists what was acknowledged 5 s before it started."""
+    sent: list[tuple[float, str]] = []
+    stop = threading.Event()
+
+    def load() -> None:
+        i = 1  # an all-zero trace id is invalid
+        while not stop.is_set():
+            trace_id = f"{i:032x}"
+            if collecting.post("/v1/traces", _traces_json(trace_id), "application/json")[0] == 200:
+                sent.append((time.monotonic(), trace_id))
+            i += 1
+            time.sleep(0.02)
+
+    sender = threading.Thread(target=load, daemon=True)
+    sender.start()
+    try:
+        time.sleep(5.5)
+        for _ in range(2):
+            started = time.monotonic()
+            done = subprocess.run(
+                [sys.executable, "-m", "aiobs", "--db", str(collecting.db), "traces",
+                 "--since", "1m", "-n", "100000", "-f", "json"],
+                capture_output=True, text=True, timeout=60, env={**os.environ},
+            )  # fmt: skip
+            took = time.monotonic() - started
+            assert done.returncode == 0, done.stderr
+            assert took < 2.0, took
+            listed = {t["trace_id"] for t in json.loads(done.stdout)}
+            due = {trace_id for at, trace_id in sent if at < started - 5}
+            assert due and due <= listed, len(due - listed)
+            time.sleep(0.3)
+    finally:
+        stop.set()
+        sender.join()
+    assert collecting.stop() == 0, collecting.lines[-5:]
