@@ -268,7 +268,6 @@ class ClickHouseBackend:
     core: _Engine
     prices: Mapping[str, Price] = field(default_factory=dict, repr=False)
     owner: bool = True  # this handle opened the engine (a reader shares it)
-    event_names: bool = True  # otel_logs has EventName (exporters before v0.120 had not)
     engine: str = "clickhouse"
     dialect: Dialect = CLICKHOUSE
     capabilities: Capabilities = field(
@@ -277,7 +276,6 @@ class ClickHouseBackend:
         )
     )
     schema_version: int = 0
-    interrupted: threading.Event = field(default_factory=threading.Event)
 
     @property
     def location(self) -> str:
@@ -386,12 +384,11 @@ class ClickHouseBackend:
             core=self.core,
             prices=self.prices,
             owner=False,
-            event_names=self.event_names,
             capabilities=self.capabilities,
         )
 
     def interrupt(self) -> None:
-        self.interrupted.set()  # the query in flight finishes; its result is dropped by the TUI
+        """Nothing to stop: the query in flight finishes, and the TUI drops its stale result."""
 
     def close(self) -> None:
         if self.owner:
@@ -435,5 +432,11 @@ def open_backend(url: str, prices: Mapping[str, Price] | None = None) -> ClickHo
             hint="point it at the database the collector's clickhouseexporter writes"
             " (?database=NAME, or the URL's path)",
         )
-    backend.event_names = ("otel_logs", "EventName") in found
+    if ("otel_logs", "EventName") not in found:
+        backend.close()
+        raise UsageError(
+            f"{redacted(url)}: otel_logs has no EventName column (a clickhouseexporter older"
+            " than the one that added it); aiobs reads events by name",
+            hint="ALTER TABLE otel_logs ADD COLUMN EventName String, or upgrade the collector",
+        )
     return backend
