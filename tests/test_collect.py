@@ -16,6 +16,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -272,3 +273,60 @@ def test_a_reader_answers_within_two_seconds_under_steady_load(collecting: Colle
         stop.set()
         sender.join()
     assert collecting.stop() == 0, collecting.lines[-5:]
+
+
+def test_tui_listen_shows_traces_as_they_arrive(tmp_path: Path) -> None:
+    """``aiobs tui --listen``: the receiver inside the TUI; a trace posted to it appears in the
+    open trace list, and the status line says where it listens."""
+    import asyncio
+
+    from textual.widgets import Static
+
+    from aiobs.backend.duckdb import open_store
+    from aiobs.ingest.collect import Collector
+    from aiobs.tui.app import Start, TriageApp
+    from aiobs.tui.widgets import TraceTable
+
+    store = open_store(tmp_path / "live.duckdb", read_only=False, create=True)
+    collector = Collector(store, port=0, yield_to_readers=False)
+    app = TriageApp(store, Start(traces=True), collector=collector)
+
+    async def rows(pilot: Any, want: int) -> int:
+        table = pilot.app.screen.query_one(TraceTable)
+        for _ in range(100):  # each merge (0.5 s) posts a reload; wait for the one with it
+            await pilot.app.workers.wait_for_complete()
+            await pilot.pause(0.1)
+            if table.pages.total == want and all(table.pages.row(i) for i in range(want)):
+                break  # counted, and its rows fetched
+        return int(table.pages.total or 0)
+
+    async def main() -> None:
+        async with app.run_test(size=(160, 40)) as pilot:
+            assert await rows(pilot, 0) == 0
+            host, port = collector.address
+            status = str(pilot.app.screen.query_one("#status", Static).render())
+            assert f"receiving OTLP/HTTP on http://{host}:{port}" in status
+            url = f"http://{host}:{port}/v1/traces"
+            for trace_id in (
+                "6bf92f3577b34da6a3ce929d0e0e4736",
+                "7bf92f3577b34da6a3ce929d0e0e4736",
+            ):
+                request = urllib.request.Request(
+                    url, data=_traces_json(trace_id), headers={"Content-Type": "application/json"}
+                )
+                answer = await asyncio.to_thread(urllib.request.urlopen, request, timeout=10)
+                assert answer.status == 200
+            assert await rows(pilot, 2) == 2
+            table = pilot.app.screen.query_one(TraceTable)
+            listed = {(table.pages.row(i) or {}).get("trace_id") for i in range(2)}
+            assert listed == {
+                "6bf92f3577b34da6a3ce929d0e0e4736",
+                "7bf92f3577b34da6a3ce929d0e0e4736",
+            }
+
+    try:
+        asyncio.run(main())
+    finally:
+        collector.stop()
+        store.close()
+    assert len(Cli(tmp_path / "live.duckdb").json("traces", "--since", "10m")) == 2

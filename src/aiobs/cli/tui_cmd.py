@@ -38,6 +38,17 @@ def tui(
     prompt_version: PromptVersion = None,
     errors: Annotated[bool, typer.Option("--errors", help="Only traces that failed.")] = False,
     where: Where = None,
+    listen: Annotated[
+        bool,
+        typer.Option(
+            "--listen",
+            help="Receive OTLP/HTTP too (as aiobs collect does, on --port): traces appear in the"
+            " list as they arrive.",
+        ),
+    ] = False,
+    port: Annotated[
+        int, typer.Option("--port", min=0, max=65535, help="OTLP/HTTP port with --listen.")
+    ] = 4318,
 ) -> None:
     """Find, replay, compare and scan traces interactively, with the keyboard (the triage TUI)."""
     from aiobs.tui.data import TraceQuery
@@ -54,8 +65,32 @@ def tui(
     )
     query.filter()  # a bad --where or window is exit 2 before the store is opened
     keymap = _keymap(s.config.tables)
-    store = s.open_backend()
+    collector = None
+    if listen:
+        s.refuse_backend()
+        store: Any = s.open_store(read_only=False, create=True)
+    else:
+        store = s.open_backend()
     try:
+        if listen:
+            from aiobs.ingest.collect import Collector
+            from aiobs.ingest.redact import redact_config
+
+            config = dict(s.config.tables)
+            try:
+                # The TUI reads through cursors of the store's own connection, which the
+                # collector writes on: other processes wait until the TUI closes.
+                collector = Collector(
+                    store,
+                    port=port,
+                    redact=redact_config(config)[0],
+                    config=config,
+                    yield_to_readers=False,
+                )
+            except OSError as exc:
+                raise UsageError(
+                    f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}"
+                ) from exc
         from aiobs.errors import NotFoundError
 
         if trace is not None:
@@ -75,14 +110,17 @@ def tui(
                 session=session,
                 scan="24h" if scan else None,
                 query=query,
-                traces=query != TraceQuery(),
+                traces=query != TraceQuery() or listen,
             ),
             keymap=keymap,
+            collector=collector,
         )
         app.run()
         if app.return_code:  # a crash Textual printed: a script must not read success
             raise SystemExit(app.return_code)
     finally:
+        if collector is not None:
+            collector.stop()
         store.close()
 
 

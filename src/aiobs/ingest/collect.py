@@ -203,12 +203,15 @@ class Collector:
         max_body: int = MAX_BODY,
         max_backlog: int = MAX_BACKLOG,
         on_merge: Callable[[Totals], None] | None = None,
+        yield_to_readers: bool = True,
     ) -> None:
         self.store = store
         self.spool = Spool(store.path.with_name(store.path.name + ".spool"))
         self.redact, self.config = redact, config or {}
         self.max_body, self.max_backlog = max_body, max_backlog
         self.on_merge = on_merge
+        self.yield_to_readers = yield_to_readers  # False in the TUI: its readers share the store
+        self.started = False
         self.totals = Totals()
         self.stopping = threading.Event()
         self.server = ThreadingHTTPServer((host, port), self._handler())
@@ -289,13 +292,16 @@ class Collector:
         self.merge()  # what a collector before this one accepted and did not merge
         self._merger.start()
         threading.Thread(target=self.server.serve_forever, name="aiobs-otlp", daemon=True).start()
+        self.started = True
 
     def stop(self) -> None:
         """Stop receiving, merge everything accepted, release the store."""
-        self.server.shutdown()
+        if self.started:
+            self.server.shutdown()
         self.server.server_close()
         self.stopping.set()
-        self._merger.join()
+        if self.started:
+            self._merger.join()
         self.spool.rotate()
         self.merge()
 
@@ -313,7 +319,7 @@ class Collector:
                     with contextlib.suppress(Exception):
                         self.on_merge(self.totals)
                 continue
-            if readers_waiting(self.store.path):
+            if self.yield_to_readers and readers_waiting(self.store.path):
                 # Closed until the waiting readers are in, then open again once they are done
                 # (they read for moments; requests keep landing in the spool meanwhile).
                 self.store.reopen(wait=LockWait(WRITER_REOPEN_WAIT))

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
     from aiobs.analysis.results import Replay
     from aiobs.backend import Backend
+    from aiobs.ingest.collect import Collector
 
 
 T = TypeVar("T")
@@ -80,10 +81,16 @@ class TriageApp(App[None]):
     ]  # fmt: skip
 
     def __init__(
-        self, store: Backend, start: Start = Start(), keymap: Mapping[str, str] | None = None
+        self,
+        store: Backend,
+        start: Start = Start(),
+        keymap: Mapping[str, str] | None = None,
+        collector: Collector | None = None,
     ) -> None:
         super().__init__()
         self.store = store
+        # ``aiobs tui --listen``: an OTLP receiver writing into this store while it is read.
+        self.collector = collector
         self.start = start
         self.marked: str | None = None
         # Replays read lately (opened, or read ahead under the cursor), newest last.
@@ -95,6 +102,11 @@ class TriageApp(App[None]):
             self.set_keymap(dict(keymap))
 
     def on_mount(self) -> None:
+        if self.collector is not None:
+            self.collector.on_merge = lambda _: self.call_from_thread(self.arrived)
+            self.collector.start()
+            host, port = self.collector.address
+            self.sub_title = f"receiving OTLP/HTTP on http://{host}:{port}"
         start = self.start
         # The overview lands, unless the command line selected traces (a filter or a window).
         if start.traces:
@@ -107,6 +119,13 @@ class TriageApp(App[None]):
             self.push_screen(ScanScreen(start.scan))
         if start.trace:
             self.push_screen(TraceScreen(start.trace))
+
+    def arrived(self) -> None:
+        """Telemetry received (``--listen``) is in the store: the trace list shows it."""
+        from aiobs.tui.screens import TracesScreen
+
+        if isinstance(self.screen, TracesScreen):
+            self.screen.reload()
 
     def on_key(self, event: Key) -> None:
         # The quick filters bound to several keys (1-4) read which one was pressed.

@@ -187,8 +187,12 @@ class TracesScreen(Base):
 
         what = "session" if self.query_.sessions else "trace"
         counted = "counting…" if total is None else plural(total, what)
+        listening = ""
+        if self.triage.collector is not None:  # aiobs tui --listen
+            host, port = self.triage.collector.address
+            listening = f" · receiving OTLP/HTTP on http://{host}:{port}"
         self.query_one("#status", Static).update(
-            Text(f"{counted} · {inert(self.query_.describe())}")
+            Text(f"{counted} · {inert(self.query_.describe())}{listening}")
         )
 
     def apply(self, **changes: Any) -> None:
