@@ -30,10 +30,10 @@ pytestmark = pytest.mark.xdist_group("collect")
 class Collecting:
     """An ``aiobs collect`` process on a free loopback port, its stderr drained in a thread."""
 
-    def __init__(self, db: Path) -> None:
+    def __init__(self, db: Path, *options: str) -> None:
         self.db = db
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "aiobs", "--db", str(db), "collect", "--port", "0"],
+            [sys.executable, "-m", "aiobs", "--db", str(db), "collect", "--port", "0", *options],
             stderr=subprocess.PIPE,
             text=True,
         )
@@ -44,7 +44,8 @@ class Collecting:
             assert line, self.lines
             self.lines.append(line)
         assert "OTLP/HTTP on http://127.0.0.1:" in self.lines[-1], self.lines
-        self.url = self.lines[-1].split(" on ")[1].split(" ")[0]
+        self.url = self.lines[-1].split(" on ")[1].split(" ")[0].rstrip(",")
+        self.grpc = self.lines[-1].split("OTLP/gRPC on ")[-1].split(" ")[0]
         threading.Thread(target=self._drain, daemon=True).start()
 
     def _drain(self) -> None:
@@ -330,3 +331,62 @@ def test_tui_listen_shows_traces_as_they_arrive(tmp_path: Path) -> None:
         collector.stop()
         store.close()
     assert len(Cli(tmp_path / "live.duckdb").json("traces", "--since", "10m")) == 2
+
+
+def test_the_sdk_grpc_exporters_land_in_the_store(tmp_path: Path) -> None:
+    """OTLP/gRPC (``--grpc-port``): the SDK's gRPC span and log exporters, gzip-compressed; a
+    message over the size limit is refused by the server (RESOURCE_EXHAUSTED), not stored."""
+    import grpc
+    from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
+    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk._logs import LoggerProvider
+    from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    running = Collecting(tmp_path / "live.duckdb", "--grpc-port", "0")
+    try:
+        endpoint = running.grpc
+        assert endpoint.startswith("127.0.0.1:"), running.lines
+        resource = Resource.create({"service.name": "grpc-agent"})
+        tracing = TracerProvider(resource=resource)
+        tracing.add_span_processor(
+            BatchSpanProcessor(
+                OTLPSpanExporter(
+                    endpoint=endpoint, insecure=True, compression=grpc.Compression.Gzip
+                )
+            )
+        )
+        logging_ = LoggerProvider(resource=resource)
+        logging_.add_log_record_processor(
+            BatchLogRecordProcessor(OTLPLogExporter(endpoint=endpoint, insecure=True))
+        )
+        tracer, logger = tracing.get_tracer("test"), logging_.get_logger("test")
+        ids = []
+        for i in range(3):
+            with tracer.start_as_current_span("invoke_agent grpc") as root:
+                with tracer.start_as_current_span("chat gpt-4.1") as llm:
+                    llm.set_attribute("gen_ai.operation.name", "chat")
+                    llm.set_attribute("gen_ai.request.model", "gpt-4.1")
+                logger.emit(body=f"grpc request {i}")
+                ids.append(format(root.get_span_context().trace_id, "032x"))
+        tracing.shutdown()
+        logging_.shutdown()
+        # Over the 32 MiB limit: refused by the server, which stores nothing of it.
+        channel = grpc.insecure_channel(endpoint)
+        export = channel.unary_unary(
+            "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+            request_serializer=lambda body: body,
+            response_deserializer=lambda body: body,
+        )
+        with pytest.raises(grpc.RpcError) as refused:
+            export(b"\x0a" + b"\xff" * 5 + b"\x01" + b"\0" * (33 << 20), timeout=30)
+        assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        channel.close()
+    finally:
+        assert running.stop() == 0, running.lines[-5:]
+    cli = Cli(tmp_path / "live.duckdb")
+    assert sorted(t["trace_id"] for t in cli.json("traces", "--since", "10m")) == sorted(ids)
+    logs = cli.query("SELECT Body AS body FROM otel_logs ORDER BY Body")
+    assert [r["body"] for r in logs] == [f"grpc request {i}" for i in range(3)]

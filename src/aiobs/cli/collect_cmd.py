@@ -35,6 +35,17 @@ def collect(
     port: Annotated[
         int, typer.Option("--port", min=0, max=65535, help="OTLP/HTTP port (0: any free one).")
     ] = 4318,
+    grpc_port: Annotated[
+        int | None,
+        typer.Option(
+            "--grpc-port",
+            min=0,
+            max=65535,
+            help="OTLP/gRPC port (0: any free one; needs grpcio). Default 4317, or none when"
+            " --port is 0.",
+            show_default=False,
+        ),
+    ] = None,
     redact: Annotated[
         bool | None,
         typer.Option(
@@ -46,7 +57,7 @@ def collect(
         ),
     ] = None,
 ) -> None:
-    """Receive OTLP/HTTP (POST /v1/traces, /v1/logs, /v1/metrics; protobuf or JSON, gzip) into the store, readable while it runs; Ctrl-C stops."""
+    """Receive OTLP/HTTP (POST /v1/traces, /v1/logs, /v1/metrics; protobuf or JSON, gzip) and OTLP/gRPC into the store, readable while it runs; Ctrl-C stops."""
     import signal
     import threading
 
@@ -80,6 +91,22 @@ def collect(
             from aiobs.errors import UsageError
 
             raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+        grpc_note = ""
+        if grpc_port is None:
+            grpc_port = None if port == 0 else 4317
+        if grpc_port is not None:
+            try:
+                import grpc  # noqa: F401
+            except ImportError:
+                grpc_note = " (OTLP/gRPC needs grpcio: pip install 'aiobs[grpc]')"
+            else:
+                try:
+                    grpc_port = collector.listen_grpc(host, grpc_port)
+                except (OSError, RuntimeError) as exc:
+                    from aiobs.errors import UsageError
+
+                    raise UsageError(f"cannot listen on {host}:{grpc_port}: {exc}") from exc
+                grpc_note = f", OTLP/gRPC on {host}:{grpc_port}"
         stop = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
@@ -87,7 +114,7 @@ def collect(
         bound, listening = collector.address
         where = "" if host in LOOPBACK else " (reachable from other machines)"
         s.err.print(
-            f"aiobs: OTLP/HTTP on http://{bound}:{listening}{where} → {store.path}"
+            f"aiobs: OTLP/HTTP on http://{bound}:{listening}{grpc_note}{where} → {store.path}"
             " (Ctrl-C to stop)",
             markup=False,
             highlight=False,

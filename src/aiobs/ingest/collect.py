@@ -212,6 +212,7 @@ class Collector:
         self.on_merge = on_merge
         self.yield_to_readers = yield_to_readers  # False in the TUI: its readers share the store
         self.started = False
+        self.grpc_server: Any = None
         self.totals = Totals()
         self.stopping = threading.Event()
         self.server = ThreadingHTTPServer((host, port), self._handler())
@@ -288,16 +289,81 @@ class Collector:
         self.spool.append(entry, ".jsonl" if kind == JSON else ".binpb")
         return kind
 
+    def accept_message(self, message: Any) -> None:
+        """Spool one export request that arrived decoded (OTLP/gRPC)."""
+        if self.spool.pending > self.max_backlog:
+            raise Refused(503, "the store is behind on what it was sent; retry", retry_after=1)
+        body = message.SerializeToString()
+        self.spool.append(struct.pack(">I", len(body)) + body, ".binpb")
+
+    def listen_grpc(self, host: str, port: int) -> int:
+        """Also receive OTLP/gRPC on ``host:port`` (0: any free port); the port. grpcio is
+        imported here only."""
+        from concurrent import futures
+
+        import grpc
+        from opentelemetry.proto.collector.logs.v1 import logs_service_pb2, logs_service_pb2_grpc
+        from opentelemetry.proto.collector.metrics.v1 import (
+            metrics_service_pb2,
+            metrics_service_pb2_grpc,
+        )
+        from opentelemetry.proto.collector.trace.v1 import (
+            trace_service_pb2,
+            trace_service_pb2_grpc,
+        )
+
+        collector = self
+
+        def export(response: Any) -> Any:
+            def handle(_: Any, request: Any, context: Any) -> Any:
+                collector.totals.requests += 1
+                try:
+                    collector.accept_message(request)
+                except Refused as refused:
+                    collector.totals.refused += 1
+                    # UNAVAILABLE: the OTLP exporter retries it, with backoff.
+                    context.abort(grpc.StatusCode.UNAVAILABLE, refused.message)
+                return response()
+
+            return handle
+
+        class Traces(trace_service_pb2_grpc.TraceServiceServicer):
+            Export = export(trace_service_pb2.ExportTraceServiceResponse)
+
+        class Logs(logs_service_pb2_grpc.LogsServiceServicer):
+            Export = export(logs_service_pb2.ExportLogsServiceResponse)
+
+        class Metrics(metrics_service_pb2_grpc.MetricsServiceServicer):
+            Export = export(metrics_service_pb2.ExportMetricsServiceResponse)
+
+        server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=8),
+            # A message over the limit is refused by grpc itself (RESOURCE_EXHAUSTED).
+            options=[("grpc.max_receive_message_length", self.max_body)],
+        )
+        trace_service_pb2_grpc.add_TraceServiceServicer_to_server(Traces(), server)  # type: ignore[no-untyped-call]
+        logs_service_pb2_grpc.add_LogsServiceServicer_to_server(Logs(), server)  # type: ignore[no-untyped-call]
+        metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(Metrics(), server)  # type: ignore[no-untyped-call]
+        bound = server.add_insecure_port(f"{host}:{port}")
+        if not bound:
+            raise OSError(f"cannot listen on {host}:{port} for OTLP/gRPC")
+        self.grpc_server = server
+        return int(bound)
+
     def start(self) -> None:
         self.merge()  # what a collector before this one accepted and did not merge
         self._merger.start()
         threading.Thread(target=self.server.serve_forever, name="aiobs-otlp", daemon=True).start()
+        if self.grpc_server is not None:
+            self.grpc_server.start()
         self.started = True
 
     def stop(self) -> None:
         """Stop receiving, merge everything accepted, release the store."""
         if self.started:
             self.server.shutdown()
+            if self.grpc_server is not None:
+                self.grpc_server.stop(grace=5).wait()  # the requests in flight are answered
         self.server.server_close()
         self.stopping.set()
         if self.started:
