@@ -39,11 +39,16 @@ class Collecting:
         )
         assert self.proc.stderr is not None
         self.lines: list[str] = []
-        while not self.lines or "OTLP/HTTP on" not in self.lines[-1]:
-            line = self.proc.stderr.readline()  # a spool left behind is merged first
-            assert line, self.lines
-            self.lines.append(line)
-        assert "OTLP/HTTP on http://127.0.0.1:" in self.lines[-1], self.lines
+        try:
+            while not self.lines or "OTLP/HTTP on" not in self.lines[-1]:
+                line = self.proc.stderr.readline()  # a spool left behind is merged first
+                assert line, self.lines
+                self.lines.append(line)
+            assert "OTLP/HTTP on http://127.0.0.1:" in self.lines[-1], self.lines
+        except BaseException:  # no collector left running after a failed start
+            self.proc.kill()
+            self.proc.wait()
+            raise
         self.url = self.lines[-1].split(" on ")[1].split(" ")[0].rstrip(",")
         self.grpc = self.lines[-1].split("OTLP/gRPC on ")[-1].split(" ")[0]
         threading.Thread(target=self._drain, daemon=True).start()
@@ -229,8 +234,8 @@ def test_what_was_acknowledged_survives_the_collector_being_killed(tmp_path: Pat
         first.proc.kill()  # SIGKILL right after the answers: no flush, no merge
         first.proc.wait()
     second = Collecting(db)  # merges the spool it finds before it listens
-    assert any("stored 3 spans" in line for line in second.lines), second.lines
     try:
+        assert any("stored 3 spans" in line for line in second.lines), second.lines
         traces = Cli(db).json("traces", "--since", "10m")
         assert len(traces) == 3
     finally:

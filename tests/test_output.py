@@ -240,8 +240,12 @@ def _all_options() -> set[str]:
 
     from aiobs.cli.main import app
 
+    def commands(group: Any) -> list[Any]:  # a group's commands, and its groups' (clickhouse ddl)
+        found = list(getattr(group, "commands", {}).values())
+        return [*found, *(c for sub in found for c in commands(sub))]
+
     root = get_command(app)
-    params = [*root.params, *(p for c in root.commands.values() for p in c.params)]  # type: ignore[attr-defined]
+    params = [*root.params, *(p for c in commands(root) for p in c.params)]
     return {"--help"} | {o for p in params for o in (*p.opts, *p.secondary_opts)}
 
 

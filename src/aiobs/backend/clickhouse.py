@@ -268,6 +268,8 @@ class ClickHouseBackend:
     core: _Engine
     prices: Mapping[str, Price] = field(default_factory=dict, repr=False)
     owner: bool = True  # this handle opened the engine (a reader shares it)
+    # The database has ``aiobs clickhouse ddl``'s span table, of these field definitions.
+    spans_table: bool = False
     engine: str = "clickhouse"
     dialect: Dialect = CLICKHOUSE
     capabilities: Capabilities = field(
@@ -288,7 +290,7 @@ class ClickHouseBackend:
             rendered = self.dialect.render(sql, params)
         except ValueError as exc:
             raise QueryError(f"not expressible in ClickHouse SQL: {exc}") from exc
-        return with_views(rendered.sql, self.prices)
+        return with_views(rendered.sql, self.prices, spans_table=self.spans_table)
 
     def _table(self, sql: str, params: Sequence[Any]) -> pa.Table:
         final = self._sql(sql, params)
@@ -305,7 +307,7 @@ class ClickHouseBackend:
         if views:
             from aiobs.semantic.clickhouse import with_views
 
-            sql = with_views(sql, self.prices)
+            sql = with_views(sql, self.prices, spans_table=self.spans_table)
         try:
             table = self.core.arrow(sql)
             # ClickHouse writes DateTime (seconds) to Arrow as a plain UInt32: its type says
@@ -384,6 +386,7 @@ class ClickHouseBackend:
             core=self.core,
             prices=self.prices,
             owner=False,
+            spans_table=self.spans_table,
             capabilities=self.capabilities,
         )
 
@@ -432,6 +435,14 @@ def open_backend(url: str, prices: Mapping[str, Price] | None = None) -> ClickHo
             hint="point it at the database the collector's clickhouseexporter writes"
             " (?database=NAME, or the URL's path)",
         )
+    from aiobs.semantic.clickhouse import SPANS_TABLE, spans_table_comment
+
+    _, tables = backend.raw(
+        "SELECT comment FROM system.tables WHERE database = currentDatabase()"
+        f" AND name = '{SPANS_TABLE}'"
+    )
+    # Only a table of this aiobs' field definitions: another's columns would answer otherwise.
+    backend.spans_table = any(str(c) == spans_table_comment() for (c,) in tables)
     if ("otel_logs", "EventName") not in found:
         backend.close()
         raise UsageError(

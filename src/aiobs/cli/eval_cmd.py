@@ -75,7 +75,7 @@ def eval_(
             min=1,
             max=64,
             help="Processes judging the built-in evaluators (default: one per core, on a "
-            "selection of 4,000 traces or more).",
+            "selection of 10,000 traces or more).",
         ),
     ] = None,
     fmt: o.Format = OutputFormat.table,

@@ -302,7 +302,7 @@ class EvalSummary:
 
 
 UNIT_ROWS = 2000  # span rows (whole traces) a worker judges per task
-PARALLEL_FROM = 4000  # traces: below this, starting worker processes costs more than it saves
+PARALLEL_FROM = 10_000  # traces; at 4k two workers gained nothing (1.14 vs 1.11 s), at 16k 1.45x
 
 
 def workers_for(store: Backend, filt: TraceFilter, requested: int | None) -> int:

@@ -90,14 +90,59 @@ def _prices_sql(prices: Mapping[str, Price]) -> str:
     return f"SELECT * FROM VALUES('{columns}', {rows})"
 
 
-def _views(prices: Mapping[str, Price]) -> dict[str, str]:
-    """Each semantic view (and what they read) as ClickHouse SQL, in dependency order."""
-    spans = to_clickhouse(PRICED_SPANS).replace(
-        "FROM base AS b", f"FROM ({span_facts_sql(maps=True)}) AS b", 1
+SPANS_TABLE = "aiobs_spans"  # the canonical span columns, kept by a materialised view
+SPANS_VIEW = "aiobs_spans_mv"
+
+
+def spans_table_comment() -> str:
+    """What ``SPANS_TABLE``'s comment says: the field definitions it was computed under (a
+    table of another aiobs version's definitions is not read)."""
+    from aiobs.semantic.views import fingerprint
+
+    return f"aiobs canonical spans, semantic {fingerprint()}"
+
+
+def ddl(database: str = "otel") -> str:
+    """Optional DDL for a cluster: ``SPANS_TABLE`` with every span's canonical columns (and its
+    attribute maps), filled by a materialised view as the exporter inserts into
+    ``otel_traces``, and a backfill of what is there already. With it, queries read the
+    columns instead of computing them from the attributes at each reference (segment on the demo
+    sample: 3.0 -> 0.7 s in chdb)."""
+    db = f"`{database}`"
+    select = span_facts_sql(maps=True).replace("FROM otel_traces", f"FROM {db}.otel_traces")
+    return f"""-- aiobs: canonical span columns for the queries of aiobs --backend (optional).
+-- Run once as a user who may create tables in {database}; aiobs itself never writes.
+CREATE TABLE IF NOT EXISTS {db}.{SPANS_TABLE}
+ENGINE = MergeTree
+PARTITION BY toDate(start_time)
+ORDER BY (service_name, start_time, trace_id)
+COMMENT '{spans_table_comment()}'
+EMPTY AS {select}
+{SETTINGS};
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.{SPANS_VIEW} TO {db}.{SPANS_TABLE} AS
+{select}
+{SETTINGS};
+
+-- The spans stored before the view existed (run once, right after it):
+INSERT INTO {db}.{SPANS_TABLE} {select}
+{SETTINGS};
+"""
+
+
+def _views(prices: Mapping[str, Price], spans_table: bool = False) -> dict[str, str]:
+    """Each semantic view (and what they read) as ClickHouse SQL, in dependency order; with
+    ``spans_table``, the span columns are read from ``SPANS_TABLE`` (``ddl``)."""
+    base = SPANS_TABLE if spans_table else f"({span_facts_sql(maps=True)})"
+    spans = to_clickhouse(PRICED_SPANS).replace("FROM base AS b", f"FROM {base} AS b", 1)
+    facts = (
+        f"SELECT * EXCEPT (attributes, resource_attributes) FROM {SPANS_TABLE}"
+        if spans_table
+        else span_facts_sql()
     )
     return {
         "aiobs_prices": _prices_sql(prices),
-        "aiobs_span_facts": span_facts_sql(),
+        "aiobs_span_facts": facts,
         "aiobs_trace_facts": _trace_facts_body(),
         "ai_spans": spans,
         "ai_traces": to_clickhouse(ai_traces_sql(materialised=False)),
@@ -118,7 +163,7 @@ def query_sql(sql: str, prices: Mapping[str, Price]) -> str:
     return with_views(to_clickhouse(sql), prices)
 
 
-def with_views(body: str, prices: Mapping[str, Price]) -> str:
+def with_views(body: str, prices: Mapping[str, Price], *, spans_table: bool = False) -> str:
     """A statement already in ClickHouse's dialect (``aiobs.sql.CLICKHOUSE.render``) with the
     semantic views it reads as common table expressions ahead of its own (for ``CREATE
     TEMPORARY TABLE … AS <query>``, of the query), and the ``SETTINGS`` that make ClickHouse
@@ -127,7 +172,7 @@ def with_views(body: str, prices: Mapping[str, Price]) -> str:
     head = ""
     if create:
         head, body = create.group(0), body[create.end() :]
-    views = _views(prices)
+    views = _views(prices, spans_table)
     wanted: set[str] = set()
 
     def want(name: str) -> None:
