@@ -79,6 +79,45 @@ def frames(path: Path) -> list[bytes]:
     return out
 
 
+def soak(port: int, path: Path, seconds: float, rate: float) -> None:
+    """The soak's load process: the frames again and again for ``seconds``, each pass with new
+    trace ids (so every span is stored, not deduplicated), at about ``rate`` spans/s."""
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+    )
+
+    requests = []
+    for body in frames(path):
+        message = ExportTraceServiceRequest()
+        message.ParseFromString(body)
+        requests.append(message)
+    per_request = sum(len(s.spans) for s in requests[0].resource_spans[0].scope_spans)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    started, sent, refused, latencies = time.perf_counter(), 0, 0, []
+    loop = 0
+    while time.perf_counter() - started < seconds:
+        loop += 1
+        for message in requests:
+            for span in message.resource_spans[0].scope_spans[0].spans:
+                span.trace_id = loop.to_bytes(4, "big") + span.trace_id[4:]
+            body = message.SerializeToString()
+            t = time.perf_counter()
+            conn.request("POST", "/v1/traces", body, {"Content-Type": "application/x-protobuf"})
+            answer = conn.getresponse()
+            answer.read()
+            latencies.append(time.perf_counter() - t)
+            if answer.status == 200:
+                sent += per_request
+            else:
+                refused += 1
+            ahead = sent / rate - (time.perf_counter() - started)
+            if ahead > 0:
+                time.sleep(ahead)
+            if time.perf_counter() - started >= seconds:
+                break
+    print(json.dumps({"spans": sent, "refused": refused, "latencies": latencies}))
+
+
 def load(port: int, path: Path, connections: int) -> None:
     """The load process: post every frame, ``connections`` at a time; print the latencies."""
     bodies = frames(path)
@@ -171,6 +210,62 @@ def collect_run(scratch: Path, path: Path, spans: int, connections: int) -> dict
     }
 
 
+def soak_run(scratch: Path, path: Path, seconds: float, rate: float) -> str:
+    """A collector under ``rate`` spans/s for ``seconds``: its RSS over time, and the backlog."""
+    db = scratch / "soak.duckdb"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aiobs", "--db", str(db), "collect", "--port", "0"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stderr is not None
+    line = proc.stderr.readline()
+    port = int(line.split("http://127.0.0.1:")[1].split(" ")[0].rstrip(","))
+    stored = [0]
+
+    def watch() -> None:
+        assert proc.stderr is not None
+        for text in proc.stderr:
+            if text.startswith("stored "):
+                stored[0] = int(text.split()[1].replace(",", ""))
+
+    threading.Thread(target=watch, daemon=True).start()
+    samples: list[tuple[float, int]] = []
+    done = threading.Event()
+    started = time.perf_counter()
+
+    def sample() -> None:
+        while not done.wait(1.0):
+            samples.append((time.perf_counter() - started, _rss_kb(proc.pid)))
+
+    threading.Thread(target=sample, daemon=True).start()
+    out = subprocess.run(
+        [sys.executable, __file__, "--soak-load", str(port), str(path), str(seconds), str(rate)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    load_ = json.loads(out)
+    sent = load_["spans"]
+    drain = time.perf_counter()
+    while stored[0] < sent and time.perf_counter() - drain < 300:
+        time.sleep(0.2)
+    done.set()
+    proc.terminate()
+    proc.wait(timeout=120)
+    lat = sorted(load_["latencies"])
+    peak = max(kb for _, kb in samples) / 1024
+    by_minute = [max((kb for t, kb in samples if m * 60 <= t < (m + 1) * 60), default=0) // 1024
+                 for m in range(int(seconds // 60) + 1)]  # fmt: skip
+    return (
+        f"soak {seconds:.0f} s at {rate:,.0f} spans/s: sent {sent:,} spans"
+        f" ({load_['refused']} requests refused), stored {stored[0]:,};"
+        f" p50 {1000 * statistics.median(lat):.1f} ms, p99"
+        f" {1000 * lat[int(0.99 * (len(lat) - 1))]:.1f} ms; drained {time.perf_counter() - drain:.1f} s"
+        f" after the load; peak RSS {peak:.0f} MB; per minute (MB): {by_minute}"
+    )
+
+
 def ingest_run(scratch: Path, path: Path, spans: int) -> float:
     db = scratch / "ingest.duckdb"
     started = time.perf_counter()
@@ -186,6 +281,9 @@ def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--load":
         load(int(sys.argv[2]), Path(sys.argv[3]), int(sys.argv[4]))
         return
+    if len(sys.argv) > 1 and sys.argv[1] == "--soak-load":
+        soak(int(sys.argv[2]), Path(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5]))
+        return
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -193,7 +291,18 @@ def main() -> None:
     parser.add_argument("--spans-per-batch", type=int, default=512)
     parser.add_argument("--connections", type=int, default=2)
     parser.add_argument("--runs", type=int, default=2)
+    parser.add_argument(
+        "--soak", type=float, metavar="SECONDS", help="Instead: a steady load for this long."
+    )
+    parser.add_argument("--rate", type=float, default=8000, help="Spans/s of the soak.")
     args = parser.parse_args()
+    if args.soak:
+        with tempfile.TemporaryDirectory() as tmp:
+            scratch = Path(tmp)
+            path = scratch / "spans.binpb"
+            build(path, 20, args.spans_per_batch)
+            print(soak_run(scratch, path, args.soak, args.rate))
+        return
     with tempfile.TemporaryDirectory() as tmp:
         scratch = Path(tmp)
         path = scratch / "spans.binpb"
