@@ -159,8 +159,9 @@ def _rss_kb(pid: int) -> int:
     return next((int(x.split()[1]) for x in status.splitlines() if x.startswith("VmRSS:")), 0)
 
 
-def collect_run(scratch: Path, path: Path, spans: int, connections: int) -> dict[str, float]:
-    db = scratch / "collect.duckdb"
+def start_collector(db: Path) -> tuple[subprocess.Popen[str], int, list[int]]:
+    """A fresh ``aiobs collect`` on ``db``: the process, its port, and a one-item list that a
+    thread keeps at the spans it reports stored."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "aiobs", "--db", str(db), "collect", "--port", "0"],
         stderr=subprocess.PIPE,
@@ -168,9 +169,8 @@ def collect_run(scratch: Path, path: Path, spans: int, connections: int) -> dict
     )
     assert proc.stderr is not None
     line = proc.stderr.readline()
-    port = int(line.split("http://127.0.0.1:")[1].split(" ")[0])
+    port = int(line.split("http://127.0.0.1:")[1].split(" ")[0].rstrip(","))
     stored = [0]
-    peak = [0]
 
     def watch() -> None:
         assert proc.stderr is not None
@@ -179,6 +179,13 @@ def collect_run(scratch: Path, path: Path, spans: int, connections: int) -> dict
                 stored[0] = int(text.split()[1].replace(",", ""))
 
     threading.Thread(target=watch, daemon=True).start()
+    return proc, port, stored
+
+
+def collect_run(scratch: Path, path: Path, spans: int, connections: int) -> dict[str, float]:
+    db = scratch / "collect.duckdb"
+    proc, port, stored = start_collector(db)
+    peak = [0]
     sampling = threading.Event()
 
     def sample() -> None:
@@ -213,23 +220,7 @@ def collect_run(scratch: Path, path: Path, spans: int, connections: int) -> dict
 def soak_run(scratch: Path, path: Path, seconds: float, rate: float) -> str:
     """A collector under ``rate`` spans/s for ``seconds``: its RSS over time, and the backlog."""
     db = scratch / "soak.duckdb"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "aiobs", "--db", str(db), "collect", "--port", "0"],
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stderr is not None
-    line = proc.stderr.readline()
-    port = int(line.split("http://127.0.0.1:")[1].split(" ")[0].rstrip(","))
-    stored = [0]
-
-    def watch() -> None:
-        assert proc.stderr is not None
-        for text in proc.stderr:
-            if text.startswith("stored "):
-                stored[0] = int(text.split()[1].replace(",", ""))
-
-    threading.Thread(target=watch, daemon=True).start()
+    proc, port, stored = start_collector(db)
     samples: list[tuple[float, int]] = []
     done = threading.Event()
     started = time.perf_counter()
