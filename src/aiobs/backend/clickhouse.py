@@ -251,8 +251,6 @@ def _maps_to_dicts(value: Any, typ: pa.DataType) -> Any:
 
 
 def _query_error(exc: Exception) -> QueryError:
-    import re
-
     text = str(exc).strip()
     found = re.search(r"Code: (\d+)\. (?:DB::Exception: )?(.*?)(?: \(([A-Z_]+)\))?(?:\.|$)", text)
     code = int(found.group(1)) if found else None
