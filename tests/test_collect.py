@@ -398,3 +398,117 @@ def test_the_sdk_grpc_exporters_land_in_the_store(tmp_path: Path) -> None:
     assert sorted(t["trace_id"] for t in cli.json("traces", "--since", "10m")) == sorted(ids)
     logs = cli.query("SELECT Body AS body FROM otel_logs ORDER BY Body")
     assert [r["body"] for r in logs] == [f"grpc request {i}" for i in range(3)]
+
+
+def _bad_and_good_requests() -> dict[str, tuple[Any, int, int]]:
+    """One protobuf request per signal, each with good records and bad ones the store refuses;
+    the number of bad ones and of the rejects they make (a metric is rejected whole, with all
+    its points), counted by hand."""
+    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+    from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+        ExportMetricsServiceRequest,
+    )
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    now = time.time_ns()
+    traces = ExportTraceServiceRequest()
+    spans = traces.resource_spans.add().scope_spans.add().spans
+    good = {"trace_id": b"\x4b" * 16, "span_id": b"\x01" * 8, "name": "chat gpt-4.1",
+            "start_time_unix_nano": now - 10**9, "end_time_unix_nano": now}  # fmt: skip
+    spans.add(**good)
+    spans.add(**{**good, "span_id": b"\x02" * 8, "parent_span_id": b"\x01" * 8})
+    bad = [
+        {"trace_id": b"\0" * 16},  # an all-zero trace id: missing
+        {"span_id": b"\x03" * 4},  # a 4-byte span id
+        {"span_id": b"\x04" * 8, "parent_span_id": b"\x04" * 8},  # its own parent
+        {"span_id": b"\x05" * 8, "start_time_unix_nano": 0},  # no start
+        {"span_id": b"\x06" * 8, "end_time_unix_nano": 5 * 10**18},  # ends in 2128
+        {"span_id": b"\x07" * 8, "kind": 9},  # no such span kind
+    ]
+    for fields in bad:
+        spans.add(**{**good, **fields})
+    logs = ExportLogsServiceRequest()
+    records = logs.resource_logs.add().scope_logs.add().log_records
+    records.add(time_unix_nano=now, severity_number=9).body.string_value = "fine"
+    records.add(time_unix_nano=now, severity_number=30).body.string_value = "no such severity"
+    records.add(time_unix_nano=0).body.string_value = "no time at all"
+    metrics = ExportMetricsServiceRequest()
+    scope = metrics.resource_metrics.add().scope_metrics.add()
+    fine = scope.metrics.add(name="requests")
+    fine.gauge.data_points.add(time_unix_nano=now, as_int=3)
+    fine.gauge.data_points.add(time_unix_nano=1, as_int=4)  # 1970: absurd
+    nameless = scope.metrics.add()
+    nameless.sum.data_points.add(time_unix_nano=now, as_int=1)
+    nameless.sum.data_points.add(time_unix_nano=now, as_int=2)
+    return {
+        "/v1/traces": (traces, len(bad), len(bad)),
+        "/v1/logs": (logs, 2, 2),
+        "/v1/metrics": (metrics, 3, 2),
+    }
+
+
+def test_refused_records_are_answered_as_partial_success(tmp_path: Path) -> None:
+    """A request with some bad records is accepted (200) with ``partialSuccess`` naming how many
+    the store refuses, over OTLP/HTTP protobuf and JSON and over OTLP/gRPC; each count is the
+    number the merge records as rejects."""
+    import grpc
+    from google.protobuf.json_format import MessageToDict
+    from opentelemetry.proto.collector.logs.v1 import logs_service_pb2, logs_service_pb2_grpc
+    from opentelemetry.proto.collector.metrics.v1 import (
+        metrics_service_pb2,
+        metrics_service_pb2_grpc,
+    )
+    from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+
+    responses = {
+        "/v1/traces": trace_service_pb2.ExportTraceServiceResponse,
+        "/v1/logs": logs_service_pb2.ExportLogsServiceResponse,
+        "/v1/metrics": metrics_service_pb2.ExportMetricsServiceResponse,
+    }
+    counted = {"/v1/traces": "rejected_spans", "/v1/logs": "rejected_log_records",
+               "/v1/metrics": "rejected_data_points"}  # fmt: skip
+    requests = _bad_and_good_requests()
+    running = Collecting(tmp_path / "live.duckdb", "--grpc-port", "0")
+    sent_bad = 0
+    try:
+        for path, (request, bad, rejects) in requests.items():
+            status, body, headers = running.post(
+                path, request.SerializeToString(), "application/x-protobuf"
+            )
+            assert (status, headers["Content-Type"]) == (200, "application/x-protobuf")
+            answer = responses[path].FromString(body)
+            assert getattr(answer.partial_success, counted[path]) == bad, path
+            assert "refused (recorded as rejects)" in answer.partial_success.error_message
+            # The same request as OTLP/JSON: the same count, as proto3 JSON writes it.
+            status, body, _ = running.post(
+                path, json.dumps(MessageToDict(request)).encode(), "application/json"
+            )
+            partial = json.loads(body)["partialSuccess"]
+            key = {"/v1/traces": "rejectedSpans", "/v1/logs": "rejectedLogRecords",
+                   "/v1/metrics": "rejectedDataPoints"}[path]  # fmt: skip
+            assert (status, int(partial[key])) == (200, bad), (path, partial)
+            sent_bad += 2 * rejects
+        channel = grpc.insecure_channel(running.grpc)
+        stubs = {
+            "/v1/traces": trace_service_pb2_grpc.TraceServiceStub(channel),
+            "/v1/logs": logs_service_pb2_grpc.LogsServiceStub(channel),
+            "/v1/metrics": metrics_service_pb2_grpc.MetricsServiceStub(channel),
+        }
+        for path, (request, bad, rejects) in requests.items():
+            answer = stubs[path].Export(request, timeout=10)  # type: ignore[attr-defined]
+            assert getattr(answer.partial_success, counted[path]) == bad, path
+            sent_bad += rejects
+        channel.close()
+        # A request with nothing bad in it: an empty response, no partialSuccess.
+        status, body, _ = running.post(
+            "/v1/traces", _traces_json("6bf92f3577b34da6a3ce929d0e0e4736"), "application/json"
+        )
+        assert (status, json.loads(body)) == (200, {})
+    finally:
+        assert running.stop() == 0, running.lines[-5:]
+    cli = Cli(tmp_path / "live.duckdb")
+    assert cli.query("SELECT count(*) AS n FROM aiobs_rejects") == [{"n": sent_bad}]
+    # The good spans are stored: the request's two (sent three times, stored once) and the JSON one.
+    assert cli.query("SELECT count(*) AS n FROM otel_traces WHERE SpanName = 'chat gpt-4.1'") == [
+        {"n": 3}
+    ]
