@@ -424,11 +424,13 @@ def segment_rows(
     until: datetime,
     *,
     columns: str = "* EXCLUDE (bucket)",
-    order: str = "hash(trace_id)",
+    order: str = "md5(trace_id)",
     limit: int | None = None,
 ) -> list[dict[str, Any]]:
     """Per-trace rows of a segment in ``[since, until)``; by default a deterministic sample
-    (ordered by a hash of the trace id) when ``limit`` is given."""
+    (ordered by a hash of the trace id) when ``limit`` is given. The hash is md5, which DuckDB
+    and ClickHouse compute alike (their ``hash`` functions differ), so a scan on either store
+    samples the same traces and names the same examples."""
 
     where, params = _segment_where(segment, since, until)
     sql = f"SELECT {columns} FROM aiobs_scan_traces WHERE {where} ORDER BY {order}, trace_id"

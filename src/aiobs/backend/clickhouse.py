@@ -21,9 +21,10 @@ clickhouse-connect are imported only when such a backend is opened.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -41,6 +42,10 @@ if TYPE_CHECKING:
 SCHEMES = ("clickhouse", "clickhouses", "chdb")
 # Times as UTC (the store's times are UTC), strings as text rather than bytes in Arrow.
 RESULT_SETTINGS = {"session_timezone": "UTC", "output_format_arrow_string_as_string": 1}
+# A diff or scan passes the trace ids of its sides as an array literal (40k ids are 1.4 MB of
+# SQL; the default limit is 256 KiB), and the parser applies the limit before it reads a query's
+# own SETTINGS clause: so it is a session setting.
+MAX_QUERY_SIZE = 256 * 1024 * 1024
 TABLES = ("otel_traces", "otel_logs")  # what a backend needs to be worth opening
 # ClickHouse error codes a user's own condition or SQL causes (syntax, unknown identifier or
 # function, type mismatch, bad argument, cannot parse/convert): reported as their mistake.
@@ -75,6 +80,7 @@ class _Chdb:
 
         try:
             self.session = session.Session(self.path)  # type: ignore[no-untyped-call]
+            self.session.query(f"SET max_query_size = {MAX_QUERY_SIZE}")
         except Exception as exc:  # chdb raises bare RuntimeErrors
             raise UsageError(f"chdb://{self.path}: {str(exc).splitlines()[0]}") from exc
 
@@ -156,7 +162,7 @@ def _engine(url: str) -> _Engine:
             database=database,
             secure=secure,
             # Never a write: the server refuses any statement but reads (and settings).
-            settings={"readonly": 2},
+            settings={"readonly": 2, "max_query_size": MAX_QUERY_SIZE},
         )
     except Exception as exc:
         raise UsageError(f"{redacted(url)}: {str(exc).splitlines()[0][:300]}") from exc
@@ -281,23 +287,47 @@ class ClickHouseBackend:
     def location(self) -> str:
         return redacted(self.url)
 
-    def _sql(self, sql: str, params: Sequence[Any]) -> str:
+    def _sql(self, sql: str, params: Sequence[Any]) -> tuple[list[tuple[str, str]], str]:
+        """The statement in ClickHouse SQL with its views, and before it the temporary tables it
+        reads: (name, the statement that fills it), for each common table expression it reads
+        more than once (``to_clickhouse_parts``)."""
         from aiobs.semantic.clickhouse import with_views
+        from aiobs.sql import bind_literals
+        from aiobs.sql.clickhouse import to_clickhouse_parts
 
         try:
-            rendered = self.dialect.render(sql, params)
+            parts, body = to_clickhouse_parts(bind_literals(sql, params))
         except ValueError as exc:
             raise QueryError(f"not expressible in ClickHouse SQL: {exc}") from exc
-        return with_views(rendered.sql, self.prices, spans_table=self.spans_table)
 
-    def _table(self, sql: str, params: Sequence[Any]) -> pa.Table:
-        final = self._sql(sql, params)
+        def complete(statement: str) -> str:
+            return with_views(statement, self.prices, spans_table=self.spans_table)
+
+        fills = [(n, complete(f"CREATE TEMPORARY TABLE {n} AS {q}")) for n, q in parts]
+        return fills, complete(body)
+
+    def _run(self, sql: str, params: Sequence[Any], run: Callable[[str], Any]) -> Any:
+        """``run`` the statement, after filling the temporary tables it reads (dropped after)."""
+        fills, final = self._sql(sql, params)
+        filled = []
         try:
-            return self.core.arrow(final)
+            for name, fill in fills:
+                self.core.command(f"DROP TEMPORARY TABLE IF EXISTS {name}")
+                self.core.command(fill)
+                filled.append(name)
+            return run(final)
         except UsageError:
             raise
         except Exception as exc:
             raise _query_error(exc) from exc
+        finally:
+            for name in filled:
+                with contextlib.suppress(Exception):
+                    self.core.command(f"DROP TEMPORARY TABLE IF EXISTS {name}")
+
+    def _table(self, sql: str, params: Sequence[Any]) -> pa.Table:
+        table: pa.Table = self._run(sql, params, self.core.arrow)
+        return table
 
     def raw(self, sql: str, *, views: bool = False) -> tuple[list[str], list[tuple[Any, ...]]]:
         """A statement in ClickHouse's own SQL, as given (``aiobs query``), with the semantic
@@ -361,13 +391,7 @@ class ClickHouseBackend:
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         if sql.lstrip().upper().startswith("SET "):
             return  # a DuckDB setting (memory, threads): the server's own apply
-        final = self._sql(sql, params)
-        try:
-            self.core.command(final)
-        except UsageError:
-            raise
-        except Exception as exc:
-            raise _query_error(exc) from exc
+        self._run(sql, params, self.core.command)
 
     def copy_parquet(self, sql: str, path: str, options: str = "") -> None:
         raise QueryError("this ClickHouse backend does not write Parquet files")

@@ -94,15 +94,60 @@ def to_clickhouse(sql: str) -> str:
     A missing map key reads as NULL, as in DuckDB (ClickHouse answers ''); aggregates over no rows
     are NULL given ``SETTINGS`` from ``query_sql``."""
     import sqlglot
+
+    return _sql(_translate(sqlglot.parse_one(sql, read="duckdb")))
+
+
+def to_clickhouse_parts(sql: str) -> tuple[list[tuple[str, str]], str]:
+    """``to_clickhouse`` split for running: ClickHouse computes a common table expression again
+    at every reference (segment's selected traces were computed ten times a query, each an
+    aggregation of every span), so each one its query reads more than once is returned as (a
+    temporary table's name, the query that fills it), inner ones first, and the statement reads
+    that table instead. A part reads the expressions before it in its WITH, as the statement
+    did; one that reads an expression of an outer query is left in place."""
+    import sqlglot
+    from sqlglot import exp
+
+    tree = _translate(sqlglot.parse_one(sql, read="duckdb"))
+    every_cte = {c.alias for c in tree.find_all(exp.CTE)}
+    parts: list[tuple[str, str]] = []
+    # Inner WITHs first (reversed pre-order): an outer part then reads the inner tables.
+    withs = [w for w in tree.walk(bfs=False) if isinstance(w, exp.With)][::-1]
+    for with_ in withs:
+        ctes = list(with_.expressions)
+        reads: dict[str, int] = {}
+        owner = with_.parent
+        assert owner is not None  # a WITH belongs to its query
+        for table in owner.find_all(exp.Table):
+            if not table.db:
+                reads[table.name] = reads.get(table.name, 0) + 1
+        for i, cte in enumerate(ctes):
+            if reads.get(cte.alias, 0) < 2:
+                continue
+            part = exp.select("*").from_(cte.alias)
+            part.set("with_", exp.With(expressions=[c.copy() for c in ctes[: i + 1]]))
+            defined = {c.alias for c in part.find_all(exp.CTE)}
+            if any(t.name in every_cte - defined for t in part.find_all(exp.Table) if not t.db):
+                continue
+            temp = f"aiobs_cte{len(parts)}_{cte.alias}"
+            parts.append((temp, _sql(part)))
+            cte.set("this", exp.select("*").from_(temp))
+    return parts, _sql(tree)
+
+
+def _translate(tree: exp.Expr) -> exp.Expr:
     from sqlglot import exp
 
     timestamps = _timestamp_digits()
-    tree = sqlglot.parse_one(sql, read="duckdb")
     # Bottom-up, so a replaced node's children are already translated.
     for node in list(tree.walk(bfs=False))[::-1]:
         new: exp.Expr | None = None
         if isinstance(node, exp.Anonymous) and node.name.lower() in _RENAMED:
             node.set("this", _RENAMED[node.name.lower()])
+        elif isinstance(node, exp.IgnoreNulls) and isinstance(node.this, exp.AnyValue):
+            # DuckDB's any_value is read as any_value(x) IGNORE NULLS, which ClickHouse cannot
+            # parse before a FILTER; its any skips NULLs anyway, as any_value does.
+            new = exp.Anonymous(this="any", expressions=[node.this.this])
         elif isinstance(node, exp.LogicalOr):  # bool_or: ClickHouse has no LOGICAL_OR
             new = exp.Max(this=node.this)
         elif (
@@ -157,7 +202,7 @@ def to_clickhouse(sql: str) -> str:
             node.replace(new)
             if node is tree:
                 tree = new
-    return _sql(tree)
+    return tree
 
 
 _MAP_COLUMNS = frozenset(
