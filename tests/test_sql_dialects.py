@@ -291,3 +291,22 @@ SELECT g0.odd, g0.even, g0.k, b.hi FROM g0, b ORDER BY g0.odd"""
         ch.query(f"CREATE TEMPORARY TABLE {name} AS {fill}")
     got = [json.loads(line) for line in str(ch.query(body, "JSONCompactEachRow")).splitlines()]
     assert got == want == [[1, 0, 20, 5], [3, 2, 20, 5], [5, 4, 20, 5]]
+
+
+@settings(max_examples=examples(30), deadline=None)
+@given(st.lists(st.text(max_size=12), min_size=65, max_size=200))
+def test_a_long_list_parameter_is_spliced_in_meaning_the_same(values: list[str]) -> None:
+    """A list parameter longer than ``LONG_LIST`` is bound after translating (``render_parts``):
+    ClickHouse reads the same strings from it — quotes, backslashes, non-ASCII text — as
+    DuckDB binds, in the same order."""
+    from aiobs.sql.clickhouse import LONG_LIST, render_parts
+
+    assert len(values) > LONG_LIST
+    sql = "SELECT v, count(*) AS n FROM (SELECT unnest(?) AS v) GROUP BY v ORDER BY v"
+    parts, body = render_parts(sql, [values])
+    assert parts == [] and "aiobs-list-" not in body
+    con, ch = _engines()
+    want = sorted(con.execute(sql, [values]).fetchall())
+    out = str(ch.query(body, "JSONCompactEachRow"))
+    got = sorted(tuple(json.loads(line)) for line in out.split("\n") if line)
+    assert [(v, int(n)) for v, n in got] == want

@@ -292,11 +292,10 @@ class ClickHouseBackend:
         reads: (name, the statement that fills it), for each common table expression it reads
         more than once (``to_clickhouse_parts``)."""
         from aiobs.semantic.clickhouse import with_views
-        from aiobs.sql import bind_literals
-        from aiobs.sql.clickhouse import to_clickhouse_parts
+        from aiobs.sql.clickhouse import render_parts
 
         try:
-            parts, body = to_clickhouse_parts(bind_literals(sql, params))
+            parts, body = render_parts(sql, params)
         except ValueError as exc:
             raise QueryError(f"not expressible in ClickHouse SQL: {exc}") from exc
 

@@ -132,7 +132,18 @@ INSERT INTO {db}.{SPANS_TABLE} {select}
 
 def _views(prices: Mapping[str, Price], spans_table: bool = False) -> dict[str, str]:
     """Each semantic view (and what they read) as ClickHouse SQL, in dependency order; with
-    ``spans_table``, the span columns are read from ``SPANS_TABLE`` (``ddl``)."""
+    ``spans_table``, the span columns are read from ``SPANS_TABLE`` (``ddl``). Translated once
+    per price table: it took 60 ms a statement, 6 of a scan's 17 s on chdb."""
+    key = (spans_table, tuple(sorted(prices.items())))
+    if key not in _TRANSLATED:
+        _TRANSLATED[key] = _translate_views(prices, spans_table)
+    return _TRANSLATED[key]
+
+
+_TRANSLATED: dict[tuple[bool, tuple[tuple[str, Price], ...]], dict[str, str]] = {}
+
+
+def _translate_views(prices: Mapping[str, Price], spans_table: bool) -> dict[str, str]:
     base = SPANS_TABLE if spans_table else f"({span_facts_sql(maps=True)})"
     spans = to_clickhouse(PRICED_SPANS).replace("FROM base AS b", f"FROM {base} AS b", 1)
     facts = (
