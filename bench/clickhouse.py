@@ -3,12 +3,14 @@
     python bench/clickhouse.py                       # bench/out/demo-x6.duckdb (~1M spans)
     python bench/clickhouse.py --runs 5 --only replay,traces
 
-Builds, once, two chdb data directories from the store's Parquet export (`aiobs export --to
+Builds, once, chdb data directories from the store's Parquet export (`aiobs export --to
 parquet`) under the clickhouseexporter's DDL (tests/test_clickhouse.py): `…-chdb` as the
-exporter leaves a cluster, and `…-chdb-ddl` with `aiobs clickhouse ddl` applied (the canonical
-`aiobs_spans` table). Then times each command on the DuckDB store, on chdb and on chdb with the
-table, alternating run by run, and prints the medians and the ratios to DuckDB (issue 20's
-target: within 3x). A chdb process starts an embedded server: `chdb boot` is that floor.
+exporter leaves a cluster, `…-chdb-ddl` with `aiobs clickhouse ddl` applied (the canonical
+`aiobs_spans` table), and `…-http`, the same, served by tests/chdb_http.py (chdb behind
+ClickHouse's HTTP interface) for `clickhouse://` as against a running server. Then times each
+command on the DuckDB store and on each of those, alternating run by run, and prints the
+medians and the ratios to DuckDB (issue 20's target: within 3x). A chdb:// process starts an
+embedded server and loads the tables' parts: the floor line shows that cost beside DuckDB's.
 """
 
 from __future__ import annotations
@@ -82,11 +84,28 @@ def main() -> None:
     if not store.exists():
         raise SystemExit(f"{store}: build it first (python bench/commands.py)")
     engines = {"DuckDB": ["--db", str(store)]}
-    for suffix, with_table in (("chdb", False), ("chdb-ddl", True)):
+    for suffix, with_table in (("chdb", False), ("chdb-ddl", True), ("http", True)):
         data = store.with_name(f"{store.stem}-{suffix}")
         if not data.exists():
             build(store, data, with_table)
         engines[suffix] = ["--backend", f"chdb://{data}?database=otel"]
+    # A running server, as a cluster is: chdb behind ClickHouse's HTTP interface (the tests'
+    # stand-in), its own copy of the data (one process may open a chdb directory).
+    server = subprocess.Popen(
+        [sys.executable, str(HERE.parent / "tests" / "chdb_http.py"), _data(engines["http"])],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert server.stdout is not None
+    port = int(server.stdout.readline())
+    engines["http"] = ["--backend", f"clickhouse://default@127.0.0.1:{port}/otel"]
+    try:
+        _bench(opts, store, engines)
+    finally:
+        server.kill()
+
+
+def _bench(opts: argparse.Namespace, store: Path, engines: dict[str, list[str]]) -> None:
     db = engines["DuckDB"]
     trace = run([*db, "query", "select trace_id from ai_traces where status = 'error'"
                  " order by trace_id limit 1", "-f", "csv"])[2].splitlines()[-1]  # fmt: skip
@@ -108,10 +127,25 @@ def main() -> None:
         "scan (the demo week)": ["scan", "--since", week, "-f", "json"],
     }  # fmt: skip
     wanted = [w.strip() for w in opts.only.split(",") if w.strip()]
-    boot = [sys.executable, "-c", "from chdb import session; session.Session().query('select 1')"]
-    floor = statistics.median(_seconds(boot) for _ in range(3))
+    # The floors of a replay: a bare process that opens the store and fetches the trace's rows.
+    data = _data(engines["chdb-ddl"])
+    floors = {
+        "DuckDB": "import duckdb; duckdb.connect(sys.argv[1], read_only=True).execute("
+        "'SELECT * FROM otel_traces WHERE TraceId = ?', [sys.argv[2]]).fetchall()",
+        "chdb": "from chdb import session; session.Session(sys.argv[3]).query("
+        "f\"SELECT * FROM otel.otel_traces WHERE TraceId = '{sys.argv[2]}'\", 'Arrow')",
+    }
+    bare = {
+        name: statistics.median(
+            _seconds([sys.executable, "-c", f"import sys; {code}", str(store), trace, data])
+            for _ in range(3)
+        )
+        for name, code in floors.items()
+    }
+    print(f"store {store}, {opts.runs} runs each")
     print(
-        f"store {store}, {opts.runs} runs each; chdb boot (a bare session, select 1) {floor:.2f} s"
+        "floor (a bare process: open the store, fetch the trace's rows):"
+        f" DuckDB {bare['DuckDB']:.2f} s, chdb {bare['chdb']:.2f} s"
     )
     print(f"{'command':<30}" + "".join(f"{e:>10}" for e in engines) + "  ratios to DuckDB")
     for label, args in commands.items():
@@ -124,6 +158,11 @@ def main() -> None:
         medians = {e: statistics.median(t) for e, t in times.items()}
         ratios = " ".join(f"{medians[e] / medians['DuckDB']:.1f}x" for e in list(engines)[1:])
         print(f"{label:<30}" + "".join(f"{m:>9.2f}s" for m in medians.values()) + f"  {ratios}")
+
+
+def _data(engine: list[str]) -> str:
+    """The data directory of a ``--backend chdb://DIR?database=otel`` engine."""
+    return engine[1].removeprefix("chdb://").removesuffix("?database=otel")
 
 
 def _seconds(args: list[str]) -> float:

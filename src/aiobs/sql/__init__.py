@@ -76,9 +76,17 @@ def bind_literals(sql: str, params: Sequence[Any]) -> str:
     out: list[str] = []
     at = 0
     for token, value in zip(places, params, strict=True):
-        out += [sql[at : token.start], _literal(value).sql(dialect="duckdb")]
+        text = value.sql if isinstance(value, Raw) else _literal(value).sql(dialect="duckdb")
+        out += [sql[at : token.start], text]
         at = token.end + 1
     return "".join(out) + sql[at:]
+
+
+@dataclass(frozen=True)
+class Raw:
+    """A parameter ``bind_literals`` writes as this SQL text, as it is."""
+
+    sql: str
 
 
 def _literal(value: Any) -> Any:
