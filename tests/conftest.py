@@ -124,6 +124,8 @@ def _isolated_session_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("AIOBS_CONFIG", str(tmp_path_factory.mktemp("session-env") / "config.toml"))
         mp.delenv("AIOBS_DB", raising=False)
+        # The ClickHouse translations and the judge's answers: never the developer's.
+        mp.setenv("AIOBS_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
         terminal = json.loads(os.environ.get("AIOBS_TEST_TERMINAL", "{}"))
         for name, value in terminal.items():
             if value is None:

@@ -297,3 +297,29 @@ def test_the_ddl_s_span_table_is_read_when_present_with_the_same_answers(
     assert problems == [], "\n".join(problems)
     scan = json.loads(there[-1]["stdout"])
     assert len(scan["incidents"]) >= 3 and all(i["likely_causes"] for i in scan["incidents"][:3])
+
+
+# In a child: run the command lines, then say whether sqlglot was imported.
+_RUN_THEN_MODULES = (
+    _RUN
+    + """
+print("sqlglot" in sys.modules)
+"""
+)
+
+
+def test_translations_are_kept_for_the_next_command(
+    worlds: tuple[Cli, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A command's ClickHouse translations are kept in the cache directory: the next process
+    running the same commands answers the same without importing sqlglot at all."""
+    cli, url = worlds
+    monkeypatch.setenv("AIOBS_CACHE_DIR", str(tmp_path / "cache"))
+    failed = cli.json("traces", "--since", DAYS, "--status", "error", "-n", "1")[0]["trace_id"]
+    lines = json.dumps([["--backend", url, *c, "-f", "json"] for c in
+                        (["traces", "--since", DAYS], ["replay", failed])])  # fmt: skip
+    first, second = (in_child(_RUN_THEN_MODULES, lines).splitlines() for _ in range(2))
+    assert (first[-1], second[-1]) == ("True", "False")
+    answers = [[json.loads(r["stdout"]) for r in json.loads(out[0])] for out in (first, second)]
+    assert answers[0] == answers[1] and len(answers[0][0]) > 0
+    assert (tmp_path / "cache" / "clickhouse-sql.sqlite").exists()

@@ -134,13 +134,20 @@ def _views(prices: Mapping[str, Price], spans_table: bool = False) -> dict[str, 
     """Each semantic view (and what they read) as ClickHouse SQL, in dependency order; with
     ``spans_table``, the span columns are read from ``SPANS_TABLE`` (``ddl``). Translated once
     per price table: it took 60 ms a statement, 6 of a scan's 17 s on chdb."""
-    key = (spans_table, tuple(sorted(prices.items())))
-    if key not in _TRANSLATED:
-        _TRANSLATED[key] = _translate_views(prices, spans_table)
-    return _TRANSLATED[key]
+    from aiobs.sql.clickhouse import translations
 
-
-_TRANSLATED: dict[tuple[bool, tuple[tuple[str, Price], ...]], dict[str, str]] = {}
+    # Keyed by everything the views are made of (DuckDB SQL and the natively rendered fields).
+    sources = (
+        PRICED_SPANS + TRACE_AGGREGATES + ai_traces_sql(materialised=False) + repr(SPAN_COLUMNS)
+        + kinded_fields("clickhouse") + kinded_spans("clickhouse")
+    )  # fmt: skip
+    key = "\x1f".join(("views", str(spans_table), repr(sorted(prices.items())), sources))
+    found = translations.get(key)
+    if found is None:
+        found = _translate_views(prices, spans_table)
+        translations.put(key, found)
+    views: dict[str, str] = found
+    return views
 
 
 def _translate_views(prices: Mapping[str, Price], spans_table: bool) -> dict[str, str]:

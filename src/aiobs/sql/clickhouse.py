@@ -17,6 +17,7 @@ Must not import any other aiobs package, nor duckdb, typer, rich or textual.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -102,48 +103,193 @@ def to_clickhouse(sql: str) -> str:
 def render_parts(sql: str, params: Sequence[Any]) -> tuple[list[tuple[str, str]], str]:
     """``to_clickhouse_parts`` of ``sql`` (canonical, ``?`` parameters) with its parameters bound.
 
-    Strings, times and lists of strings are bound as stand-ins, the statement is translated once
-    per process in that form (a scan sends the same statement for many segments; sqlglot took
-    1.5 of its 9 s), and their ClickHouse literals are spliced in after: a list of 40k trace ids
-    is never parsed by sqlglot (it took over a second a statement). Numbers, booleans and NULL
-    are bound as they are. tests/test_sql_dialects.py runs every statement of the read commands
-    through this, and the stand-ins against binding whole."""
+    Strings, times and lists of strings are bound as stand-ins, the statement is translated in
+    that form once (kept in ``translations``: a scan sends the same statement for many
+    segments, and each command the same statements as the last; sqlglot took 1.5 of a scan's
+    9 s and a quarter of a replay's second), and their ClickHouse literals are spliced in after:
+    a list of 40k trace ids is never parsed by sqlglot (it took over a second a statement).
+    Numbers, booleans and NULL are bound as they are (part of the statement's key).
+    tests/test_sql_dialects.py runs every statement of the read commands through this."""
     from datetime import UTC, datetime
 
-    from aiobs.sql import Raw, bind_literals
-
     spliced: dict[str, str] = {}
-    bound: list[Any] = []
+    kinds: list[str] = []
     for i, value in enumerate(params):
         stand_in = f"aiobs-param-3c41-{i}"
         if isinstance(value, str):
             spliced[f"'{stand_in}'"] = _string(value)
-            value = Raw(f"'{stand_in}'")
+            kinds.append("str")
         elif isinstance(value, datetime):
             if value.tzinfo is not None:
                 value = value.astimezone(UTC).replace(tzinfo=None)
             spliced[f"'{stand_in}'"] = _string(value.isoformat(sep=" "))
-            value = Raw(f"CAST('{stand_in}' AS TIMESTAMP)")
+            kinds.append("time")
         elif isinstance(value, list | tuple) and value and all(isinstance(v, str) for v in value):
             spliced[f"['{stand_in}']"] = "[" + ", ".join(map(_string, value)) + "]"
-            value = Raw(f"['{stand_in}']")
-        bound.append(value)
+            kinds.append("strings")
+        else:
+            kinds.append(f"{type(value).__name__} {value!r}")
     if any("aiobs-param-3c41-" in literal for literal in spliced.values()):
-        return to_clickhouse_parts(bind_literals(sql, params))  # a value holding a stand-in
-    template = bind_literals(sql, bound)
-    if template not in _TEMPLATES:
-        _TEMPLATES[template] = to_clickhouse_parts(template)
-    parts, body = _TEMPLATES[template]
+        return _bound_whole(sql, params)  # a value holding a stand-in
+    key = "\x1f".join(("statement", sql, *kinds))
+    found = translations.get(key)
+    if found is None:
+        found = _template(sql, params, kinds)
+        if found is None:
+            return _bound_whole(sql, params)
+        translations.put(key, found)
+    parts, body = [(str(n), str(q)) for n, q in found[0]], str(found[1])
     for stand_in, literal in spliced.items():
-        if not any(stand_in in q for q in (body, *(q for _, q in parts))):
-            # Translated into something else than a literal: bind it whole instead.
-            return to_clickhouse_parts(bind_literals(sql, params))
         body = body.replace(stand_in, literal)
         parts = [(name, q.replace(stand_in, literal)) for name, q in parts]
     return parts, body
 
 
-_TEMPLATES: dict[str, tuple[list[tuple[str, str]], str]] = {}
+def _template(sql: str, params: Sequence[Any], kinds: list[str]) -> Any:
+    """The statement translated with stand-ins for its strings, times and lists of strings (as
+    JSON-able lists), or None when one is not found in the translation as a literal."""
+    from aiobs.sql import Raw, bind_literals
+
+    bound: list[Any] = []
+    for i, (value, kind) in enumerate(zip(params, kinds, strict=True)):
+        stand_in = f"aiobs-param-3c41-{i}"
+        if kind in ("str", "time", "strings"):
+            value = Raw(
+                {"str": "'{}'", "time": "CAST('{}' AS TIMESTAMP)", "strings": "['{}']"}[
+                    kind
+                ].format(stand_in)
+            )
+        bound.append(value)
+    parts, body = to_clickhouse_parts(bind_literals(sql, bound))
+    statements = [body, *(q for _, q in parts)]
+    for i, kind in enumerate(kinds):
+        if kind in ("str", "time", "strings"):
+            stand_in = (
+                f"['aiobs-param-3c41-{i}']" if kind == "strings" else f"'aiobs-param-3c41-{i}'"
+            )
+            if not any(stand_in in q for q in statements):
+                return None  # translated into something else than a literal
+    return [[list(p) for p in parts], body]
+
+
+def _bound_whole(sql: str, params: Sequence[Any]) -> tuple[list[tuple[str, str]], str]:
+    from aiobs.sql import bind_literals
+
+    return to_clickhouse_parts(bind_literals(sql, params))
+
+
+class Translations:
+    """Translated SQL by its key, in memory and in a SQLite file under the user cache directory
+    (``AIOBS_CACHE_DIR`` moves it), so a command does not pay sqlglot (importing it included)
+    for statements an earlier one translated. A key holds what the translation depends on
+    besides the statement; every entry is also under this module's and sqlglot's own text, so a
+    change to either starts afresh. The file is best effort: if it cannot be used, nothing is
+    kept there."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.lock = threading.Lock()
+        self.memory: dict[str, Any] = {}
+        self.con: Any = None
+        self.usable = True
+        self.version = ""
+
+    def _open(self) -> Any:
+        if self.con is None and self.usable:
+            try:
+                import sqlite3
+
+                folder = _cache_dir()
+                folder.mkdir(parents=True, exist_ok=True)
+                # Replay reads its context on a second thread: one connection, behind a lock.
+                self.con = sqlite3.connect(
+                    folder / "clickhouse-sql.sqlite", timeout=2, check_same_thread=False
+                )
+                self.con.execute(
+                    "CREATE TABLE IF NOT EXISTS translations (key TEXT PRIMARY KEY, value TEXT)"
+                )
+                self.version = _code_version()
+            except Exception:  # a read-only home, a locked file…: translate every time
+                self.usable = False
+                self.con = None
+        return self.con
+
+    def get(self, key: str) -> Any:
+        with self.lock:
+            return self._get(key)
+
+    def put(self, key: str, value: Any) -> None:
+        with self.lock:
+            self._put(key, value)
+
+    def _get(self, key: str) -> Any:
+        if key in self.memory:
+            return self.memory[key]
+        con = self._open()
+        if con is None:
+            return None
+        import json
+
+        try:
+            row = con.execute(
+                "SELECT value FROM translations WHERE key = ?", [self.version + key]
+            ).fetchone()
+        except Exception:
+            return None
+        if row is None:
+            return None
+        self.memory[key] = json.loads(row[0])
+        return self.memory[key]
+
+    def _put(self, key: str, value: Any) -> None:
+        self.memory[key] = value
+        con = self._open()
+        if con is None:
+            return
+        import json
+
+        try:
+            with con:
+                con.execute(
+                    "INSERT OR REPLACE INTO translations VALUES (?, ?)",
+                    [self.version + key, json.dumps(value)],
+                )
+        except Exception:
+            pass
+
+
+def _cache_dir() -> Path:
+    import os
+
+    env = os.environ.get("AIOBS_CACHE_DIR")
+    if env:
+        return Path(env).expanduser()
+    from platformdirs import user_cache_path
+
+    return user_cache_path("aiobs", appauthor=False)
+
+
+def _code_version() -> str:
+    """What the translations depend on besides their keys: this module's and the semantic
+    layer's ClickHouse module's source, and sqlglot's version (read from its files, without
+    importing it)."""
+    import importlib.util
+    import zlib
+
+    texts = [
+        Path(__file__).read_bytes(),
+        (Path(__file__).parents[1] / "semantic" / "clickhouse.py").read_bytes(),
+    ]
+    spec = importlib.util.find_spec("sqlglot")
+    if spec is not None and spec.origin:
+        version = Path(spec.origin).parent / "_version.py"
+        texts.append(version.read_bytes() if version.exists() else spec.origin.encode())
+    blob = b"\0".join(texts)
+    return f"{zlib.crc32(blob):08x}{zlib.adler32(blob):08x}\x1f"
+
+
+translations = Translations()
 
 
 def _string(text: str) -> str:
