@@ -22,6 +22,7 @@ clickhouse-connect are imported only when such a backend is opened.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import re
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -270,6 +271,9 @@ def _query_error(exc: Exception) -> QueryError:
     return QueryError(message[:500], evaluation=code in _EVALUATION_CODES)
 
 
+_STATEMENTS = itertools.count(1)
+
+
 @dataclass
 class ClickHouseBackend:
     """An open ClickHouse backend (see the module docstring)."""
@@ -305,10 +309,17 @@ class ClickHouseBackend:
         except ValueError as exc:
             raise QueryError(f"not expressible in ClickHouse SQL: {exc}") from exc
 
+        # Names of this statement's own (threads share the session: replay's context, the
+        # TUI's workers), so no table of another statement is in the way.
+        run = next(_STATEMENTS)
+        names = {n: f"{n}_{run}" for n, _ in parts}
+
         def complete(statement: str) -> str:
+            for name, unique in names.items():
+                statement = statement.replace(name, unique)
             return with_views(statement, self.prices, spans_table=self.spans_table)
 
-        fills = [(n, complete(f"CREATE TEMPORARY TABLE {n} AS {q}")) for n, q in parts]
+        fills = [(names[n], complete(f"CREATE TEMPORARY TABLE {n} AS {q}")) for n, q in parts]
         return fills, complete(body)
 
     def _run(self, sql: str, params: Sequence[Any], run: Callable[[str], Any]) -> Any:
@@ -317,7 +328,6 @@ class ClickHouseBackend:
         filled = []
         try:
             for name, fill in fills:
-                self.core.command(f"DROP TEMPORARY TABLE IF EXISTS {name}")
                 self.core.command(fill)
                 filled.append(name)
             return run(final)
