@@ -177,6 +177,8 @@ def start_collector(db: Path) -> tuple[subprocess.Popen[str], int, list[int]]:
         for text in proc.stderr:
             if text.startswith("stored "):
                 stored[0] = int(text.split()[1].replace(",", ""))
+            elif text.startswith("aiobs:"):  # a merge that failed (retried): shown, not hidden
+                print(f"collector: {text.rstrip()}", file=sys.stderr)
 
     threading.Thread(target=watch, daemon=True).start()
     return proc, port, stored

@@ -830,11 +830,12 @@ def ingest_file(
     return result
 
 
-def configure_for_ingest(con: duckdb.DuckDBPyConnection) -> None:
-    """Settings of a connection that ingests (the ``ingest`` command, the demo builder)."""
+def configure_for_ingest(con: duckdb.DuckDBPyConnection, memory_limit: str | None = None) -> None:
+    """Settings of a connection that ingests (the ``ingest`` command, the demo builder, and
+    ``collect``'s merges with a lower ``memory_limit``)."""
     # Bound DuckDB's buffer pool while one big transaction is open (peak RSS on bench/ingest.py,
     # 1M spans: 1.85 GB unbounded, 1.55 GB at 512 MB); it spills to disk past that.
-    con.execute(f"SET memory_limit = '{INGEST_MEMORY_LIMIT}'")
+    con.execute(f"SET memory_limit = '{memory_limit or INGEST_MEMORY_LIMIT}'")
     # Rows of one statement may be appended in any order, so DuckDB spreads an insert over its
     # threads (bench/ingest.py, 1M spans, two sittings of 3 alternating pairs: medians 19.4 ->
     # 18.1 s and 20.3 -> 19.8 s, faster in 5 of the 6 pairs). Nothing reads insertion order: a
@@ -852,11 +853,13 @@ def ingest_paths(
     fast: bool | None = None,
     redact: bool = False,
     config: dict[str, Any] | None = None,
+    memory_limit: str | None = None,
 ) -> IngestSummary:
     """Ingest every input named by ``args`` (paths, dirs, globs, ``-``); ``redact``: rewrite
     secrets and personal data first (``aiobs.ingest.redact``, with the config's ``[redact]``)."""
     started = time.perf_counter()
-    configure_for_ingest(store.con)
+    memory_limit = memory_limit or INGEST_MEMORY_LIMIT  # read at the call: tests lower it
+    configure_for_ingest(store.con, memory_limit)
     redactor = make_redactor(store.con, config or {}) if redact else None
     engine = duckdb_engine()
     inputs, problems, skipped = expand_inputs(args)
@@ -867,7 +870,7 @@ def ingest_paths(
             store.reopen(
                 wait=LockWait(max(store.wait.seconds, WRITER_REOPEN_WAIT), store.wait.notice)
             )
-            configure_for_ingest(store.con)
+            configure_for_ingest(store.con, memory_limit)
         if on_file_start is not None:
             size = inp.path.stat().st_size if inp.path is not None and inp.path.exists() else None
             on_file_start(inp, size)
@@ -876,7 +879,7 @@ def ingest_paths(
         except engine.OutOfMemoryException as exc:
             # The files before this one are stored; the next would most likely run out too.
             raise StoreUnavailableError(
-                f"{inp.name}: DuckDB ran out of memory storing it (limit {INGEST_MEMORY_LIMIT}"
+                f"{inp.name}: DuckDB ran out of memory storing it (limit {memory_limit}"
                 " during ingest); nothing from it was kept",
                 hint="ingest it in smaller files (the limit bounds one file's transaction)",
             ) from exc
