@@ -61,8 +61,10 @@ def collect(
     import signal
     import threading
 
-    from aiobs.ingest.collect import Collector
+    from aiobs.ingest.collect import Collector, lean_allocators
     from aiobs.ingest.redact import redact_config
+
+    lean_allocators()
 
     s = settings(ctx)
     s.refuse_backend()
