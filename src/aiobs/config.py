@@ -1,4 +1,5 @@
-"""Where things live, and what the user configured: the store path and the config file.
+"""Where things live, and what the user configured: the store path, the cache directory and
+the config file.
 
 Resolution order for the store: ``--db`` > ``AIOBS_DB`` > ``<user data dir>/aiobs/aiobs.duckdb``.
 The config file is ``$AIOBS_CONFIG`` or ``<user config dir>/aiobs/config.toml`` (on Linux
@@ -32,6 +33,17 @@ def resolve_db_path(db: str | os.PathLike[str] | None) -> Path:
     if env:
         return Path(env).expanduser()
     return default_db_path()
+
+
+def cache_dir() -> Path:
+    """Where aiobs keeps what it can compute again (the judge's answers, ClickHouse
+    translations): ``$AIOBS_CACHE_DIR`` or the user cache directory."""
+    env = os.environ.get("AIOBS_CACHE_DIR")
+    if env:
+        return Path(env).expanduser()
+    from platformdirs import user_cache_path
+
+    return user_cache_path("aiobs", appauthor=False)
 
 
 def config_path() -> Path:

@@ -270,12 +270,9 @@ class Cache:
 
 
 def cache_path() -> Path:
-    env = os.environ.get("AIOBS_CACHE_DIR")
-    if env:
-        return Path(env).expanduser() / "judge.sqlite"
-    from platformdirs import user_cache_path
+    from aiobs.config import cache_dir
 
-    return user_cache_path("aiobs", appauthor=False) / "judge.sqlite"
+    return cache_dir() / "judge.sqlite"
 
 
 @dataclass

@@ -130,7 +130,7 @@ def check(path: str, content_type: str, body: bytes) -> tuple[bytes, str, Refusa
     if kind == PROTOBUF:
         from google.protobuf.message import DecodeError
 
-        message = _message_class(path)()
+        message = _service_message(path, "Request")()
         try:
             message.ParseFromString(body)
         except DecodeError as exc:
@@ -402,48 +402,34 @@ def _summary(count: int, first: str) -> str:
     return f"{count:,} record{'s' * (count != 1)} refused (recorded as rejects); first: {first}"
 
 
+# Per OTLP signal path: the module of its export service's messages, their names' stem, and the
+# partialSuccess field that counts its refused records.
+_SERVICES = {
+    "/v1/traces": ("trace", "ExportTraceService", "rejected_spans"),
+    "/v1/logs": ("logs", "ExportLogsService", "rejected_log_records"),
+    "/v1/metrics": ("metrics", "ExportMetricsService", "rejected_data_points"),
+}
+
+
+def _service_message(path: str, which: str) -> Any:
+    """The ``Request`` or ``Response`` message class of the export service of ``path``."""
+    import importlib
+
+    signal, stem, _ = _SERVICES[path]
+    module = importlib.import_module(
+        f"opentelemetry.proto.collector.{signal}.v1.{signal}_service_pb2"
+    )
+    return getattr(module, stem + which)
+
+
 def partial_success(path: str, refusals: Refusals) -> Any:
     """The Export…ServiceResponse for an accepted request to ``path``, with its partialSuccess
     when some records were refused (an empty message otherwise, as the spec says)."""
-    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
-    from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
-        ExportMetricsServiceResponse,
-    )
-    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-        ExportTraceServiceResponse,
-    )
-
-    if path == "/v1/traces":
-        response: Any = ExportTraceServiceResponse()
-        counted = "rejected_spans"
-    elif path == "/v1/logs":
-        response = ExportLogsServiceResponse()
-        counted = "rejected_log_records"
-    else:
-        response = ExportMetricsServiceResponse()
-        counted = "rejected_data_points"
+    response = _service_message(path, "Response")()
     if refusals.count:
-        setattr(response.partial_success, counted, refusals.count)
+        setattr(response.partial_success, _SERVICES[path][2], refusals.count)
         response.partial_success.error_message = refusals.message
     return response
-
-
-def _message_class(path: str) -> Any:
-    if path == "/v1/traces":
-        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-            ExportTraceServiceRequest,
-        )
-
-        return ExportTraceServiceRequest
-    if path == "/v1/logs":
-        from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
-
-        return ExportLogsServiceRequest
-    from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
-        ExportMetricsServiceRequest,
-    )
-
-    return ExportMetricsServiceRequest
 
 
 @dataclass

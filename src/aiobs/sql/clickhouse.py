@@ -11,7 +11,8 @@ The semantic views in this dialect are ``aiobs.semantic.clickhouse``'s (it calls
 tests/test_sql_dialects.py and tests/test_clickhouse.py run the translations in real ClickHouse
 (chdb) and compare every value with DuckDB's.
 
-Must not import any other aiobs package, nor duckdb, typer, rich or textual.
+Must not import any other aiobs package (but ``aiobs.config``'s cache directory), nor duckdb,
+typer, rich or textual.
 """
 
 from __future__ import annotations
@@ -112,29 +113,37 @@ def render_parts(sql: str, params: Sequence[Any]) -> tuple[list[tuple[str, str]]
     tests/test_sql_dialects.py runs every statement of the read commands through this."""
     from datetime import UTC, datetime
 
+    from aiobs.sql import Raw
+
+    # Per stand-in as the translation writes it: the literal spliced in for it.
     spliced: dict[str, str] = {}
     kinds: list[str] = []
+    bound: list[Any] = []  # the parameters, stand-ins where they are spliced in after
     for i, value in enumerate(params):
         stand_in = f"aiobs-param-3c41-{i}"
         if isinstance(value, str):
             spliced[f"'{stand_in}'"] = _string(value)
             kinds.append("str")
+            bound.append(Raw(f"'{stand_in}'"))
         elif isinstance(value, datetime):
             if value.tzinfo is not None:
                 value = value.astimezone(UTC).replace(tzinfo=None)
             spliced[f"'{stand_in}'"] = _string(value.isoformat(sep=" "))
             kinds.append("time")
+            bound.append(Raw(f"CAST('{stand_in}' AS TIMESTAMP)"))
         elif isinstance(value, list | tuple) and value and all(isinstance(v, str) for v in value):
             spliced[f"['{stand_in}']"] = "[" + ", ".join(map(_string, value)) + "]"
             kinds.append("strings")
+            bound.append(Raw(f"['{stand_in}']"))
         else:
             kinds.append(f"{type(value).__name__} {value!r}")
+            bound.append(value)
     if any("aiobs-param-3c41-" in literal for literal in spliced.values()):
         return _bound_whole(sql, params)  # a value holding a stand-in
     key = "\x1f".join(("statement", sql, *kinds))
     found = translations.get(key)
     if found is None:
-        found = _template(sql, params, kinds)
+        found = _template(sql, bound, list(spliced))
         if found is None:
             return _bound_whole(sql, params)
         translations.put(key, found)
@@ -145,30 +154,15 @@ def render_parts(sql: str, params: Sequence[Any]) -> tuple[list[tuple[str, str]]
     return parts, body
 
 
-def _template(sql: str, params: Sequence[Any], kinds: list[str]) -> Any:
-    """The statement translated with stand-ins for its strings, times and lists of strings (as
-    JSON-able lists), or None when one is not found in the translation as a literal."""
-    from aiobs.sql import Raw, bind_literals
+def _template(sql: str, bound: list[Any], stand_ins: list[str]) -> Any:
+    """The statement translated with ``bound`` parameters (stand-ins among them) as JSON-able
+    lists, or None when a stand-in is not found in the translation as the literal it was."""
+    from aiobs.sql import bind_literals
 
-    bound: list[Any] = []
-    for i, (value, kind) in enumerate(zip(params, kinds, strict=True)):
-        stand_in = f"aiobs-param-3c41-{i}"
-        if kind in ("str", "time", "strings"):
-            value = Raw(
-                {"str": "'{}'", "time": "CAST('{}' AS TIMESTAMP)", "strings": "['{}']"}[
-                    kind
-                ].format(stand_in)
-            )
-        bound.append(value)
     parts, body = to_clickhouse_parts(bind_literals(sql, bound))
     statements = [body, *(q for _, q in parts)]
-    for i, kind in enumerate(kinds):
-        if kind in ("str", "time", "strings"):
-            stand_in = (
-                f"['aiobs-param-3c41-{i}']" if kind == "strings" else f"'aiobs-param-3c41-{i}'"
-            )
-            if not any(stand_in in q for q in statements):
-                return None  # translated into something else than a literal
+    if not all(any(stand_in in q for q in statements) for stand_in in stand_ins):
+        return None  # translated into something else than a literal
     return [[list(p) for p in parts], body]
 
 
@@ -200,7 +194,9 @@ class Translations:
             try:
                 import sqlite3
 
-                folder = _cache_dir()
+                from aiobs.config import cache_dir
+
+                folder = cache_dir()
                 folder.mkdir(parents=True, exist_ok=True)
                 # Replay reads its context on a second thread: one connection, behind a lock.
                 self.con = sqlite3.connect(
@@ -257,17 +253,6 @@ class Translations:
                 )
         except Exception:
             pass
-
-
-def _cache_dir() -> Path:
-    import os
-
-    env = os.environ.get("AIOBS_CACHE_DIR")
-    if env:
-        return Path(env).expanduser()
-    from platformdirs import user_cache_path
-
-    return user_cache_path("aiobs", appauthor=False)
 
 
 def _code_version() -> str:
