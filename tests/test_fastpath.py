@@ -226,17 +226,20 @@ def _write(path: Path, docs: list[Any], extra_lines: list[str] = ()) -> Path:  #
 
 def _materialised_as_written(db: Path) -> None:
     """aiobs_spans, as the ingest left it (opening through aiobs would rebuild a stale one),
-    holds exactly what the definitions compute from the stored spans: one row a span."""
+    holds exactly what the definitions compute from the stored spans: one row a span.
+
+    Computed by the query ingest materialises with, over every row at once, so what is checked
+    is that each file's rows were materialised, once. That this query equals the fields written
+    out one by one (``canonical_select``) is test_semantic_parity's; planning that form took
+    0.22 s a store, a fifth of this module's time."""
     import duckdb
 
-    from aiobs.semantic.views import canonical_select
+    from aiobs.semantic.views import canonical_query
 
     con = duckdb.connect(str(db), read_only=True)
     try:
         stored = con.execute("SELECT * FROM aiobs_spans ORDER BY 1, 2").fetchall()
-        computed = con.execute(
-            f"SELECT {canonical_select()} FROM otel_traces ORDER BY 1, 2"
-        ).fetchall()
+        computed = con.execute(f"{canonical_query()} ORDER BY 1, 2").fetchall()
     finally:
         con.close()
     assert stored == computed

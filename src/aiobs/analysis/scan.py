@@ -416,7 +416,7 @@ def _sparse_record(
 
 def find_sparse_anomalies(store: Backend, ser: Series) -> list[dict[str, Any]]:
     """Anomalies of low-traffic services, found over their traces (see SPARSE_PER_HOUR). The
-    services' traces are scored together, one row a service (padded), one walk a metric."""
+    services' traces are scored together, one row a metric and service (padded), in one walk."""
     found: list[dict[str, Any]] = []
     window_t = ser.time(ser.window_start)
     per_service = []
@@ -429,8 +429,8 @@ def find_sparse_anomalies(store: Backend, ser: Series) -> list[dict[str, Any]]:
         if len(rows) >= 2 * SPARSE_WINDOW:
             per_service.append((service, rows))
             found += _sparse_errors(ser, service, rows, window_t)
+    prepared = []  # (metric, service, times, values, residuals, daily shape)
     for j, metric in enumerate(_SPARSE_LEVELS, start=1):
-        prepared = []
         for service, rows in per_service:
             raw = np.array([np.nan if r[j] is None or r[j] <= 0 else float(r[j]) for r in rows])
             ok = ~np.isnan(raw)
@@ -444,39 +444,41 @@ def find_sparse_anomalies(store: Backend, ser: Series) -> list[dict[str, Any]]:
             for h in np.unique(hours):
                 hourly[h] = np.median(logs[hours == h])
             profile = detect.seasonal_profile(hourly[None, :], 24)[0][hours % 24]
-            prepared.append((service, times, raw[ok], logs - profile, profile))
-        if not prepared:
-            continue
-        width = max(len(p[3]) for p in prepared)
-        resid = np.full((len(prepared), width), np.nan)
-        for i, p in enumerate(prepared):
-            resid[i, : len(p[3])] = p[3]
-        z_all, exp = detect.robust_scores(resid, window=SPARSE_WINDOW, min_scale=0.05)
+            prepared.append((metric, service, times, raw[ok], logs - profile, profile))
+    if not prepared:
+        return found
+    # One walk for every metric and service: the rows are scored independently, and the walk's
+    # cost is its steps (one walk a metric took 3 x 1045 steps of a demo week's scan).
+    width = max(len(p[4]) for p in prepared)
+    resid = np.full((len(prepared), width), np.nan)
+    for i, p in enumerate(prepared):
+        resid[i, : len(p[4])] = p[4]
+    z_all, exp = detect.robust_scores(resid, window=SPARSE_WINDOW, min_scale=0.05)
+    for i, (metric, service, times, values, _, profile) in enumerate(prepared):
         info = metric_info(metric)
-        for i, (service, times, values, _, profile) in enumerate(prepared):
-            n = len(values)
-            z = z_all[i, :n]
-            for iv in detect.cusum_intervals(z, h=SPARSE_H, spike_z=math.inf):
-                if iv.onset < SPARSE_WINDOW or times[iv.end] < window_t:
-                    continue
-                sl = slice(iv.onset, iv.end + 1)
-                level = exp.value[i, sl] + profile[sl]
-                if metric == "latency_p50_ms":
-                    observed = float(np.median(values[sl]))
-                    expected = float(np.exp(np.median(level)))
-                else:  # a mean of lognormal traces, not their median
-                    observed = float(np.mean(values[sl]))
-                    spread = float(np.median(exp.scale[i, sl]))
-                    expected = float(np.exp(np.median(level) + spread**2 / 2))
-                if not _matters(info, observed, expected, 1):
-                    continue
-                found.append(
-                    _sparse_record(
-                        ser, metric, service, times, iv.onset, iv.end, observed=observed,
-                        expected=expected, score=float(np.mean(z[sl]) * math.sqrt(len(z[sl]))),
-                        ongoing=iv.end >= n - 1,
-                    )
-                )  # fmt: skip
+        n = len(values)
+        z = z_all[i, :n]
+        for iv in detect.cusum_intervals(z, h=SPARSE_H, spike_z=math.inf):
+            if iv.onset < SPARSE_WINDOW or times[iv.end] < window_t:
+                continue
+            sl = slice(iv.onset, iv.end + 1)
+            level = exp.value[i, sl] + profile[sl]
+            if metric == "latency_p50_ms":
+                observed = float(np.median(values[sl]))
+                expected = float(np.exp(np.median(level)))
+            else:  # a mean of lognormal traces, not their median
+                observed = float(np.mean(values[sl]))
+                spread = float(np.median(exp.scale[i, sl]))
+                expected = float(np.exp(np.median(level) + spread**2 / 2))
+            if not _matters(info, observed, expected, 1):
+                continue
+            found.append(
+                _sparse_record(
+                    ser, metric, service, times, iv.onset, iv.end, observed=observed,
+                    expected=expected, score=float(np.mean(z[sl]) * math.sqrt(len(z[sl]))),
+                    ongoing=iv.end >= n - 1,
+                )
+            )  # fmt: skip
     return found
 
 
