@@ -69,7 +69,7 @@ def _median_or_nan(m: npt.NDArray[np.float64], min_count: int) -> Array:
     else:
         return out
     rows = np.arange(len(c))
-    mid = (srt[rows, (c - 1) // 2] + srt[rows, c // 2]) / 2
+    mid: Array = (srt[rows, (c - 1) // 2] + srt[rows, c // 2]) / 2
     if c is counts:
         return mid
     out[ok] = mid
