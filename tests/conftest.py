@@ -271,6 +271,18 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[Cli, Path]:
     return Cli(folder / "corpus.duckdb"), tmp_path_factory.mktemp("clickhouse-lake") / "lake"
 
 
+def exported(corpus: tuple[Cli, Path]) -> Path:
+    """The corpus's Parquet export (``aiobs export --to parquet``), made once a worker: the
+    store is read only, so every ClickHouse comparison reads the same files."""
+    cli, lake = corpus
+    done = lake.with_name(lake.name + ".done")
+    if not done.exists():
+        result = cli("export", "--to", "parquet", "--out", str(lake))
+        assert result.exit_code == 0, result.output
+        done.touch()
+    return lake
+
+
 @pytest.fixture
 def conformance() -> Path:
     if not CONFORMANCE.is_dir():

@@ -3,6 +3,7 @@ real ClickHouse (chdb, embedded), with ``INSERT INTO t SELECT * FROM file(…)``
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from conftest import Cli, otlp_span, traces_doc
+from conftest import Cli, exported, otlp_span, traces_doc
 
 chdb = pytest.importorskip("chdb", reason="chdb (embedded ClickHouse) is in the test extra")
 
@@ -59,19 +60,35 @@ DDL = {
 }
 
 
-def _clickhouse_with(lake: Path, tables: dict[str, str]) -> Any:
-    """A chdb session with the exporter's ``tables`` filled from our Parquet export in ``lake``."""
+@functools.cache
+def chdb_session() -> Any:
+    """This process's one chdb session (chdb runs one embedded server a process): every test
+    of a worker that queries chdb in process shares it."""
     from chdb import session
 
-    ch = session.Session()
+    return session.Session()
+
+
+# Which export each of the session's tables holds: the corpus's tables, once filled, serve
+# every test that reads them (the tests only read).
+_FILLED: dict[str, Path] = {}
+
+
+def _clickhouse_with(lake: Path, tables: dict[str, str]) -> Any:
+    """A chdb session with the exporter's ``tables`` filled from our Parquet export in ``lake``."""
+    ch = chdb_session()
     ch.query("CREATE DATABASE IF NOT EXISTS otel")
     ch.query("USE otel")
     for table, columns in tables.items():
-        ch.query(f"DROP TABLE IF EXISTS {table}")  # chdb's session outlives a test
+        if _FILLED.get(table) == lake:
+            continue
+        _FILLED.pop(table, None)
+        ch.query(f"DROP TABLE IF EXISTS {table}")
         ch.query(f"CREATE TABLE {table} ({columns}) ENGINE = MergeTree ORDER BY tuple()")
         ch.query(
             f"INSERT INTO {table} SELECT * FROM file('{lake / (table + '.parquet')}', Parquet)"
         )
+        _FILLED[table] = lake
     return ch
 
 
@@ -136,12 +153,12 @@ def _same(a: Any, b: Any) -> bool:
 
 def _fields_in_both(cli: Cli, lake: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Every span's canonical fields as the DuckDB store computes them from the attributes, and
-    as ClickHouse computes them from our Parquet export of the same spans, in the same order."""
+    as ClickHouse computes them from ``lake``, our Parquet export of the same spans, in the same
+    order."""
     from aiobs.backend.duckdb import open_store
     from aiobs.semantic.clickhouse import fields_sql
     from aiobs.semantic.views import canonical_select
 
-    assert cli("export", "--to", "parquet", "--out", str(lake)).exit_code == 0
     ch = _clickhouse_with(lake, {"otel_traces": DDL["otel_traces"]})
     with open_store(cli.db) as store:
         cur = store.con.execute(f"SELECT {canonical_select()} FROM otel_traces ORDER BY 1, 2")
@@ -174,7 +191,7 @@ def test_canonical_fields_are_the_same_in_clickhouse(corpus: tuple[Cli, Path]) -
     """The semantic layer's ClickHouse rendering gives, span for span, the values the DuckDB store
     computes: on every convention we ship a fixture for, the demo sample, and the conformance
     corpus's GenAI files, read from the collector exporter's own otel_traces in real ClickHouse."""
-    expected, got = _fields_in_both(*corpus)
+    expected, got = _fields_in_both(corpus[0], exported(corpus))
     assert len(expected) > 3000
     assert _mismatches(expected, got) == []
 
@@ -186,8 +203,8 @@ def test_span_and_trace_facts_are_the_same_in_clickhouse(corpus: tuple[Cli, Path
     from aiobs.semantic import clickhouse
     from aiobs.semantic.views import AI_TRACES_COLUMNS
 
-    cli, lake = corpus
-    assert cli("export", "--to", "parquet", "--out", str(lake)).exit_code == 0
+    cli = corpus[0]
+    lake = exported(corpus)
     ch = _clickhouse_with(lake, {"otel_traces": DDL["otel_traces"]})
 
     def duck(view: str, key: str) -> tuple[list[str], list[dict[str, Any]]]:
@@ -247,7 +264,9 @@ def test_clickhouse_fields_on_awkward_values(cli: Cli, write_jsonl: Any, tmp_pat
         for i, attrs in enumerate(awkward)
     ]
     assert cli("ingest", str(write_jsonl("awkward.jsonl", traces_doc(*spans)))).exit_code == 0
-    expected, got = _fields_in_both(cli, tmp_path / "lake")
+    lake = tmp_path / "lake"
+    assert cli("export", "--to", "parquet", "--out", str(lake)).exit_code == 0
+    expected, got = _fields_in_both(cli, lake)
     assert len(expected) == len(awkward)
     assert _mismatches(expected, got) == []
     # Not vacuous: the awkward values did produce values.
@@ -277,7 +296,7 @@ def _rows_in_both(
         wrapped = f"SELECT {star} FROM ({sql}) ORDER BY {order}"
         cur = store.con.execute(wrapped)
         duck = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
-    assert cli("export", "--to", "parquet", "--out", str(lake)).exit_code == 0
+    lake = exported(corpus)
     ch = _clickhouse_with(lake, {t: DDL[t] for t in ("otel_traces", "otel_logs")})
     got = _ch_rows(ch, query_sql(wrapped, load_prices(load_config())))
     assert got and set(got[0]) == set(names)

@@ -29,8 +29,8 @@ from typing import Any
 
 import pytest
 
-from conftest import Cli
-from test_clickhouse import DDL, _clickhouse_with
+from conftest import Cli, exported
+from test_clickhouse import DDL, _clickhouse_with, chdb_session
 
 pytest.importorskip("chdb", reason="chdb (embedded ClickHouse) is in the test extra")
 
@@ -149,10 +149,10 @@ def test_every_statement_of_the_read_commands_runs_the_same_in_clickhouse(
     from aiobs.semantic.prices import load_prices
     from aiobs.sql.clickhouse import render_parts
 
-    cli, lake = corpus
+    cli = corpus[0]
     sent = _record(cli, monkeypatch)
     monkeypatch.undo()
-    assert cli("export", "--to", "parquet", "--out", str(lake)).exit_code == 0
+    lake = exported(corpus)
     ch = _clickhouse_with(lake, DDL)
     prices = load_prices(load_config())
 
@@ -228,11 +228,10 @@ _SCALARS = (
 def _engines() -> tuple[Any, Any]:
     """One DuckDB connection (in UTC, as the store's) and one chdb session for every example."""
     import duckdb
-    from chdb import session
 
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
-    return con, session.Session()
+    return con, chdb_session()
 
 
 @settings(max_examples=examples(100), deadline=None)
