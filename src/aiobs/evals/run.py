@@ -151,7 +151,7 @@ def load_answers(store: Backend, filt: TraceFilter) -> Iterator[Answer]:
 
 def answers_of(rows: Iterable[tuple[Any, ...]]) -> Iterator[Answer]:
     """The answers in span rows as ``_spans_sql`` selects them (whole traces, in order)."""
-    import json
+    import orjson  # the attributes are DuckDB's to_json: always valid JSON
 
     from aiobs.semantic import content as c
 
@@ -175,7 +175,7 @@ def answers_of(rows: Iterable[tuple[Any, ...]]) -> Iterator[Answer]:
         ) = row
         if trace_id != trace:
             trace, documents, retrieved, tools = trace_id, [], False, []
-        attrs = json.loads(attributes) if attributes else {}
+        attrs = orjson.loads(attributes) if attributes else {}
         if kind in ("retrieval", "rerank"):
             retrieved = True
             found = c.documents(attrs)

@@ -78,7 +78,13 @@ def parse_json(text: Any) -> Any:
     stripped = text.strip()
     if not stripped or stripped[0] not in "[{":
         return text
+    import orjson  # a third of the time judging an answer was json.loads of its messages
+
     try:
+        return orjson.loads(stripped)
+    except ValueError:
+        pass
+    try:  # what orjson refuses and json takes: NaN, integers past 64 bits, lone surrogates
         return json.loads(stripped)
     except ValueError:
         return text
