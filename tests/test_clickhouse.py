@@ -286,7 +286,7 @@ def _rows_in_both(
     from aiobs.semantic.clickhouse import query_sql
     from aiobs.semantic.prices import load_prices
 
-    cli, lake = corpus
+    cli = corpus[0]
     with open_store(cli.db) as store:
         cur = store.con.execute(f"SELECT * FROM ({sql}) LIMIT 0")
         names = [d[0] for d in cur.description or ()]
