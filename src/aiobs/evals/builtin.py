@@ -48,7 +48,7 @@ class Answer:
     trace_id: str
     span_id: str
     text: str  # the answer's text as the user saw it (the output messages' content)
-    time: Any = None  # when the step ended (its verdict's time in the store)
+    time: int | None = None  # when the step ended, ns since the epoch (its verdict's time)
     service_name: str | None = None
     finish_reason: str | None = None
     user_text: str = ""  # the last user message of the input

@@ -9,6 +9,7 @@ Must not import typer, rich or textual.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from aiobs.evals.run import EVENT, load_answers
@@ -17,6 +18,8 @@ from aiobs.semantic.signals import FAILED_LABELS
 if TYPE_CHECKING:
     from aiobs.analysis.filters import TraceFilter
     from aiobs.backend import Backend
+
+_EPOCH = datetime(1970, 1, 1)  # an answer's time is ns since it; the store's times are naive UTC
 
 
 def _evaluations(store: Backend, filt: TraceFilter) -> dict[str, list[dict[str, Any]]]:
@@ -56,7 +59,7 @@ def dataset_rows(
         yield {
             "trace_id": a.trace_id,
             "span_id": a.span_id,
-            "time": a.time,
+            "time": None if a.time is None else _EPOCH + timedelta(microseconds=a.time // 1000),
             "service_name": a.service_name,
             "model": a.model,
             "input": [m.to_json() for m in a.inputs],

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 SCOPE = "aiobs.eval"
 EVENT = "gen_ai.evaluation.result"
-BATCH = 20_000  # verdicts written per INSERT
+BATCH = 100_000  # verdicts written per INSERT (1M verdicts: 15.2 s in batches of 20k)
 
 _JSON_OUTPUT = frozenset({"json", "json_object", "json_schema"})
 
@@ -103,9 +103,10 @@ CHUNK_TRACES = 10_000  # traces whose spans are read (and sorted) in one query
 SKEW = timedelta(minutes=5)  # how early a span may start before its trace (clock skew)
 
 
-def _chunks(store: Backend, filt: TraceFilter) -> list[tuple[datetime, datetime]]:
+def _chunks(store: Backend, filt: TraceFilter) -> list[tuple[datetime, datetime, datetime]]:
     """The selected traces' time span cut into windows of about CHUNK_TRACES traces each, so
-    each read sorts a window's spans, not the store's (1M spans in one ORDER BY held 1.5 GB)."""
+    each read sorts a window's spans, not the store's (1M spans in one ORDER BY held 1.5 GB):
+    (first start, end of the window, the last end of a trace that starts in it)."""
     where, params = filt.sql()
     table = "ai_traces" if filt.reads_cost else "aiobs_trace_facts"
     row = store.one(
@@ -117,21 +118,34 @@ def _chunks(store: Backend, filt: TraceFilter) -> list[tuple[datetime, datetime]
     parts = max(1, -(-int(n) // CHUNK_TRACES))
     step = (hi - lo) / parts
     edges = [lo + step * i for i in range(parts)] + [hi + timedelta(microseconds=1)]
-    return list(itertools.pairwise(edges))
+    windows = list(itertools.pairwise(edges))
+    # A span starts inside its trace (a trace's times are its spans' first start and last end),
+    # so bounding the span scan by the window's last trace end lets the time index prune it:
+    # half a day of demo-x6 read in 0.14 s instead of 0.64-1.24 s with the lower bound alone.
+    ends = store.rows(
+        f"""SELECT w.i, max(t.end_time) FROM {table} t
+JOIN (SELECT unnest(?::TIMESTAMP_NS[]) AS lo, unnest(?::TIMESTAMP_NS[]) AS hi,
+             unnest(range(?)) AS i) w ON t.start_time >= w.lo AND t.start_time < w.hi
+WHERE {where} GROUP BY w.i""",
+        [[w[0] for w in windows], [w[1] for w in windows], len(windows), *params],
+    )
+    last = {int(i): end for i, end in ends}
+    return [(a, b, last[i]) for i, (a, b) in enumerate(windows) if i in last]
 
 
 def _spans_sql(filt: TraceFilter) -> tuple[str, list[Any]]:
     """The LLM, retrieval and tool spans of the selected traces that start in a window (the
-    last two parameters), a trace's spans together and in time order."""
+    last four parameters: the window, and the times its traces' spans start between), a trace's
+    spans together and in time order."""
     where, params = filt.sql()
     table = "ai_traces" if filt.reads_cost else "aiobs_trace_facts"
     return (
         f"""SELECT s.trace_id, s.span_id, s.step_kind, s.status, s.finish_reason, s.error_message,
-  s.tool_name, s.end_time, s.service_name, s.model, to_json(s.attributes)::VARCHAR
+  s.tool_name, epoch_ns(s.end_time), s.service_name, s.model, to_json(s.attributes)::VARCHAR
 FROM ai_spans s
 WHERE s.trace_id IN (
     SELECT t.trace_id FROM {table} t WHERE {where} AND t.start_time >= ? AND t.start_time < ?)
-  AND s.start_time >= ? AND s.step_kind IN ('llm', 'retrieval', 'rerank', 'tool')
+  AND s.start_time >= ? AND s.start_time <= ? AND s.step_kind IN ('llm', 'retrieval', 'rerank', 'tool')
 ORDER BY s.trace_id, s.start_time, s.span_id""",
         list(params),
     )
@@ -139,8 +153,9 @@ ORDER BY s.trace_id, s.start_time, s.span_id""",
 
 def _spans(store: Backend, filt: TraceFilter) -> Iterator[tuple[Any, ...]]:
     sql, params = _spans_sql(filt)
-    for lo, hi in _chunks(store, filt):
-        for batch in store.batches(sql, [*params, lo, hi, lo - SKEW], size=4096):
+    for lo, hi, last_end in _chunks(store, filt):
+        bounds = [lo, hi, lo - SKEW, last_end + SKEW]
+        for batch in store.batches(sql, [*params, *bounds], size=4096):
             yield from batch
 
 
@@ -222,7 +237,7 @@ class VerdictColumns:
     """Verdicts with what storing one needs (its answer's step, time and service), as columns:
     lists of plain values pickle cheaply between processes and become an Arrow table as is."""
 
-    time: list[Any] = field(default_factory=list)
+    time: list[int | None] = field(default_factory=list)  # ns since the epoch
     trace_id: list[str] = field(default_factory=list)
     span_id: list[str] = field(default_factory=list)
     service: list[str] = field(default_factory=list)

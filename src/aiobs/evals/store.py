@@ -56,7 +56,7 @@ FROM otel_logs l WHERE {OURS}"""
             return 0, 0
         new = pa.table(
             {
-                "time": pa.array(verdicts.time, pa.timestamp("ns")),
+                "time": pa.array(verdicts.time, pa.int64()).cast(pa.timestamp("ns")),
                 "trace_id": verdicts.trace_id,
                 "span_id": verdicts.span_id,
                 "service": verdicts.service,
@@ -67,10 +67,14 @@ FROM otel_logs l WHERE {OURS}"""
                 "explanation": verdicts.explanation,
             }
         )
+        # In batches DuckDB scans in parallel, and inserts in parallel when the rows' order need
+        # not be kept (nothing reads otel_logs in insertion order): 200k verdicts 1.46 -> 0.73 s.
+        new = pa.Table.from_batches(new.to_batches(max_chunksize=8192))
         con: Any = self.store.con
         if self.prior is None:
             self.prior = self._read_prior(con)
         con.register("aiobs_new_verdicts", new)
+        con.execute("SET preserve_insertion_order = false")
         try:
             con.execute("BEGIN TRANSACTION")
             removed = 0
@@ -125,4 +129,5 @@ FROM aiobs_new_verdicts n
             raise
         finally:
             con.unregister("aiobs_new_verdicts")
+            con.execute("RESET preserve_insertion_order")
         return (int(added[0]) if added else 0), removed
