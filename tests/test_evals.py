@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import Cli
 
@@ -830,3 +832,51 @@ def test_the_schema_asked_for_is_read_from_the_response_format() -> None:
         {"llm.invocation_parameters": '{"temperature": 0}'},
     ):
         assert _schema(attrs) is None, attrs
+
+
+def test_languages_detected_in_a_batch_are_those_detected_one_by_one() -> None:
+    """``langbatch`` walks py3langid's automaton for many texts at once; its languages are
+    classify's and its confidences equal up to the order of float32 sums."""
+    from aiobs.evals.builtin import _LANGUAGE, _prose
+
+    identifier = _LANGUAGE._load()
+    texts = [_prose(t, 4)[0] for u, a, _ in LANGUAGE for t in (u, a)]
+    texts += [
+        "",
+        "a",
+        "ÉCRIT EN MAJUSCULES SEULEMENT",
+        "Заказ будет доставлен завтра до обеда, спасибо за ожидание",
+        "ご注文の商品は明日発送されます",
+        "سيتم شحن طلبك غدا",
+        "Where is my order " * 30,
+    ]
+    batched = _LANGUAGE.batch.classify(texts)
+    for text, (lang, p) in zip(texts, batched, strict=True):
+        want_lang, want_p = identifier.classify(text)
+        assert lang == want_lang, text
+        assert p == pytest.approx(want_p, abs=1e-5), text
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.text(alphabet="abcdeéßжx", min_size=1, max_size=12),
+            st.sampled_from([" ", "  ", ", ", "\n", "42", " `code` ", " a ", "-"]),
+        ),
+        max_size=400,
+    ),
+    st.integers(min_value=1, max_value=40),
+)
+@settings(max_examples=200, deadline=None)
+def test_the_prose_of_a_long_text_is_read_only_as_far_as_needed(
+    pieces: list[str], enough: int
+) -> None:
+    """``_prose`` stops reading a long text once it has all ``detect`` reads: the first
+    DETECT_CHARS of its words and whether there are ``enough`` are those of the whole text."""
+    from aiobs.evals.builtin import _LETTERS, _NOT_PROSE, DETECT_CHARS, _prose
+
+    text = "".join(pieces)
+    whole = _LETTERS.findall(_NOT_PROSE.sub(" ", text))
+    prose, count = _prose.__wrapped__(text, enough)
+    assert prose[:DETECT_CHARS] == " ".join(whole)[:DETECT_CHARS]
+    assert (count >= enough) == (len(whole) >= enough)

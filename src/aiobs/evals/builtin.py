@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -79,6 +80,9 @@ class Evaluator:
     what: str  # one line: what a failure means
     check: Callable[[Answer, Mapping[str, float]], Verdict | None]
     thresholds: Mapping[str, float] = field(default_factory=dict)
+    # Work for many answers at once before they are checked one by one (language detection
+    # vectorised over a batch's texts); it changes no verdict, only what ``check`` costs.
+    prepare: Callable[[Sequence[Answer], Mapping[str, float]], None] | None = None
 
 
 def _quote(text: str, start: int, end: int, width: int = 60) -> str:
@@ -490,17 +494,23 @@ class _Detectors:
         self.last = (text, found)
         return found
 
-    def _find(self, text: str) -> dict[str, int]:
+    def _load(self) -> Any:
         if self.redactor is None:
             from aiobs.ingest.redact import Redactor
 
             self.redactor = Redactor(key=b"aiobs-eval")  # a fixed key: tokens compare in-process
+        return self.redactor
+
+    def _find(self, text: str) -> dict[str, int]:
+        self._load()
         before = _tokens(text)  # masked at ingest already (--redact): it was in the answer
         after = _tokens(self.redactor.text(text))
         return {k: max(after.get(k, 0), before.get(k, 0)) for k in {*before, *after}}
 
 
 def _tokens(text: str) -> dict[str, int]:
+    if "[" not in text:
+        return {}
     out: dict[str, int] = {}
     for m in _FOUND.finditer(text):
         token = m.group(1) or m.group(2)
@@ -564,6 +574,7 @@ DETECT_CACHE = 20_000  # detected texts remembered
 @dataclass
 class _Language:
     identifier: Any = None
+    batch: Any = None  # langbatch.BatchClassifier on the identifier
 
     cache: dict[str, tuple[str, float]] = field(default_factory=dict)
 
@@ -579,42 +590,87 @@ class _Language:
             self.cache[key] = found
         return found
 
-    def _classify(self, text: str) -> tuple[str, float]:
+    def _load(self) -> Any:
         if self.identifier is None:
             from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
-            self.identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
-            self.identifier.set_languages(list(LANGUAGES))
+            from aiobs.evals.langbatch import BatchClassifier
+
+            identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+            identifier.set_languages(list(LANGUAGES))
             # The model for all 97 languages, kept only to choose another subset later: 27 MB in
             # each worker process.
-            if hasattr(self.identifier, "_full_model"):
-                self.identifier._full_model = None
+            if hasattr(identifier, "_full_model"):
+                identifier._full_model = None
+            self.batch = BatchClassifier(identifier)
+            self.identifier = identifier
+        return self.identifier
+
+    def _classify(self, text: str) -> tuple[str, float]:
         # The first few hundred characters say the language; the rest only costs (a prompt
         # with its help-centre context ran ~600 characters).
-        lang, p = self.identifier.classify(text)
+        lang, p = self._load().classify(text)
         return str(lang), float(p)
 
+    def prime(self, texts: Sequence[str]) -> None:
+        """Classify the texts ``detect`` has not seen, in batches (``langbatch``: about a third
+        of the time of one by one), so that ``detect`` finds them."""
+        todo = list(dict.fromkeys(t[:DETECT_CHARS] for t in texts))
+        todo = [key for key in todo if key not in self.cache]
+        if not todo:
+            return
+        self._load()
+        if len(self.cache) + len(todo) > DETECT_CACHE:
+            self.cache.clear()
+        for start in range(0, len(todo), PRIME_BATCH):
+            part = todo[start : start + PRIME_BATCH]
+            self.cache.update(zip(part, self.batch.classify(part), strict=True))
 
+
+PRIME_BATCH = 1000  # texts a batch (250-5000 took 0.31-0.60 s on 4.6k texts; 1000 the least)
 _LANGUAGE = _Language()
 
 
 _NOT_PROSE = re.compile(r"```.*?```|`[^`]*`|https?://\S+|\S+@\S+", re.DOTALL)
 
 
-def _prose(text: str) -> tuple[str, int]:
+@functools.lru_cache(maxsize=4096)  # prepare and check ask for a batch's texts in turn
+def _prose(text: str, enough: int) -> tuple[str, int]:
     """The words of a text, without code blocks, URLs and ids (they read as no language), and
-    how many there are."""
+    how many there are — or enough of both to tell: DETECT_CHARS of words (all ``detect``
+    reads) and at least ``enough`` words; the rest of a long prompt is not read."""
     if "`" in text or "@" in text or "://" in text:
         text = _NOT_PROSE.sub(" ", text)
+    if len(text) > PROSE_SCAN:
+        # The words of a long text's first PROSE_SCAN characters, but the last (the cut may
+        # have shortened it), are enough when they hold all that detect reads.
+        words = _LETTERS.findall(text, 0, PROSE_SCAN)[:-1]
+        if len(words) >= enough and sum(map(len, words)) + len(words) > DETECT_CHARS:
+            return " ".join(words), len(words)
     words = _LETTERS.findall(text)
     return " ".join(words), len(words)
+
+
+PROSE_SCAN = 4 * DETECT_CHARS
+
+
+def language_prepare(answers: Sequence[Answer], t: Mapping[str, float]) -> None:
+    """Detect, in batches, the languages ``language_mismatch`` will ask for."""
+    texts: list[str] = []
+    need = math.ceil(t["min_words"])
+    for a in answers:
+        (user, user_words), (answer, answer_words) = _prose(a.user_text, need), _prose(a.text, need)
+        if user_words >= need and answer_words >= need:
+            texts += (user, answer)
+    _LANGUAGE.prime(texts)
 
 
 def language_mismatch(a: Answer, t: Mapping[str, float]) -> Verdict | None:
     """The answer is in another language than the user's message (both long enough, and each
     detected with confidence; a name, a code block or an id reads as no language)."""
-    (user, user_words), (answer, answer_words) = _prose(a.user_text), _prose(a.text)
-    if user_words < t["min_words"] or answer_words < t["min_words"]:
+    need = math.ceil(t["min_words"])
+    (user, user_words), (answer, answer_words) = _prose(a.user_text, need), _prose(a.text, need)
+    if user_words < need or answer_words < need:
         return None
     (ul, up), (al, ap) = _LANGUAGE.detect(user), _LANGUAGE.detect(answer)
     if min(up, ap) < t["min_confidence"]:
@@ -674,8 +730,11 @@ _CHECKS: dict[str, Callable[[Answer, Mapping[str, float]], Verdict | None]] = {
     "secret_in_output": secret_in_output,
     "language_mismatch": language_mismatch,
 }
+_PREPARE: dict[str, Callable[[Sequence[Answer], Mapping[str, float]], None]] = {
+    "language_mismatch": language_prepare,
+}
 EVALUATORS: tuple[Evaluator, ...] = tuple(
-    Evaluator(name, version, what, _CHECKS[name], thresholds)
+    Evaluator(name, version, what, _CHECKS[name], thresholds, _PREPARE.get(name))
     for name, (version, what, thresholds) in _SPECS.items()
 )
 
@@ -712,6 +771,16 @@ def select(
                 thresholds[setting] = float(value)
         chosen.append(replace(e, thresholds=thresholds))
     return chosen
+
+
+def prepare(answers: Sequence[Answer], evaluators: Sequence[Evaluator]) -> None:
+    """Let each evaluator do at once what it would do answer by answer (see ``prepare``)."""
+    done: set[Any] = set()  # pii and secret share theirs
+    for e in evaluators:
+        key = (e.prepare, tuple(sorted(e.thresholds.items())))
+        if e.prepare is not None and key not in done:
+            e.prepare(answers, e.thresholds)
+            done.add(key)
 
 
 def evaluate(answer: Answer, evaluators: Sequence[Evaluator]) -> list[Verdict]:
