@@ -68,6 +68,7 @@ def main() -> None:
     if not args.db.exists():
         raise SystemExit(f"{args.db}: build it with `aiobs --db {args.db} demo --scale 6`")
     evals, stats, rates, peaks = [], [], [], []
+    answers = 0
     with tempfile.TemporaryDirectory() as scratch:
         for _ in range(args.runs):
             copy = Path(scratch) / "judged.duckdb"
@@ -77,9 +78,9 @@ def main() -> None:
             e, peak, out = timed(["--db", str(copy), "eval", "-f", "json"])
             evals.append(e)
             peaks.append(peak)
-            rates.append(json.loads(out)["answers"] / e)
+            answers = json.loads(out)["answers"]
+            rates.append(answers / e)
             copy.unlink()
-    answers = int(rates[0] * evals[0])
     print(f"store {args.db}: {answers:,} LLM answers, {args.runs} runs (medians)")
     print(
         f"  aiobs eval   {statistics.median(evals):8.1f} s  {statistics.median(rates):9,.0f} answers/s"
