@@ -422,3 +422,43 @@ def test_diff_traces_aligns_a_good_and_a_bad_journey(demo: tuple[Path, dict[str,
     text = cli("diff-traces", good, bad)
     assert text.exit_code == 0 and "only in B" in text.stdout and "lookup_charge_v1" in text.stdout
     assert cli("diff-traces", good, "ffffffff").exit_code == 4
+
+
+def test_a_service_version_first_seen_before_the_trace_is_a_change(
+    cli: Cli, write_jsonl: WriteFn
+) -> None:
+    """A version of a service the trace touched whose first span in the store starts in the
+    hours before it is a change in its context (roots or not); one seen earlier is not."""
+    hour = 3_600 * 10**9
+    t0 = 1_763_000_000 * 10**9
+
+    def resource(service: str, version: str, *spans: dict[str, Any]) -> dict[str, Any]:
+        attrs = {"service.name": service, "service.version": version}
+        return {
+            "resource": {
+                "attributes": [{"key": k, "value": {"stringValue": v}} for k, v in attrs.items()]
+            },
+            "scopeSpans": [{"scope": {"name": "test"}, "spans": list(spans)}],
+        }
+
+    def trace(n: int, at: int, shop: str, payments: str | None = None) -> list[dict[str, Any]]:
+        trace_id = f"{n:032x}"
+        out = [resource("shop", shop, otlp_span(trace_id, f"{n:015x}1", start=at))]
+        if payments:
+            child = otlp_span(trace_id, f"{n:015x}2", f"{n:015x}1", start=at + 1000)
+            out.append(resource("payments", payments, child))
+        return out
+
+    docs = [
+        {"resourceSpans": trace(1, t0 - 10 * hour, "v1", "p6")},  # long before: old versions
+        {"resourceSpans": trace(2, t0 - 2 * hour, "v1", "p6")},  # seen again in the window
+        {"resourceSpans": trace(3, t0 - hour, "v2", "p7")},  # new in the window
+        {"resourceSpans": trace(4, t0, "v2", "p7")},  # the trace replayed
+    ]
+    assert cli("ingest", str(write_jsonl("versions.jsonl", *docs))).exit_code == 0
+    changes = cli.json("replay", f"{4:032x}")["context"]["changes"]
+    seen = [(c["kind"], c["service_name"], c["version"], c["minutes_before"]) for c in changes]
+    assert seen == [
+        ("version first seen", "shop", "v2", 60.0),
+        ("version first seen", "payments", "p7", 60.0),
+    ]

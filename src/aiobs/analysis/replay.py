@@ -671,6 +671,36 @@ def change_events(
     )
 
 
+def _versions_first_seen(
+    store: Backend, services: list[str], lo: datetime, hi: datetime
+) -> list[dict[str, Any]]:
+    """The versions of ``services`` whose first span in the store starts in [lo, hi]: the
+    versions seen in the window, less those seen before it. Both reads are bounded, so the
+    time index prunes them (the earlier ``min(start_time)`` over every trace of the services
+    aggregated the whole store: 0.46 of replay's 1.7 s on a 1M-span ClickHouse table); the
+    second stops at the first earlier span of each version, which an old version has at once."""
+    seen = store.records(
+        "SELECT min(start_time) AS time, service_name, service_version AS version FROM ai_spans"
+        " WHERE service_name IN (SELECT unnest(?)) AND start_time BETWEEN ? AND ?"
+        " AND service_version IS NOT NULL AND service_version <> '' GROUP BY 2, 3 ORDER BY 1, 2, 3",
+        [services, lo, hi],
+    )
+    if not seen:
+        return []
+    checks = " UNION ALL ".join(
+        "SELECT * FROM (SELECT service_name, service_version FROM ai_spans"
+        " WHERE service_name = ? AND service_version = ? AND start_time < ? LIMIT 1)"
+        for _ in seen
+    )
+    older = {
+        (r[0], r[1])
+        for r in store.rows(
+            checks, [v for row in seen for v in (row["service_name"], row["version"], lo)]
+        )
+    }
+    return [r for r in seen if (r["service_name"], r["version"]) not in older]
+
+
 def _changes(
     store: Backend,
     services: list[str],
@@ -678,17 +708,12 @@ def _changes(
     events: list[dict[str, Any]],
 ) -> list[dict[str, Any]]:
     """Deployment/config ``events`` in the preceding hours (any service), and service versions of
-    the trace's services first seen in that window (for stores without deployment events)."""
+    the trace's services first seen in that window (for stores without deployment events): a
+    version's first span in the store starts in it."""
     for e in events:
         e.pop("id")
     if services:
-        # Per trace root (one row a trace, not a span): cheap even on a large store.
-        first_seen = store.records(
-            "SELECT min(start_time) AS time, service_name, service_version AS version"
-            " FROM aiobs_trace_facts WHERE service_name IN (SELECT unnest(?)) GROUP BY 2, 3"
-            " HAVING min(start_time) BETWEEN ? AND ?",
-            [services, start - CHANGES_WINDOW, start],
-        )
+        first_seen = _versions_first_seen(store, services, start - CHANGES_WINDOW, start)
         known = {(e["service_name"], e["version"]) for e in events}
         for row in first_seen:
             if (row["service_name"], row["version"]) not in known and row["version"]:
