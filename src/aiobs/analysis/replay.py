@@ -680,7 +680,8 @@ def _versions_first_seen(
     aggregated the whole store: 0.46 of replay's 1.7 s on a 1M-span ClickHouse table); the
     second stops at the first earlier span of each version, which an old version has at once."""
     seen = store.records(
-        "SELECT min(start_time) AS time, service_name, service_version AS version FROM ai_spans"
+        "SELECT min(start_time) AS time, service_name, service_version AS version"
+        " FROM aiobs_span_facts"
         " WHERE service_name IN (SELECT unnest(?)) AND start_time BETWEEN ? AND ?"
         " AND service_version IS NOT NULL AND service_version <> '' GROUP BY 2, 3 ORDER BY 1, 2, 3",
         [services, lo, hi],
@@ -688,7 +689,7 @@ def _versions_first_seen(
     if not seen:
         return []
     checks = " UNION ALL ".join(
-        "SELECT * FROM (SELECT service_name, service_version FROM ai_spans"
+        "SELECT * FROM (SELECT service_name, service_version FROM aiobs_span_facts"
         " WHERE service_name = ? AND service_version = ? AND start_time < ? LIMIT 1)"
         for _ in seen
     )
