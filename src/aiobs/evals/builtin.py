@@ -602,7 +602,10 @@ class _Language:
             # each worker process.
             if hasattr(identifier, "_full_model"):
                 identifier._full_model = None
-            self.batch = BatchClassifier(identifier)
+            try:
+                self.batch = BatchClassifier(identifier)
+            except AttributeError:  # a py3langid without the model arrays it reads: one by one
+                self.batch = None
             self.identifier = identifier
         return self.identifier
 
@@ -620,6 +623,8 @@ class _Language:
         if not todo:
             return
         self._load()
+        if self.batch is None:
+            return  # detect classifies them one by one
         if len(self.cache) + len(todo) > DETECT_CACHE:
             self.cache.clear()
         for start in range(0, len(todo), PRIME_BATCH):
