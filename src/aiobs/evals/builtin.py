@@ -494,15 +494,11 @@ class _Detectors:
         self.last = (text, found)
         return found
 
-    def _load(self) -> Any:
+    def _find(self, text: str) -> dict[str, int]:
         if self.redactor is None:
             from aiobs.ingest.redact import Redactor
 
             self.redactor = Redactor(key=b"aiobs-eval")  # a fixed key: tokens compare in-process
-        return self.redactor
-
-    def _find(self, text: str) -> dict[str, int]:
-        self._load()
         before = _tokens(text)  # masked at ingest already (--redact): it was in the answer
         after = _tokens(self.redactor.text(text))
         return {k: max(after.get(k, 0), before.get(k, 0)) for k in {*before, *after}}
@@ -780,12 +776,9 @@ def select(
 
 def prepare(answers: Sequence[Answer], evaluators: Sequence[Evaluator]) -> None:
     """Let each evaluator do at once what it would do answer by answer (see ``prepare``)."""
-    done: set[Any] = set()  # pii and secret share theirs
     for e in evaluators:
-        key = (e.prepare, tuple(sorted(e.thresholds.items())))
-        if e.prepare is not None and key not in done:
+        if e.prepare is not None:
             e.prepare(answers, e.thresholds)
-            done.add(key)
 
 
 def evaluate(answer: Answer, evaluators: Sequence[Evaluator]) -> list[Verdict]:

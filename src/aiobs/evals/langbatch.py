@@ -80,9 +80,8 @@ class BatchClassifier:
             scores[with_features] = sums + ident.nb_pc
         # As classify: no features scores 0.0 (uniform, so it abstains); a temperature of
         # sqrt(bytes) before the softmax; aliased labels folded into their first column.
-        scores *= (1.0 / np.sqrt(np.maximum(lengths_sorted, 1).astype(np.float64)))[:, None].astype(
-            np.float32
-        )
+        temperature = 1.0 / np.sqrt(np.maximum(lengths_sorted, 1))
+        scores *= temperature.astype(np.float32)[:, None]
         np.exp(scores - scores.max(axis=1, keepdims=True), out=scores)
         scores /= scores.sum(axis=1, keepdims=True)
         for a, b in ident._alias_pairs:

@@ -782,45 +782,33 @@ def _ingest_fast(
 
 
 def _frames_as_lines(path: Path) -> tuple[Path, list[int]] | None:
-    """A file of length-prefixed OTLP protobuf export requests that starts with spans, as a
-    temporary OTLP/JSON Lines file of one line a frame (trace requests field by field,
-    ``proto.traces_dict``, for the vectorised reader; logs and metrics as ``MessageToDict`` gives
-    them, for the general decoder, as without this) and each frame's
-    offset in the file, so it takes the vectorised path (102k spans: 10.4-11.0 s through the
-    general decoder). None when it is not such a file or any frame is not a plain, whole OTLP
-    message (JSON or zstd frames, damage): the general decoder reads it and says what it
-    refuses."""
-    import struct
+    """A file of length-prefixed OTLP export requests that starts with spans, as a temporary
+    OTLP/JSON Lines file of one line a frame, read as the general decoder reads frames
+    (``sources._iter_binary``: trace requests field by field, ``proto.traces_dict``), and each
+    frame's offset in the file, so it takes the vectorised path (102k spans: 10.4-11.0 s through
+    the general decoder). None when it is not such a file or a frame is unreadable: the general
+    decoder reads it and says what it refuses."""
     import tempfile
 
     import orjson
 
-    from aiobs.ingest.proto import decode_message
-    from aiobs.ingest.sources import MAX_FRAME
+    from aiobs.ingest.sources import Detected, Unreadable, _iter_binary
 
+    found = Detected()
     with path.open("rb") as fh:
-        head = fh.read(5)
-        if len(head) < 5 or head[4:5] != b"\x0a" or head[:1] == b"\x0a":
-            return None  # not framed, or a bare message (a field tag first)
-        fh.seek(0)
         out = tempfile.NamedTemporaryFile(  # noqa: SIM115 (handed on, removed by the caller)
             "wb", prefix="aiobs-frames-", suffix=".jsonl", delete=False
         )
         offsets: list[int] = []
         ok = False
         try:
-            while prefix := fh.read(4):
-                (length,) = struct.unpack(">I", prefix) if len(prefix) == 4 else (-1,)
-                payload = fh.read(length) if 0 < length <= MAX_FRAME else b""
-                if len(payload) != length or payload[:1] != b"\x0a":
+            for unit in _iter_binary(fh, found):
+                if isinstance(unit, Unreadable) or found.encoding != "protobuf-frames":
                     return None
-                try:
-                    doc = decode_message(payload)
-                except ValueError:
-                    return None
+                _, offset, doc = unit
                 if not offsets and "resourceSpans" not in doc:
                     return None  # spans first: what the vectorised reader is for
-                offsets.append(fh.tell() - 4 - length)
+                offsets.append(int(offset or 0))
                 # Logs and metrics as the general decoder reads them from frames (the leading
                 # space keeps them off the vectorised reader: MessageToDict writes enum names).
                 lead = b"" if "resourceSpans" in doc else b" "
