@@ -358,7 +358,18 @@ def trace_cost_usd(spans: Sequence[Mapping[str, Any]]) -> float | None:
     return float(sum(stated)) if stated else None
 
 
-def ai_traces_sql(materialised: bool = False) -> str:
+# The span columns ai_traces aggregates (its rows from a subset of ai_spans' columns).
+TRACE_SPAN_COLUMNS = (
+    "trace_id", "span_id", "parent_span_id", "name", "service_name", "service_version",
+    "start_time", "end_time", "status", "step_kind", "model", "prompt_version", "session_id",
+    "user_id", "input_tokens", "output_tokens", "cost_usd", "reported_cost_usd",
+)  # fmt: skip
+
+
+def ai_traces_sql(materialised: bool = False, spans: str = "ai_spans") -> str:
+    """``ai_traces`` as SQL: priced from the usage table (materialised stores), or aggregated
+    from ``spans`` (``ai_spans``, or a CTE of some traces' rows of it, which must hold all their
+    spans and at least the ``TRACE_SPAN_COLUMNS``)."""
     if not materialised:
         # The model calls' cost in the same pass as the aggregates: ClickHouse computes ai_spans
         # again at each read (a second pass was a quarter of segment's traces on 1M spans).
@@ -366,8 +377,8 @@ def ai_traces_sql(materialised: bool = False) -> str:
 SELECT {_trace_select("sc.stated_cost_usd", "t._calls_cost_usd")}
 FROM (SELECT {TRACE_AGGREGATES},
         sum(cost_usd) FILTER (WHERE {_MODEL_CALL}) AS _calls_cost_usd
-      FROM ai_spans GROUP BY trace_id) t
-LEFT JOIN ({stated_costs_sql("ai_spans")}) sc USING (trace_id)
+      FROM {spans} GROUP BY trace_id) t
+LEFT JOIN ({stated_costs_sql(spans)}) sc USING (trace_id)
 """
     return _priced_traces("aiobs_trace_usage")
 
