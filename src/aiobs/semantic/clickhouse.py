@@ -23,12 +23,14 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from aiobs.semantic.views import (
+    MODEL_CALL_KINDS,
     PRICED_SPANS,
     SPAN_COLUMNS,
     TRACE_AGGREGATES,
     ai_traces_sql,
     kinded_fields,
     kinded_spans,
+    trace_select,
 )
 from aiobs.sql.clickhouse import SETTINGS, to_clickhouse
 
@@ -65,6 +67,34 @@ def span_facts_sql(*, maps: bool = False) -> str:
 
 def _trace_facts_body() -> str:
     return to_clickhouse(f"SELECT {TRACE_AGGREGATES} FROM aiobs_span_facts GROUP BY trace_id")
+
+
+# A trace's stated cost (views.stated_costs_sql: the costs its agent and chain steps state, each
+# unless its parent states one too) from the (span, parent, cost) of those steps, collected in
+# the aggregates' own pass: the self-join computed ai_spans twice more, and each pass evaluates
+# the fields from the attribute maps (segment's traces on demo-x6: 3.7 -> 2.1 s in chdb).
+_STATED_STEPS = (
+    "groupArrayIf((span_id, coalesce(parent_span_id, ''), reported_cost_usd),"
+    " reported_cost_usd IS NOT NULL)"
+)
+_STATED_COST = (
+    "if(empty(t._stated), NULL, arraySum(x -> if(has(arrayMap(y -> y.1, t._stated), x.2), 0,"
+    " assumeNotNull(x.3)), t._stated))"
+)
+
+
+def ai_traces_sql_clickhouse(spans: str = "ai_spans") -> str:
+    """``ai_traces`` in ClickHouse: ``views.ai_traces_sql`` (not materialised) in one pass over
+    ``spans``."""
+    aggregates = to_clickhouse(
+        f"SELECT {TRACE_AGGREGATES}, sum(cost_usd) FILTER (WHERE step_kind IN"
+        f" {MODEL_CALL_KINDS}) AS _calls_cost_usd FROM {spans} GROUP BY trace_id"
+    )
+    tail = f" FROM {spans} GROUP BY trace_id"
+    if aggregates.count(tail) != 1:
+        raise AssertionError(f"unexpected translation of the trace aggregates: {aggregates}")
+    aggregates = aggregates.replace(tail, f", {_STATED_STEPS} AS _stated{tail}")
+    return f"SELECT {trace_select(_STATED_COST, 't._calls_cost_usd')} FROM ({aggregates}) AS t"
 
 
 def trace_facts_sql() -> str:
@@ -139,7 +169,7 @@ def _views(prices: Mapping[str, Price], spans_table: bool = False) -> dict[str, 
     # Keyed by everything the views are made of (DuckDB SQL and the natively rendered fields).
     sources = (
         PRICED_SPANS + TRACE_AGGREGATES + ai_traces_sql(materialised=False) + repr(SPAN_COLUMNS)
-        + kinded_fields("clickhouse") + kinded_spans("clickhouse")
+        + kinded_fields("clickhouse") + kinded_spans("clickhouse") + _STATED_STEPS + _STATED_COST
     )  # fmt: skip
     key = "\x1f".join(("views", str(spans_table), repr(sorted(prices.items())), sources))
     found = translations.get(key)
@@ -163,7 +193,7 @@ def _translate_views(prices: Mapping[str, Price], spans_table: bool) -> dict[str
         "aiobs_span_facts": facts,
         "aiobs_trace_facts": _trace_facts_body(),
         "ai_spans": spans,
-        "ai_traces": to_clickhouse(ai_traces_sql(materialised=False)),
+        "ai_traces": ai_traces_sql_clickhouse(),
     }
 
 

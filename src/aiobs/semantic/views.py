@@ -331,7 +331,7 @@ WHERE reported_cost_usd IS NOT NULL
 GROUP BY trace_id"""
 
 
-def _trace_select(stated: str, calls: str = "c.cost_usd") -> str:
+def trace_select(stated: str, calls: str = "c.cost_usd") -> str:
     """ai_traces' columns over a trace row ``t``, its stated cost ``stated`` and its model calls'
     cost ``calls`` (by default of a cost row ``c``): the model calls' cost when they have one,
     else the stated cost. Each named (ClickHouse calls a column read through two USING joins
@@ -374,7 +374,7 @@ def ai_traces_sql(materialised: bool = False, spans: str = "ai_spans") -> str:
         # The model calls' cost in the same pass as the aggregates: ClickHouse computes ai_spans
         # again at each read (a second pass was a quarter of segment's traces on 1M spans).
         return f"""
-SELECT {_trace_select("sc.stated_cost_usd", "t._calls_cost_usd")}
+SELECT {trace_select("sc.stated_cost_usd", "t._calls_cost_usd")}
 FROM (SELECT {TRACE_AGGREGATES},
         sum(cost_usd) FILTER (WHERE {_MODEL_CALL}) AS _calls_cost_usd
       FROM {spans} GROUP BY trace_id) t
@@ -405,7 +405,7 @@ def priced_traces_sql(ids: str, within: tuple[int, int] | None = None) -> str:
 def _priced_traces(usage: str, where: str = "") -> str:
     """aiobs_traces rows (``where`` over ``t``) with the cost priced from ``usage``."""
     return f"""
-SELECT {_trace_select("t.stated_cost_usd")} FROM aiobs_traces t
+SELECT {trace_select("t.stated_cost_usd")} FROM aiobs_traces t
 LEFT JOIN ({_trace_costs_sql(usage)}) c USING (trace_id)
 {where}
 """
