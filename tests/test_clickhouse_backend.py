@@ -323,3 +323,79 @@ def test_translations_are_kept_for_the_next_command(
     answers = [[json.loads(r["stdout"]) for r in json.loads(out[0])] for out in (first, second)]
     assert answers[0] == answers[1] and len(answers[0][0]) > 0
     assert (tmp_path / "cache" / "clickhouse-sql.sqlite").exists()
+
+
+# A window's edges on ClickHouse, where a window's traces are computed from the spans within
+# TRACE_REACH of it (TraceFilter.span_bounds) rather than from every span of the table.
+EDGE_A = 1_764_000_000_000_000_000  # the window's start, ns
+HOUR = 3_600_000_000_000
+EDGE_TRACES = {  # trace: its spans' (offset from the window's start, duration), ns
+    "before": [(-HOUR // 6, HOUR // 60), (HOUR // 60, HOUR // 60)],  # starts 10 min before it
+    "inside": [(HOUR // 12, HOUR // 600)],
+    "late": [(HOUR - HOUR // 60, HOUR // 600), (HOUR + HOUR // 6, HOUR // 3)],  # runs past it
+    "after": [(HOUR + HOUR // 60, HOUR // 600)],
+}
+
+
+def test_a_window_reads_its_traces_whole_and_only_those_starting_in_it(
+    tmp_path: Path,
+) -> None:
+    """`traces --since A..B` on ClickHouse, whose spans are read only within reach of the window:
+    a trace that starts before the window but has a span in it stays out, one that starts in it
+    and runs past its end is whole (its span count and duration), as on the DuckDB store; and
+    the TUI's count agrees."""
+    from conftest import otlp_span, traces_doc
+
+    def trace_id(name: str) -> str:
+        return f"{sorted(EDGE_TRACES).index(name) + 1:032x}"
+
+    docs = [
+        traces_doc(
+            *(
+                otlp_span(
+                    trace_id=trace_id(name),
+                    span_id=f"{sorted(EDGE_TRACES).index(name) + 1:08x}{i:08x}",
+                    parent="" if i == 0 else f"{sorted(EDGE_TRACES).index(name) + 1:08x}{0:08x}",
+                    name=f"{name} {i}",
+                    start=EDGE_A + offset,
+                    duration=duration,
+                    attrs={"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o"},
+                )
+                for i, (offset, duration) in enumerate(spans)
+            )
+        )
+        for name, spans in EDGE_TRACES.items()
+    ]
+    source = tmp_path / "edges.jsonl"
+    source.write_text("\n".join(json.dumps(d) for d in docs) + "\n")
+    cli = Cli(tmp_path / "edges.duckdb")
+    assert cli("ingest", str(source)).exit_code == 0
+    assert cli("export", "--to", "parquet", "--out", str(tmp_path / "lake")).exit_code == 0
+    in_child(_BUILD, str(tmp_path / "lake"), str(tmp_path / "chdb"), str(REPO / "tests"))
+    url = f"chdb://{tmp_path / 'chdb'}?database=otel"
+
+    from datetime import UTC, datetime
+
+    a = datetime.fromtimestamp(EDGE_A / 1e9, UTC)
+    window = (
+        f"{a:%Y-%m-%dT%H:%MZ}..{datetime.fromtimestamp((EDGE_A + HOUR) / 1e9, UTC):%Y-%m-%dT%H:%MZ}"
+    )
+    local = cli.json("traces", "--since", window)
+    (remote,) = on_clickhouse(url, [["traces", "--since", window, "-f", "json"]])
+    assert remote["exit"] == 0, remote["stderr"]
+    assert same(local, json.loads(remote["stdout"])) == []
+    shown = {r["trace_id"]: r for r in local}
+    assert set(shown) == {trace_id("inside"), trace_id("late")}
+    late = shown[trace_id("late")]
+    assert late["span_count"] == 2
+    assert late["duration_ms"] == pytest.approx((HOUR // 6 + HOUR // 3 + HOUR // 60) / 1e6)
+    counted = in_child(
+        "import sys\n"
+        "from aiobs.analysis.browse import count_traces\n"
+        "from aiobs.analysis.filters import TraceFilter\n"
+        "from aiobs.backend.clickhouse import open_backend\n"
+        "print(count_traces(open_backend(sys.argv[1]), TraceFilter.from_options(since=sys.argv[2])))",
+        url,
+        window,
+    )
+    assert int(counted) == 2

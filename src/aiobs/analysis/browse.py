@@ -25,6 +25,7 @@ from aiobs.semantic.views import (
     TRACE_SPAN_COLUMNS,
     ai_traces_sql,
     priced_traces_sql,
+    trace_facts_within_sql,
 )
 
 if TYPE_CHECKING:
@@ -104,12 +105,27 @@ def where_errors(where: Where | None) -> Iterator[None]:
         raise UsageError(f"--where {where.text!r} cannot be evaluated: {exc.message}") from None
 
 
+def trace_facts(store: Backend, filt: TraceFilter) -> tuple[str, list[Any]]:
+    """What to read ``filt``'s traces' rows (but the cost) from, and its parameters: the store's
+    ``aiobs_trace_facts``, or on a backend that computes them at each read (ClickHouse), those
+    of the spans within the window's reach (``TraceFilter.span_bounds``): otherwise the engine
+    aggregates every span of the table for a window of an hour."""
+    lower, upper = filt.span_bounds()
+    if store.capabilities.materialised or (lower is None and upper is None):
+        return "aiobs_trace_facts", []
+    bounds = [b for b in (lower, upper) if b is not None]
+    return trace_facts_within_sql(lower is not None, upper is not None), bounds
+
+
 def count_traces(store: Backend, filt: TraceFilter) -> int:
     """How many traces ``filt`` selects (the TUI's match count, a listing's pages)."""
     where, params = filt.sql()
-    table = "ai_traces" if filt.reads_cost else "aiobs_trace_facts"
+    table, bounds = ("ai_traces", []) if filt.reads_cost else trace_facts(store, filt)
     row = where_records(
-        store, f"SELECT count(*) AS n FROM {table} t WHERE {where}", params, filt.where
+        store,
+        f"SELECT count(*) AS n FROM {table} t WHERE {where}",
+        [*bounds, *params],
+        filt.where,
     )
     return int(row[0]["n"]) if row else 0
 
@@ -141,11 +157,12 @@ def list_traces(
     # Neither the filter nor the order reads the cost: pick the traces without it and price
     # only those (ordering every priced trace cost 40 ms of `traces --limit 50` on 974k spans),
     # their rows read within the picked traces' times.
+    facts, bounds = trace_facts(store, filt)
     found = where_records(
         store,
         "SELECT t.trace_id, epoch_ns(t.start_time) AS lo, epoch_ns(t.end_time) AS hi"
-        f" FROM aiobs_trace_facts t WHERE {where} ORDER BY {order}, trace_id LIMIT ? OFFSET ?",
-        [*params, limit, offset],
+        f" FROM {facts} t WHERE {where} ORDER BY {order}, trace_id LIMIT ? OFFSET ?",
+        [*bounds, *params, limit, offset],
         filt.where,
     )
     if not found:

@@ -14,12 +14,18 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from aiobs.analysis.where import Where
 from aiobs.errors import UsageError
 from aiobs.semantic.prices import MODEL_KEY_PATTERN
+
+# How long a trace may last, for a backend that computes each trace from its spans at every
+# read (ClickHouse on the exporter's tables): a window's traces are computed from the spans that
+# start within this of the window, so the engine reads the window's partitions, not the whole
+# table. A trace that lasts longer is seen in part there (the local store is exact).
+TRACE_REACH = timedelta(hours=6)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -88,6 +94,17 @@ class TraceFilter:
     def replace(self, **changes: Any) -> TraceFilter:
         """A copy with some fields changed (a scan's history window, a diff side)."""
         return dataclasses.replace(self, **changes)
+
+    def span_bounds(self) -> tuple[datetime | None, datetime | None]:
+        """Between which times the spans of the traces this window selects start, when no
+        trace lasts longer than ``TRACE_REACH``: (since - reach, until + reach), None where the
+        window is open. Exact for such traces: one that starts in the window has all its spans
+        inside the bounds, and one that starts before it has a span between the lower bound and
+        the window's start (else it would last longer than the reach)."""
+        return (
+            None if self.since is None else self.since - TRACE_REACH,
+            None if self.until is None else self.until + TRACE_REACH,
+        )
 
     def sql(self) -> tuple[str, list[Any]]:
         """A WHERE clause over ``ai_traces t`` and its parameters."""

@@ -317,6 +317,15 @@ TRACE_AGGREGATES = f"""
 _TRACE_COLUMNS_NO_COST = tuple(c for c in AI_TRACES_COLUMNS if c != "cost_usd")
 
 
+def trace_facts_within_sql(lower: bool, upper: bool) -> str:
+    """``aiobs_trace_facts`` of the spans that start at or after a parameter (``lower``) and at or
+    before another (``upper``), as a subquery: for a backend that aggregates the traces at each
+    read, the traces of a window (``TraceFilter.span_bounds``) without aggregating every span."""
+    bounds = [b for b, on in (("start_time >= ?", lower), ("start_time <= ?", upper)) if on]
+    where = f" WHERE {' AND '.join(bounds)}" if bounds else ""
+    return f"(SELECT {TRACE_AGGREGATES} FROM aiobs_span_facts{where} GROUP BY trace_id)"
+
+
 def stated_costs_sql(spans: str) -> str:
     """(trace_id, stated_cost_usd) over ``spans`` (rows with trace_id, span_id, parent_span_id,
     reported_cost_usd): the costs agent and chain steps state, each counted unless its parent
