@@ -340,10 +340,10 @@ EDGE_TRACES = {  # trace: its spans' (offset from the window's start, duration),
 def test_a_window_reads_its_traces_whole_and_only_those_starting_in_it(
     tmp_path: Path,
 ) -> None:
-    """`traces --since A..B` on ClickHouse, whose spans are read only within reach of the window:
-    a trace that starts before the window but has a span in it stays out, one that starts in it
-    and runs past its end is whole (its span count and duration), as on the DuckDB store; and
-    the TUI's count agrees."""
+    """`traces` and `segment` over a window on ClickHouse, whose spans are read only within reach
+    of it: a trace that starts before the window but has a span in it stays out, one that starts
+    in it and runs past its end is whole (its span count and duration), as on the DuckDB store;
+    and the TUI's count agrees."""
     from conftest import otlp_span, traces_doc
 
     def trace_id(name: str) -> str:
@@ -381,9 +381,18 @@ def test_a_window_reads_its_traces_whole_and_only_those_starting_in_it(
         f"{a:%Y-%m-%dT%H:%MZ}..{datetime.fromtimestamp((EDGE_A + HOUR) / 1e9, UTC):%Y-%m-%dT%H:%MZ}"
     )
     local = cli.json("traces", "--since", window)
-    (remote,) = on_clickhouse(url, [["traces", "--since", window, "-f", "json"]])
+    segments = cli.json("segment", "--by", "model", "--since", window)
+    remote, remote_segments = on_clickhouse(
+        url,
+        [
+            ["traces", "--since", window, "-f", "json"],
+            ["segment", "--by", "model", "--since", window, "-f", "json"],
+        ],
+    )
     assert remote["exit"] == 0, remote["stderr"]
     assert same(local, json.loads(remote["stdout"])) == []
+    assert [s["traces"] for s in segments] == [2]
+    assert same(segments, json.loads(remote_segments["stdout"])) == []
     shown = {r["trace_id"]: r for r in local}
     assert set(shown) == {trace_id("inside"), trace_id("late")}
     late = shown[trace_id("late")]

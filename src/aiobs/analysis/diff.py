@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, cast
 from aiobs.analysis import significance as sig
 from aiobs.analysis.browse import where_records
 from aiobs.analysis.filters import TraceFilter
-from aiobs.analysis.segment import trace_metrics_sql
+from aiobs.analysis.segment import SpanWindow, span_window, trace_metrics_sql
 from aiobs.analysis.timewindow import parse_window
 from aiobs.analysis.where import Where, parse_where
 from aiobs.errors import UsageError
@@ -167,18 +167,26 @@ ORDER BY m.start_time, m.trace_id
 
 
 def row_sql(
-    where: str, *, pick_first: bool = False, flags: tuple[tuple[str, str], ...] = ()
+    where: str,
+    *,
+    pick_first: bool = False,
+    flags: tuple[tuple[str, str], ...] = (),
+    within: SpanWindow = None,
 ) -> str:
     """One row per trace selected by ``where`` (over ``ai_traces t``): the metric inputs and the
-    factor fields (as ``load_rows`` returns them), and ``flags`` (trace_metrics_sql)."""
-    metrics = trace_metrics_sql(where, SPAN_VALUES, pick_first=pick_first, flags=flags)
+    factor fields (as ``load_rows`` returns them), and ``flags`` and ``within``
+    (trace_metrics_sql)."""
+    metrics = trace_metrics_sql(
+        where, SPAN_VALUES, pick_first=pick_first, flags=flags, within=within
+    )
     return _ROW_SQL.format(metrics=metrics, flags="".join(f", m.{name}" for name, _ in flags))
 
 
 def load_rows(store: Backend, filt: TraceFilter) -> list[dict[str, Any]]:
     where, params = filt.sql()
     pick_first = store.capabilities.materialised and not filt.reads_cost
-    return where_records(store, row_sql(where, pick_first=pick_first), params, filt.where)
+    sql = row_sql(where, pick_first=pick_first, within=span_window(store, filt))
+    return where_records(store, sql, params, filt.where)
 
 
 def load_sides(
@@ -189,7 +197,8 @@ def load_sides(
     (wb, pb), (wt, pt) = baseline.sql(), target.sql()
     flags = (("_in_baseline", wb), ("_in_target", wt))
     pick_first = store.capabilities.materialised and not (baseline.reads_cost or target.reads_cost)
-    sql = row_sql(f"({wb}) OR ({wt})", pick_first=pick_first, flags=flags)
+    within = span_window(store, baseline, target)
+    sql = row_sql(f"({wb}) OR ({wt})", pick_first=pick_first, flags=flags, within=within)
     named = [w for w in (baseline.where, target.where) if w is not None]
     shown = Where(" / ".join(w.text for w in named), "") if named else None
     rows = where_records(store, sql, [*pb, *pt, *pb, *pt], shown)

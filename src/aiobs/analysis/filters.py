@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiobs.analysis.where import Where
@@ -26,6 +26,15 @@ from aiobs.semantic.prices import MODEL_KEY_PATTERN
 # start within this of the window, so the engine reads the window's partitions, not the whole
 # table. A trace that lasts longer is seen in part there (the local store is exact).
 TRACE_REACH = timedelta(hours=6)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def epoch_ns(t: datetime) -> int:
+    """``t`` (UTC when naive, as the store's times are) in ns since the epoch, exactly."""
+    aware = t if t.tzinfo is not None else t.replace(tzinfo=UTC)
+    return (aware - _EPOCH) // timedelta(microseconds=1) * 1000
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -20,10 +20,16 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 from aiobs.analysis.browse import order_by, where_errors, where_records
-from aiobs.analysis.filters import TraceFilter
+from aiobs.analysis.filters import TraceFilter, epoch_ns
 from aiobs.errors import UsageError
 from aiobs.semantic.signals import EVAL_FAILED, SIGNALS
-from aiobs.semantic.views import AI_SPANS_COLUMNS, AI_TRACES_COLUMNS, priced_traces_sql
+from aiobs.semantic.views import (
+    AI_SPANS_COLUMNS,
+    AI_TRACES_COLUMNS,
+    TRACE_SPAN_COLUMNS,
+    ai_traces_sql,
+    priced_traces_sql,
+)
 
 if TYPE_CHECKING:
     from aiobs.analysis.results import SegmentRow
@@ -76,6 +82,30 @@ METRICS = (
 )
 
 
+SpanWindow = tuple[int | None, int | None] | None  # ns since the epoch; None: unbounded
+
+
+def span_window(store: Backend, *filters: TraceFilter) -> SpanWindow:
+    """The times the spans of the traces ``filters`` select start between (each filter's
+    ``TraceFilter.span_bounds``, together), on a backend that computes the traces from their
+    spans at each read (ClickHouse), so that a window's traces are aggregated without every span
+    of the table; None on the store (its traces are materialised) and for an open window."""
+    if store.capabilities.materialised:
+        return None
+    bounds = [f.span_bounds() for f in filters]
+    lows, highs = [lo for lo, _ in bounds], [hi for _, hi in bounds]
+    lower = None if None in lows else epoch_ns(min(x for x in lows if x is not None))
+    upper = None if None in highs else epoch_ns(max(x for x in highs if x is not None))
+    return None if lower is None and upper is None else (lower, upper)
+
+
+def _between(column: str, within: tuple[int | None, int | None]) -> str:
+    lower, upper = within
+    bounds = [f"{column} >= make_timestamp_ns({lower})"] if lower is not None else []
+    bounds += [f"{column} <= make_timestamp_ns({upper})"] if upper is not None else []
+    return " AND ".join(bounds)
+
+
 def trace_metrics_sql(
     where: str,
     extra: tuple[tuple[str, str], ...] = (),
@@ -83,6 +113,7 @@ def trace_metrics_sql(
     pick_first: bool = False,
     flags: tuple[tuple[str, str], ...] = (),
     evaluations: tuple[str, ...] = (),
+    within: SpanWindow = None,
 ) -> str:
     """One row per trace selected by ``where`` (over ``ai_traces t``) with its metric inputs, and
     ``extra`` (expression over spans ``s``, name) aggregates computed in the same pass over the
@@ -92,7 +123,8 @@ def trace_metrics_sql(
     (``views.priced_traces_sql``): pricing every trace took ~60 ms of each side of a diff.
     ``flags`` (name, condition over ``t``) add boolean columns; their parameters come before
     ``where``'s. Each of ``evaluations`` (evaluation names) adds ``_eval{i}``: the trace has an
-    answer that evaluation failed (NULL where it judged none)."""
+    answer that evaluation failed (NULL where it judged none). ``within`` (``span_window``):
+    the traces and their steps are computed from the spans between those times only."""
     eval_aggs = "".join(
         f""",
     bool_or({EVAL_FAILED})
@@ -115,8 +147,14 @@ def trace_metrics_sql(
         priced = priced_traces_sql("SELECT trace_id FROM picked")
         selected = f"""picked AS (SELECT t.trace_id{flag_exprs} FROM aiobs_trace_facts t WHERE {where}),
 sel AS (SELECT p.*{flag_cols} FROM ({priced}) p JOIN picked USING (trace_id))"""
+    elif within is not None:
+        spans = f"SELECT {', '.join(TRACE_SPAN_COLUMNS)} FROM ai_spans WHERE {_between('start_time', within)}"
+        traces = ai_traces_sql(spans="window_spans")
+        selected = f"""window_spans AS ({spans}),
+sel AS (SELECT t.*{flag_exprs} FROM ({traces}) t WHERE {where})"""
     else:
         selected = f"sel AS (SELECT t.*{flag_exprs} FROM ai_traces t WHERE {where})"
+    in_window = "" if within is None else f" AND {_between('s.start_time', within)}"
     return f"""
 WITH {selected},
 steps AS (
@@ -128,7 +166,7 @@ steps AS (
       AS response_chars,
     arg_min(s.retrieval_top_score, s.start_time) FILTER (WHERE s.retrieval_top_score IS NOT NULL)
       AS retrieval_top_score{extra_aggs}
-  FROM aiobs_span_facts s WHERE s.trace_id IN (SELECT trace_id FROM sel) GROUP BY 1),
+  FROM aiobs_span_facts s WHERE s.trace_id IN (SELECT trace_id FROM sel){in_window} GROUP BY 1),
 linked AS (
   SELECT TraceId AS trace_id,
     {signal_cols},
@@ -233,6 +271,7 @@ def segment_sql(
     buckets: int = 24,
     pick_first: bool = False,
     evaluations: tuple[str, ...] = (),
+    within: SpanWindow = None,
 ) -> tuple[list[str], str]:
     """(group columns, SQL): the metrics per group of the traces ``where`` selects (over
     ``ai_traces t``), with ``_buckets``, each trace's time bucket over the selection's window.
@@ -240,7 +279,9 @@ def segment_sql(
     List fields are unnested one select at a time (a trace with two models and two prompt
     versions counts in all four groups), which ClickHouse's arrayJoin also does."""
     dims = parse_dimensions(by)
-    metrics = trace_metrics_sql(where, pick_first=pick_first, evaluations=evaluations)
+    metrics = trace_metrics_sql(
+        where, pick_first=pick_first, evaluations=evaluations, within=within
+    )
     eval_metrics = [eval_metric(n) for n in evaluations]
     eval_aggregates = "".join(
         f',\n  avg(_eval{i}::INT) AS "{m}"' for i, m in enumerate(eval_metrics)
@@ -305,6 +346,7 @@ def segment(
         buckets=buckets,
         pick_first=store.capabilities.materialised and not filt.reads_cost,
         evaluations=evaluation_names(store, filt),
+        within=span_window(store, filt),
     )
     rows = where_records(store, sql, params, filt.where)
     for row in rows:

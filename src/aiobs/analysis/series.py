@@ -21,7 +21,7 @@ import numpy as np
 from aiobs.analysis.browse import where_errors
 from aiobs.analysis.diff import SPAN_VALUES, STEP_KINDS_TIMED
 from aiobs.analysis.filters import TraceFilter
-from aiobs.analysis.segment import trace_metrics_sql
+from aiobs.analysis.segment import span_window, trace_metrics_sql
 from aiobs.errors import UsageError
 
 if TYPE_CHECKING:
@@ -226,7 +226,7 @@ def load_series(
       m.tool_calls, m.tool_errors, m.handoff, m.thumbs_down, m.retried, m.rephrased, m.abandoned,
       m.csat, m.response_chars, m.retrieval_top_score, m.eval_score, m.eval_failed,
       m.root_name AS workflow, m.models AS model, m.prompt_versions AS prompt_version, {cols}
-    FROM ({trace_metrics_sql(where, span_values, pick_first=store.capabilities.materialised and not filt.reads_cost)}) m""",
+    FROM ({trace_metrics_sql(where, span_values, pick_first=store.capabilities.materialised and not filt.reads_cost, within=span_window(store, hist_filter))}) m""",
             params,
         )
     aggs = [f'{x} AS "x:{name}", {n} AS "n:{name}"' for name, (x, n) in _RATE_SQL.items()]
