@@ -198,6 +198,16 @@ def test_credential_keys_mask_the_whole_value() -> None:
             "login with password=[REDACTED:secret] it failed",
         ),
         ("db_password=mytopsecret:", "db_password=[REDACTED:secret]"),
+        # Found by test_messages_stay_json_of_the_same_shape: a quoted "value" that is only the
+        # quotes around the next pair's key left that pair's secret shown.
+        (
+            'Please enter your password: " api_key="abc123"',
+            'Please enter your password: " api_key="[REDACTED:secret]"',
+        ),
+        (
+            json.dumps('password: " api_key="abc123"'),
+            '"password: \\" api_key=\\"[REDACTED:secret]\\""',
+        ),
         ("[" + " " * 70 + "4111111111111111]", "[" + " " * 70 + '"[REDACTED:card]"]'),
         ("password=" + "x" * 1000 + " tail", "password=[REDACTED:secret] tail"),
         # A quoted value as long as the unquoted cap keeps its quotes and what follows.

@@ -237,9 +237,12 @@ def _basic(data: bytes, start: int, end: int) -> bool:
 
 def _pair(data: bytes, start: int, end: int) -> bool:
     """A pair's value is not the next pair: "password: api_key=…" or "password: password: …"
-    (that one has its own value). "password=supersecret:" is a value."""
+    (that one has its own value), nor the quotes around the next pair's key: in 'password: "
+    api_key="abc123"' the "value" '" api_key="' would leave abc123 shown. "password=supersecret:"
+    is a value."""
     value = _PAIR_VALUE.split(data[start:end], 1)[-1]
-    return not _next_pair().match(value)
+    inner = value.strip(b"\"'\\").strip()
+    return not (_next_pair().match(value) or (inner != value and _next_pair().match(inner)))
 
 
 _PAIR_VALUE = re.compile(rb"[=:][ \t]*")
