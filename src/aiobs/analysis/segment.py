@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
-from aiobs.analysis.browse import order_by, where_errors, where_records
+from aiobs.analysis.browse import order_by, trace_facts, where_errors, where_records
 from aiobs.analysis.filters import TraceFilter, epoch_ns
 from aiobs.errors import UsageError
 from aiobs.semantic.signals import EVAL_FAILED, SIGNALS
@@ -375,7 +375,7 @@ def evaluation_names(store: Backend, filt: TraceFilter) -> tuple[str, ...]:
     """The evaluations (``aiobs eval``'s and imported) that judged the selected traces, most
     frequent first, at most MAX_EVALUATIONS, then by name."""
     where, params = filt.sql()
-    table = "ai_traces" if filt.reads_cost else "aiobs_trace_facts"
+    table, bounds = ("ai_traces", []) if filt.reads_cost else trace_facts(store, filt)
     with where_errors(filt.where):
         rows = store.rows(
             f"""SELECT LogAttributes['gen_ai.evaluation.name'] AS name, count(*) AS n
@@ -383,7 +383,7 @@ FROM otel_logs
 WHERE EventName = 'gen_ai.evaluation.result' AND LogAttributes['gen_ai.evaluation.name'] <> ''
   AND TraceId IN (SELECT t.trace_id FROM {table} t WHERE {where})
 GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT {MAX_EVALUATIONS}""",
-            params,
+            [*bounds, *params],
         )
     return tuple(sorted(str(r[0]) for r in rows))
 
