@@ -337,6 +337,45 @@ EDGE_TRACES = {  # trace: its spans' (offset from the window's start, duration),
 }
 
 
+def _edge_world(tmp_path: Path, traces: dict[str, list[tuple[int, int]]]) -> tuple[Cli, str, str]:
+    """(the DuckDB store's CLI, the chdb URL, the window A..A+1h) of ``traces``: name -> its
+    spans' (offset from the window's start, duration) in ns; trace ids 1, 2 … by name."""
+    from datetime import UTC, datetime
+
+    from conftest import otlp_span, traces_doc
+
+    docs = []
+    for n, (name, spans) in enumerate(sorted(traces.items()), start=1):
+        docs.append(
+            traces_doc(
+                *(
+                    otlp_span(
+                        trace_id=f"{n:032x}",
+                        span_id=f"{n:08x}{i:08x}",
+                        parent="" if i == 0 else f"{n:08x}{0:08x}",
+                        name=f"{name} {i}",
+                        start=EDGE_A + offset,
+                        duration=duration,
+                        attrs={"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o"},
+                    )
+                    for i, (offset, duration) in enumerate(spans)
+                )
+            )
+        )
+    source = tmp_path / "edges.jsonl"
+    source.write_text("\n".join(json.dumps(d) for d in docs) + "\n")
+    cli = Cli(tmp_path / "edges.duckdb")
+    assert cli("ingest", str(source)).exit_code == 0
+    assert cli("export", "--to", "parquet", "--out", str(tmp_path / "lake")).exit_code == 0
+    in_child(_BUILD, str(tmp_path / "lake"), str(tmp_path / "chdb"), str(REPO / "tests"))
+    a, b = (datetime.fromtimestamp(t / 1e9, UTC) for t in (EDGE_A, EDGE_A + HOUR))
+    return (
+        cli,
+        f"chdb://{tmp_path / 'chdb'}?database=otel",
+        f"{a:%Y-%m-%dT%H:%MZ}..{b:%Y-%m-%dT%H:%MZ}",
+    )
+
+
 def test_a_window_reads_its_traces_whole_and_only_those_starting_in_it(
     tmp_path: Path,
 ) -> None:
@@ -344,42 +383,11 @@ def test_a_window_reads_its_traces_whole_and_only_those_starting_in_it(
     of it: a trace that starts before the window but has a span in it stays out, one that starts
     in it and runs past its end is whole (its span count and duration), as on the DuckDB store;
     and the TUI's count agrees."""
-    from conftest import otlp_span, traces_doc
 
     def trace_id(name: str) -> str:
         return f"{sorted(EDGE_TRACES).index(name) + 1:032x}"
 
-    docs = [
-        traces_doc(
-            *(
-                otlp_span(
-                    trace_id=trace_id(name),
-                    span_id=f"{sorted(EDGE_TRACES).index(name) + 1:08x}{i:08x}",
-                    parent="" if i == 0 else f"{sorted(EDGE_TRACES).index(name) + 1:08x}{0:08x}",
-                    name=f"{name} {i}",
-                    start=EDGE_A + offset,
-                    duration=duration,
-                    attrs={"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o"},
-                )
-                for i, (offset, duration) in enumerate(spans)
-            )
-        )
-        for name, spans in EDGE_TRACES.items()
-    ]
-    source = tmp_path / "edges.jsonl"
-    source.write_text("\n".join(json.dumps(d) for d in docs) + "\n")
-    cli = Cli(tmp_path / "edges.duckdb")
-    assert cli("ingest", str(source)).exit_code == 0
-    assert cli("export", "--to", "parquet", "--out", str(tmp_path / "lake")).exit_code == 0
-    in_child(_BUILD, str(tmp_path / "lake"), str(tmp_path / "chdb"), str(REPO / "tests"))
-    url = f"chdb://{tmp_path / 'chdb'}?database=otel"
-
-    from datetime import UTC, datetime
-
-    a = datetime.fromtimestamp(EDGE_A / 1e9, UTC)
-    window = (
-        f"{a:%Y-%m-%dT%H:%MZ}..{datetime.fromtimestamp((EDGE_A + HOUR) / 1e9, UTC):%Y-%m-%dT%H:%MZ}"
-    )
+    cli, url, window = _edge_world(tmp_path, EDGE_TRACES)
     local = cli.json("traces", "--since", window)
     segments = cli.json("segment", "--by", "model", "--since", window)
     remote, remote_segments = on_clickhouse(
@@ -408,3 +416,23 @@ def test_a_window_reads_its_traces_whole_and_only_those_starting_in_it(
         window,
     )
     assert int(counted) == 2
+
+
+def test_a_trace_longer_than_the_reach_is_whole_with_a_longer_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The limit the README states: on ClickHouse a trace that lasts longer than the reach (6 h)
+    is seen in part (its spans after the window's reach are not read); AIOBS_TRACE_REACH
+    lengthens it, and the trace is then as the DuckDB store has it."""
+    long = {"long": [(HOUR // 12, HOUR // 60), (8 * HOUR, HOUR // 60)]}  # 8 hours from its start
+    cli, url, window = _edge_world(tmp_path, long)
+    (local,) = cli.json("traces", "--since", window)
+    assert local["span_count"] == 2
+    (cut,) = on_clickhouse(url, [["traces", "--since", window, "-f", "json"]])
+    assert [r["span_count"] for r in json.loads(cut["stdout"])] == [1]
+    monkeypatch.setenv("AIOBS_TRACE_REACH", "12h")
+    (whole,) = on_clickhouse(url, [["traces", "--since", window, "-f", "json"]])
+    assert same([local], json.loads(whole["stdout"])) == []
+    monkeypatch.setenv("AIOBS_TRACE_REACH", "soon")
+    (refused,) = on_clickhouse(url, [["traces", "--since", window, "-f", "json"]])
+    assert refused["exit"] == 2 and "AIOBS_TRACE_REACH" in refused["stderr"]

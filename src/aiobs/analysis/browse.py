@@ -110,8 +110,10 @@ def trace_facts(store: Backend, filt: TraceFilter) -> tuple[str, list[Any]]:
     ``aiobs_trace_facts``, or on a backend that computes them at each read (ClickHouse), those
     of the spans within the window's reach (``TraceFilter.span_bounds``): otherwise the engine
     aggregates every span of the table for a window of an hour."""
+    if store.capabilities.materialised:
+        return "aiobs_trace_facts", []
     lower, upper = filt.span_bounds()
-    if store.capabilities.materialised or (lower is None and upper is None):
+    if lower is None and upper is None:
         return "aiobs_trace_facts", []
     bounds = [b for b in (lower, upper) if b is not None]
     return trace_facts_within_sql(lower is not None, upper is not None), bounds

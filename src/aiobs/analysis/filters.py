@@ -25,7 +25,20 @@ from aiobs.semantic.prices import MODEL_KEY_PATTERN
 # read (ClickHouse on the exporter's tables): a window's traces are computed from the spans that
 # start within this of the window, so the engine reads the window's partitions, not the whole
 # table. A trace that lasts longer is seen in part there (the local store is exact).
+# AIOBS_TRACE_REACH (a duration: 12h, 90m) sets another, for services with longer traces.
 TRACE_REACH = timedelta(hours=6)
+
+
+def trace_reach() -> timedelta:
+    """``TRACE_REACH``, or what ``AIOBS_TRACE_REACH`` says (exit 2 when it is not a duration)."""
+    import os
+
+    text = os.environ.get("AIOBS_TRACE_REACH", "").strip()
+    if not text:
+        return TRACE_REACH
+    from aiobs.analysis.timewindow import parse_duration_ms
+
+    return timedelta(milliseconds=parse_duration_ms(text, option="AIOBS_TRACE_REACH"))
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -106,13 +119,14 @@ class TraceFilter:
 
     def span_bounds(self) -> tuple[datetime | None, datetime | None]:
         """Between which times the spans of the traces this window selects start, when no
-        trace lasts longer than ``TRACE_REACH``: (since - reach, until + reach), None where the
+        trace lasts longer than ``trace_reach()``: (since - reach, until + reach), None where the
         window is open. Exact for such traces: one that starts in the window has all its spans
         inside the bounds, and one that starts before it has a span between the lower bound and
         the window's start (else it would last longer than the reach)."""
+        reach = trace_reach()
         return (
-            None if self.since is None else self.since - TRACE_REACH,
-            None if self.until is None else self.until + TRACE_REACH,
+            None if self.since is None else self.since - reach,
+            None if self.until is None else self.until + reach,
         )
 
     def sql(self) -> tuple[str, list[Any]]:
