@@ -75,14 +75,21 @@ def worlds(tmp_path_factory: pytest.TempPathFactory) -> tuple[Cli, str]:
     """(the DuckDB store's CLI, the chdb backend URL holding the same telemetry)."""
 
     def build(folder: Path) -> None:
-        cli = Cli(folder / "demo.duckdb")
-        assert cli("ingest", str(REPO / "fixtures" / "demo")).exit_code == 0
-        result = cli("export", "--to", "parquet", "--out", str(folder / "lake"))
-        assert result.exit_code == 0, result.output
-        in_child(_BUILD, str(folder / "lake"), str(folder / "chdb"), str(REPO / "tests"))
+        in_chdb(REPO / "fixtures" / "demo", folder / "demo.duckdb")
 
     folder = built_once(tmp_path_factory, "clickhouse-backend", build)
     return Cli(folder / "demo.duckdb"), f"chdb://{folder / 'chdb'}?database=otel"
+
+
+def in_chdb(source: Path, db: Path) -> str:
+    """``source`` ingested into the store ``db`` and, through its Parquet export, into the
+    exporter's tables in a chdb directory beside it: that directory's backend URL."""
+    cli = Cli(db)
+    assert cli("ingest", str(source)).exit_code == 0
+    result = cli("export", "--to", "parquet", "--out", str(db.parent / "lake"))
+    assert result.exit_code == 0, result.output
+    in_child(_BUILD, str(db.parent / "lake"), str(db.parent / "chdb"), str(REPO / "tests"))
+    return f"chdb://{db.parent / 'chdb'}?database=otel"
 
 
 def on_clickhouse(url: str, commands: list[list[str]]) -> list[dict[str, Any]]:
@@ -364,16 +371,9 @@ def _edge_world(tmp_path: Path, traces: dict[str, list[tuple[int, int]]]) -> tup
         )
     source = tmp_path / "edges.jsonl"
     source.write_text("\n".join(json.dumps(d) for d in docs) + "\n")
-    cli = Cli(tmp_path / "edges.duckdb")
-    assert cli("ingest", str(source)).exit_code == 0
-    assert cli("export", "--to", "parquet", "--out", str(tmp_path / "lake")).exit_code == 0
-    in_child(_BUILD, str(tmp_path / "lake"), str(tmp_path / "chdb"), str(REPO / "tests"))
+    url = in_chdb(source, tmp_path / "edges.duckdb")
     a, b = (datetime.fromtimestamp(t / 1e9, UTC) for t in (EDGE_A, EDGE_A + HOUR))
-    return (
-        cli,
-        f"chdb://{tmp_path / 'chdb'}?database=otel",
-        f"{a:%Y-%m-%dT%H:%MZ}..{b:%Y-%m-%dT%H:%MZ}",
-    )
+    return Cli(tmp_path / "edges.duckdb"), url, f"{a:%Y-%m-%dT%H:%MZ}..{b:%Y-%m-%dT%H:%MZ}"
 
 
 def test_a_window_reads_its_traces_whole_and_only_those_starting_in_it(

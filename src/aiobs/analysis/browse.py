@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
-from aiobs.analysis.filters import TraceFilter
+from aiobs.analysis.filters import TraceFilter, epoch_ns
 from aiobs.analysis.where import Where
 from aiobs.backend import QueryError
 from aiobs.errors import UsageError
@@ -105,29 +105,38 @@ def where_errors(where: Where | None) -> Iterator[None]:
         raise UsageError(f"--where {where.text!r} cannot be evaluated: {exc.message}") from None
 
 
-def trace_facts(store: Backend, filt: TraceFilter) -> tuple[str, list[Any]]:
-    """What to read ``filt``'s traces' rows (but the cost) from, and its parameters: the store's
-    ``aiobs_trace_facts``, or on a backend that computes them at each read (ClickHouse), those
-    of the spans within the window's reach (``TraceFilter.span_bounds``): otherwise the engine
-    aggregates every span of the table for a window of an hour."""
+SpanWindow = tuple[int | None, int | None] | None  # ns since the epoch; None: unbounded
+
+
+def span_window(store: Backend, *filters: TraceFilter) -> SpanWindow:
+    """The times the spans of the traces ``filters`` select start between (each filter's
+    ``TraceFilter.span_bounds``, together), on a backend that computes the traces from their
+    spans at each read (ClickHouse), so that a window's traces are aggregated without every span
+    of the table; None on the store (its traces are materialised) and for an open window."""
     if store.capabilities.materialised:
-        return "aiobs_trace_facts", []
-    lower, upper = filt.span_bounds()
-    if lower is None and upper is None:
-        return "aiobs_trace_facts", []
-    bounds = [b for b in (lower, upper) if b is not None]
-    return trace_facts_within_sql(lower is not None, upper is not None), bounds
+        return None
+    bounds = [f.span_bounds() for f in filters]
+    lows, highs = [lo for lo, _ in bounds], [hi for _, hi in bounds]
+    lower = None if None in lows else epoch_ns(min(x for x in lows if x is not None))
+    upper = None if None in highs else epoch_ns(max(x for x in highs if x is not None))
+    return None if lower is None and upper is None else (lower, upper)
+
+
+def trace_facts(store: Backend, filt: TraceFilter) -> str:
+    """What to read ``filt``'s traces' rows (but the cost) from: the store's
+    ``aiobs_trace_facts``, or on a backend that computes them at each read (ClickHouse), those
+    of the spans within the window's reach (``span_window``): otherwise the engine aggregates
+    every span of the table for a window of an hour."""
+    within = span_window(store, filt)
+    return "aiobs_trace_facts" if within is None else trace_facts_within_sql(within)
 
 
 def count_traces(store: Backend, filt: TraceFilter) -> int:
     """How many traces ``filt`` selects (the TUI's match count, a listing's pages)."""
     where, params = filt.sql()
-    table, bounds = ("ai_traces", []) if filt.reads_cost else trace_facts(store, filt)
+    table = "ai_traces" if filt.reads_cost else trace_facts(store, filt)
     row = where_records(
-        store,
-        f"SELECT count(*) AS n FROM {table} t WHERE {where}",
-        [*bounds, *params],
-        filt.where,
+        store, f"SELECT count(*) AS n FROM {table} t WHERE {where}", params, filt.where
     )
     return int(row[0]["n"]) if row else 0
 
@@ -159,12 +168,12 @@ def list_traces(
     # Neither the filter nor the order reads the cost: pick the traces without it and price
     # only those (ordering every priced trace cost 40 ms of `traces --limit 50` on 974k spans),
     # their rows read within the picked traces' times.
-    facts, bounds = trace_facts(store, filt)
     found = where_records(
         store,
         "SELECT t.trace_id, epoch_ns(t.start_time) AS lo, epoch_ns(t.end_time) AS hi"
-        f" FROM {facts} t WHERE {where} ORDER BY {order}, trace_id LIMIT ? OFFSET ?",
-        [*bounds, *params, limit, offset],
+        f" FROM {trace_facts(store, filt)} t WHERE {where} ORDER BY {order}, trace_id"
+        " LIMIT ? OFFSET ?",
+        [*params, limit, offset],
         filt.where,
     )
     if not found:

@@ -27,9 +27,9 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, cast
 
 from aiobs.analysis import significance as sig
-from aiobs.analysis.browse import where_records
+from aiobs.analysis.browse import SpanWindow, span_window, where_records
 from aiobs.analysis.filters import TraceFilter
-from aiobs.analysis.segment import SpanWindow, span_window, trace_metrics_sql
+from aiobs.analysis.segment import trace_metrics_sql
 from aiobs.analysis.timewindow import parse_window
 from aiobs.analysis.where import Where, parse_where
 from aiobs.errors import UsageError

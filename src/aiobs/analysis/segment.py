@@ -19,8 +19,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
-from aiobs.analysis.browse import order_by, trace_facts, where_errors, where_records
-from aiobs.analysis.filters import TraceFilter, epoch_ns
+from aiobs.analysis.browse import (
+    SpanWindow,
+    order_by,
+    span_window,
+    trace_facts,
+    where_errors,
+    where_records,
+)
+from aiobs.analysis.filters import TraceFilter
 from aiobs.errors import UsageError
 from aiobs.semantic.signals import EVAL_FAILED, SIGNALS
 from aiobs.semantic.views import (
@@ -29,6 +36,7 @@ from aiobs.semantic.views import (
     TRACE_SPAN_COLUMNS,
     ai_traces_sql,
     priced_traces_sql,
+    spans_between_sql,
 )
 
 if TYPE_CHECKING:
@@ -82,30 +90,6 @@ METRICS = (
 )
 
 
-SpanWindow = tuple[int | None, int | None] | None  # ns since the epoch; None: unbounded
-
-
-def span_window(store: Backend, *filters: TraceFilter) -> SpanWindow:
-    """The times the spans of the traces ``filters`` select start between (each filter's
-    ``TraceFilter.span_bounds``, together), on a backend that computes the traces from their
-    spans at each read (ClickHouse), so that a window's traces are aggregated without every span
-    of the table; None on the store (its traces are materialised) and for an open window."""
-    if store.capabilities.materialised:
-        return None
-    bounds = [f.span_bounds() for f in filters]
-    lows, highs = [lo for lo, _ in bounds], [hi for _, hi in bounds]
-    lower = None if None in lows else epoch_ns(min(x for x in lows if x is not None))
-    upper = None if None in highs else epoch_ns(max(x for x in highs if x is not None))
-    return None if lower is None and upper is None else (lower, upper)
-
-
-def _between(column: str, within: tuple[int | None, int | None]) -> str:
-    lower, upper = within
-    bounds = [f"{column} >= make_timestamp_ns({lower})"] if lower is not None else []
-    bounds += [f"{column} <= make_timestamp_ns({upper})"] if upper is not None else []
-    return " AND ".join(bounds)
-
-
 def trace_metrics_sql(
     where: str,
     extra: tuple[tuple[str, str], ...] = (),
@@ -148,13 +132,13 @@ def trace_metrics_sql(
         selected = f"""picked AS (SELECT t.trace_id{flag_exprs} FROM aiobs_trace_facts t WHERE {where}),
 sel AS (SELECT p.*{flag_cols} FROM ({priced}) p JOIN picked USING (trace_id))"""
     elif within is not None:
-        spans = f"SELECT {', '.join(TRACE_SPAN_COLUMNS)} FROM ai_spans WHERE {_between('start_time', within)}"
+        spans = f"SELECT {', '.join(TRACE_SPAN_COLUMNS)} FROM ai_spans WHERE {spans_between_sql('start_time', within)}"
         traces = ai_traces_sql(spans="window_spans")
         selected = f"""window_spans AS ({spans}),
 sel AS (SELECT t.*{flag_exprs} FROM ({traces}) t WHERE {where})"""
     else:
         selected = f"sel AS (SELECT t.*{flag_exprs} FROM ai_traces t WHERE {where})"
-    in_window = "" if within is None else f" AND {_between('s.start_time', within)}"
+    in_window = "" if within is None else f" AND {spans_between_sql('s.start_time', within)}"
     return f"""
 WITH {selected},
 steps AS (
@@ -375,7 +359,7 @@ def evaluation_names(store: Backend, filt: TraceFilter) -> tuple[str, ...]:
     """The evaluations (``aiobs eval``'s and imported) that judged the selected traces, most
     frequent first, at most MAX_EVALUATIONS, then by name."""
     where, params = filt.sql()
-    table, bounds = ("ai_traces", []) if filt.reads_cost else trace_facts(store, filt)
+    table = "ai_traces" if filt.reads_cost else trace_facts(store, filt)
     with where_errors(filt.where):
         rows = store.rows(
             f"""SELECT LogAttributes['gen_ai.evaluation.name'] AS name, count(*) AS n
@@ -383,7 +367,7 @@ FROM otel_logs
 WHERE EventName = 'gen_ai.evaluation.result' AND LogAttributes['gen_ai.evaluation.name'] <> ''
   AND TraceId IN (SELECT t.trace_id FROM {table} t WHERE {where})
 GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT {MAX_EVALUATIONS}""",
-            [*bounds, *params],
+            params,
         )
     return tuple(sorted(str(r[0]) for r in rows))
 

@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from aiobs.analysis.browse import where_errors
+from aiobs.analysis.browse import span_window, where_errors
 from aiobs.analysis.diff import SPAN_VALUES, STEP_KINDS_TIMED
 from aiobs.analysis.filters import TraceFilter
-from aiobs.analysis.segment import span_window, trace_metrics_sql
+from aiobs.analysis.segment import trace_metrics_sql
 from aiobs.errors import UsageError
 
 if TYPE_CHECKING:

@@ -835,35 +835,27 @@ def ingest_file(
     file (tests), False never. Either way the result is the same rows.
     """
 
-    if (
+    vectorised = (
         fast is not False
         and inp.path is not None
         and inp.path.is_file()
         and (fast or inp.path.stat().st_size >= FAST_PATH_MIN_BYTES)
-        and _fast_path_source(inp.path)
-    ):
+    )
+    if vectorised and inp.path is not None and _fast_path_source(inp.path):
         try:
             return _ingest_fast(store, inp, progress, redactor)
         except fastpath.Unsupported:
             pass  # the general decoder below reads it again, and explains what it refuses
-    elif (
-        fast is not False
-        and inp.path is not None
-        and inp.path.is_file()
-        and (fast or inp.path.stat().st_size >= FAST_PATH_MIN_BYTES)
-    ):
-        converted = _frames_as_lines(inp.path)
-        if converted is not None:
-            lines, offsets = converted
-            try:
-                return _ingest_fast(
-                    store, inp, progress, redactor, lines, offsets,
-                    "otlp-protobuf-frames (vectorised)",
-                )  # fmt: skip
-            except fastpath.Unsupported:
-                pass
-            finally:
-                lines.unlink(missing_ok=True)
+    elif vectorised and inp.path is not None and (converted := _frames_as_lines(inp.path)):
+        lines, offsets = converted
+        try:
+            return _ingest_fast(
+                store, inp, progress, redactor, lines, offsets, "otlp-protobuf-frames (vectorised)"
+            )
+        except fastpath.Unsupported:
+            pass
+        finally:
+            lines.unlink(missing_ok=True)
 
     started = time.perf_counter()
     started_at = datetime.now(UTC).replace(tzinfo=None)

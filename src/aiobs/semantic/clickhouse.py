@@ -83,14 +83,14 @@ _STATED_COST = (
 )
 
 
-def ai_traces_sql_clickhouse(spans: str = "ai_spans") -> str:
+def ai_traces_sql_clickhouse() -> str:
     """``ai_traces`` in ClickHouse: ``views.ai_traces_sql`` (not materialised) in one pass over
-    ``spans``."""
+    ``ai_spans``."""
     aggregates = to_clickhouse(
         f"SELECT {TRACE_AGGREGATES}, sum(cost_usd) FILTER (WHERE step_kind IN"
-        f" {MODEL_CALL_KINDS}) AS _calls_cost_usd FROM {spans} GROUP BY trace_id"
+        f" {MODEL_CALL_KINDS}) AS _calls_cost_usd FROM ai_spans GROUP BY trace_id"
     )
-    tail = f" FROM {spans} GROUP BY trace_id"
+    tail = " FROM ai_spans GROUP BY trace_id"
     if aggregates.count(tail) != 1:
         raise AssertionError(f"unexpected translation of the trace aggregates: {aggregates}")
     aggregates = aggregates.replace(tail, f", {_STATED_STEPS} AS _stated{tail}")

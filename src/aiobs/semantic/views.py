@@ -317,13 +317,21 @@ TRACE_AGGREGATES = f"""
 _TRACE_COLUMNS_NO_COST = tuple(c for c in AI_TRACES_COLUMNS if c != "cost_usd")
 
 
-def trace_facts_within_sql(lower: bool, upper: bool) -> str:
-    """``aiobs_trace_facts`` of the spans that start at or after a parameter (``lower``) and at or
-    before another (``upper``), as a subquery: for a backend that aggregates the traces at each
-    read, the traces of a window (``TraceFilter.span_bounds``) without aggregating every span."""
-    bounds = [b for b, on in (("start_time >= ?", lower), ("start_time <= ?", upper)) if on]
-    where = f" WHERE {' AND '.join(bounds)}" if bounds else ""
-    return f"(SELECT {TRACE_AGGREGATES} FROM aiobs_span_facts{where} GROUP BY trace_id)"
+def spans_between_sql(column: str, within: tuple[int | None, int | None]) -> str:
+    """``column`` (a span's start) between the bounds ``within`` (ns since the epoch, None where
+    open; at least one given), as literals."""
+    lower, upper = within
+    bounds = [f"{column} >= make_timestamp_ns({lower})"] if lower is not None else []
+    bounds += [f"{column} <= make_timestamp_ns({upper})"] if upper is not None else []
+    return " AND ".join(bounds)
+
+
+def trace_facts_within_sql(within: tuple[int | None, int | None]) -> str:
+    """``aiobs_trace_facts`` of the spans that start ``within`` (``spans_between_sql``), as a
+    subquery: for a backend that aggregates the traces at each read, the traces of a window
+    (``TraceFilter.span_bounds``) without aggregating every span."""
+    where = spans_between_sql("start_time", within)
+    return f"(SELECT {TRACE_AGGREGATES} FROM aiobs_span_facts WHERE {where} GROUP BY trace_id)"
 
 
 def stated_costs_sql(spans: str) -> str:
